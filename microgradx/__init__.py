@@ -1,0 +1,43 @@
+"""microgradx: a small scalar reverse-mode autograd engine, extensible with pluggy plugins.
+
+    >>> from microgradx import Value
+    >>> a, b = Value(2.0), Value(-3.0)
+    >>> c = (a * b + 10).tanh()
+    >>> c.backward()
+    >>> round(a.grad, 6)
+    -0.0
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .autograd import backward, gc_paused, topological_order, zero_grad
+from .errors import DuplicateComponentError, PluginError, PluginLoadError, PluginWarning, UnknownComponentError
+from .op import VARIADIC, Op
+from .plugins import hookimpl
+from .registry import get_registry, ops, plugin_registered, register_plugin, reset_registry, unregister_plugin
+from .value import Value
+
+__all__ = [
+    "VARIADIC",
+    "DuplicateComponentError",
+    "Op",
+    "PluginError",
+    "PluginLoadError",
+    "PluginWarning",
+    "UnknownComponentError",
+    "Value",
+    "__version__",
+    "backward",
+    "gc_paused",
+    "get_registry",
+    "hookimpl",
+    "ops",
+    "plugin_registered",
+    "register_plugin",
+    "reset_registry",
+    "topological_order",
+    "unregister_plugin",
+    "zero_grad",
+]

@@ -1,0 +1,134 @@
+"""Hook specifications: every extension point of microgradx, documented where declared.
+
+A plugin is a module (or any object) with functions named like the hooks below and
+marked with ``@microgradx.hookimpl``. It may implement any subset, and may take any
+subset of a hook's arguments, by name.
+
+Two families of hooks:
+
+* **Registration hooks** (``microgradx_register_*``) receive a ``register``
+  callback. They run once, the first time the registry is needed (the first op
+  applied, the first component looked up), never again, and never per op: after
+  loading, every lookup is a plain dict read. Each component is tagged with the
+  plugin that registered it, so errors and ``microgradx plugins`` can name it.
+  ``register(component, name=None, replace=False)``: ``name`` defaults to
+  ``component.name``; registering a name that another plugin also registers is a
+  conflict (using that name raises an error naming both plugins) unless the later
+  one passes ``replace=True`` to replace it deliberately.
+* **Training events** (``microgradx_train_*``, ``microgradx_epoch_end`` ...) are
+  called by `microgradx.train.Trainer` as training runs. Callback objects that a
+  run uses are registered as plugins for the duration of that run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("microgradx")
+
+Register = Callable[..., None]
+
+
+# -- registration hooks ------------------------------------------------------------------
+
+
+@hookspec
+def microgradx_register_ops(register: Register) -> None:
+    """Register differentiable ops.
+
+    Call ``register(op)`` with a `microgradx.Op` for each op. Every registered op is
+    callable as ``microgradx.ops.NAME(*values)`` and as the method ``value.NAME()``,
+    and Python operators resolve through this table by name (``+`` is ``add``,
+    ``-`` is ``sub``, unary ``-`` is ``neg``, ``*`` is ``mul``, ``/`` is ``div``,
+    ``**`` is ``pow``), so ``register(op, replace=True)`` for one of those names
+    changes what the operator does.
+    """
+
+
+@hookspec
+def microgradx_register_losses(register: Register) -> None:
+    """Register losses by name.
+
+    Call ``register(loss_class, name="...")``. A loss is a class whose instances are
+    called as ``loss(predictions, targets) -> Value``: ``predictions`` is a list of
+    output Values (one per model output), ``targets`` a 1-D (or 2-D for several
+    outputs) numpy array; the result is a scalar Value, the mean over examples.
+    """
+
+
+@hookspec
+def microgradx_register_optimizers(register: Register) -> None:
+    """Register optimizers by name.
+
+    Call ``register(optimizer_class, name="...")``. An optimizer is constructed as
+    ``optimizer_class(parameters, lr=..., **settings)`` and has ``step()`` (update
+    every parameter from its ``grad``) and ``zero_grad()``.
+    """
+
+
+@hookspec
+def microgradx_register_schedules(register: Register) -> None:
+    """Register learning-rate schedules by name.
+
+    Call ``register(schedule_class, name="...")``. A schedule is constructed with its
+    settings and called as ``schedule(base_lr, step, total_steps) -> lr``.
+    """
+
+
+@hookspec
+def microgradx_register_layers(register: Register) -> None:
+    """Register layers and models by name (``Neuron``, ``Layer``, ``MLP``, ...).
+
+    Call ``register(layer_class, name="...")``. A layer is callable on inputs and has
+    ``parameters()`` and ``zero_grad()``.
+    """
+
+
+@hookspec
+def microgradx_register_datasets(register: Register) -> None:
+    """Register datasets by name.
+
+    Call ``register(loader, name="...")``. ``loader(seed=..., test_size=...)`` returns
+    a `microgradx.datasets.Dataset` (train and test arrays, task, class names). Import
+    heavy libraries inside the loader, not at module level, so that ``import
+    microgradx`` stays light.
+    """
+
+
+@hookspec
+def microgradx_register_callbacks(register: Register) -> None:
+    """Register training callbacks by name (progress, logging, early stopping, ...).
+
+    Call ``register(callback_class, name="...")``. A callback instance is a plugin
+    object: it implements any of the training-event hooks below and is registered
+    with the plugin manager for the duration of one training run.
+    """
+
+
+# -- training events ---------------------------------------------------------------------
+
+
+@hookspec
+def microgradx_train_start(trainer: Any) -> None:
+    """Training is about to start. ``trainer`` is the `microgradx.train.Trainer`."""
+
+
+@hookspec
+def microgradx_batch_end(trainer: Any, epoch: int, batch: int, loss: float) -> None:
+    """One optimizer step finished: ``epoch`` and ``batch`` count from 0; ``loss`` is its loss."""
+
+
+@hookspec
+def microgradx_epoch_end(trainer: Any, epoch: int, metrics: dict) -> None:
+    """An epoch finished. ``metrics`` maps names (``loss``, ``train_accuracy``, ...) to floats.
+
+    Set ``trainer.should_stop = True`` to end training after this epoch (early stopping).
+    """
+
+
+@hookspec
+def microgradx_train_end(trainer: Any, history: Any) -> None:
+    """Training ended (normally or stopped early). ``history`` is what ``Trainer.fit`` returns."""

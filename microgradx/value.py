@@ -1,0 +1,216 @@
+"""`Value`: one scalar (or one lane array of scalars) in a computation graph.
+
+A Value remembers the op that made it and the Values it was made from. Python's
+operators map to op *names* (``+`` is ``add``, ``*`` is ``mul`` ...); the op itself
+is looked up in the op table that plugins fill. Nothing here knows what ``add``
+computes: that lives in the plugin that registered it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from .registry import OPS
+
+_ndarray = np.ndarray
+
+Number = Union[int, float, np.integer, np.floating]
+Data = Union[float, np.ndarray]
+
+
+def as_data(x: Any) -> Data:
+    """Convert a user-supplied number or 1-D array of lanes to ``Value.data``.
+
+    Raises ``TypeError`` naming the type for anything else (strings, None,
+    complex numbers, lists, 2-D arrays, bools).
+    """
+    cls = x.__class__
+    if cls is float:
+        return x
+    if cls is int:
+        return float(x)
+    if isinstance(x, _ndarray):
+        if x.ndim != 1:
+            raise TypeError(
+                f"Value() takes a 1-D array of lanes, not a {x.ndim}-D array of shape {x.shape}"
+            )
+        if x.dtype.kind not in "fiu":
+            raise TypeError(f"Value() takes a real-number array of lanes, not dtype {x.dtype}")
+        if x.size == 0:
+            raise TypeError("Value() takes a lane array with at least one lane, not an empty array")
+        return np.array(x, dtype=np.float64)  # a copy: later edits to x must not change the graph
+    if isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"Value() takes a number, not {type(x).__name__} (use 1.0/0.0 if you mean it)")
+    if isinstance(x, (int, float, np.integer, np.floating)):
+        return float(x)
+    raise TypeError(
+        f"Value() takes an int, float, numpy scalar or 1-D numpy array of lanes, "
+        f"not {type(x).__name__}"
+    )
+
+
+class Value:
+    """A node of the graph: its data, its gradient, and how it was made.
+
+    ``data`` is a float, or a 1-D float64 numpy array whose elements ("lanes") are
+    independent examples computed by the same graph. ``grad`` has the same kind:
+    after ``backward()`` it holds d(root)/d(self), summed over lanes for a Value
+    whose data is a plain float (a parameter shared by all lanes).
+
+    Gradients accumulate: every ``backward()`` adds to ``grad``, as in PyTorch.
+    Reset them with ``zero_grad`` (or ``v.grad = 0.0``) between steps.
+    """
+
+    __slots__ = ("data", "grad", "_parents", "_op", "label")
+    __array_ufunc__ = None  # make numpy hand `array + value` to Value.__radd__
+
+    def __init__(self, data: Any, _parents: tuple = (), _op: Any = None, label: Optional[str] = None):
+        if _op is None:  # a leaf made by a user: validate; op outputs are trusted
+            data = as_data(data)
+        self.data = data
+        self.grad = np.zeros_like(data) if data.__class__ is _ndarray and _op is None else 0.0
+        self._parents = _parents
+        self._op = _op
+        self.label = label
+
+    # -- the graph ------------------------------------------------------------------
+
+    @property
+    def op(self):
+        """The `Op` that made this Value, or None for a leaf."""
+        return self._op
+
+    @property
+    def parents(self) -> tuple:
+        """The Values this one was computed from (empty for a leaf)."""
+        return self._parents
+
+    @property
+    def is_lanes(self) -> bool:
+        """True when ``data`` is an array of lanes rather than one float."""
+        return self.data.__class__ is _ndarray
+
+    def backward(self, grad: Any = None) -> None:
+        """Back-propagate from this Value: add d(self)/d(v) to ``v.grad`` for every v below.
+
+        ``grad`` seeds the output gradient (default 1.0, or ones for a lane Value).
+        Gradients accumulate across calls; see `microgradx.autograd.backward`.
+        """
+        from .autograd import backward
+
+        backward(self, grad)
+
+    def item(self) -> float:
+        """The data as a float (a lane Value must have exactly one lane)."""
+        if self.data.__class__ is _ndarray:
+            if self.data.size != 1:
+                raise ValueError(f"item() needs a single value, this Value has {self.data.size} lanes")
+            return float(self.data[0])
+        return float(self.data)
+
+    # -- operators map to op names ----------------------------------------------------
+
+    def __add__(self, other: Any) -> Value:
+        return apply_binary("add", self, other)
+
+    def __radd__(self, other: Any) -> Value:
+        return apply_binary("add", wrap(other), self)
+
+    def __sub__(self, other: Any) -> Value:
+        return apply_binary("sub", self, other)
+
+    def __rsub__(self, other: Any) -> Value:
+        return apply_binary("sub", wrap(other), self)
+
+    def __mul__(self, other: Any) -> Value:
+        return apply_binary("mul", self, other)
+
+    def __rmul__(self, other: Any) -> Value:
+        return apply_binary("mul", wrap(other), self)
+
+    def __truediv__(self, other: Any) -> Value:
+        return apply_binary("div", self, other)
+
+    def __rtruediv__(self, other: Any) -> Value:
+        return apply_binary("div", wrap(other), self)
+
+    def __pow__(self, other: Any) -> Value:
+        return apply_binary("pow", self, other)
+
+    def __rpow__(self, other: Any) -> Value:
+        return apply_binary("pow", wrap(other), self)
+
+    def __neg__(self) -> Value:
+        op = OPS["neg"]
+        x = self.data
+        if op.check is not None:
+            op.check(x)
+        return Value(op.forward(x), (self,), op)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: v.tanh(), v.softsign(), ... resolve
+        # through the op table, so a plugin's op is a method without touching this class.
+        if name.startswith("_"):
+            raise AttributeError(f"'Value' object has no attribute {name!r}")
+        try:
+            op = OPS[name]
+        except KeyError:
+            raise AttributeError(f"'Value' object has no attribute or registered op {name!r}") from None
+        return partial(apply, op, self)
+
+    def __dir__(self) -> list:
+        return sorted(set(super().__dir__()) | set(OPS))
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label else ""
+        if self.data.__class__ is _ndarray:
+            return f"Value(lanes={self.data.size}, data={_short(self.data)}, grad={_short(self.grad)}{label})"
+        return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
+
+
+def _short(x: Any) -> str:
+    if x.__class__ is _ndarray:
+        return np.array2string(x, precision=4, threshold=6, edgeitems=2)
+    return repr(x)
+
+
+def wrap(x: Any) -> Value:
+    """Return ``x`` if it is a Value, else a new leaf Value holding it (TypeError if impossible)."""
+    if x.__class__ is Value:
+        return x
+    if isinstance(x, Value):
+        return x
+    try:
+        return Value(x)
+    except TypeError:
+        raise TypeError(
+            f"cannot use {type(x).__name__} in a Value expression: expected a Value, an int, "
+            f"a float, a numpy scalar or a 1-D numpy array of lanes"
+        ) from None
+
+
+def apply_binary(name: str, a: Value, b: Any) -> Value:
+    """Apply the registered two-input op ``name`` to ``a`` and ``b`` (the operators' path)."""
+    op = OPS[name]
+    if b.__class__ is not Value:
+        b = wrap(b)
+    x, y = a.data, b.data
+    if op.check is not None:
+        op.check(x, y)
+    return Value(op.forward(x, y), (a, b), op)
+
+
+def apply(op: Any, *args: Any) -> Value:
+    """Apply ``op`` to ``args`` (Values or numbers), checking the arity: the general path."""
+    arity = op.arity
+    if (arity is not None and len(args) != arity) or not args:
+        want = "one or more" if arity is None else str(arity)
+        raise TypeError(f"op {op.name!r} takes {want} input(s), got {len(args)}")
+    values = tuple([a if a.__class__ is Value else wrap(a) for a in args])
+    xs = [v.data for v in values]
+    if op.check is not None:
+        op.check(*xs)
+    return Value(op.forward(*xs), values, op)

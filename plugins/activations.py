@@ -1,0 +1,63 @@
+"""Unary ops: tanh, relu, exp, log, sigmoid.
+
+Derivatives are written in terms of the output where that is cheapest (tanh, exp,
+sigmoid), as in micrograd. Large inputs never overflow: tanh and sigmoid saturate to
+their limits, exp gives inf past float64's range.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from microgradx import Op, hookimpl
+from microgradx.lanes import exp, first_offender, is_lanes, lanewise, log, tanh
+
+tanh_op = Op(name="tanh", doc="hyperbolic tangent",
+             forward=tanh,
+             backward=lambda g, out, x: (g * (1.0 - out * out),))
+
+# relu's kink: at exactly 0 the subgradient used is 0 (as PyTorch does).
+relu = Op(name="relu", doc="max(x, 0); gradient 0 at x == 0",
+          forward=lanewise(lambda x: x if x > 0.0 else 0.0, lambda x: np.maximum(x, 0.0)),
+          backward=lambda g, out, x: (g * (x > 0.0),))
+
+exp_op = Op(name="exp", doc="e ** x (inf past about 709.78)",
+            forward=exp,
+            backward=lambda g, out, x: (g * out,))
+
+
+def _check_log(x):
+    bad = x <= 0.0
+    if (bad.any() if is_lanes(x) else bad):
+        raise ValueError(f"op 'log': log of a non-positive number {first_offender(x, bad)}")
+
+
+log_op = Op(name="log", doc="natural logarithm (x <= 0 raises ValueError)",
+            forward=log,
+            backward=lambda g, out, x: (g / x,),
+            check=_check_log)
+
+
+def _sigmoid_scalar(x: float) -> float:
+    if x >= 0.0:  # exp of a non-positive number never overflows
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _sigmoid_array(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+sigmoid = Op(name="sigmoid", doc="1 / (1 + e ** -x), computed without overflow",
+             forward=lanewise(_sigmoid_scalar, _sigmoid_array),
+             backward=lambda g, out, x: (g * out * (1.0 - out),))
+
+
+@hookimpl
+def microgradx_register_ops(register):
+    for op in (tanh_op, relu, exp_op, log_op, sigmoid):
+        register(op)

@@ -1,0 +1,97 @@
+"""The arithmetic ops behind Python's operators: add, sub, neg, mul, div, pow.
+
+Each op is its forward and its derivative side by side, written with operators so
+the same lines serve a float and an array of lanes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from microgradx import Op, hookimpl
+from microgradx.lanes import first_offender, is_lanes
+
+# -- add, sub, neg, mul: d(x+y) = dx + dy; d(x*y) = y dx + x dy -------------------------------
+
+add = Op(name="add", arity=2, doc="x + y",
+         forward=lambda x, y: x + y,
+         backward=lambda g, out, x, y: (g, g))
+
+sub = Op(name="sub", arity=2, doc="x - y",
+         forward=lambda x, y: x - y,
+         backward=lambda g, out, x, y: (g, -g))
+
+neg = Op(name="neg", arity=1, doc="-x",
+         forward=lambda x: -x,
+         backward=lambda g, out, x: (-g,))
+
+mul = Op(name="mul", arity=2, doc="x * y",
+         forward=lambda x, y: x * y,
+         backward=lambda g, out, x, y: (g * y, g * x))
+
+
+# -- div: d(x/y) = dx/y - x/y^2 dy ---------------------------------------------------------------
+
+def _check_div(x, y):
+    if is_lanes(y):
+        zero = y == 0.0
+        if zero.any():
+            raise ZeroDivisionError(f"op 'div': division by zero, divisor {first_offender(y, zero)}")
+    elif y == 0.0:
+        raise ZeroDivisionError(f"op 'div': division by zero ({x!r} / {y!r})")
+
+
+div = Op(name="div", arity=2, doc="x / y (y == 0 raises ZeroDivisionError)",
+         forward=lambda x, y: x / y,
+         backward=lambda g, out, x, y: (g / y, -g * out / y),
+         check=_check_div)
+
+
+# -- pow: d(x**y) = y x**(y-1) dx + x**y log(x) dy -----------------------------------------------
+
+def _check_pow(x, y):
+    if is_lanes(x) or is_lanes(y):
+        xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        bad = (xa < 0) & (ya != np.floor(ya))
+        if bad.any():
+            lanes = np.broadcast_to(xa, bad.shape)
+            raise ValueError(f"op 'pow': negative base {first_offender(lanes, bad)} to a non-integer exponent")
+        zero = (xa == 0) & (ya < 0)
+        if zero.any():
+            raise ZeroDivisionError(f"op 'pow': 0 to a negative exponent {first_offender(np.broadcast_to(ya, zero.shape), zero)}")
+    elif x < 0 and not float(y).is_integer():
+        raise ValueError(f"op 'pow': negative base {x!r} to the non-integer exponent {y!r}")
+    elif x == 0 and y < 0:
+        raise ZeroDivisionError(f"op 'pow': 0.0 to the negative exponent {y!r}")
+
+
+def _pow(x, y):
+    if is_lanes(x) or is_lanes(y):
+        with np.errstate(over="ignore", divide="ignore"):
+            return np.power(x, y)
+    try:
+        return x ** y
+    except (OverflowError, ZeroDivisionError):  # IEEE: overflow is +-inf, 0 ** -y is inf
+        with np.errstate(over="ignore", divide="ignore"):
+            return float(np.power(np.float64(x), y))
+
+
+def _log_base(x):
+    """log(x) where x > 0, else 0: the exponent's gradient is taken as 0 where x <= 0."""
+    if is_lanes(x):
+        return np.log(np.where(x > 0, x, 1.0))
+    return math.log(x) if x > 0 else 0.0
+
+
+pow = Op(name="pow", arity=2, doc="x ** y (a number or a Value exponent)",
+         forward=_pow,
+         backward=lambda g, out, x, y: (g * y * _pow(x, y - 1), g * out * _log_base(x)),
+         check=_check_pow)
+
+
+@hookimpl
+def microgradx_register_ops(register):
+    for op in (add, sub, neg, mul, div, pow):
+        register(op)

@@ -1,0 +1,31 @@
+"""Lane reductions: turn a lane Value (one number per example) into one plain float.
+
+A loss over a batch in lane mode ends in one of these, so that ``backward()`` starts
+from a single number. On a plain float they are the identity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from microgradx import Op, hookimpl
+from microgradx.lanes import is_lanes
+
+
+def _lanes(x) -> int:
+    return x.size if is_lanes(x) else 1
+
+
+lane_sum = Op(name="lane_sum", doc="sum of the lanes, a float", reduces_lanes=True,
+              forward=lambda x: float(x.sum()) if is_lanes(x) else x,
+              backward=lambda g, out, x: (np.full_like(x, g) if is_lanes(x) else g,))
+
+lane_mean = Op(name="lane_mean", doc="mean of the lanes, a float", reduces_lanes=True,
+               forward=lambda x: float(x.mean()) if is_lanes(x) else x,
+               backward=lambda g, out, x: (np.full_like(x, g / _lanes(x)) if is_lanes(x) else g,))
+
+
+@hookimpl
+def microgradx_register_ops(register):
+    register(lane_sum)
+    register(lane_mean)
