@@ -13,8 +13,9 @@ Two families of hooks:
   plugin that registered it, so errors and ``microgradx plugins`` can name it.
   ``register(component, name=None, replace=False)``: ``name`` defaults to
   ``component.name``; registering a name that another plugin also registers is a
-  conflict (using that name raises an error naming both plugins) unless the later
-  one passes ``replace=True`` to replace it deliberately.
+  conflict (using that name raises an error naming both plugins) unless one of
+  them passes ``replace=True`` to replace it deliberately; that one wins whatever
+  the order the plugins load in.
 * **Training events** (``microgradx_train_*``, ``microgradx_epoch_end`` ...) are
   called by `microgradx.train.Trainer` as training runs. Callback objects that a
   run uses are registered as plugins for the duration of that run.
@@ -52,10 +53,14 @@ def microgradx_register_ops(register: Register) -> None:
 def microgradx_register_losses(register: Register) -> None:
     """Register losses by name.
 
-    Call ``register(loss_class, name="...")``. A loss is a class whose instances are
-    called as ``loss(predictions, targets) -> Value``: ``predictions`` is a list of
-    output Values (one per model output), ``targets`` a 1-D (or 2-D for several
-    outputs) numpy array; the result is a scalar Value, the mean over examples.
+    Call ``register(loss_class, name="...")``. A loss class takes its settings as keyword
+    arguments (``l2`` for the L2 penalty, by convention) and its instances are called as
+    ``loss(outputs, targets, params=None) -> Value``: ``outputs`` is the list of Values a
+    model returned (one per output; floats in scalar mode, lanes in lane mode), ``targets``
+    a 1-D (or 2-D for several outputs) numpy array; the result is a Value holding a float,
+    the mean over examples, plus ``l2 * sum(p * p)`` over ``params`` when given. The class
+    attribute ``task`` (``"binary"``, ``"multiclass"`` or ``"regression"``) and the method
+    ``predict(outputs) -> numpy array`` (labels or values) let the trainer measure accuracy.
     """
 
 
@@ -65,7 +70,8 @@ def microgradx_register_optimizers(register: Register) -> None:
 
     Call ``register(optimizer_class, name="...")``. An optimizer is constructed as
     ``optimizer_class(parameters, lr=..., **settings)`` and has ``step()`` (update
-    every parameter from its ``grad``) and ``zero_grad()``.
+    every parameter from its ``grad``), ``zero_grad()``, and an ``lr`` attribute that
+    learning-rate schedules set before each step.
     """
 
 
@@ -82,8 +88,11 @@ def microgradx_register_schedules(register: Register) -> None:
 def microgradx_register_layers(register: Register) -> None:
     """Register layers and models by name (``Neuron``, ``Layer``, ``MLP``, ...).
 
-    Call ``register(layer_class, name="...")``. A layer is callable on inputs and has
-    ``parameters()`` and ``zero_grad()``.
+    Call ``register(layer_class, name="...")``. A layer is callable on inputs (one example
+    as a list, or a 2-D numpy array of examples for lane mode) and returns a list of
+    Values; it has ``parameters()`` and ``zero_grad()``. The trainer builds a model given
+    by name as ``layer_class(n_features, [*hidden, n_outputs], activation=..., seed=...)``;
+    model files also use ``spec()``, ``from_spec()``, ``get_weights()`` and ``set_weights()``.
     """
 
 
@@ -104,7 +113,8 @@ def microgradx_register_callbacks(register: Register) -> None:
 
     Call ``register(callback_class, name="...")``. A callback instance is a plugin
     object: it implements any of the training-event hooks below and is registered
-    with the plugin manager for the duration of one training run.
+    with the plugin manager for the duration of one training run. A callback given to a
+    run by name is constructed with no arguments; pass an instance to choose settings.
     """
 
 
@@ -118,12 +128,16 @@ def microgradx_train_start(trainer: Any) -> None:
 
 @hookspec
 def microgradx_batch_end(trainer: Any, epoch: int, batch: int, loss: float) -> None:
-    """One optimizer step finished: ``epoch`` and ``batch`` count from 0; ``loss`` is its loss."""
+    """One optimizer step of ``trainer`` finished: ``epoch`` and ``batch`` count from 0; ``loss`` is its loss.
+
+    The parameters' ``grad`` still hold this step's gradients (they are reset before the next step).
+    """
 
 
 @hookspec
 def microgradx_epoch_end(trainer: Any, epoch: int, metrics: dict) -> None:
-    """An epoch finished. ``metrics`` maps names (``loss``, ``train_accuracy``, ...) to floats.
+    """An epoch of ``trainer`` finished. ``epoch`` counts from 0; ``metrics`` maps names
+    (``loss``, ``train_accuracy``, ...) to floats.
 
     Set ``trainer.should_stop = True`` to end training after this epoch (early stopping).
     """
@@ -131,4 +145,4 @@ def microgradx_epoch_end(trainer: Any, epoch: int, metrics: dict) -> None:
 
 @hookspec
 def microgradx_train_end(trainer: Any, history: Any) -> None:
-    """Training ended (normally or stopped early). ``history`` is what ``Trainer.fit`` returns."""
+    """``trainer`` ended (normally or stopped early). ``history`` is what ``Trainer.fit`` returns."""

@@ -24,13 +24,16 @@ def _check_arity(instance: Op, attribute: attrs.Attribute, value: Optional[int])
 def _check_name(instance: Op, attribute: attrs.Attribute, value: str) -> None:
     if not isinstance(value, str) or not value.isidentifier() or value.startswith("_"):
         raise ValueError(
-            f"Op name must be a Python identifier not starting with '_' (it becomes ops.NAME and v.NAME()), got {value!r}"
+            "Op name must be a Python identifier not starting with '_' (it becomes ops.NAME and v.NAME()), "
+            f"got {value!r}"
         )
 
 
 def _check_callable(instance: Op, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and not callable(value):
-        raise TypeError(f"Op {getattr(instance, 'name', '?')!r}: {attribute.name} must be callable, got {type(value).__name__}")
+        raise TypeError(
+            f"Op {getattr(instance, 'name', '?')!r}: {attribute.name} must be callable, got {type(value).__name__}"
+        )
     if value is None and attribute.name in ("forward", "backward"):
         raise TypeError(f"Op {getattr(instance, 'name', '?')!r}: {attribute.name} is required")
 

@@ -17,6 +17,7 @@ Environment variables (read at discovery time):
 
 from __future__ import annotations
 
+import difflib
 import os
 import warnings
 from importlib import import_module
@@ -39,6 +40,13 @@ BUILTIN_PLUGINS = (
     "microgradx_plugins.arithmetic",
     "microgradx_plugins.activations",
     "microgradx_plugins.reductions",
+    "microgradx_plugins.fused",
+    "microgradx_plugins.layers",
+    "microgradx_plugins.losses",
+    "microgradx_plugins.optimizers",
+    "microgradx_plugins.schedules",
+    "microgradx_plugins.datasets",
+    "microgradx_plugins.callbacks",
 )
 
 
@@ -97,13 +105,15 @@ def add_plugin(pm: pluggy.PluginManager, info: PluginInfo) -> bool:
     except Exception as exc:  # pluggy's PluginValidationError, or a duplicate plugin name
         if pm.get_plugin(info.name) is info.obj:
             pm.unregister(name=info.name)  # register() may have added some hooks before failing
-        info.error = f"bad hook: {exc}"
+        info.error = "bad hook: " + " ".join(str(exc).split())  # pluggy's message spans lines
         return False
     unknown = [hc.name for hc in pm.get_hookcallers(info.obj) or () if not hc.has_spec()]
     if unknown:
         pm.unregister(name=info.name)
-        known = ", ".join(sorted(n for n in dir(pm.hook) if n.startswith("microgradx_")))
-        info.error = f"unknown hook(s) {', '.join(unknown)} (is it misspelled? known hooks: {known})"
+        known = sorted(n for n in dir(pm.hook) if n.startswith("microgradx_") and getattr(pm.hook, n).has_spec())
+        guesses = [f"{n} (did you mean {', '.join(m)}?)" if m else n
+                   for n in unknown for m in [difflib.get_close_matches(n, known, n=1)]]
+        info.error = f"unknown hook(s) {', '.join(guesses)}; known hooks: {', '.join(known)}"
         return False
     return True
 

@@ -31,6 +31,7 @@ class Component:
     obj: Any = attrs.field(repr=False, eq=False)
     plugin: PluginInfo = attrs.field(repr=False, eq=False)
     replaced: Optional[str] = None  # the plugin whose component of this name it replaced
+    replace: bool = False  # registered with replace=True: it wins over plain registrations of its name
 
 
 class _OpTable(dict):
@@ -98,7 +99,7 @@ class Registry:
 
     def _collect(self, info: PluginInfo) -> None:
         """Call ``info``'s registration hooks; keep what it registered only if they all succeed."""
-        staged: list[tuple[Component, bool]] = []
+        staged: list[Component] = []
         for kind in KINDS:
             hook = getattr(self.pm.hook, f"microgradx_register_{kind}")
             for impl in hook.get_hookimpls():
@@ -113,8 +114,8 @@ class Registry:
                         raise PluginError(f"{info.where}: {info.error}") from exc
                     report(f"{info.where} was skipped: {info.error}")
                     return
-        for component, replace in staged:
-            self._add(component, replace)
+        for component in staged:
+            self._add(component)
             info.components.append(component)
 
     @staticmethod
@@ -134,16 +135,19 @@ class Registry:
                 name = getattr(component, "__name__", None)
         if not isinstance(name, str) or not name:
             raise ValueError(f"register() needs a name for this {kind[:-1]}: pass name='...'")
-        staged.append((Component(kind=kind, name=name, obj=component, plugin=info), bool(replace)))
+        staged.append(Component(kind=kind, name=name, obj=component, plugin=info, replace=bool(replace)))
 
-    def _add(self, component: Component, replace: bool) -> None:
+    def _add(self, component: Component) -> None:
         table, conflicts = self.tables[component.kind], self.conflicts[component.kind]
-        name = component.name
+        name, replace = component.name, component.replace
         if name in conflicts and not replace:
             conflicts[name].append(component)
             return
         old = table.get(name)
         if old is not None and not replace:
+            if old.replace:  # registered with replace=True before this one: it wins, whatever the load order
+                table[name] = attrs.evolve(old, replaced=component.plugin.name)
+                return
             conflicts[name] = [old, component]
             del table[name]
             return

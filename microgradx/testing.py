@@ -175,6 +175,7 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
             kept = copy.deepcopy(lanes)
             # forward: lanes and scalars
             y = op.forward(*lanes)
+            _unchanged(kept, lanes, "forward", fail)
             if op.reduces_lanes:
                 if not isinstance(y, float):
                     raise fail(f"a lane reduction must return a float, got {_kind(y)}")
@@ -185,13 +186,17 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
                 if not isinstance(ys, float):
                     raise fail(f"forward of floats must return a float, got {_kind(ys)}")
                 if not np.isclose(ys, y[lane], rtol=1e-12, atol=1e-12, equal_nan=True):
-                    raise fail(f"lane {lane}: lane-mode forward {y[lane]!r} differs from scalar-mode {ys!r}")
+                    raise fail(f"lane {lane}: lane-mode forward {float(y[lane])!r} differs from scalar-mode {ys!r}")
             # backward: arity and shapes
             g = 1.0 if op.reduces_lanes else np.ones(n)
             grads = op.backward(g, y, *lanes)
+            _unchanged(kept, lanes, "backward", fail)
             if not isinstance(grads, tuple) or len(grads) != arity:
                 got = f"{len(grads)} values" if isinstance(grads, (tuple, list)) else _kind(grads)
                 raise fail(f"backward must return a tuple of {arity} gradient(s) (one per input), got {got}")
+            for i, gl in enumerate(grads):
+                if isinstance(gl, np.ndarray) and gl.shape not in ((n,), ()):
+                    raise fail(f"input {i}: the lane-mode gradient must be a float or shape ({n},), got {_kind(gl)}")
             for lane in range(0 if op.reduces_lanes else n):
                 xs = [float(x[lane]) for x in lanes]
                 sgrads = op.backward(1.0, op.forward(*xs), *xs)
@@ -202,13 +207,10 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
                         raise fail(f"input {i}: backward gives None in one mode and a gradient in the other")
                     if gl is None:
                         continue
-                    gl_lane = np.broadcast_to(gl, (n,))[lane]
+                    gl_lane = float(np.broadcast_to(gl, (n,))[lane])
                     if not np.isclose(gl_lane, gs, rtol=1e-12, atol=1e-12, equal_nan=True):
                         raise fail(f"input {i} lane {lane}: lane-mode gradient {gl_lane!r} "
                                    f"differs from scalar-mode {gs!r}")
-            for before, after in zip(kept, lanes):
-                if not np.array_equal(before, after, equal_nan=True):
-                    raise fail("forward or backward modified its input array in place")
             # gradients against finite differences, scalar mode (lane 0) and lane mode
             def fn(*vs):
                 return apply(op, *vs)
@@ -221,6 +223,13 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
                     raise fail(f"{mode}-mode {exc} at {_fmt(inputs)}") from None
                 worst = max(worst, result.max_error)
     return GradcheckResult(ok=True, max_error=worst)
+
+
+def _unchanged(kept: list, lanes: list, step: str, fail: Callable[[str], GradcheckError]) -> None:
+    """Raise if ``step`` (forward or backward) changed an input array: compare ``lanes`` with copies ``kept``."""
+    for i, (before, after) in enumerate(zip(kept, lanes)):
+        if not np.array_equal(before, after, equal_nan=True):
+            raise fail(f"{step} modified its input array {i} in place (was {_fmt([before])}, now {_fmt([after])})")
 
 
 def _kind(x: Any) -> str:

@@ -1,0 +1,1 @@
+"""Support code for microgradx's tests (throwaway plugin distributions, subprocess runners)."""

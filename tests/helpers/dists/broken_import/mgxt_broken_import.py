@@ -1,0 +1,3 @@
+"""A plugin that fails at import time."""
+
+raise RuntimeError("mgxt_broken_import explodes at import")

@@ -1,0 +1,139 @@
+"""Real entry-point plugins for the tests: throwaway distributions installed by pip into temp dirs.
+
+Each folder of ``tests/helpers/dists/`` is a tiny distribution (pyproject + one module) with a
+``[project.entry-points.microgradx]`` entry. `build_sites` copies each to a temp dir and installs
+it with ``pip install --no-deps --no-build-isolation --no-index --target SITE`` (offline, one site
+directory per distribution, all pip runs in parallel). Tests then run Python or the ``microgradx``
+console script in a subprocess whose ``PYTHONPATH`` holds the sites they want, so the test
+environment itself never sees these plugins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Optional
+
+DISTS_DIR = Path(__file__).parent / "dists"
+
+#: folder name -> (distribution name, version, entry-point name), as in each folder's pyproject.toml
+DISTS = {
+    "softsign": ("mgx-softsign", "1.2.3", "softsign"),
+    "broken_import": ("mgx-broken-import", "0.1.0", "broken_import"),
+    "bad_arg": ("mgx-bad-arg", "0.2.0", "bad_arg"),
+    "misspelled": ("mgx-misspelled", "0.3.0", "misspelled"),
+    "hook_raises": ("mgx-hook-raises", "0.4.0", "hook_raises"),
+    "dup_one": ("mgx-dup-one", "1.0.0", "dup_one"),
+    "dup_two": ("mgx-dup-two", "2.0.0", "dup_two"),
+    "leaky": ("mgx-leaky", "0.5.0", "leaky"),
+    "badgrad": ("mgx-badgrad", "0.6.0", "badgrad"),
+}
+
+#: the console script installed next to the interpreter running the tests
+CLI = Path(sys.executable).parent / "microgradx"
+
+_ENV_VARS = ("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS", "MICROGRADX_STRICT_PLUGINS")
+
+
+class BuildError(RuntimeError):
+    """pip could not build or install one of the throwaway distributions."""
+
+
+def build_sites(workdir: Path, names: Iterable[str] = DISTS) -> dict[str, Path]:
+    """Install each named distribution into ``workdir/site-NAME``; return name -> site dir."""
+    procs = {}
+    for name in names:
+        src = workdir / "src" / name
+        shutil.copytree(DISTS_DIR / name, src)
+        site = workdir / f"site-{name}"
+        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+               "--no-cache-dir", "--disable-pip-version-check", "--no-input", "-q", "--target", str(site), str(src)]
+        procs[name] = (site, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    sites = {}
+    for name, (site, proc) in procs.items():
+        out, _ = proc.communicate(timeout=300)
+        if proc.returncode != 0:
+            raise BuildError(f"pip could not install the test distribution {name!r} (exit {proc.returncode}):\n{out}")
+        sites[name] = site
+    return sites
+
+
+def subprocess_env(sites: Iterable[Path] = (), **env: str) -> dict[str, str]:
+    """The current environment without microgradx's plugin variables, plus ``PYTHONPATH=sites`` and ``env``."""
+    base = {k: v for k, v in os.environ.items() if k not in _ENV_VARS and k != "PYTHONPATH"}
+    path = [str(s) for s in sites]
+    if os.environ.get("PYTHONPATH"):
+        path.append(os.environ["PYTHONPATH"])
+    if path:
+        base["PYTHONPATH"] = os.pathsep.join(path)
+    base["PYTHONWARNINGS"] = "default"
+    base.update(env)
+    return base
+
+
+def run(cmd: list[str], sites: Iterable[Path] = (), env: Optional[Mapping[str, str]] = None,
+        timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``cmd`` with the plugin ``sites`` on ``PYTHONPATH``; capture text output.
+
+    The working directory is the temp dir, so that ``python -c`` imports microgradx as installed,
+    not from a source tree that happens to be the current directory.
+    """
+    return subprocess.run(cmd, env=subprocess_env(sites, **(env or {})), capture_output=True, text=True,
+                          timeout=timeout, cwd=tempfile.gettempdir())
+
+
+def run_python(code: str, sites: Iterable[Path] = (), env: Optional[Mapping[str, str]] = None
+               ) -> subprocess.CompletedProcess:
+    """Run ``python -c code`` in a subprocess (see `run`)."""
+    return run([sys.executable, "-c", code], sites, env)
+
+
+def run_cli(*args: str, sites: Iterable[Path] = (), env: Optional[Mapping[str, str]] = None
+            ) -> subprocess.CompletedProcess:
+    """Run the installed ``microgradx`` console script (see `run`)."""
+    return run([str(CLI), *args], sites, env)
+
+
+def last_json(proc: subprocess.CompletedProcess) -> object:
+    """The JSON document on the last line of a subprocess's stdout (fails the test with its output)."""
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode == 0 and lines, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return json.loads(lines[-1])
+
+
+_PROBE = '''
+import json, sys, warnings
+warnings.simplefilter("always")
+_recorder = warnings.catch_warnings(record=True)
+_caught = _recorder.__enter__()
+import numpy as np
+from microgradx import Value, ops
+
+def attempt(fn):
+    """fn()'s result as {{"ok": ...}}, or the exception as {{"error": type name, "message": text}}."""
+    try:
+        return {{"ok": fn()}}
+    except Exception as exc:
+        return {{"error": type(exc).__name__, "message": str(exc)}}
+
+out = {{}}
+{body}
+out["warnings"] = [[w.category.__name__, str(w.message)] for w in _caught]
+print(json.dumps(out))
+'''
+
+
+def probe(body: str, sites: Iterable[Path] = (), env: Optional[Mapping[str, str]] = None) -> dict:
+    """Run ``body`` in a fresh interpreter with the plugin ``sites`` on ``PYTHONPATH``; return its ``out`` dict.
+
+    ``body`` sees ``np``, ``Value``, ``ops``, ``attempt(fn)`` and a dict ``out`` to fill with
+    JSON-able results; ``out["warnings"]`` gets every warning raised, as [category, message].
+    """
+    return last_json(run_python(_PROBE.format(body=textwrap.dedent(body)), sites, env))
