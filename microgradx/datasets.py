@@ -1,0 +1,126 @@
+"""The `Dataset` every dataset loader returns, and `load` to get one by registered name.
+
+Loaders are components (kind ``"datasets"``) registered by plugins; the bundled ones live
+in ``microgradx_plugins.datasets`` and import scikit-learn only when called. This module
+imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import attrs
+import numpy as np
+
+TASKS = ("binary", "multiclass", "regression")
+
+
+def _float_matrix(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, np.ndarray) or value.ndim != 2 or value.dtype != np.float64:
+        raise TypeError(f"Dataset: {attribute.name} must be a 2-D float64 array, got "
+                        f"{type(value).__name__} {getattr(value, 'shape', '')} {getattr(value, 'dtype', '')}")
+    if value.shape[0] == 0:
+        raise ValueError(f"Dataset: {attribute.name} has no examples")
+
+
+def _vector(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, np.ndarray) or value.ndim != 1:
+        raise TypeError(f"Dataset: {attribute.name} must be a 1-D numpy array, got {type(value).__name__} "
+                        f"{getattr(value, 'shape', '')}")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a)  # a private copy, frozen like the Dataset
+    a.flags.writeable = False
+    return a
+
+
+@attrs.frozen(eq=False)
+class Dataset:
+    """A train/test split of a dataset, ready to train on.
+
+    Attributes:
+        name: the registered name (``"breast_cancer"``, ``"moons"`` ...).
+        X_train, X_test: float64 arrays of shape (n, n_features), read-only.
+        y_train, y_test: class labels (int64, 0..n_classes-1) or float targets (regression).
+        task: ``"binary"``, ``"multiclass"`` or ``"regression"``.
+        n_classes: the number of classes (None for regression).
+        feature_names, class_names: tuples of strings.
+        mean, scale: the standardisation fitted on the training split (``(X - mean) / scale``
+            was applied to both splits), or None when the data was not standardised.
+    """
+
+    name: str
+    X_train: np.ndarray = attrs.field(converter=_readonly, validator=_float_matrix, repr=False)
+    y_train: np.ndarray = attrs.field(converter=_readonly, validator=_vector, repr=False)
+    X_test: np.ndarray = attrs.field(converter=_readonly, validator=_float_matrix, repr=False)
+    y_test: np.ndarray = attrs.field(converter=_readonly, validator=_vector, repr=False)
+    task: str = attrs.field(validator=attrs.validators.in_(TASKS))
+    n_classes: Optional[int] = None
+    feature_names: tuple = attrs.field(default=(), converter=tuple, repr=False)
+    class_names: tuple = attrs.field(default=(), converter=tuple, repr=False)
+    mean: Optional[np.ndarray] = attrs.field(default=None, repr=False)
+    scale: Optional[np.ndarray] = attrs.field(default=None, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        for X, y, split in ((self.X_train, self.y_train, "train"), (self.X_test, self.y_test, "test")):
+            if X.shape[0] != y.shape[0]:
+                raise ValueError(f"Dataset {self.name!r}: {split} split has {X.shape[0]} rows of X "
+                                 f"but {y.shape[0]} labels")
+        if self.X_train.shape[1] != self.X_test.shape[1]:
+            raise ValueError(f"Dataset {self.name!r}: train has {self.X_train.shape[1]} features, "
+                             f"test has {self.X_test.shape[1]}")
+        if self.task != "regression":
+            if self.n_classes is None or self.n_classes < 2:
+                raise ValueError(f"Dataset {self.name!r}: a {self.task} task needs n_classes >= 2, "
+                                 f"got {self.n_classes!r}")
+            for y, split in ((self.y_train, "train"), (self.y_test, "test")):
+                if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= self.n_classes:
+                    raise ValueError(f"Dataset {self.name!r}: {split} labels must be ints in "
+                                     f"0..{self.n_classes - 1}")
+
+    @property
+    def n_features(self) -> int:
+        """The number of input features (columns of X)."""
+        return self.X_train.shape[1]
+
+    @property
+    def n_train(self) -> int:
+        """The number of training examples."""
+        return self.X_train.shape[0]
+
+    @property
+    def n_test(self) -> int:
+        """The number of test examples."""
+        return self.X_test.shape[0]
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Apply this dataset's standardisation (fitted on its training split) to new raw data."""
+        X = np.asarray(X, dtype=np.float64)
+        if self.mean is None or self.scale is None:
+            return X
+        return (X - self.mean) / self.scale
+
+    def __repr__(self) -> str:
+        classes = f", {self.n_classes} classes" if self.n_classes else ""
+        return (f"Dataset({self.name!r}: {self.n_train} train / {self.n_test} test, "
+                f"{self.n_features} features, {self.task}{classes})")
+
+
+def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scale features to mean 0 and std 1 *on the training split*, and apply the same to test.
+
+    Returns ``(X_train, X_test, mean, scale)``. A constant training feature keeps scale 1
+    (as scikit-learn's StandardScaler does).
+    """
+    mean = X_train.mean(axis=0)
+    scale = X_train.std(axis=0)
+    scale[scale == 0.0] = 1.0
+    return (X_train - mean) / scale, (X_test - mean) / scale, mean, scale
+
+
+def load(name: str, **settings: Any) -> Dataset:
+    """Load the dataset registered as ``name`` (e.g. ``load("iris", seed=1)``)."""
+    from .registry import get_registry
+
+    return get_registry().get("datasets", name)(**settings)

@@ -1,0 +1,126 @@
+"""Datasets from scikit-learn: breast_cancer, iris, wine, digits, moons and circles.
+
+Each loader is called as ``load(seed=0, test_size=0.2, standardize=True, n_samples=None,
+noise=None)`` and returns a `microgradx.datasets.Dataset`: a seeded, stratified train/test
+split (``sklearn.model_selection.train_test_split(..., stratify=y)``) whose features are
+standardised with the mean and standard deviation of the *training* split only.
+``n_samples`` and ``noise`` apply to the synthetic datasets (moons, circles; the seed also
+drives their generation). scikit-learn is imported inside the loaders, when one is used,
+so ``import microgradx`` never imports it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any, Optional
+
+import numpy as np
+
+from microgradx import hookimpl
+from microgradx.datasets import Dataset, standardize
+
+
+def _sklearn() -> Any:
+    try:
+        import sklearn.datasets
+        import sklearn.model_selection
+    except ImportError:  # pragma: no cover - scikit-learn is a test dependency
+        raise ImportError("the bundled datasets need scikit-learn: pip install 'microgradx[datasets]'") from None
+    return sklearn
+
+
+def _check_settings(name: str, seed: Any, test_size: Any, standardize: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        raise ValueError(f"dataset {name!r}: seed must be an int in [0, 2**32), got {seed!r}")
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0.0 < test_size < 1.0:
+        raise ValueError(f"dataset {name!r}: test_size must be a fraction in (0, 1), got {test_size!r}")
+    if not isinstance(standardize, (bool, np.bool_)):
+        raise TypeError(f"dataset {name!r}: standardize must be True or False, got {standardize!r}")
+
+
+def make_dataset(name: str, X: np.ndarray, y: np.ndarray, *, seed: int, test_size: float, standardize_: bool,
+                 feature_names: Any, class_names: Any) -> Dataset:
+    """Split ``X, y`` (stratified, seeded), standardise on the training split, wrap as a `Dataset`."""
+    sklearn = _sklearn()
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y).astype(np.int64)
+    X_train, X_test, y_train, y_test = sklearn.model_selection.train_test_split(
+        X, y, test_size=test_size, random_state=seed, stratify=y)
+    mean = scale = None
+    if standardize_:
+        X_train, X_test, mean, scale = standardize(X_train, X_test)
+    n_classes = int(y.max()) + 1
+    return Dataset(name=name, X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
+                   task="binary" if n_classes == 2 else "multiclass", n_classes=n_classes,
+                   feature_names=[str(f) for f in feature_names], class_names=[str(c) for c in class_names],
+                   mean=mean, scale=scale)
+
+
+def _bundled(name: str, loader_name: str) -> Callable[..., Dataset]:
+    def load(seed: int = 0, test_size: float = 0.2, standardize: bool = True, n_samples: Optional[int] = None,
+             noise: Optional[float] = None) -> Dataset:
+        _check_settings(name, seed, test_size, standardize)
+        for setting, value in (("n_samples", n_samples), ("noise", noise)):
+            if value is not None:
+                raise ValueError(f"dataset {name!r}: {setting} applies only to the synthetic datasets "
+                                 f"(moons, circles), got {setting}={value!r}")
+        raw = getattr(_sklearn().datasets, loader_name)()
+        feature_names = getattr(raw, "feature_names", None)
+        if feature_names is None:
+            feature_names = [f"x{i}" for i in range(raw.data.shape[1])]
+        return make_dataset(name, raw.data, raw.target, seed=seed, test_size=test_size, standardize_=standardize,
+                            feature_names=feature_names, class_names=raw.target_names)
+
+    load.__name__ = f"load_{name}"
+    load.__qualname__ = load.__name__
+    load.__doc__ = (f"scikit-learn's {name} dataset (sklearn.datasets.{loader_name}), split and standardised "
+                    f"as described in microgradx_plugins.datasets.")
+    return load
+
+
+def _synthetic(name: str, maker: str, default_n: int, default_noise: float, **extra: Any) -> Callable[..., Dataset]:
+    def load(seed: int = 0, test_size: float = 0.2, standardize: bool = True, n_samples: Optional[int] = None,
+             noise: Optional[float] = None) -> Dataset:
+        _check_settings(name, seed, test_size, standardize)
+        n = default_n if n_samples is None else n_samples
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 10:
+            raise ValueError(f"dataset {name!r}: n_samples must be an int >= 10, got {n_samples!r}")
+        sd = default_noise if noise is None else noise
+        if isinstance(sd, bool) or not isinstance(sd, numbers.Real) or not 0.0 <= sd < float("inf"):
+            raise ValueError(f"dataset {name!r}: noise must be a number >= 0, got {noise!r}")
+        X, y = getattr(_sklearn().datasets, maker)(n_samples=int(n), noise=float(sd), random_state=seed, **extra)
+        return make_dataset(name, X, y, seed=seed, test_size=test_size, standardize_=standardize,
+                            feature_names=["x0", "x1"], class_names=["0", "1"])
+
+    load.__name__ = f"load_{name}"
+    load.__qualname__ = load.__name__
+    load.__doc__ = (f"sklearn.datasets.{maker} (default {default_n} samples, noise {default_noise}; the seed "
+                    f"drives both generation and split), split and standardised as described in "
+                    f"microgradx_plugins.datasets.")
+    return load
+
+
+load_breast_cancer = _bundled("breast_cancer", "load_breast_cancer")
+load_iris = _bundled("iris", "load_iris")
+load_wine = _bundled("wine", "load_wine")
+load_digits = _bundled("digits", "load_digits")
+#: micrograd's demo data: make_moons(100, noise=0.1).
+load_moons = _synthetic("moons", "make_moons", 100, 0.1)
+load_circles = _synthetic("circles", "make_circles", 200, 0.1, factor=0.5)
+
+LOADERS = {
+    "breast_cancer": load_breast_cancer,
+    "iris": load_iris,
+    "wine": load_wine,
+    "digits": load_digits,
+    "moons": load_moons,
+    "circles": load_circles,
+}
+
+
+@hookimpl
+def microgradx_register_datasets(register):
+    """Register the six scikit-learn loaders (scikit-learn itself is imported only when one runs)."""
+    for name, loader in LOADERS.items():
+        register(loader, name=name)

@@ -1,0 +1,171 @@
+"""Optimizers: "sgd" (momentum, Nesterov, weight decay) and "adam".
+
+An optimizer holds a model's parameters (float Values) and, on ``step()``, updates each
+``p.data`` from ``p.grad``. The update is the one PyTorch's ``torch.optim.SGD`` and
+``torch.optim.Adam`` make, computed for all parameters at once with numpy (gather the
+grads, update, write back), so a step costs a few numpy calls plus one pass to read and
+one to write the parameters. ``lr`` is an attribute that schedules set; like every setting
+it is validated on assignment too (``opt.lr = -1`` raises).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import numpy as np
+
+from microgradx import Value, hookimpl
+
+
+def _number(instance: Any, attribute: attrs.Attribute, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _at_least_zero(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    _number(instance, attribute, value)
+    if value < 0:
+        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be >= 0, got {value!r}")
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    _number(instance, attribute, value)
+    if value <= 0:
+        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be > 0, got {value!r}")
+
+
+def _unit_interval(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    _number(instance, attribute, value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be in [0, 1), got {value!r}")
+
+
+def _as_params(value: Iterable[Value]) -> list[Value]:
+    if isinstance(value, Value):
+        raise TypeError("optimizer: params must be a list of Values (e.g. model.parameters()), not one Value")
+    try:
+        params = list(value)
+    except TypeError:
+        raise TypeError(f"optimizer: params must be a list of Values, got {type(value).__name__}") from None
+    return params
+
+
+def _check_params(instance: Any, attribute: attrs.Attribute, params: list) -> None:
+    who = type(instance).__name__
+    if not params:
+        raise ValueError(f"{who}: params is empty; pass the model's parameters, e.g. model.parameters()")
+    seen = set()
+    for i, p in enumerate(params):
+        if not isinstance(p, Value):
+            raise TypeError(f"{who}: params[{i}] must be a Value, got {type(p).__name__}")
+        if p.data.__class__ is not float:
+            raise TypeError(f"{who}: params[{i}] must hold a float (a parameter), not lanes: {p!r}")
+        if id(p) in seen:
+            raise ValueError(f"{who}: params[{i}] appears twice in params; each parameter must be listed once")
+        seen.add(id(p))
+
+
+class _Optimizer:
+    """Shared behaviour: gather gradients, write new values back, ``zero_grad``."""
+
+    params: list
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to 0.0."""
+        for p in self.params:
+            p.grad = 0.0
+
+    def _grads(self) -> np.ndarray:
+        try:
+            return np.fromiter([p.grad for p in self.params], dtype=np.float64, count=len(self.params))
+        except (TypeError, ValueError):
+            bad = next(i for i, p in enumerate(self.params) if p.grad.__class__ is not float)
+            raise TypeError(f"{type(self).__name__}.step: params[{bad}].grad is not a float "
+                            f"({type(self.params[bad].grad).__name__}); was it a lane leaf?") from None
+
+    def _values(self) -> np.ndarray:
+        return np.fromiter([p.data for p in self.params], dtype=np.float64, count=len(self.params))
+
+    def _write(self, values: np.ndarray) -> None:
+        for p, x in zip(self.params, values.tolist()):
+            p.data = x
+
+
+@attrs.define(eq=False)
+class SGD(_Optimizer):
+    """Stochastic gradient descent, as ``torch.optim.SGD`` (dampening 0).
+
+    Per step, with ``g = grad + weight_decay * p``: without momentum ``p -= lr * g``; with
+    momentum ``buf = momentum * buf + g`` (``buf = g`` on the first step) and
+    ``p -= lr * buf``, or ``p -= lr * (g + momentum * buf)`` when ``nesterov``.
+    """
+
+    params: list = attrs.field(converter=_as_params, validator=_check_params, repr=False)
+    lr: float = attrs.field(default=0.1, validator=_at_least_zero)
+    momentum: float = attrs.field(default=0.0, validator=_unit_interval)
+    weight_decay: float = attrs.field(default=0.0, validator=_at_least_zero)
+    nesterov: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    _buf: Any = attrs.field(init=False, default=None, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError("SGD: nesterov=True needs a momentum > 0")
+
+    def step(self) -> None:
+        """Update every parameter from its gradient."""
+        g = self._grads()
+        p = self._values()
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self.momentum:
+            self._buf = g.copy() if self._buf is None else self.momentum * self._buf + g
+            g = g + self.momentum * self._buf if self.nesterov else self._buf
+        self._write(p - self.lr * g)
+
+
+@attrs.define(eq=False)
+class Adam(_Optimizer):
+    """Adam, as ``torch.optim.Adam`` (L2 ``weight_decay`` added to the gradient).
+
+    Per step t (from 1), with ``g = grad + weight_decay * p``: ``m = beta1*m + (1-beta1)*g``,
+    ``v = beta2*v + (1-beta2)*g*g``, and
+    ``p -= lr * (m / (1-beta1**t)) / (sqrt(v / (1-beta2**t)) + eps)``.
+    """
+
+    params: list = attrs.field(converter=_as_params, validator=_check_params, repr=False)
+    lr: float = attrs.field(default=1e-3, validator=_at_least_zero)
+    beta1: float = attrs.field(default=0.9, validator=_unit_interval)
+    beta2: float = attrs.field(default=0.999, validator=_unit_interval)
+    eps: float = attrs.field(default=1e-8, validator=_positive)
+    weight_decay: float = attrs.field(default=0.0, validator=_at_least_zero)
+    t: int = attrs.field(init=False, default=0)
+    _m: Any = attrs.field(init=False, default=None, repr=False)
+    _v: Any = attrs.field(init=False, default=None, repr=False)
+
+    def step(self) -> None:
+        """Update every parameter from its gradient."""
+        g = self._grads()
+        p = self._values()
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self._m is None:
+            self._m = np.zeros_like(g)
+            self._v = np.zeros_like(g)
+        self.t += 1
+        self._m = self.beta1 * self._m + (1.0 - self.beta1) * g
+        self._v = self.beta2 * self._v + (1.0 - self.beta2) * (g * g)
+        m_hat = self._m / (1.0 - self.beta1 ** self.t)
+        v_hat = self._v / (1.0 - self.beta2 ** self.t)
+        self._write(p - self.lr * m_hat / (np.sqrt(v_hat) + self.eps))
+
+
+@hookimpl
+def microgradx_register_optimizers(register):
+    """Register sgd and adam."""
+    register(SGD, name="sgd")
+    register(Adam, name="adam")
