@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import warnings
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -54,6 +55,9 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
 def strict() -> bool:
     """True when ``MICROGRADX_STRICT_PLUGINS`` asks for errors instead of warnings."""
     return _env_flag("MICROGRADX_STRICT_PLUGINS")
@@ -63,7 +67,11 @@ def report(message: str) -> None:
     """Warn about a plugin problem, or raise `PluginLoadError` in strict mode."""
     if strict():
         raise PluginLoadError(message)
-    warnings.warn(message, PluginWarning, stacklevel=4)
+    # Point the warning at the first caller outside microgradx (the user's line), not at us.
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, PluginWarning, stacklevel=level)
 
 
 @attrs.define(eq=False)
@@ -150,4 +158,8 @@ def entry_point_plugins() -> list[PluginInfo]:
         except Exception as exc:
             info.error = f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}"
         infos.append(info)
+    missing = selected - {i.name for i in infos} - {i.distribution for i in infos}
+    if missing:
+        report(f"MICROGRADX_PLUGINS names {', '.join(sorted(missing))}, but no installed plugin has that "
+               f"entry-point or distribution name")
     return infos

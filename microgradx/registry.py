@@ -20,6 +20,9 @@ from .plugins import PluginInfo, add_plugin, builtin_plugins, entry_point_plugin
 
 #: Component kinds, each filled by the hook ``microgradx_register_<kind>``.
 KINDS = ("ops", "losses", "optimizers", "schedules", "layers", "datasets", "callbacks")
+#: One component of each kind, for messages ("no loss named ...").
+SINGULAR = {"ops": "op", "losses": "loss", "optimizers": "optimizer", "schedules": "schedule",
+            "layers": "layer", "datasets": "dataset", "callbacks": "callback"}
 
 
 @attrs.frozen
@@ -80,25 +83,37 @@ class Registry:
                 report(f"{info.where} was skipped: {info.error}")
         self.rebuild()
 
-    def rebuild(self) -> None:
-        """Run every plugin's registration hooks again and refill the tables and `OPS`."""
+    def rebuild(self, quiet: Optional[PluginInfo] = None) -> None:
+        """Run every plugin's registration hooks again and refill the tables and `OPS`.
+
+        Problems are reported once: a conflict or a failing hook that an earlier build
+        already reported is not reported again; nor is a failure of ``quiet`` (a plugin
+        being registered at run time, whose caller raises instead).
+        """
+        known = {(k, n) for k in KINDS for n in self.conflicts[k]}
         for kind in KINDS:
             self.tables[kind].clear()
             self.conflicts[kind].clear()
         for info in self.plugins:
             info.components = []
             if info.error is None or info.error.startswith("hook "):
-                info.error = None
+                before, info.error = info.error, None
                 self._collect(info)
+                if info.error is not None and info.error != before and info is not quiet:
+                    report(f"{info.where} was skipped: {info.error}")
         for kind, name in [(k, n) for k in KINDS for n in self.conflicts[k]]:
-            report(str(self.conflict_error(kind, name)) + "; every other name still works")
+            if (kind, name) not in known:
+                report(str(self.conflict_error(kind, name)) + "; every other name still works")
         with _LOCK:
             OPS.clear()
             OPS.update({name: c.obj for name, c in self.tables["ops"].items()})
             _CALLERS.clear()
 
     def _collect(self, info: PluginInfo) -> None:
-        """Call ``info``'s registration hooks; keep what it registered only if they all succeed."""
+        """Call ``info``'s registration hooks; keep what it registered only if they all succeed.
+
+        On failure ``info.error`` says which hook failed and how; nothing of it is kept.
+        """
         staged: list[Component] = []
         for kind in KINDS:
             hook = getattr(self.pm.hook, f"microgradx_register_{kind}")
@@ -112,7 +127,6 @@ class Registry:
                     info.error = f"hook microgradx_register_{kind} failed: {type(exc).__name__}: {exc}"
                     if info.builtin:
                         raise PluginError(f"{info.where}: {info.error}") from exc
-                    report(f"{info.where} was skipped: {info.error}")
                     return
         for component in staged:
             self._add(component)
@@ -134,7 +148,7 @@ class Registry:
             if not isinstance(name, str):
                 name = getattr(component, "__name__", None)
         if not isinstance(name, str) or not name:
-            raise ValueError(f"register() needs a name for this {kind[:-1]}: pass name='...'")
+            raise ValueError(f"register() needs a name for this {SINGULAR[kind]}: pass name='...'")
         staged.append(Component(kind=kind, name=name, obj=component, plugin=info, replace=bool(replace)))
 
     def _add(self, component: Component) -> None:
@@ -169,7 +183,7 @@ class Registry:
         if name in self.conflicts[kind]:
             raise self.conflict_error(kind, name)
         known = ", ".join(self.names(kind)) or "none"
-        raise UnknownComponentError(f"no {kind[:-1]} named {name!r} is registered; registered {kind}: {known}")
+        raise UnknownComponentError(f"no {SINGULAR[kind]} named {name!r} is registered; registered {kind}: {known}")
 
     def get(self, kind: str, name: str) -> Any:
         """The object registered as ``name`` of ``kind`` (an Op, a loss class, ...)."""
@@ -183,7 +197,7 @@ class Registry:
         """The error for a name that two or more plugins registered without ``replace=True``."""
         who = " and ".join(c.plugin.where for c in self.conflicts[kind][name])
         return DuplicateComponentError(
-            f"{kind[:-1]} {name!r} is registered by both {who}; uninstall one, disable it with "
+            f"{SINGULAR[kind]} {name!r} is registered by both {who}; uninstall one, disable it with "
             f"MICROGRADX_PLUGINS, or have one register it with replace=True"
         )
 
@@ -234,7 +248,7 @@ def register_plugin(plugin: Any, name: Optional[str] = None) -> str:
             raise PluginLoadError(f"{info.where} was not registered: {info.error}")
         registry.plugins.append(info)
         try:
-            registry.rebuild()
+            registry.rebuild(quiet=info)
         except BaseException:
             unregister_plugin(name)
             raise
