@@ -3,11 +3,12 @@
 Every benchmark prints the same header (versions and machine) and reports medians
 over several repeats, so their figures can be compared and pasted into a README.
 The garbage collector is left in whatever state the caller chose (its default state
-unless a benchmark says otherwise): nothing here touches it.
+unless a benchmark says otherwise): nothing here changes it; `GcTimer` only watches it.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import statistics
@@ -79,6 +80,34 @@ def median_time_ns(fn: Callable[[], Any], repeat: int = 7, warmup: int = 1) -> f
     for _ in range(warmup):
         fn()
     return median(time_ns(fn)[1] for _ in range(repeat))
+
+
+class GcTimer:
+    """Time spent inside CPython's cyclic garbage collector while the ``with`` block runs.
+
+    Uses ``gc.callbacks`` (called at the start and end of every collection), so it costs
+    nothing between collections and does not change when or how often the collector runs.
+    ``ns`` is the total time in collections, ``collections`` their count per generation.
+    """
+
+    def __init__(self) -> None:
+        self.ns = 0
+        self.collections = [0, 0, 0]
+        self._start = 0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter_ns()
+        else:
+            self.ns += time.perf_counter_ns() - self._start
+            self.collections[info["generation"]] += 1
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 def traced_memory(fn: Callable[[], Any]) -> tuple[Any, int, int]:

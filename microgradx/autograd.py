@@ -1,8 +1,9 @@
 """The backward driver: topological order, then each op's backward once per node.
 
 Iterative (no recursion), so a chain of a million nodes needs no recursion limit.
-Gradients *accumulate*: each call adds to ``.grad`` (as in PyTorch), so that a node
-used twice, or a loss summed over several backward calls, gets the total. Reset with
+Gradients of leaves (parameters, inputs) *accumulate*: each call adds to ``.grad`` (as
+in PyTorch), so that a loss summed over several backward calls gets the total. An op
+output's ``.grad`` holds d(root)/d(v) of the latest call through it. Reset leaves with
 `zero_grad` between optimizer steps.
 """
 
@@ -21,67 +22,114 @@ _EXIT = object()  # stack marker: "all parents of the node below me are done"
 
 def topological_order(root: Any) -> list:
     """Every Value ``root`` depends on, each after all of its parents (``root`` last)."""
+    return _order(root, zero_op_grads=False)
+
+
+def _order(root: Any, zero_op_grads: bool) -> list:
+    """`topological_order`; with ``zero_op_grads``, also set ``grad = 0.0`` on every op output met.
+
+    An iterative depth-first search: a node is emitted when the marker pushed above its
+    parents' subtrees comes back to the top of the stack, i.e. once all its parents are.
+    """
     order = []
     seen = set()
     stack = [root]
-    push, pop, emit, mark = stack.append, stack.pop, order.append, seen.add
+    push, pop, extend, emit, mark = stack.append, stack.pop, stack.extend, order.append, seen.add
+    exit_marker = _EXIT  # a local: read once per node
     while stack:
         v = pop()
-        if v is _EXIT:
+        if v is exit_marker:
             emit(pop())
-            continue
-        if v in seen:
-            continue
-        mark(v)
-        push(v)
-        push(_EXIT)
-        for p in v._parents:
-            if p not in seen:
-                push(p)
+        elif v not in seen:
+            mark(v)
+            parents = v._parents
+            if parents:
+                if zero_op_grads:
+                    v.grad = 0.0
+                push(v)
+                push(exit_marker)
+                extend(parents)  # those already seen are skipped when popped
+            else:
+                emit(v)
     return order
 
 
 def backward(root: Any, grad: Any = None) -> None:
-    """Add d(root)/d(v) to ``v.grad`` for every Value ``v`` that ``root`` depends on.
+    """Add d(root)/d(v) to ``v.grad`` for every leaf ``v`` that ``root`` depends on.
 
     ``grad`` seeds d(root)/d(root): 1.0 by default (ones for a lane root). A gradient
     that reaches a Value whose data is a plain float from lanes (a parameter used by
     every example of a batch) is summed over the lanes.
+
+    Leaves (Values no op made: parameters, inputs) accumulate across calls, as in
+    PyTorch. An op output's ``grad`` is set afresh by each call to d(root)/d(v) of that
+    call, so calling ``backward()`` twice, or on two losses sharing a subgraph, adds
+    each call's contribution to the leaves exactly once.
     """
     if grad is None:
         grad = np.ones_like(root.data) if root.data.__class__ is _ndarray else 1.0
     with gc_paused():  # the order list holds every node: don't let the collector rescan them
-        order = topological_order(root)
+        order = _order(root, zero_op_grads=True)
         root.grad = root.grad + grad
         for v in reversed(order):
             op = v._op
             if op is None:
                 continue
             parents = v._parents
-            try:
-                grads = op.backward(v.grad, v.data, *[p.data for p in parents])
-                if len(grads) != len(parents):
-                    raise ValueError(f"backward returned {len(grads)} gradients for {len(parents)} inputs")
+            grads = None
+            try:  # one and two inputs (almost every node) are spelled out: no list or zip per node
+                if len(parents) == 2:
+                    a, b = parents
+                    grads = op.backward(v.grad, v.data, a.data, b.data)
+                    ga, gb = grads
+                    if ga is not None:
+                        a.grad = a.grad + (ga if ga.__class__ is not _ndarray else _lanes_to(a, ga))
+                    if gb is not None:
+                        b.grad = b.grad + (gb if gb.__class__ is not _ndarray else _lanes_to(b, gb))
+                elif len(parents) == 1:
+                    a = parents[0]
+                    grads = op.backward(v.grad, v.data, a.data)
+                    (ga,) = grads
+                    if ga is not None:
+                        a.grad = a.grad + (ga if ga.__class__ is not _ndarray else _lanes_to(a, ga))
+                else:
+                    grads = op.backward(v.grad, v.data, *[p.data for p in parents])
+                    if len(grads) != len(parents):
+                        raise ValueError("wrong number of gradients")  # reworded by _backward_error
+                    for p, g in zip(parents, grads):
+                        if g is not None:
+                            p.grad = p.grad + (g if g.__class__ is not _ndarray else _lanes_to(p, g))
             except Exception as exc:
-                raise _backward_error(op, exc) from exc
-            for p, g in zip(parents, grads):
-                if g is None:
-                    continue
-                if g.__class__ is _ndarray and p.data.__class__ is not _ndarray:
-                    g = float(g.sum())  # lanes -> a parameter shared by all of them
-                p.grad = p.grad + g
+                raise _backward_error(op, exc, grads, len(parents)) from exc
 
 
-def _backward_error(op: Any, exc: Exception) -> Exception:
+def _lanes_to(p: Any, g: np.ndarray) -> Any:
+    """The lane gradient ``g`` as ``p`` takes it: summed over the lanes if ``p.data`` is a plain float."""
+    return g if p.data.__class__ is _ndarray else float(g.sum())
+
+
+def _backward_error(op: Any, exc: Exception, grads: Any, n: int) -> Exception:
+    """The error for a failed backward: names the op and its plugin; explains a wrong gradient count."""
     from .registry import get_registry
 
     try:
         where = get_registry().component("ops", op.name).plugin.where
     except Exception:
         where = "an unregistered op"
-    return type(exc)(f"in backward of op {op.name!r} from {where}: {exc}") if isinstance(
-        exc, (ValueError, TypeError, ArithmeticError)) else RuntimeError(
-        f"in backward of op {op.name!r} from {where}: {type(exc).__name__}: {exc}")
+    if grads is not None:
+        try:
+            got = len(grads)
+        except TypeError:
+            exc = TypeError(f"backward returned {type(grads).__name__}, not a tuple of {n} gradient(s)")
+        else:
+            if got != n:
+                exc = ValueError(f"backward returned {got} gradients for {n} inputs")
+    if isinstance(exc, (ValueError, TypeError, ArithmeticError)):
+        try:
+            return type(exc)(f"in backward of op {op.name!r} from {where}: {exc}")
+        except Exception:  # an exception class whose constructor wants other arguments
+            pass
+    return RuntimeError(f"in backward of op {op.name!r} from {where}: {type(exc).__name__}: {exc}")
 
 
 def zero_grad(values: Iterable[Any]) -> None:
@@ -95,9 +143,13 @@ def gc_paused() -> Iterator[None]:
     """Pause CPython's cyclic garbage collector inside the block, then restore its state.
 
     A Value graph has no reference cycles (parents never point back to children), so
-    reference counting frees it; yet building one allocates many container objects
-    and keeps triggering collections that rescan every live node. Wrapping graph
-    building and backward in this block removes that cost. Nested use is fine.
+    reference counting frees it; yet building one allocates two tracked objects per
+    node (the Value and its parent tuple), which keeps triggering collections that
+    rescan the live graph: about a tenth of a build + backward round in
+    ``benchmarks/bench_nodes.py``. Wrap a whole step in this block, building the graph,
+    ``backward()`` and dropping the graph: pausing only while building merely defers
+    the work, as the first allocation after the block then collects the young graph.
+    ``backward`` pauses the collector itself. Nested use is fine.
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -108,6 +108,7 @@ class Registry:
             OPS.clear()
             OPS.update({name: c.obj for name, c in self.tables["ops"].items()})
             _CALLERS.clear()
+            _forget_op_methods()
 
     def _collect(self, info: PluginInfo) -> None:
         """Call ``info``'s registration hooks; keep what it registered only if they all succeed.
@@ -228,6 +229,7 @@ def reset_registry() -> None:
         _REGISTRY = None
         OPS.clear()
         _CALLERS.clear()
+        _forget_op_methods()
 
 
 def register_plugin(plugin: Any, name: Optional[str] = None) -> str:
@@ -284,6 +286,13 @@ def plugin_registered(plugin: Any, name: Optional[str] = None) -> Iterator[str]:
 
 
 _CALLERS: dict = {}
+
+
+def _forget_op_methods() -> None:
+    """Drop the ``v.NAME()`` methods `Value` installed for ops, so they follow the new table."""
+    from .value import forget_op_methods
+
+    forget_op_methods()
 
 
 class OpsNamespace:

@@ -2,13 +2,17 @@
 
 A Value remembers the op that made it and the Values it was made from. Python's
 operators map to op *names* (``+`` is ``add``, ``*`` is ``mul`` ...); the op itself
-is looked up in the op table that plugins fill. Nothing here knows what ``add``
-computes: that lives in the plugin that registered it.
+is looked up in the op table that plugins fill, on every use. Nothing here knows what
+``add`` computes: that lives in the plugin that registered it.
+
+This is the per-node hot path, so it avoids what costs per node: op outputs are made
+by `_node` (no argument parsing or validation), the operators go straight to the op
+table, and ``v.tanh()`` becomes a plain method after its first use (see `_op_method`).
 """
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -52,6 +56,57 @@ def as_data(x: Any) -> Data:
     )
 
 
+_new = object.__new__
+
+
+def _node(data: Data, parents: tuple, op: Any) -> Value:
+    """A new Value without `Value.__init__`'s validation: an op's output, or a float leaf.
+
+    The hot path: every op output is made here, without the argument handling and the
+    checks of ``Value(...)``.
+    """
+    v = _new(Value)
+    v.data = data
+    v.grad = 0.0
+    v._parents = parents
+    v._op = op
+    v.label = None
+    return v
+
+
+def _operator(name: str) -> Callable[[Value, Any], Value]:
+    """The method behind a binary operator: ``self <op> other`` applies the op registered as ``name``."""
+
+    def operator(self: Value, other: Any) -> Value:
+        op = OPS[name]
+        if other.__class__ is not Value:
+            other = wrap(other)
+        x = self.data
+        y = other.data
+        if op.check is not None:
+            op.check(x, y)
+        return _node(op.forward(x, y), (self, other), op)
+
+    operator.__doc__ = f"Apply the registered op {name!r} to (self, other)."
+    return operator
+
+
+def _reflected(name: str) -> Callable[[Value, Any], Value]:
+    """The method behind a reflected operator: ``other <op> self`` where ``other`` is a number."""
+
+    def operator(self: Value, other: Any) -> Value:
+        op = OPS[name]
+        other = wrap(other)
+        x = other.data
+        y = self.data
+        if op.check is not None:
+            op.check(x, y)
+        return _node(op.forward(x, y), (other, self), op)
+
+    operator.__doc__ = f"Apply the registered op {name!r} to (other, self)."
+    return operator
+
+
 class Value:
     """A node of the graph: its data, its gradient, and how it was made.
 
@@ -70,8 +125,10 @@ class Value:
     def __init__(self, data: Any, _parents: tuple = (), _op: Any = None, label: Optional[str] = None):
         if _op is None:  # a leaf made by a user: validate; op outputs are trusted
             data = as_data(data)
+            self.grad = np.zeros_like(data) if data.__class__ is _ndarray else 0.0
+        else:
+            self.grad = 0.0
         self.data = data
-        self.grad = np.zeros_like(data) if data.__class__ is _ndarray and _op is None else 0.0
         self._parents = _parents
         self._op = _op
         self.label = label
@@ -111,64 +168,86 @@ class Value:
             return float(self.data[0])
         return float(self.data)
 
-    # -- operators map to op names ----------------------------------------------------
+    # -- operators map to op names ------------------------------------------------------
 
-    def __add__(self, other: Any) -> Value:
-        return apply_binary("add", self, other)
-
-    def __radd__(self, other: Any) -> Value:
-        return apply_binary("add", wrap(other), self)
-
-    def __sub__(self, other: Any) -> Value:
-        return apply_binary("sub", self, other)
-
-    def __rsub__(self, other: Any) -> Value:
-        return apply_binary("sub", wrap(other), self)
-
-    def __mul__(self, other: Any) -> Value:
-        return apply_binary("mul", self, other)
-
-    def __rmul__(self, other: Any) -> Value:
-        return apply_binary("mul", wrap(other), self)
-
-    def __truediv__(self, other: Any) -> Value:
-        return apply_binary("div", self, other)
-
-    def __rtruediv__(self, other: Any) -> Value:
-        return apply_binary("div", wrap(other), self)
-
-    def __pow__(self, other: Any) -> Value:
-        return apply_binary("pow", self, other)
-
-    def __rpow__(self, other: Any) -> Value:
-        return apply_binary("pow", wrap(other), self)
+    __add__, __radd__ = _operator("add"), _reflected("add")
+    __sub__, __rsub__ = _operator("sub"), _reflected("sub")
+    __mul__, __rmul__ = _operator("mul"), _reflected("mul")
+    __truediv__, __rtruediv__ = _operator("div"), _reflected("div")
+    __pow__, __rpow__ = _operator("pow"), _reflected("pow")
 
     def __neg__(self) -> Value:
         op = OPS["neg"]
         x = self.data
         if op.check is not None:
             op.check(x)
-        return Value(op.forward(x), (self,), op)
+        return _node(op.forward(x), (self,), op)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: v.tanh(), v.softsign(), ... resolve
         # through the op table, so a plugin's op is a method without touching this class.
+        # The first use of a name installs `_op_method(name)` on the class, so later
+        # uses are a plain method call (a failed lookup costs a few hundred ns).
         if name.startswith("_"):
             raise AttributeError(f"'Value' object has no attribute {name!r}")
         try:
-            op = OPS[name]
+            OPS[name]
         except KeyError:
             raise AttributeError(f"'Value' object has no attribute or registered op {name!r}") from None
-        return partial(apply, op, self)
+        method = _op_method(name)
+        setattr(Value, name, method)
+        return method.__get__(self)
 
     def __dir__(self) -> list:
-        return sorted(set(super().__dir__()) | set(OPS))
+        return sorted((set(super().__dir__()) - _OP_METHODS) | set(OPS))
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         if self.data.__class__ is _ndarray:
             return f"Value(lanes={self.data.size}, data={_short(self.data)}, grad={_short(self.grad)}{label})"
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
+
+
+#: Names of the op methods `Value.__getattr__` installed on the class (``tanh``, ``relu``, ...).
+_OP_METHODS: set = set()
+
+
+def _op_method(name: str) -> Callable[..., Value]:
+    """The method ``v.NAME(*others)``: apply the op registered as ``name`` to ``(v, *others)``.
+
+    It reads the op table on every call, so a replaced op takes effect at once; if the
+    op is gone (its plugin unregistered) the method removes itself and raises AttributeError.
+    """
+
+    def method(self: Value, *others: Any) -> Value:
+        try:
+            op = OPS[name]
+        except KeyError:
+            forget_op_methods([name])
+            raise AttributeError(f"'Value' object has no attribute or registered op {name!r}") from None
+        if others or op.arity != 1:
+            return apply(op, self, *others)
+        x = self.data
+        if op.check is not None:
+            op.check(x)
+        return _node(op.forward(x), (self,), op)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Apply the registered op {name!r} to this Value (and any further inputs)."
+    _OP_METHODS.add(name)
+    return method
+
+
+def forget_op_methods(names: Optional[Any] = None) -> None:
+    """Remove installed op methods (all, or ``names``) from `Value`; the next use reinstalls them.
+
+    For the registry to call when ops are unregistered, so ``hasattr(v, "gone_op")`` is False again.
+    """
+    for name in list(_OP_METHODS if names is None else names):
+        if name in _OP_METHODS:
+            _OP_METHODS.discard(name)
+            if name in Value.__dict__:
+                delattr(Value, name)
 
 
 def _short(x: Any) -> str:
@@ -179,8 +258,13 @@ def _short(x: Any) -> str:
 
 def wrap(x: Any) -> Value:
     """Return ``x`` if it is a Value, else a new leaf Value holding it (TypeError if impossible)."""
-    if x.__class__ is Value:
+    cls = x.__class__
+    if cls is Value:
         return x
+    if cls is float:  # the common cases (a constant in an expression): nothing to validate
+        return _node(x, (), None)
+    if cls is int:
+        return _node(float(x), (), None)
     if isinstance(x, Value):
         return x
     try:
@@ -193,24 +277,33 @@ def wrap(x: Any) -> Value:
 
 
 def apply_binary(name: str, a: Value, b: Any) -> Value:
-    """Apply the registered two-input op ``name`` to ``a`` and ``b`` (the operators' path)."""
+    """Apply the registered two-input op ``name`` to ``a`` and ``b`` (what ``a <op> b`` does)."""
     op = OPS[name]
     if b.__class__ is not Value:
         b = wrap(b)
     x, y = a.data, b.data
     if op.check is not None:
         op.check(x, y)
-    return Value(op.forward(x, y), (a, b), op)
+    return _node(op.forward(x, y), (a, b), op)
 
 
 def apply(op: Any, *args: Any) -> Value:
     """Apply ``op`` to ``args`` (Values or numbers), checking the arity: the general path."""
+    n = len(args)
     arity = op.arity
-    if (arity is not None and len(args) != arity) or not args:
+    if n == 0 or (arity is not None and n != arity):
         want = "one or more" if arity is None else str(arity)
-        raise TypeError(f"op {op.name!r} takes {want} input(s), got {len(args)}")
+        raise TypeError(f"op {op.name!r} takes {want} input(s), got {n}")
+    if n == 1:
+        a = args[0]
+        if a.__class__ is not Value:
+            a = wrap(a)
+        x = a.data
+        if op.check is not None:
+            op.check(x)
+        return _node(op.forward(x), (a,), op)
     values = tuple([a if a.__class__ is Value else wrap(a) for a in args])
     xs = [v.data for v in values]
     if op.check is not None:
         op.check(*xs)
-    return Value(op.forward(*xs), values, op)
+    return _node(op.forward(*xs), values, op)

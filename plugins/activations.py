@@ -18,9 +18,15 @@ tanh_op = Op(name="tanh", doc="hyperbolic tangent",
              forward=tanh,
              backward=lambda g, out, x: (g * (1.0 - out * out),))
 
+
+def _relu(x):
+    # `lanewise` written out: one call instead of two, as relu is on the hot path
+    return np.maximum(x, 0.0) if x.__class__ is np.ndarray else (x if x > 0.0 else 0.0)
+
+
 # relu's kink: at exactly 0 the subgradient used is 0 (as PyTorch does).
 relu = Op(name="relu", doc="max(x, 0); gradient 0 at x == 0",
-          forward=lanewise(lambda x: x if x > 0.0 else 0.0, lambda x: np.maximum(x, 0.0)),
+          forward=_relu,
           backward=lambda g, out, x: (g * (x > 0.0),))
 
 exp_op = Op(name="exp", doc="e ** x (inf past about 709.78)",
