@@ -1,0 +1,194 @@
+"""docs/pictures.md stays true: every command and code block in it runs, and makes the picture it promises.
+
+The guide is a newcomer's path from install to a labelled graph of tanh(a*b + c) with
+its gradients, the training pictures and the executed notebook; these tests follow it
+in a temporary folder with the console script and interpreter of this environment.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import warnings
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from microgradx import Value
+from microgradx.draw import GraphvizNotFoundWarning, find_dot, format_number
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "pictures.md"
+BIN = Path(sys.executable).parent
+BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.S | re.M)
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def blocks(kind: str) -> list[str]:
+    """The guide's fenced code blocks of one kind (``sh``, ``python``, ``text``), in order."""
+    return [m.group(2) for m in BLOCK.finditer(DOC.read_text(encoding="utf-8")) if m.group(1) == kind]
+
+
+def commands(prefix: str) -> list[str]:
+    """The shell commands of the guide that start with ``prefix``."""
+    lines = [line.strip() for block in blocks("sh") for line in block.splitlines()]
+    return [line for line in lines if line.startswith(prefix)]
+
+
+def run(command: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run one of the guide's commands in ``cwd`` with this environment's programs.
+
+    ``microgradx``/``jupyter`` are the console scripts beside ``sys.executable``, ``python``
+    is ``sys.executable``, and a file under ``examples/`` is copied into ``cwd`` first (so
+    whatever the command writes beside it stays in ``cwd``).
+    """
+    argv = shlex.split(command)
+    program = {"python": sys.executable}.get(argv[0]) or str(BIN / argv[0])
+    for arg in argv[1:]:
+        if arg.startswith("examples/"):
+            (cwd / arg).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / arg, cwd / arg)
+    return subprocess.run([program, *argv[1:]], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
+
+
+def output_file(command: str) -> str:
+    """The file a command writes its picture to (its ``--out`` or ``--plot`` argument)."""
+    argv = shlex.split(command)
+    flag = next(f for f in ("--out", "--plot", "--output") if f in argv)
+    return argv[argv.index(flag) + 1]
+
+
+def assert_png(path: Path) -> None:
+    """A real PNG with a picture in it (not one flat colour)."""
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    pixels = matplotlib.image.imread(path)
+    assert pixels.ndim == 3 and min(pixels.shape[:2]) > 100
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[2]), axis=0)) > 20  # lines, text, colours
+
+
+def svg_texts(path: Path) -> list[str]:
+    """Every piece of text drawn in an SVG file (which must parse as SVG)."""
+    root = ET.parse(path).getroot()
+    assert root.tag == f"{SVG_NS}svg", f"{path} is not an SVG picture"
+    return [t.text.strip() for t in root.iter(f"{SVG_NS}text") if t.text and t.text.strip()]
+
+
+def expected_gradients() -> dict[str, float]:
+    """d tanh(a*b + c) / d(a, b, c) at a=2, b=-3, c=10, computed here by microgradx."""
+    a, b, c = Value(2.0), Value(-3.0), Value(10.0)
+    (a * b + c).tanh().backward()
+    return {"a": a.grad, "b": b.grad, "c": c.grad}
+
+
+def test_the_guide_has_the_commands_the_tests_follow():
+    """A command added to the guide must be one these tests run (or a documented install step)."""
+    known = ("pip install ", "microgradx ", "python examples/", "jupyter execute ")
+    for line in commands(""):
+        assert line.startswith(known), f"docs/pictures.md: no test runs {line!r}"
+    assert any("tanh(a*b + c)" in c for c in commands("microgradx graph"))
+    assert any("--plot" in c for c in commands("microgradx train"))
+    assert commands("python examples/moons.py") and commands("jupyter execute")
+
+
+def test_the_install_steps_name_extras_and_packages_that_exist():
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    for line in commands("pip install "):
+        for spec in shlex.split(line)[2:]:
+            match = re.fullmatch(r"\.\[(\w+)\]", spec)
+            if match:
+                assert match.group(1) in extras, f"{line!r}: pyproject.toml has no extra {match.group(1)!r}"
+                if match.group(1) == "plot":
+                    assert any(d.startswith("matplotlib") for d in extras["plot"])
+            else:
+                assert re.fullmatch(r"[a-z][a-z0-9_-]*", spec), f"{line!r}: unexpected argument {spec!r}"
+
+
+def test_the_graph_commands_print_the_documented_gradients_and_draw_them(tmp_path):
+    grads = expected_gradients()
+    for command in commands("microgradx graph"):
+        proc = run(command, tmp_path)
+        out = tmp_path / output_file(command)
+        if find_dot() is None:  # the documented fallback: the .dot file, how to install Graphviz, status 1
+            assert proc.returncode == 1, proc.stderr
+            assert "apt-get install graphviz" in proc.stderr
+            assert "digraph" in out.with_suffix(".dot").read_text(encoding="utf-8")
+            continue
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.endswith(f"wrote {output_file(command)}\n")
+        texts = svg_texts(out)
+        if "tanh(a*b + c)" in command:
+            documented = next(b for b in blocks("text") if b.startswith("result = "))
+            assert proc.stdout == documented, "docs/pictures.md shows an output the command no longer prints"
+            for name, grad in grads.items():
+                assert name in texts and f"grad {format_number(grad)}" in texts
+                assert f"d(result)/d{name} = {format_number(grad, 6)}" in proc.stdout
+            assert {"mul", "add", "tanh", "grad 1"} <= set(texts)
+        elif "--neuron" in command:
+            assert {"x0", "x1", "w0", "w1", "b", "out", "mul", "add", "tanh"} <= set(texts)
+        else:  # --mlp ... --collapse
+            assert {"neuron 0.0", "neuron 0.2", "neuron 1.0"} <= set(texts)
+
+
+def test_the_python_example_draws_the_labelled_graph(tmp_path, monkeypatch):
+    (code,) = blocks("python")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GraphvizNotFoundWarning)
+        exec(compile(code, str(DOC), "exec"), namespace)
+    grads = expected_gradients()
+    assert [namespace[n].grad for n in "abc"] == [grads[n] for n in "abc"]
+    assert f"grad {format_number(grads['a'])}" in namespace["text"]
+    assert "digraph" in (tmp_path / "expr.dot").read_text(encoding="utf-8")
+    if find_dot() is None:
+        assert any(issubclass(w.category, GraphvizNotFoundWarning) for w in caught)
+        assert not (tmp_path / "expr.svg").exists()
+    else:
+        texts = svg_texts(tmp_path / "expr.svg")
+        assert {"a", "b", "c", "out", f"grad {format_number(grads['c'])}"} <= set(texts)
+
+
+@pytest.mark.slow
+def test_the_training_pictures_are_real_pngs(tmp_path):
+    (train,) = commands("microgradx train")
+    proc = run(train, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert float(re.search(r"test accuracy (\d+\.\d)%", proc.stdout).group(1)) >= 97.0
+    assert_png(tmp_path / output_file(train))
+    (moons,) = commands("python examples/moons.py")
+    proc = run(moons, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "training accuracy 100%" in proc.stdout
+    assert_png(tmp_path / output_file(moons))
+
+
+@pytest.mark.slow
+def test_the_notebook_command_writes_the_executed_notebook(tmp_path):
+    missing = [m for m in ("nbclient", "ipykernel") if importlib.util.find_spec(m) is None]
+    if missing or not (BIN / "jupyter").exists():
+        pytest.skip(f"`jupyter execute` needs {', '.join(missing) or 'the jupyter command'}: "
+                    f'pip install -e ".[test]" (or: pip install nbclient ipykernel)')
+    (command,) = commands("jupyter execute")
+    for name in ("tmp", "jupyter-runtime", "ipython"):
+        (tmp_path / name).mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+           "IPYTHONDIR": str(tmp_path / "ipython")}
+    proc = run(command, tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    written = tmp_path / "examples" / f"{output_file(command)}.ipynb"  # beside the notebook, as the guide says
+    assert f"examples/{written.name}" in DOC.read_text(encoding="utf-8")
+    import nbformat
+
+    nb = nbformat.read(written, as_version=4)
+    last = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert float(re.search(r"test_accuracy = (\d\.\d+)", last).group(1)) >= 0.97
