@@ -12,7 +12,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .autograd import backward, gc_paused, topological_order, zero_grad
+from .anomaly import detect_anomaly, is_anomaly_enabled
+from .autograd import GraphReleasedError, backward, gc_paused, topological_order, zero_grad
 from .errors import DuplicateComponentError, PluginError, PluginLoadError, PluginWarning, UnknownComponentError
 from .op import VARIADIC, Op
 from .plugins import hookimpl
@@ -22,6 +23,7 @@ from .value import Value
 __all__ = [
     "VARIADIC",
     "DuplicateComponentError",
+    "GraphReleasedError",
     "Op",
     "PluginError",
     "PluginLoadError",
@@ -30,9 +32,11 @@ __all__ = [
     "Value",
     "__version__",
     "backward",
+    "detect_anomaly",
     "gc_paused",
     "get_registry",
     "hookimpl",
+    "is_anomaly_enabled",
     "ops",
     "plugin_registered",
     "register_plugin",

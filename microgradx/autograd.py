@@ -5,11 +5,22 @@ Gradients of leaves (parameters, inputs) *accumulate*: each call adds to ``.grad
 in PyTorch), so that a loss summed over several backward calls gets the total. An op
 output's ``.grad`` holds d(root)/d(v) of the latest call through it. Reset leaves with
 `zero_grad` between optimizer steps.
+
+``backward(retain_graph=False)`` releases the graph it consumed: each op output drops its
+parents and its op (replaced by the `RELEASED` marker) as soon as its gradient has been
+passed on, so the graph's memory is freed during the backward pass instead of when the
+last reference to the root goes. Back-propagating through a released node again raises
+`GraphReleasedError`. The default keeps the graph, so it can be inspected (and drawn)
+after ``backward()``.
+
+The per-node loop is `_propagate`, a module global that `microgradx.anomaly` replaces
+with a checking version while ``detect_anomaly()`` is on: the plain loop has no checks.
 """
 
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +29,41 @@ import numpy as np
 
 _ndarray = np.ndarray
 _EXIT = object()  # stack marker: "all parents of the node below me are done"
+
+
+class GraphReleasedError(RuntimeError):
+    """Back-propagation reached a node whose graph ``backward(retain_graph=False)`` released."""
+
+
+class _Released:
+    """The op of a Value whose graph was released: it has no parents and cannot be differentiated."""
+
+    name = "released"
+    arity = None
+    check = None
+    reduces_lanes = False
+    doc = "an op output whose graph backward(retain_graph=False) released"
+
+    def forward(self, *xs: Any) -> Any:
+        raise GraphReleasedError("the released marker is not an op that can be applied")
+
+    def backward(self, grad: Any, out: Any, *xs: Any) -> tuple:
+        raise GraphReleasedError(released_message(out))
+
+    def __repr__(self) -> str:
+        return "<released graph>"
+
+
+#: ``Value._op`` of an op output after ``backward(retain_graph=False)`` consumed its graph.
+RELEASED = _Released()
+
+
+def released_message(data: Any) -> str:
+    """The error message for back-propagating through a released node holding ``data``."""
+    what = f"a Value of {data.size} lanes" if data.__class__ is _ndarray else f"Value(data={data!r})"
+    return (f"backward() reached {what} whose graph an earlier backward(retain_graph=False) released (its "
+            f"inputs and op are gone); pass retain_graph=True (the default) to the first backward() to "
+            f"back-propagate through a graph again, or rebuild the graph")
 
 
 def topological_order(root: Any) -> list:
@@ -54,7 +100,7 @@ def _order(root: Any, zero_op_grads: bool) -> list:
     return order
 
 
-def backward(root: Any, grad: Any = None) -> None:
+def backward(root: Any, grad: Any = None, retain_graph: bool = True) -> None:
     """Add d(root)/d(v) to ``v.grad`` for every leaf ``v`` that ``root`` depends on.
 
     ``grad`` seeds d(root)/d(root): 1.0 by default (ones for a lane root). A gradient
@@ -65,42 +111,75 @@ def backward(root: Any, grad: Any = None) -> None:
     PyTorch. An op output's ``grad`` is set afresh by each call to d(root)/d(v) of that
     call, so calling ``backward()`` twice, or on two losses sharing a subgraph, adds
     each call's contribution to the leaves exactly once.
+
+    ``retain_graph=False`` releases the graph as it goes (see the module docstring): op
+    outputs keep their ``data`` and ``grad`` but forget their inputs, so memory is freed
+    early; a later backward through any of them raises `GraphReleasedError`.
     """
+    if root._op is RELEASED:
+        raise GraphReleasedError(released_message(root.data))
     if grad is None:
         grad = np.ones_like(root.data) if root.data.__class__ is _ndarray else 1.0
     with gc_paused():  # the order list holds every node: don't let the collector rescan them
         order = _order(root, zero_op_grads=True)
         root.grad = root.grad + grad
-        for v in reversed(order):
-            op = v._op
-            if op is None:
-                continue
-            parents = v._parents
-            grads = None
-            try:  # one and two inputs (almost every node) are spelled out: no list or zip per node
-                if len(parents) == 2:
-                    a, b = parents
-                    grads = op.backward(v.grad, v.data, a.data, b.data)
-                    ga, gb = grads
-                    if ga is not None:
-                        a.grad = a.grad + (ga if ga.__class__ is not _ndarray else _lanes_to(a, ga))
-                    if gb is not None:
-                        b.grad = b.grad + (gb if gb.__class__ is not _ndarray else _lanes_to(b, gb))
-                elif len(parents) == 1:
-                    a = parents[0]
-                    grads = op.backward(v.grad, v.data, a.data)
-                    (ga,) = grads
-                    if ga is not None:
-                        a.grad = a.grad + (ga if ga.__class__ is not _ndarray else _lanes_to(a, ga))
-                else:
-                    grads = op.backward(v.grad, v.data, *[p.data for p in parents])
-                    if len(grads) != len(parents):
-                        raise ValueError("wrong number of gradients")  # reworded by _backward_error
-                    for p, g in zip(parents, grads):
-                        if g is not None:
-                            p.grad = p.grad + (g if g.__class__ is not _ndarray else _lanes_to(p, g))
-            except Exception as exc:
-                raise _backward_error(op, exc, grads, len(parents)) from exc
+        _propagate(reversed(order) if retain_graph else _releasing(order))
+
+
+def _releasing(order: list) -> Iterator[Any]:
+    """The nodes of ``order``, last first; each op output is released once the driver is done with it.
+
+    Popping from ``order`` drops the list's reference, so a released node nothing else
+    refers to is freed at once, with its data and gradient arrays.
+    """
+    pop, released = order.pop, RELEASED
+    while order:
+        v = pop()
+        if v._op is None:  # a leaf: nothing to run or release (the driver would skip it)
+            continue
+        yield v
+        v._parents = ()
+        v._op = released
+
+
+def _plain_propagate(nodes: Iterable[Any]) -> None:
+    """Call each op output's backward once, in ``nodes`` order (children before parents), and accumulate."""
+    for v in nodes:
+        op = v._op
+        if op is None:
+            continue
+        parents = v._parents
+        grads = None
+        try:  # one and two inputs (almost every node) are spelled out: no list or zip per node
+            if len(parents) == 2:
+                a, b = parents
+                grads = op.backward(v.grad, v.data, a.data, b.data)
+                ga, gb = grads
+                if ga is not None:
+                    a.grad = a.grad + (ga if ga.__class__ is not _ndarray else _lanes_to(a, ga))
+                if gb is not None:
+                    b.grad = b.grad + (gb if gb.__class__ is not _ndarray else _lanes_to(b, gb))
+            elif len(parents) == 1:
+                a = parents[0]
+                grads = op.backward(v.grad, v.data, a.data)
+                (ga,) = grads
+                if ga is not None:
+                    a.grad = a.grad + (ga if ga.__class__ is not _ndarray else _lanes_to(a, ga))
+            else:
+                grads = op.backward(v.grad, v.data, *[p.data for p in parents])
+                if len(grads) != len(parents):
+                    raise ValueError("wrong number of gradients")  # reworded by _backward_error
+                for p, g in zip(parents, grads):
+                    if g is not None:
+                        p.grad = p.grad + (g if g.__class__ is not _ndarray else _lanes_to(p, g))
+        except GraphReleasedError:
+            raise
+        except Exception as exc:
+            raise _backward_error(op, exc, grads, len(parents)) from exc
+
+
+#: The per-node loop `backward` runs; `microgradx.anomaly` swaps in a checking one.
+_propagate = _plain_propagate
 
 
 def _lanes_to(p: Any, g: np.ndarray) -> Any:
@@ -138,6 +217,11 @@ def zero_grad(values: Iterable[Any]) -> None:
         v.grad = np.zeros_like(v.data) if v.data.__class__ is _ndarray else 0.0
 
 
+_GC_LOCK = threading.Lock()
+_gc_pauses = 0  # gc_paused() blocks active, in all threads
+_gc_was_enabled = False  # the collector's state when the first of them started
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause CPython's cyclic garbage collector inside the block, then restore its state.
@@ -150,11 +234,23 @@ def gc_paused() -> Iterator[None]:
     ``backward()`` and dropping the graph: pausing only while building merely defers
     the work, as the first allocation after the block then collects the young graph.
     ``backward`` pauses the collector itself. Nested use is fine.
+
+    The collector is process-wide, so the pauses of all threads are counted together:
+    it is paused when the first block starts and restored by the last one to end
+    (checking ``gc.isenabled()`` and pausing in each thread separately could leave it
+    off for good when two threads interleave).
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    global _gc_pauses, _gc_was_enabled
+    with _GC_LOCK:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _GC_LOCK:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+

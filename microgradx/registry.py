@@ -66,6 +66,7 @@ class Registry:
         self.plugins: list[PluginInfo] = []
         self.tables: dict[str, dict[str, Component]] = {k: {} for k in KINDS}
         self.conflicts: dict[str, dict[str, list[Component]]] = {k: {} for k in KINDS}
+        self.ready = False  # True once load() has finished: other threads wait until then
 
     # -- building -------------------------------------------------------------------
 
@@ -207,9 +208,9 @@ def get_registry() -> Registry:
     """The registry, built on first use (thread-safe: built exactly once)."""
     global _REGISTRY
     registry = _REGISTRY
-    if registry is not None:
+    if registry is not None and registry.ready:
         return registry
-    with _LOCK:
+    with _LOCK:  # other threads wait here while one builds; the building thread re-enters (an RLock)
         if _REGISTRY is None:
             registry = Registry()
             _REGISTRY = registry  # visible during loading so re-entrant lookups don't reload
@@ -219,6 +220,7 @@ def get_registry() -> Registry:
                 _REGISTRY = None
                 OPS.clear()
                 raise
+            registry.ready = True
         return _REGISTRY
 
 

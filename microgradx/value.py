@@ -8,6 +8,12 @@ is looked up in the op table that plugins fill, on every use. Nothing here knows
 This is the per-node hot path, so it avoids what costs per node: op outputs are made
 by `_node` (no argument parsing or validation), the operators go straight to the op
 table, and ``v.tanh()`` becomes a plain method after its first use (see `_op_method`).
+
+Every op output is made by `_node` or by ``Value(data, parents, op)``, and
+``detect_anomaly()`` replaces those two (`microgradx.anomaly`) with versions that check
+and record each node, so that outside it they carry no check at all. Code elsewhere
+must therefore read ``microgradx.value._node`` through the module at each call, never
+``from microgradx.value import _node``.
 """
 
 from __future__ import annotations
@@ -137,7 +143,7 @@ class Value:
 
     @property
     def op(self):
-        """The `Op` that made this Value, or None for a leaf."""
+        """The `Op` that made this Value, or None for a leaf (`microgradx.autograd.RELEASED` once released)."""
         return self._op
 
     @property
@@ -150,15 +156,17 @@ class Value:
         """True when ``data`` is an array of lanes rather than one float."""
         return self.data.__class__ is _ndarray
 
-    def backward(self, grad: Any = None) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool = True) -> None:
         """Back-propagate from this Value: add d(self)/d(v) to ``v.grad`` for every v below.
 
         ``grad`` seeds the output gradient (default 1.0, or ones for a lane Value).
         Gradients accumulate across calls; see `microgradx.autograd.backward`.
+        ``retain_graph=False`` frees the graph as it goes: the op outputs below forget
+        their inputs, and back-propagating through them again raises `GraphReleasedError`.
         """
         from .autograd import backward
 
-        backward(self, grad)
+        backward(self, grad, retain_graph)
 
     def item(self) -> float:
         """The data as a float (a lane Value must have exactly one lane)."""
@@ -246,8 +254,10 @@ def forget_op_methods(names: Optional[Any] = None) -> None:
     for name in list(_OP_METHODS if names is None else names):
         if name in _OP_METHODS:
             _OP_METHODS.discard(name)
-            if name in Value.__dict__:
+            try:
                 delattr(Value, name)
+            except AttributeError:  # not installed, or another thread removed it first
+                pass
 
 
 def _short(x: Any) -> str:

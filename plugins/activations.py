@@ -21,10 +21,11 @@ tanh_op = Op(name="tanh", doc="hyperbolic tangent",
 
 def _relu(x):
     # `lanewise` written out: one call instead of two, as relu is on the hot path
-    return np.maximum(x, 0.0) if x.__class__ is np.ndarray else (x if x > 0.0 else 0.0)
+    # `not x <= 0.0`: a NaN passes through, as np.maximum (and PyTorch) give
+    return np.maximum(x, 0.0) if x.__class__ is np.ndarray else (0.0 if x <= 0.0 else x)
 
 
-# relu's kink: at exactly 0 the subgradient used is 0 (as PyTorch does).
+# relu's kink: at exactly 0 the subgradient used is 0 (as PyTorch does); at NaN the gradient is 0 too.
 relu = Op(name="relu", doc="max(x, 0); gradient 0 at x == 0",
           forward=_relu,
           backward=lambda g, out, x: (g * (x > 0.0),))

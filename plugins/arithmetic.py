@@ -59,7 +59,7 @@ div = Op(name="div", arity=2, doc="x / y (y == 0 raises ZeroDivisionError)",
 def _check_pow(x, y):
     if x.__class__ is _ndarray or y.__class__ is _ndarray:  # is_lanes(), inlined: pow is on the hot path
         xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-        bad = (xa < 0) & (ya != np.floor(ya))
+        bad = (xa < 0) & (ya != np.floor(ya)) & np.isfinite(ya)  # (-2) ** inf and (-2) ** nan are IEEE's
         if bad.any():
             lane = int(np.argmax(bad))
             base, exponent = float(np.broadcast_to(xa, bad.shape)[lane]), float(np.broadcast_to(ya, bad.shape)[lane])
@@ -68,7 +68,7 @@ def _check_pow(x, y):
         if zero.any():
             exponent = first_offender(np.broadcast_to(ya, zero.shape), zero)
             raise ZeroDivisionError(f"op 'pow': 0.0 to the negative exponent {exponent}")
-    elif x < 0 and not float(y).is_integer():
+    elif x < 0 and not float(y).is_integer() and math.isfinite(y):
         raise ValueError(f"op 'pow': negative base {x!r} to the non-integer exponent {y!r}")
     elif x == 0 and y < 0:
         raise ZeroDivisionError(f"op 'pow': 0.0 to the negative exponent {y!r}")
@@ -85,17 +85,23 @@ def _pow(x, y):
             return float(np.power(np.float64(x), y))
 
 
-def _log_base(x):
-    """log(x) where x > 0, else 0: the exponent's gradient is taken as 0 where x <= 0."""
-    if x.__class__ is _ndarray:
-        return np.log(np.where(x > 0, x, 1.0))
-    return math.log(x) if x > 0 else 0.0
+def _pow_backward(g, out, x, y):
+    # d/dx = y x**(y-1), d/dy = x**y log(x), with two edges taken as PyTorch does: d/dx is 0 where
+    # y == 0 (x**0 is constant; the formula gives 0 * inf at x == 0), and d/dy is 0 where x <= 0
+    # (log(x) is undefined there; x**y was then 0, 1/0 or an integer power).
+    if x.__class__ is _ndarray or y.__class__ is _ndarray:
+        dx = g * y * _pow(x, y - 1)
+        if y.__class__ is _ndarray:
+            dx = np.where(y == 0.0, 0.0, dx)
+        elif y == 0.0:
+            dx = np.zeros_like(dx)
+        dy = np.where(x > 0.0, g * out * np.log(np.where(x > 0.0, x, 1.0)), 0.0)
+        return dx, dy
+    return (g * y * _pow(x, y - 1) if y != 0.0 else 0.0), (g * out * math.log(x) if x > 0.0 else 0.0)
 
 
 pow = Op(name="pow", arity=2, doc="x ** y (a number or a Value exponent)",
-         forward=_pow,
-         backward=lambda g, out, x, y: (g * y * _pow(x, y - 1), g * out * _log_base(x)),
-         check=_check_pow)
+         forward=_pow, backward=_pow_backward, check=_check_pow)
 
 
 @hookimpl
