@@ -67,12 +67,7 @@ def released_message(data: Any) -> str:
 
 
 def topological_order(root: Any) -> list:
-    """Every Value ``root`` depends on, each after all of its parents (``root`` last)."""
-    return _order(root, zero_op_grads=False)
-
-
-def _order(root: Any, zero_op_grads: bool) -> list:
-    """`topological_order`; with ``zero_op_grads``, also set ``grad = 0.0`` on every op output met.
+    """Every Value ``root`` depends on, each after all of its parents (``root`` last).
 
     An iterative depth-first search: a node is emitted when the marker pushed above its
     parents' subtrees comes back to the top of the stack, i.e. once all its parents are.
@@ -90,13 +85,43 @@ def _order(root: Any, zero_op_grads: bool) -> list:
             mark(v)
             parents = v._parents
             if parents:
-                if zero_op_grads:
-                    v.grad = 0.0
                 push(v)
                 push(exit_marker)
                 extend(parents)  # those already seen are skipped when popped
             else:
                 emit(v)
+    return order
+
+
+def _op_order(root: Any) -> list:
+    """The op outputs ``root`` depends on (``root`` included), each after the op outputs among its inputs.
+
+    What `backward` visits, and it sets ``grad = 0.0`` on each (see `backward`). Leaves are never
+    pushed: a backward pass needs no step for a leaf (nothing to call, nothing to order), and a
+    model's graph is mostly leaves (the breast-cancer MLP: 817 of 886 nodes, 785 of them its
+    parameters), so this visits a twelfth of the nodes `topological_order` does.
+    """
+    order = []
+    if root._op is None:
+        return order
+    seen = set()
+    stack = [root]
+    push, pop, emit, mark = stack.append, stack.pop, order.append, seen.add
+    exit_marker = _EXIT  # a local: read once per node
+    while stack:
+        v = pop()
+        if v is exit_marker:
+            emit(pop())
+        elif v not in seen:
+            mark(v)
+            parents = v._parents
+            if parents:  # (a released node has none: it keeps its grad, and backward raises there)
+                v.grad = 0.0
+            push(v)
+            push(exit_marker)
+            for p in parents:
+                if p._op is not None and p not in seen:
+                    push(p)
     return order
 
 
@@ -121,7 +146,7 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = True) -> None:
     if grad is None:
         grad = np.ones_like(root.data) if root.data.__class__ is _ndarray else 1.0
     with gc_paused():  # the order list holds every node: don't let the collector rescan them
-        order = _order(root, zero_op_grads=True)
+        order = _op_order(root)
         root.grad = root.grad + grad
         _propagate(reversed(order) if retain_graph else _releasing(order))
 
@@ -135,19 +160,18 @@ def _releasing(order: list) -> Iterator[Any]:
     pop, released = order.pop, RELEASED
     while order:
         v = pop()
-        if v._op is None:  # a leaf: nothing to run or release (the driver would skip it)
-            continue
         yield v
         v._parents = ()
         v._op = released
 
 
 def _plain_propagate(nodes: Iterable[Any]) -> None:
-    """Call each op output's backward once, in ``nodes`` order (children before parents), and accumulate."""
+    """Call each op output's backward once, in ``nodes`` order (children before parents), and accumulate.
+
+    ``nodes`` holds op outputs only (see `_op_order`): a leaf needs no step of its own.
+    """
     for v in nodes:
         op = v._op
-        if op is None:
-            continue
         parents = v._parents
         grads = None
         try:  # one and two inputs (almost every node) are spelled out: no list or zip per node
@@ -171,7 +195,9 @@ def _plain_propagate(nodes: Iterable[Any]) -> None:
                     raise ValueError("wrong number of gradients")  # reworded by _backward_error
                 for p, g in zip(parents, grads):
                     if g is not None:
-                        p.grad = p.grad + (g if g.__class__ is not _ndarray else _lanes_to(p, g))
+                        if g.__class__ is _ndarray and p.data.__class__ is not _ndarray:
+                            g = float(g.sum())  # `_lanes_to`, written out: a fused op has many inputs
+                        p.grad = p.grad + g
         except GraphReleasedError:
             raise
         except Exception as exc:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import microgradx
-from microgradx import Op, Value, gc_paused, ops, zero_grad
+from microgradx import Op, Value, gc_paused, ops, topological_order, zero_grad
 from microgradx.testing import gradcheck
 from microgradx.value import apply
 
@@ -241,3 +241,29 @@ def test_backward_raising_names_the_op():
     out = apply(Op(name="broken_backward", forward=lambda x: x, backward=broken), Value(1.0))
     with pytest.raises(RuntimeError, match=r"broken_backward.*KeyError"):
         out.backward()
+
+
+def test_topological_order_lists_every_node_but_backward_visits_only_op_outputs(monkeypatch) -> None:
+    """The drawing/user order includes leaves; the driver steps through op outputs only."""
+    from microgradx import autograd
+
+    a, b = Value(1.5, label="a"), Value(-0.5, label="b")
+    out = ((a * b).tanh() + a) * 2.0
+    order = topological_order(out)
+    leaves = [v for v in order if v.op is None]
+    assert {id(a), id(b)} <= {id(v) for v in leaves}
+    assert order[-1] is out
+    assert all(order.index(p) < order.index(v) for v in order for p in v.parents)
+
+    visited = []
+    plain = autograd._propagate
+
+    def recording(nodes):
+        visited.extend(nodes)
+        plain(visited)
+
+    monkeypatch.setattr(autograd, "_propagate", recording)
+    out.backward()
+    assert visited and all(v.op is not None for v in visited)
+    assert len(visited) == len(order) - len(leaves)
+    assert a.grad == pytest.approx(2.0 * (b.data * (1 - math.tanh(a.data * b.data) ** 2) + 1.0))
