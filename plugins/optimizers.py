@@ -3,8 +3,8 @@
 An optimizer holds a model's parameters (float Values) and, on ``step()``, updates each
 ``p.data`` from ``p.grad``. The update is the one PyTorch's ``torch.optim.SGD`` and
 ``torch.optim.Adam`` make, computed for all parameters at once with numpy (gather the
-grads, update, write back), so a step costs a few numpy calls plus one pass to read and
-one to write the parameters. ``lr`` is an attribute that schedules set; like every setting
+grads, compute each parameter's step), then one pass that subtracts each step from its
+parameter. ``lr`` is an attribute that schedules set; like every setting
 it is validated on assignment too (``opt.lr = -1`` raises).
 """
 
@@ -91,9 +91,11 @@ class _Optimizer:
     def _values(self) -> np.ndarray:
         return np.fromiter([p.data for p in self.params], dtype=np.float64, count=len(self.params))
 
-    def _write(self, values: np.ndarray) -> None:
-        for p, x in zip(self.params, values.tolist()):
-            p.data = x
+    def _subtract(self, steps: np.ndarray) -> None:
+        """``p.data -= step`` for each parameter, in Python floats: the same rounding as numpy's
+        ``p - step``, without gathering the values into an array first."""
+        for p, s in zip(self.params, steps.tolist()):
+            p.data = p.data - s
 
 
 @attrs.define(eq=False)
@@ -118,14 +120,13 @@ class SGD(_Optimizer):
 
     def step(self) -> None:
         """Update every parameter from its gradient."""
-        g = self._grads()
-        p = self._values()
+        g = self._grads()  # checked before anything is written: a lane gradient raises here
         if self.weight_decay:
-            g = g + self.weight_decay * p
+            g = g + self.weight_decay * self._values()
         if self.momentum:
             self._buf = g.copy() if self._buf is None else self.momentum * self._buf + g
             g = g + self.momentum * self._buf if self.nesterov else self._buf
-        self._write(p - self.lr * g)
+        self._subtract(self.lr * g)
 
 
 @attrs.define(eq=False)
@@ -149,10 +150,9 @@ class Adam(_Optimizer):
 
     def step(self) -> None:
         """Update every parameter from its gradient."""
-        g = self._grads()
-        p = self._values()
+        g = self._grads()  # checked before anything is written: a lane gradient raises here
         if self.weight_decay:
-            g = g + self.weight_decay * p
+            g = g + self.weight_decay * self._values()
         if self._m is None:
             self._m = np.zeros_like(g)
             self._v = np.zeros_like(g)
@@ -161,7 +161,7 @@ class Adam(_Optimizer):
         self._v = self.beta2 * self._v + (1.0 - self.beta2) * (g * g)
         m_hat = self._m / (1.0 - self.beta1 ** self.t)
         v_hat = self._v / (1.0 - self.beta2 ** self.t)
-        self._write(p - self.lr * m_hat / (np.sqrt(v_hat) + self.eps))
+        self._subtract(self.lr * m_hat / (np.sqrt(v_hat) + self.eps))
 
 
 @hookimpl

@@ -189,9 +189,9 @@ def test_graph_building_and_backward_run_with_the_garbage_collector_paused(monke
     seen = []
     original = microgradx.Value.backward
 
-    def spy(self, grad=None):
+    def spy(self, grad=None, retain_graph=True):
         seen.append(("backward", gc.isenabled()))
-        return original(self, grad)
+        return original(self, grad, retain_graph)
 
     monkeypatch.setattr(microgradx.Value, "backward", spy)
     model = reg().get("layers", "MLP")(3, [4, 1])
