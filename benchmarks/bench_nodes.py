@@ -312,8 +312,8 @@ def _describe(prog: Program, i: int) -> str:
 
 
 def time_block(engine: Engine, prog: Program, rounds: int,
-               clock: Callable[[], int]) -> tuple[float, float, float, float]:
-    """Mean ns of (build, backward, release, time in the collector) over ``rounds`` rounds in a row.
+               clock: Callable[[], int]) -> tuple[float, float, float, float, float]:
+    """Mean ns of (build, backward, release, time in the collector, reclaim) over ``rounds`` rounds in a row.
 
     The heap is cleaned once, untimed, before the block (``gc.collect()``), never between
     its rounds: with ``rounds == 1`` that is one graph on a clean heap; with more, the
@@ -321,6 +321,12 @@ def time_block(engine: Engine, prog: Program, rounds: int,
     another, where whatever an engine leaves to the cyclic collector is collected
     during its own later rounds, as it would be in a training loop. The time spent in
     collections is part of the three phases; it is also reported on its own.
+
+    After the block, ``reclaim`` is what freeing the block's leftovers costs: a timed
+    ``gc.collect()`` minus a second, baseline one (which scans the same heap and finds
+    nothing). micrograd's nodes are reference cycles that only the collector frees, so
+    on a clean heap this is the part of its graph's cost that the rounds themselves do not
+    see; microgradx's graphs are freed at release and leave about nothing here.
     """
     gc.collect()
     build = back = release = 0
@@ -334,7 +340,13 @@ def time_block(engine: Engine, prog: Program, rounds: int,
             del leaves, root  # the last references: what reference counting frees is freed here
             t3 = clock()
             build, back, release = build + t1 - t0, back + t2 - t1, release + t3 - t2
-    return build / rounds, back / rounds, release / rounds, in_gc.ns / rounds
+    t4 = clock()
+    gc.collect()
+    t5 = clock()
+    gc.collect()
+    t6 = clock()
+    reclaim = max(0, (t5 - t4) - (t6 - t5))
+    return build / rounds, back / rounds, release / rounds, in_gc.ns / rounds, reclaim / rounds
 
 
 def memory_once(engine: Engine, prog: Program) -> tuple[int, int]:
@@ -373,6 +385,8 @@ class Result:
             "backward": median(r[1] for r in runs) / n,
             "release": median(r[2] for r in runs) / n,
             "total": median(r[0] + r[1] + r[2] for r in runs) / n,
+            "reclaim": median(r[4] for r in runs) / n,
+            "lifetime": median(r[0] + r[1] + r[2] + r[4] for r in runs) / n,
             "build+backward": median(r[0] + r[1] for r in runs) / n,
             "gc": median(r[3] for r in runs) / n,
         }
@@ -447,15 +461,17 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     n = prog.n_ops
     for mode, (rounds, title) in MODES.items():
-        print(f"Time, ns per node, {title.format(rounds=rounds)} (total = build + backward + release):")
+        print(f"Time, ns per node, {title.format(rounds=rounds)} (total = build + backward + release;\n"
+              f"  reclaim = a gc.collect() after the block minus a baseline one: left to the collector):")
         ref = results[id(reference)].time_per_node(mode, n)
         table = []
         for e in every:
             r = results[id(e)].time_per_node(mode, n)
             table.append([e.name, r["build"], r["backward"], r["release"], r["total"], r["gc"],
-                          ratio(r["total"], ref["total"]), ratio(r["build+backward"], ref["build+backward"])])
+                          ratio(r["total"], ref["total"]), ratio(r["build+backward"], ref["build+backward"]),
+                          r["reclaim"], ratio(r["lifetime"], ref["lifetime"])])
         print_table(["engine", "build", "backward", "release", "total", "of which in gc", "total vs micrograd",
-                     "build+backward vs micrograd"], table)
+                     "build+backward vs micrograd", "reclaim", "total+reclaim vs micrograd"], table)
 
     print("Memory, bytes per node (graph: held by the built graph; peak: over build + backward):")
     ref_mem = results[id(reference)].memory_per_node(n)
@@ -485,6 +501,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             t, r = mine.time_per_node(mode, n), ref_res.time_per_node(mode, n)
             print(f"  time, {label}: total {verdict(t['total'] / r['total'], 0.5)}; "
                   f"build+backward {t['build+backward'] / r['build+backward']:.2f}x")
+            if mode == "clean":  # the same graph with what its cycles leave to the collector counted too
+                print(f"  time, one graph + reclaim : total {verdict(t['lifetime'] / r['lifetime'], 0.5)}")
         m = mine.memory_per_node(n)
         print(f"  memory, graph:               {verdict(m['graph'] / ref_mem['graph'], 0.35)}")
         print(f"  memory, peak:                {verdict(m['peak'] / ref_mem['peak'], 0.35)}")
