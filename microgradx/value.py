@@ -286,17 +286,6 @@ def wrap(x: Any) -> Value:
         ) from None
 
 
-def apply_binary(name: str, a: Value, b: Any) -> Value:
-    """Apply the registered two-input op ``name`` to ``a`` and ``b`` (what ``a <op> b`` does)."""
-    op = OPS[name]
-    if b.__class__ is not Value:
-        b = wrap(b)
-    x, y = a.data, b.data
-    if op.check is not None:
-        op.check(x, y)
-    return _node(op.forward(x, y), (a, b), op)
-
-
 def apply(op: Any, *args: Any) -> Value:
     """Apply ``op`` to ``args`` (Values or numbers), checking the arity: the general path."""
     n = len(args)
