@@ -226,11 +226,12 @@ _checked_init.__doc__ = _PLAIN_INIT.__doc__
 
 
 def _checked_propagate(nodes: Iterable[Any]) -> None:
-    """`microgradx.autograd._propagate` in anomaly mode: every gradient and every accumulation checked."""
+    """`microgradx.autograd._propagate` in anomaly mode: every gradient and every accumulation checked.
+
+    ``nodes`` holds op outputs only, as for the plain loop (see `microgradx.autograd._op_order`).
+    """
     for v in nodes:
         op = v._op
-        if op is None:
-            continue
         g = v.grad
         if not _finite(g):
             raise FloatingPointError(f"backward reached op {op.name!r} ({_origin(op)}) with the non-finite gradient "

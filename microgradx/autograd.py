@@ -115,8 +115,10 @@ def _op_order(root: Any) -> list:
         elif v not in seen:
             mark(v)
             parents = v._parents
-            if parents:  # (a released node has none: it keeps its grad, and backward raises there)
+            if parents:
                 v.grad = 0.0
+            else:  # an op output without inputs is a released node: stop before any gradient moves
+                raise GraphReleasedError(released_message(v.data))
             push(v)
             push(exit_marker)
             for p in parents:

@@ -185,6 +185,8 @@ def _settings_of(cls: Any) -> Optional[set]:
 
 def _check_settings(registry: Any, option: str, kind: str, name: str, settings: dict) -> None:
     """Refuse a NAME:KEY=VALUE setting that the component does not have, listing the ones it has."""
+    from .registry import SINGULAR
+
     accepted = _settings_of(registry.get(kind, name))
     if accepted is None:
         return
@@ -192,8 +194,7 @@ def _check_settings(registry: Any, option: str, kind: str, name: str, settings: 
     unknown = sorted(set(settings) - accepted)
     if unknown:
         have = ", ".join(sorted(accepted)) or "none"
-        singular = {"losses": "loss", "layers": "layer"}.get(kind, kind[:-1])
-        raise UsageError(f"{option}: {singular} {name!r} has no setting {', '.join(map(repr, unknown))} "
+        raise UsageError(f"{option}: {SINGULAR[kind]} {name!r} has no setting {', '.join(map(repr, unknown))} "
                          f"(its settings: {have})")
 
 

@@ -78,9 +78,7 @@ def plot_history(history: Union[Any, Mapping[str, list]], path: Union[str, os.Pa
         ax.legend(loc="lower right")
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    fig.savefig(path, format="png")
-    return path
+    return _save_png(fig, path)
 
 
 def plot_decision_boundary(score: Callable[[np.ndarray], np.ndarray], X: np.ndarray, y: np.ndarray,
@@ -112,6 +110,11 @@ def plot_decision_boundary(score: Callable[[np.ndarray], np.ndarray], X: np.ndar
     ax.legend(loc="upper right")
     if title:
         ax.set_title(title)
+    return _save_png(fig, path)
+
+
+def _save_png(fig: Any, path: Union[str, os.PathLike]) -> Path:
+    """Write ``fig`` to ``path`` as a PNG; return the path."""
     path = Path(path)
     fig.savefig(path, format="png")
     return path

@@ -35,6 +35,7 @@ class Mismatch:
 
     @property
     def error(self) -> float:
+        """``|analytic - numeric|``."""
         return abs(self.analytic - self.numeric)
 
     def __str__(self) -> str:
@@ -170,7 +171,7 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
     for point in points:
         for arity in arities:
             lanes = [np.atleast_1d(np.array(p, dtype=np.float64)) for p in point]
-            lanes = (lanes * arity)[:arity] if len(lanes) < arity else lanes[:arity]
+            lanes = (lanes * arity)[:arity]  # repeat the point's inputs to fill a longer (variadic) arity
             n = lanes[0].size
             kept = copy.deepcopy(lanes)
             # forward: lanes and scalars

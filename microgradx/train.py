@@ -39,7 +39,7 @@ import numpy as np
 from . import anomaly
 from .autograd import gc_paused
 from .plugins import PluginInfo, add_plugin
-from .registry import get_registry
+from .registry import SINGULAR, get_registry
 from .value import Value
 
 MODES = ("lanes", "scalar")
@@ -455,7 +455,7 @@ def _build(registry: Any, kind: str, what: Any, options: Optional[dict]) -> Any:
     if isinstance(what, type):
         return what(**(options or {}))
     if options:
-        raise ValueError(f"{kind[:-1]} options only apply to a {kind[:-1]} given by name or class")
+        raise ValueError(f"{SINGULAR[kind]}_options only apply to a {SINGULAR[kind]} given by name or class")
     return what
 
 

@@ -21,7 +21,7 @@ tanh_op = Op(name="tanh", doc="hyperbolic tangent",
 
 def _relu(x):
     # `lanewise` written out: one call instead of two, as relu is on the hot path
-    # `not x <= 0.0`: a NaN passes through, as np.maximum (and PyTorch) give
+    # `x <= 0.0` is False for NaN, so a NaN passes through, as np.maximum (and PyTorch) give
     return np.maximum(x, 0.0) if x.__class__ is np.ndarray else (0.0 if x <= 0.0 else x)
 
 
@@ -66,5 +66,6 @@ sigmoid = Op(name="sigmoid", doc="1 / (1 + e ** -x), computed without overflow",
 
 @hookimpl
 def microgradx_register_ops(register):
+    """Register tanh, relu, exp, log and sigmoid."""
     for op in (tanh_op, relu, exp_op, log_op, sigmoid):
         register(op)

@@ -106,5 +106,6 @@ pow = Op(name="pow", arity=2, doc="x ** y (a number or a Value exponent)",
 
 @hookimpl
 def microgradx_register_ops(register):
+    """Register the operator ops: add, sub, neg, mul, div, pow."""
     for op in (add, sub, neg, mul, div, pow):
         register(op)

@@ -339,6 +339,7 @@ class Checkpoint(_Monitor):
 
 @hookimpl
 def microgradx_register_callbacks(register):
+    """Register progress, log, early_stopping and checkpoint."""
     register(Progress, name="progress")
     register(Log, name="log")
     register(EarlyStopping, name="early_stopping")

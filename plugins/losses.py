@@ -176,50 +176,56 @@ class MSE(_Loss):
 
 
 @attrs.define
-class Hinge(_Loss):
+class _OneOutputBinary(_Loss):
+    """Shared by the binary losses on one output (a score): the label checks and ``predict``."""
+
+    task: ClassVar[str] = "binary"
+    output: ClassVar[str] = "score"  # what the one output is called in messages
+
+    def _labels(self, outputs: list[Value], targets: Any, lanes: Optional[int]) -> np.ndarray:
+        """The 0/1 labels as a float array, after checking there is exactly one output."""
+        who = f"loss {self.name!r}"
+        if len(outputs) != 1:
+            raise ValueError(f"{who} takes one output (a {self.output}), got {len(outputs)}")
+        return _binary_labels(_targets(targets, lanes, who), who)
+
+    def predict(self, outputs: Any) -> np.ndarray:
+        """Label 1 where the output is > 0, else 0."""
+        return (_stack(_outputs(outputs, f"loss {self.name!r}"))[:, 0] > 0.0).astype(np.int64)
+
+
+@attrs.define
+class Hinge(_OneOutputBinary):
     """Max-margin loss ``relu(1 - y * score)`` with ``y = 2 * label - 1`` (labels 0/1 -> -1/+1).
 
     micrograd's demo loss; one output (the score), predicted label ``score > 0``.
     """
 
     name: ClassVar[str] = "hinge"
-    task: ClassVar[str] = "binary"
 
     def per_example(self, outputs: list[Value], targets: Any, lanes: Optional[int]) -> Value:
         """``relu(1 - y * score)`` per example."""
-        if len(outputs) != 1:
-            raise ValueError(f"loss 'hinge' takes one output (a score), got {len(outputs)}")
-        t = _binary_labels(_targets(targets, lanes, "loss 'hinge'"), "loss 'hinge'")
-        y = _column(2.0 * t - 1.0, lanes)
+        y = _column(2.0 * self._labels(outputs, targets, lanes) - 1.0, lanes)
         return (1.0 - y * outputs[0]).relu()
-
-    def predict(self, outputs: Any) -> np.ndarray:
-        """Label 1 where the score is > 0, else 0."""
-        return (_stack(_outputs(outputs, "loss 'hinge'"))[:, 0] > 0.0).astype(np.int64)
 
 
 @attrs.define
-class BCE(_Loss):
+class BCE(_OneOutputBinary):
     """Binary cross-entropy on a logit z: ``log(1 + e**z) - t * z`` (``-log sigmoid`` of the right sign).
 
     Computed as ``logsumexp(0, z) - t * z``, so it stays finite (and its gradient
-    ``sigmoid(z) - t`` exact) for logits of any size. One output; predicted label ``z > 0``.
+    ``sigmoid(z) - t`` exact) for logits of any size. One output; predicted label ``z > 0``
+    (probability > 1/2).
     """
 
     name: ClassVar[str] = "bce"
-    task: ClassVar[str] = "binary"
+    output: ClassVar[str] = "logit"
 
     def per_example(self, outputs: list[Value], targets: Any, lanes: Optional[int]) -> Value:
         """``logsumexp(0, z) - t * z`` per example."""
-        if len(outputs) != 1:
-            raise ValueError(f"loss 'bce' takes one output (a logit), got {len(outputs)}")
-        t = _binary_labels(_targets(targets, lanes, "loss 'bce'"), "loss 'bce'")
+        t = self._labels(outputs, targets, lanes)
         z = outputs[0]
         return ops.logsumexp(0.0, z) - _column(t, lanes) * z
-
-    def predict(self, outputs: Any) -> np.ndarray:
-        """Label 1 where the logit is > 0 (probability > 1/2), else 0."""
-        return (_stack(_outputs(outputs, "loss 'bce'"))[:, 0] > 0.0).astype(np.int64)
 
 
 @attrs.define

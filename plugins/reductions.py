@@ -11,21 +11,17 @@ import numpy as np
 from microgradx import Op, hookimpl
 from microgradx.lanes import is_lanes
 
-
-def _lanes(x) -> int:
-    return x.size if is_lanes(x) else 1
-
-
 lane_sum = Op(name="lane_sum", doc="sum of the lanes, a float", reduces_lanes=True,
               forward=lambda x: float(x.sum()) if is_lanes(x) else x,
               backward=lambda g, out, x: (np.full_like(x, g) if is_lanes(x) else g,))
 
 lane_mean = Op(name="lane_mean", doc="mean of the lanes, a float", reduces_lanes=True,
                forward=lambda x: float(x.mean()) if is_lanes(x) else x,
-               backward=lambda g, out, x: (np.full_like(x, g / _lanes(x)) if is_lanes(x) else g,))
+               backward=lambda g, out, x: (np.full_like(x, g / x.size) if is_lanes(x) else g,))
 
 
 @hookimpl
 def microgradx_register_ops(register):
+    """Register lane_sum and lane_mean."""
     register(lane_sum)
     register(lane_mean)

@@ -176,8 +176,9 @@ def test_backward_through_a_released_graph_raises_a_clear_error():
     # ...but back-propagating through it raises too, rather than silently stopping there
     with pytest.raises(GraphReleasedError, match=r"Value\(data=6.0\)"):
         again.backward()
-    fresh = Value(h.data) * 2.0  # the documented way to use it as a new input
-    fresh.backward()
+    fresh = Value(h.data)  # the documented way to use it as a new input
+    (fresh * 2.0).backward()
+    assert fresh.grad == 2.0
 
 
 def test_release_lowers_the_peak_memory_of_a_lane_backward():
@@ -196,3 +197,16 @@ def test_release_lowers_the_peak_memory_of_a_lane_backward():
             tracemalloc.stop()
         del x, w, root
     assert peaks[False] < 0.6 * peaks[True], peaks
+
+
+def test_backward_reaching_a_released_node_changes_no_leaf_gradient() -> None:
+    """The released node is found while ordering, before any leaf gradient is added."""
+    x = Value(0.5)
+    h = (x * 3.0).tanh()
+    h.backward(retain_graph=False)
+    before = x.grad
+    two = Value(2.0)
+    again = h * two
+    with pytest.raises(GraphReleasedError):
+        again.backward()
+    assert two.grad == 0.0 and x.grad == before

@@ -264,3 +264,11 @@ def test_bad_settings_fail_at_construction_with_a_clear_message(settings, error,
     settings.setdefault("dataset", blobs())
     with pytest.raises(error, match=message):
         Trainer(**settings)
+
+
+@pytest.mark.parametrize("kind, option", [("losses", "loss"), ("schedules", "schedule")])
+def test_options_for_a_ready_object_name_the_setting(kind, option):
+    # loss_options with a loss object used to read "losse options only apply to a losse ..."
+    ready = get_registry().get(kind, "mse" if kind == "losses" else "constant")()
+    with pytest.raises(ValueError, match=f"^{option}_options only apply to a {option} given by name or class$"):
+        Trainer(dataset=blobs(), **{option: ready, f"{option}_options": {"x": 1}})
