@@ -63,7 +63,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -74,7 +73,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import median, print_header, print_table, ratio  # noqa: E402
+from common import median, print_header, print_table, ratio, run_and_save  # noqa: E402
 
 SIZES = [16, 16, 1]
 LR = 0.05
@@ -634,12 +633,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--cpu-time", action="store_true", help="time with the process CPU clock")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--profile", action="store_true", help="also profile the lane-mode step")
-    args = parser.parse_args(argv)
-    results = run(args)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
-    return 0
+    return run_and_save(parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ dataset loader.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -33,7 +32,7 @@ from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import median, print_header, print_table
+from common import median, print_header, print_table, run_and_save
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "breast_cancer.py"
@@ -114,12 +113,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 runs instead of 5")
     parser.add_argument("--repeat", type=int, default=None, help="runs of each command (default 5)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    args = parser.parse_args(argv)
-    results = run(args)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
-    return 0
+    return run_and_save(parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from typing import Optional  # noqa: E402
@@ -43,7 +42,7 @@ from typing import Optional  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_epoch import Impl, MicrogradImpl, MicrogradxImpl, Problem, load_problem  # noqa: E402
-from common import print_header, print_table, traced_memory  # noqa: E402
+from common import print_header, print_table, run_and_save, traced_memory  # noqa: E402
 
 MB = 1e6
 
@@ -140,12 +139,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="examples in micrograd's one-graph-per-batch row (default 100: its graph grows "
                              "linearly, 455 take ~45 s traced and ~650 MB; 0 for the whole epoch)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    args = parser.parse_args(argv)
-    results = run(args)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
-    return 0
+    return run_and_save(parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ unless a benchmark says otherwise): nothing here changes it; `GcTimer` only watc
 
 from __future__ import annotations
 
+import argparse
 import gc
+import json
 import os
 import platform
 import statistics
@@ -155,6 +157,20 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: Op
     """Print `format_table` followed by a blank line."""
     print(format_table(headers, rows, align))
     print()
+
+
+def run_and_save(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], Any],
+                 argv: Optional[list[str]] = None) -> int:
+    """Parse ``argv`` with ``parser``, call ``run(args)`` and, with ``--json PATH``, write its result there.
+
+    The shared end of every benchmark's ``main``; ``parser`` must define ``--json``. Returns 0.
+    """
+    args = parser.parse_args(argv)
+    results = run(args)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+    return 0
 
 
 def _fmt(x: Any) -> str:

@@ -1,7 +1,7 @@
 """Every comparison in one run: epoch, node micro-benchmark, memory, the example end to end.
 
-    python benchmarks/run_all.py            # the full run (about 3 minutes on a 2-core machine)
-    python benchmarks/run_all.py --quick    # a smoke run (about 1 minute): fewer repeats, micrograd on subsets
+    python benchmarks/run_all.py            # the full run (about 2.5 minutes on a 2-core machine)
+    python benchmarks/run_all.py --quick    # a smoke run (under a minute): fewer repeats, micrograd on subsets
 
 Each benchmark runs in its own fresh interpreter, one after the other (so one's heap and
 garbage-collector state cannot change another's figures), with its full output shown; the

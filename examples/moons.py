@@ -34,6 +34,7 @@ def micrograd_init(model, rng: np.random.Generator) -> list:
 
 
 def main(argv: Optional[list] = None) -> dict:
+    """Train, report and draw; return the final ``accuracy``, ``loss``, ``seconds`` and ``plot`` path (or None)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100, help="optimization steps (default: 100)")
     parser.add_argument("--seed", type=int, default=1337, help="seed for the data and the weights (default: 1337)")
