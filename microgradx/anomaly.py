@@ -20,9 +20,9 @@ where its node was created. An input that is already non-finite is called out, w
 where it came from (a leaf you made, or a node made before anomaly mode was on).
 
 **No cost when off.** The checks are not a flag tested per node: entering anomaly mode
-replaces the three functions that make and differentiate nodes (`microgradx.value._node`,
-``Value.__init__`` and `microgradx.autograd._propagate`) with checking versions, and
-leaving restores the originals, so outside anomaly mode the code that runs is exactly
+replaces the functions that make and differentiate nodes (`microgradx.value._node`,
+``Value.__init__``, the operator and op methods of `Value`, and `microgradx.autograd._propagate`)
+with checking versions, and leaving restores the originals, so outside anomaly mode the code that runs is exactly
 the plain code (``benchmarks/bench_nodes.py`` has a row for each). The creation site is
 kept on the node's parent tuple (a tuple subclass, `TracedParents`), so `Value` needs
 no extra slot either.
@@ -60,6 +60,11 @@ MAX_FRAMES = 4
 _PLAIN_NODE = value._node
 _PLAIN_INIT = Value.__init__
 _PLAIN_PROPAGATE = autograd._plain_propagate
+_PLAIN_OP_METHOD = value._op_method
+#: The operator methods: they make their nodes inline (no `_node` call), so anomaly mode replaces them.
+_OPERATORS = {"__add__": "add", "__sub__": "sub", "__mul__": "mul", "__truediv__": "div", "__pow__": "pow"}
+_REFLECTED = {"__radd__": "add", "__rsub__": "sub", "__rmul__": "mul", "__rtruediv__": "div", "__rpow__": "pow"}
+_PLAIN_OPERATORS = {name: Value.__dict__[name] for name in (*_OPERATORS, *_REFLECTED, "__neg__")}
 
 _LOCK = threading.Lock()
 _depth = 0
@@ -100,6 +105,10 @@ def _enable() -> None:
             value._node = _checked_node
             Value.__init__ = _checked_init
             autograd._propagate = _checked_propagate
+            for name, method in _CHECKED_OPERATORS.items():
+                setattr(Value, name, method)
+            value._op_method = _checked_op_method
+            value.forget_op_methods()  # reinstalled on next use, by `_checked_op_method`
 
 
 def _disable() -> None:
@@ -110,6 +119,10 @@ def _disable() -> None:
             value._node = _PLAIN_NODE
             Value.__init__ = _PLAIN_INIT
             autograd._propagate = _PLAIN_PROPAGATE
+            for name, method in _PLAIN_OPERATORS.items():
+                setattr(Value, name, method)
+            value._op_method = _PLAIN_OP_METHOD
+            value.forget_op_methods()
 
 
 # -- where a node was made --------------------------------------------------------------------
@@ -223,6 +236,46 @@ def _checked_init(self: Value, data: Any, _parents: tuple = (), _op: Any = None,
 
 
 _checked_init.__doc__ = _PLAIN_INIT.__doc__
+
+
+# The operator and op methods make their nodes without calling `_node`; in anomaly mode they go
+# through `microgradx.value.apply`, which calls it (the checking `_checked_node` by then).
+
+
+def _checked_operator(name: str, reflected: bool) -> Any:
+    def operator(self: Value, other: Any) -> Value:
+        return value.apply(value.OPS[name], other, self) if reflected else value.apply(value.OPS[name], self, other)
+
+    operator.__doc__ = f"Apply the registered op {name!r} (anomaly mode: checked)."
+    return operator
+
+
+def _checked_neg(self: Value) -> Value:
+    """Apply the registered op 'neg' (anomaly mode: checked)."""
+    return value.apply(value.OPS["neg"], self)
+
+
+_CHECKED_OPERATORS = {
+    **{name: _checked_operator(op, False) for name, op in _OPERATORS.items()},
+    **{name: _checked_operator(op, True) for name, op in _REFLECTED.items()},
+    "__neg__": _checked_neg,
+}
+
+
+def _checked_op_method(name: str) -> Any:
+    """`microgradx.value._op_method` in anomaly mode: ``v.NAME(*others)`` through `microgradx.value.apply`."""
+
+    def method(self: Value, *others: Any) -> Value:
+        try:
+            op = value.OPS[name]
+        except KeyError:  # the op is gone: the plain method raises the AttributeError and forgets itself
+            return _PLAIN_OP_METHOD(name)(self, *others)
+        return value.apply(op, self, *others)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Apply the registered op {name!r} to this Value (anomaly mode: checked)."
+    value._OP_METHODS.add(name)  # so that leaving anomaly mode removes it
+    return method
 
 
 def _checked_propagate(nodes: Iterable[Any]) -> None:

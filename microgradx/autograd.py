@@ -119,11 +119,16 @@ def _op_order(root: Any) -> list:
                 v.grad = 0.0
             else:  # an op output without inputs is a released node: stop before any gradient moves
                 raise GraphReleasedError(released_message(v.data))
-            push(v)
-            push(exit_marker)
+            waiting = False  # True once v waits on the stack below its op inputs not seen yet (seen = emitted)
             for p in parents:
                 if p._op is not None and p not in seen:
+                    if not waiting:
+                        push(v)
+                        push(exit_marker)
+                        waiting = True
                     push(p)
+            if not waiting:  # emitted at once, not after a marker's round trip through the stack
+                emit(v)
     return order
 
 

@@ -9,10 +9,11 @@ This is the per-node hot path, so it avoids what costs per node: op outputs are 
 by `_node` (no argument parsing or validation), the operators go straight to the op
 table, and ``v.tanh()`` becomes a plain method after its first use (see `_op_method`).
 
-Every op output is made by `_node` or by ``Value(data, parents, op)``, and
-``detect_anomaly()`` replaces those two (`microgradx.anomaly`) with versions that check
-and record each node, so that outside it they carry no check at all. Code elsewhere
-must therefore read ``microgradx.value._node`` through the module at each call, never
+Every op output is made by `_node`, by ``Value(data, parents, op)``, or inline (`_node`
+written out) by the operator methods and `_op_method`'s methods. ``detect_anomaly()``
+replaces all of those (`microgradx.anomaly`) with versions that check and record each
+node, so that outside it they carry no check at all. Code elsewhere must therefore read
+``microgradx.value._node`` through the module at each call, never
 ``from microgradx.value import _node``.
 """
 
@@ -91,7 +92,13 @@ def _operator(name: str) -> Callable[[Value, Any], Value]:
         y = other.data
         if op.check is not None:
             op.check(x, y)
-        return _node(op.forward(x, y), (self, other), op)
+        v = _new(Value)  # `_node`, written out: a call less per node
+        v.data = op.forward(x, y)
+        v.grad = 0.0
+        v._parents = (self, other)
+        v._op = op
+        v.label = None
+        return v
 
     operator.__doc__ = f"Apply the registered op {name!r} to (self, other)."
     return operator
@@ -107,7 +114,13 @@ def _reflected(name: str) -> Callable[[Value, Any], Value]:
         y = self.data
         if op.check is not None:
             op.check(x, y)
-        return _node(op.forward(x, y), (other, self), op)
+        v = _new(Value)  # `_node`, written out
+        v.data = op.forward(x, y)
+        v.grad = 0.0
+        v._parents = (other, self)
+        v._op = op
+        v.label = None
+        return v
 
     operator.__doc__ = f"Apply the registered op {name!r} to (other, self)."
     return operator
@@ -189,7 +202,13 @@ class Value:
         x = self.data
         if op.check is not None:
             op.check(x)
-        return _node(op.forward(x), (self,), op)
+        v = _new(Value)  # `_node`, written out
+        v.data = op.forward(x)
+        v.grad = 0.0
+        v._parents = (self,)
+        v._op = op
+        v.label = None
+        return v
 
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: v.tanh(), v.softsign(), ... resolve
@@ -202,7 +221,7 @@ class Value:
             OPS[name]
         except KeyError:
             raise AttributeError(f"'Value' object has no attribute or registered op {name!r}") from None
-        method = _op_method(name)
+        method = _op_method(name)  # a module global: anomaly mode swaps it
         setattr(Value, name, method)
         return method.__get__(self)
 
@@ -238,7 +257,13 @@ def _op_method(name: str) -> Callable[..., Value]:
         x = self.data
         if op.check is not None:
             op.check(x)
-        return _node(op.forward(x), (self,), op)
+        v = _new(Value)  # `_node`, written out
+        v.data = op.forward(x)
+        v.grad = 0.0
+        v._parents = (self,)
+        v._op = op
+        v.label = None
+        return v
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"Apply the registered op {name!r} to this Value (and any further inputs)."

@@ -68,10 +68,11 @@ def _check_pow(x, y):
         if zero.any():
             exponent = first_offender(np.broadcast_to(ya, zero.shape), zero)
             raise ZeroDivisionError(f"op 'pow': 0.0 to the negative exponent {exponent}")
-    elif x < 0 and not float(y).is_integer() and math.isfinite(y):
-        raise ValueError(f"op 'pow': negative base {x!r} to the non-integer exponent {y!r}")
-    elif x == 0 and y < 0:
-        raise ZeroDivisionError(f"op 'pow': 0.0 to the negative exponent {y!r}")
+    elif x <= 0:  # one comparison for the common positive base
+        if x < 0 and not float(y).is_integer() and math.isfinite(y):
+            raise ValueError(f"op 'pow': negative base {x!r} to the non-integer exponent {y!r}")
+        if x == 0 and y < 0:
+            raise ZeroDivisionError(f"op 'pow': 0.0 to the negative exponent {y!r}")
 
 
 def _pow(x, y):
@@ -97,7 +98,11 @@ def _pow_backward(g, out, x, y):
             dx = np.zeros_like(dx)
         dy = np.where(x > 0.0, g * out * np.log(np.where(x > 0.0, x, 1.0)), 0.0)
         return dx, dy
-    return (g * y * _pow(x, y - 1) if y != 0.0 else 0.0), (g * out * math.log(x) if x > 0.0 else 0.0)
+    try:  # `_pow`'s float path, written out: pow is on the hot path
+        dx = g * y * x ** (y - 1) if y != 0.0 else 0.0
+    except (OverflowError, ZeroDivisionError):
+        dx = g * y * _pow(x, y - 1)
+    return dx, (g * out * math.log(x) if x > 0.0 else 0.0)
 
 
 pow = Op(name="pow", arity=2, doc="x ** y (a number or a Value exponent)",
