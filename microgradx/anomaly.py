@@ -102,13 +102,7 @@ def _enable() -> None:
             _SKIP = (os.path.dirname(os.path.abspath(__file__)) + os.sep, _PLUGINS_DIR, "<attrs generated")
         _depth += 1
         if _depth == 1:
-            value._node = _checked_node
-            Value.__init__ = _checked_init
-            autograd._propagate = _checked_propagate
-            for name, method in _CHECKED_OPERATORS.items():
-                setattr(Value, name, method)
-            value._op_method = _checked_op_method
-            value.forget_op_methods()  # reinstalled on next use, by `_checked_op_method`
+            _install(checked=True)
 
 
 def _disable() -> None:
@@ -116,13 +110,7 @@ def _disable() -> None:
     with _LOCK:
         _depth -= 1
         if _depth == 0:
-            value._node = _PLAIN_NODE
-            Value.__init__ = _PLAIN_INIT
-            autograd._propagate = _PLAIN_PROPAGATE
-            for name, method in _PLAIN_OPERATORS.items():
-                setattr(Value, name, method)
-            value._op_method = _PLAIN_OP_METHOD
-            value.forget_op_methods()
+            _install(checked=False)
 
 
 # -- where a node was made --------------------------------------------------------------------
@@ -389,3 +377,14 @@ def _forward_message(op: Any, data: Any, parents: tuple, site: Site) -> str:
     lane = _bad_lane(data)
     return (f"op {op.name!r} ({_origin(op)}) produced {_show(data, lane)} in forward{_lane_text(data, lane)}\n"
             f"{_inputs_text(parents, lane)}\n{site.format('node created at')}")
+
+
+def _install(checked: bool) -> None:
+    """Put the checking (or the plain) versions of every swapped function in place."""
+    swaps = [(value, "_node", _PLAIN_NODE, _checked_node), (Value, "__init__", _PLAIN_INIT, _checked_init),
+             (autograd, "_propagate", _PLAIN_PROPAGATE, _checked_propagate),
+             (value, "_op_method", _PLAIN_OP_METHOD, _checked_op_method)]
+    swaps += [(Value, name, plain, _CHECKED_OPERATORS[name]) for name, plain in _PLAIN_OPERATORS.items()]
+    for owner, name, plain, checking in swaps:
+        setattr(owner, name, checking if checked else plain)
+    value.forget_op_methods()  # `v.NAME()` methods are reinstalled on next use, by the current `_op_method`
