@@ -584,7 +584,7 @@ def backward_by_node(tr: Any, X: np.ndarray, y: np.ndarray, steps: int) -> None:
     Replays what ``backward()`` does, timing the ordering and each node's step (its op's
     backward and the accumulation into its inputs) separately; the timers add about 0.2 us a node.
     """
-    from microgradx import autograd, gc_paused
+    from microgradx.engine import autograd, gc_paused
 
     order_us: list = []
     per: dict = {}

@@ -12,13 +12,26 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .anomaly import detect_anomaly, is_anomaly_enabled
-from .autograd import GraphReleasedError, backward, gc_paused, topological_order, zero_grad
-from .errors import DuplicateComponentError, PluginError, PluginLoadError, PluginWarning, UnknownComponentError
-from .op import VARIADIC, Op
-from .plugins import hookimpl
-from .registry import get_registry, ops, plugin_registered, register_plugin, reset_registry, unregister_plugin
-from .value import Value
+from microgradx.engine.anomaly import detect_anomaly, is_anomaly_enabled
+from microgradx.engine.autograd import GraphReleasedError, backward, gc_paused, topological_order, zero_grad
+from microgradx.engine.op import VARIADIC, Op
+from microgradx.engine.value import Value
+from microgradx.registry.core import (
+    get_registry,
+    ops,
+    plugin_registered,
+    register_plugin,
+    reset_registry,
+    unregister_plugin,
+)
+from microgradx.registry.discovery import hookimpl
+from microgradx.registry.errors import (
+    DuplicateComponentError,
+    PluginError,
+    PluginLoadError,
+    PluginWarning,
+    UnknownComponentError,
+)
 
 __all__ = [
     "VARIADIC",

@@ -121,6 +121,6 @@ def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np
 
 def load(name: str, **settings: Any) -> Dataset:
     """Load the dataset registered as ``name`` (e.g. ``load("iris", seed=1)``)."""
-    from .registry import get_registry
+    from microgradx.registry.core import get_registry
 
     return get_registry().get("datasets", name)(**settings)

@@ -438,8 +438,8 @@ def _expected_parameters(path: Path, spec: dict) -> Optional[int]:
 
 
 def _is_bundled_layer(name: Any) -> bool:
-    from .errors import PluginError
-    from .registry import get_registry
+    from microgradx.registry.core import get_registry
+    from microgradx.registry.errors import PluginError
 
     if name not in ("MLP", "Layer", "Neuron"):
         return False
@@ -450,8 +450,8 @@ def _is_bundled_layer(name: Any) -> bool:
 
 
 def _layer_class(mf: ModelFile) -> Any:
-    from .errors import PluginError
-    from .registry import get_registry
+    from microgradx.registry.core import get_registry
+    from microgradx.registry.errors import PluginError
 
     try:
         cls = get_registry().get("layers", mf.spec["layer"])

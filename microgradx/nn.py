@@ -14,8 +14,8 @@ from microgradx_plugins.losses import BCE, MSE, Hinge, SoftmaxCE
 from microgradx_plugins.optimizers import SGD, Adam
 from microgradx_plugins.schedules import Constant, Cosine, LinearDecay
 
-from .datasets import Dataset
-from .datasets import load as load_dataset
+from microgradx.datasets import Dataset
+from microgradx.datasets import load as load_dataset
 
 __all__ = [
     "MLP", "Layer", "Neuron",

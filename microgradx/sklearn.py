@@ -39,8 +39,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .registry import get_registry
-from .train import History, Trainer, model_outputs
+from microgradx.registry.core import get_registry
+from microgradx.train.trainer import History, Trainer, model_outputs
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from microgradx import Op, hookimpl
-from microgradx.lanes import exp, first_offender, is_lanes, lanewise, log, tanh
+from microgradx.engine.lanes import exp, first_offender, is_lanes, lanewise, log, tanh
 
 tanh_op = Op(name="tanh", doc="hyperbolic tangent",
              forward=tanh,

@@ -14,7 +14,7 @@ import operator
 import numpy as np
 
 from microgradx import Op, hookimpl
-from microgradx.lanes import first_offender, is_lanes
+from microgradx.engine.lanes import first_offender, is_lanes
 
 _ndarray = np.ndarray
 

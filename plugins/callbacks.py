@@ -1,7 +1,7 @@
 """Training callbacks: progress display, metric log, early stopping, best-model checkpoint.
 
 Each callback is an attrs class whose instances implement training-event hooks
-(`microgradx.hookspecs`: ``microgradx_train_start``, ``microgradx_batch_end``,
+(`microgradx.registry.hookspecs`: ``microgradx_train_start``, ``microgradx_batch_end``,
 ``microgradx_epoch_end``, ``microgradx_train_end``). The `microgradx.train.Trainer`
 registers a run's callback objects as plugins for the run, so a third-party callback
 is written exactly like these. They are registered by name (kind ``callbacks``):

@@ -29,8 +29,8 @@ from microgradx_plugins.fused import constant_rows, lane_matrix, matrix_rows
 from microgradx_plugins.fused import dot as _DOT
 
 from microgradx import UnknownComponentError, Value, get_registry, hookimpl
-from microgradx import value as _value
-from microgradx.op import Op
+from microgradx.engine import value as _value
+from microgradx.engine.op import Op
 
 _ndarray = np.ndarray
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from microgradx import Op, hookimpl
-from microgradx.lanes import is_lanes
+from microgradx.engine.lanes import is_lanes
 
 lane_sum = Op(name="lane_sum", doc="sum of the lanes, a float", reduces_lanes=True,
               forward=lambda x: float(x.sum()) if is_lanes(x) else x,

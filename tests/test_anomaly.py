@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import microgradx
-from microgradx import Op, Value, autograd, detect_anomaly, hookimpl, is_anomaly_enabled, ops, value
-from microgradx.anomaly import TracedParents, site_of
+from microgradx import Op, Value, detect_anomaly, hookimpl, is_anomaly_enabled, ops
 from microgradx.datasets import Dataset
+from microgradx.engine import autograd, value
+from microgradx.engine.anomaly import TracedParents, site_of
 from microgradx.train import Trainer
 
 PLAIN = (value._node, Value.__init__, autograd._plain_propagate)
@@ -183,7 +184,7 @@ def test_a_plugin_op_is_named_with_its_plugin(fresh_registry):
             Value(-1.0).bad_sqrt()
         unregistered = Op(name="bad_sqrt", forward=bad.forward, backward=bad.backward)
         with pytest.raises(FloatingPointError, match="an Op applied directly, not the registered one"):
-            microgradx.value.apply(unregistered, Value(-4.0))
+            microgradx.engine.value.apply(unregistered, Value(-4.0))
 
 
 def test_other_errors_pass_through_unchanged():
@@ -289,7 +290,7 @@ def test_trainer_detect_anomaly_gives_the_same_history():
 def test_the_module_docstring_example_runs():
     import doctest
 
-    from microgradx import anomaly
+    from microgradx.engine import anomaly
 
     result = doctest.testmod(anomaly, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 3 and result.failed == 0

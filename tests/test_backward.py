@@ -10,8 +10,8 @@ import pytest
 
 import microgradx
 from microgradx import Op, Value, gc_paused, ops, topological_order, zero_grad
+from microgradx.engine.value import apply
 from microgradx.testing import gradcheck
-from microgradx.value import apply
 
 
 def test_chain_of_a_million_nodes_with_the_default_recursion_limit():
@@ -245,7 +245,7 @@ def test_backward_raising_names_the_op():
 
 def test_topological_order_lists_every_node_but_backward_visits_only_op_outputs(monkeypatch) -> None:
     """The drawing/user order includes leaves; the driver steps through op outputs only."""
-    from microgradx import autograd
+    from microgradx.engine import autograd
 
     a, b = Value(1.5, label="a"), Value(-0.5, label="b")
     out = ((a * b).tanh() + a) * 2.0

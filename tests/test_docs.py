@@ -13,9 +13,8 @@ from types import ModuleType
 import pytest
 
 import microgradx
-from microgradx import hookspecs
-from microgradx.plugins import new_plugin_manager
-from microgradx.registry import KINDS
+from microgradx.registry import KINDS, hookspecs
+from microgradx.registry.discovery import new_plugin_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "plugins.md"
@@ -136,7 +135,7 @@ def test_anchors_point_to_headings(doc):
 def test_the_documented_environment_variables_are_the_ones_the_code_reads(doc):
     section = _section(doc, "Disabling and selecting plugins")
     documented = set(re.findall(r"`(MICROGRADX_[A-Z_]+)=", section))
-    code = (ROOT / "microgradx" / "plugins.py").read_text()
+    code = (ROOT / "microgradx" / "registry" / "discovery.py").read_text()
     read = set(re.findall(r'"(MICROGRADX_[A-Z_]+)"', code))
     assert documented == read == {"MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS",
                                   "MICROGRADX_STRICT_PLUGINS"}

@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 
 from microgradx import Op, Value, get_registry, hookimpl, plugin_registered, topological_order
+from microgradx.cli.graph import add_graph_command
 from microgradx.draw import (
     GraphvizNotFoundWarning,
-    add_graph_command,
     draw,
     find_dot,
     format_number,
     summarize,
     to_dot,
 )
-from microgradx.exprparse import ExpressionError, evaluate, parse_bindings
+from microgradx.draw.exprparse import ExpressionError, evaluate, parse_bindings
 
 needs_dot = pytest.mark.skipif(
     find_dot() is None,

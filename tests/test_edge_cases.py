@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from microgradx import Value, get_registry
-from microgradx.value import apply
+from microgradx.engine.value import apply
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "edge_cases.md"
 inf, nan = math.inf, math.nan

@@ -16,7 +16,7 @@ from microgradx_plugins import fused
 
 import microgradx
 from microgradx import Op, Value, hookimpl, ops, topological_order
-from microgradx import value as value_module
+from microgradx.engine import value as value_module
 from microgradx.nn import MLP, Hinge, Layer
 from microgradx.testing import gradcheck
 from microgradx.train import Trainer, model_outputs

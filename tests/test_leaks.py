@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from microgradx import GraphReleasedError, Value, ops, topological_order
-from microgradx.autograd import RELEASED
 from microgradx.datasets import Dataset
+from microgradx.engine.autograd import RELEASED
 from microgradx.train import Trainer
 
 BATCH = 16

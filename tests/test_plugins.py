@@ -20,9 +20,9 @@ from helpers.plugin_env import DISTS, probe, run_cli
 
 import microgradx
 from microgradx import Op, PluginLoadError, PluginWarning, Value, hookimpl, ops
-from microgradx import registry as registry_module
-from microgradx.errors import DuplicateComponentError, UnknownComponentError
 from microgradx.registry import Registry
+from microgradx.registry import core as registry_module
+from microgradx.registry.errors import DuplicateComponentError, UnknownComponentError
 
 BUILTIN_OPS = {"add", "sub", "neg", "mul", "div", "pow", "tanh", "relu", "exp", "log", "sigmoid",
                "lane_sum", "lane_mean"}
@@ -156,7 +156,7 @@ def test_strict_mode_raises(plugin_sites, names):
 
 def test_disable_autoload_loads_only_the_builtins(plugin_sites):
     out = probe("""
-        from microgradx.cli import plugins_report
+        from microgradx.cli.plugins import plugins_report
         out["plugins"] = [(p["name"], p["builtin"]) for p in plugins_report()]
         out["softsign"] = attempt(lambda: Value(1.0).softsign().data)
         out["tanh"] = Value(0.0).tanh().data
@@ -175,7 +175,7 @@ def test_disable_autoload_loads_only_the_builtins(plugin_sites):
 ])
 def test_microgradx_plugins_selects(plugin_sites, selection, loaded):
     out = probe("""
-        from microgradx.cli import plugins_report
+        from microgradx.cli.plugins import plugins_report
         out["plugins"] = [p["name"] for p in plugins_report() if not p["builtin"]]
         out["imported"] = sorted(m for m in sys.modules if m.startswith("mgxt_"))
         out["twice"] = attempt(lambda: Value(1.0).twice().data)
@@ -210,7 +210,7 @@ def test_replace_true_replaces_a_builtin_deliberately(plugin_sites):
 def test_replace_true_wins_whatever_the_load_order(plugin_sites, order):
     """mgx-leaky replaces mgx-softsign's op; entry points load in sys.path order, which users don't control."""
     out = probe("""
-        from microgradx.cli import plugins_report
+        from microgradx.cli.plugins import plugins_report
         out["order"] = [p["name"] for p in plugins_report() if not p["builtin"]]
         out["softsign"] = attempt(lambda: Value(2.0).softsign().data)
         from microgradx import get_registry

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 
 from microgradx import Value, get_registry
+from microgradx.engine.value import apply
 from microgradx.testing import GradcheckError, gradcheck
-from microgradx.value import apply
 
 settings.register_profile(
     "microgradx-properties", derandomize=True, deadline=None, print_blob=True, database=None,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from microgradx import Op, Value
-from microgradx.lanes import lanewise
+from microgradx.engine.lanes import lanewise
+from microgradx.engine.value import apply
 from microgradx.testing import GradcheckError, check_op, gradcheck
-from microgradx.value import apply
 
 # f(x, y) = x * y, but d/dy is wrong wherever y > 1 (adds 1): only input 1, only those lanes
 wrong_mul = Op(name="wrong_mul", arity=2, forward=lambda x, y: x * y,
@@ -152,7 +152,7 @@ def test_pytest_plugin_fixtures(pytester: pytest.Pytester):
 def test_pytest_plugin_is_registered_through_the_pytest11_entry_point():
     from importlib.metadata import entry_points
 
-    (ep,) = [ep for ep in entry_points(group="pytest11") if ep.value == "microgradx.pytest_plugin"]
+    (ep,) = [ep for ep in entry_points(group="pytest11") if ep.value == "microgradx.testing.pytest_plugin"]
     module = ep.load()
     assert hasattr(module, "gradcheck") and hasattr(module, "check_op")
 

@@ -26,8 +26,8 @@ RACE = textwrap.dedent("""
     import json, sys, threading, time
     import microgradx
     from microgradx import Value, ops, hookimpl
-    from microgradx import registry as registry_module
-    from microgradx.plugins import BUILTIN_PLUGINS
+    from microgradx.registry import core as registry_module
+    from microgradx.registry.discovery import BUILTIN_PLUGINS
     from importlib import import_module
 
     sys.setswitchinterval(1e-6)  # switch threads as often as possible

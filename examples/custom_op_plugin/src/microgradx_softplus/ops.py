@@ -2,7 +2,7 @@
 
 Each op is a forward and its derivative side by side, written so that the same code
 serves a plain float (scalar mode) and a 1-D numpy array of lanes (a batch).
-`microgradx.lanes.lanewise` picks ``math`` for a float and numpy for lanes.
+`microgradx.engine.lanes.lanewise` picks ``math`` for a float and numpy for lanes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from microgradx import Op
-from microgradx.lanes import first_offender, is_lanes, lanewise
+from microgradx.engine.lanes import first_offender, is_lanes, lanewise
 
 # -- softplus(x) = log(1 + e**x) -------------------------------------------------------------
 # Written as max(x, 0) + log1p(e**-|x|): e**-|x| is at most 1, so nothing overflows for

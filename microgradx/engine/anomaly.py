@@ -20,8 +20,8 @@ where its node was created. An input that is already non-finite is called out, w
 where it came from (a leaf you made, or a node made before anomaly mode was on).
 
 **No cost when off.** The checks are not a flag tested per node: entering anomaly mode
-replaces the functions that make and differentiate nodes (`microgradx.value._node`,
-``Value.__init__``, the operator and op methods of `Value`, and `microgradx.autograd._propagate`)
+replaces the functions that make and differentiate nodes (`microgradx.engine.value._node`,
+``Value.__init__``, the operator and op methods of `Value`, and `microgradx.engine.autograd._propagate`)
 with checking versions, and leaving restores the originals, so outside anomaly mode the code that runs is exactly
 the plain code (``benchmarks/bench_nodes.py`` has a row for each). The creation site is
 kept on the node's parent tuple (a tuple subclass, `TracedParents`), so `Value` needs
@@ -47,9 +47,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import autograd, value
-from .autograd import GraphReleasedError, _backward_error, _lanes_to
-from .value import Value
+from microgradx.engine import autograd, value
+from microgradx.engine.autograd import GraphReleasedError, _backward_error, _lanes_to
+from microgradx.engine.value import Value
 
 __all__ = ["TracedParents", "detect_anomaly", "is_anomaly_enabled"]
 
@@ -99,7 +99,7 @@ def _enable() -> None:
 
             _PLUGINS_DIR = os.path.dirname(os.path.abspath(microgradx_plugins.__file__)) + os.sep
             # attrs writes the __init__ of the bundled components into "<attrs generated ...>"
-            _SKIP = (os.path.dirname(os.path.abspath(__file__)) + os.sep, _PLUGINS_DIR, "<attrs generated")
+            _SKIP = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep, _PLUGINS_DIR, "<attrs generated")
         _depth += 1
         if _depth == 1:
             _install(checked=True)
@@ -208,7 +208,7 @@ def _finite(x: Any) -> bool:
 
 
 def _checked_node(data: Any, parents: tuple, op: Any) -> Value:
-    """`microgradx.value._node` in anomaly mode: check the output, remember the creation site."""
+    """`microgradx.engine.value._node` in anomaly mode: check the output, remember the creation site."""
     site = _site()
     if op is not None and not _finite(data):
         raise FloatingPointError(_forward_message(op, data, parents, site))
@@ -227,7 +227,7 @@ _checked_init.__doc__ = _PLAIN_INIT.__doc__
 
 
 # The operator and op methods make their nodes without calling `_node`; in anomaly mode they go
-# through `microgradx.value.apply`, which calls it (the checking `_checked_node` by then).
+# through `microgradx.engine.value.apply`, which calls it (the checking `_checked_node` by then).
 
 
 def _checked_operator(name: str, reflected: bool) -> Any:
@@ -251,7 +251,7 @@ _CHECKED_OPERATORS = {
 
 
 def _checked_op_method(name: str) -> Any:
-    """`microgradx.value._op_method` in anomaly mode: ``v.NAME(*others)`` through `microgradx.value.apply`."""
+    """`_op_method` in anomaly mode: ``v.NAME(*others)`` through `microgradx.engine.value.apply`."""
 
     def method(self: Value, *others: Any) -> Value:
         try:
@@ -267,9 +267,9 @@ def _checked_op_method(name: str) -> Any:
 
 
 def _checked_propagate(nodes: Iterable[Any]) -> None:
-    """`microgradx.autograd._propagate` in anomaly mode: every gradient and every accumulation checked.
+    """`microgradx.engine.autograd._propagate` in anomaly mode: every gradient and every accumulation checked.
 
-    ``nodes`` holds op outputs only, as for the plain loop (see `microgradx.autograd._op_order`).
+    ``nodes`` holds op outputs only, as for the plain loop (see `microgradx.engine.autograd._op_order`).
     """
     for v in nodes:
         op = v._op
@@ -312,7 +312,7 @@ def _checked_propagate(nodes: Iterable[Any]) -> None:
 
 def _origin(op: Any) -> str:
     try:
-        from .registry import get_registry
+        from microgradx.registry.core import get_registry
 
         component = get_registry().tables["ops"].get(op.name)
     except Exception:

@@ -1,148 +1,20 @@
-"""The ``microgradx`` command: ``plugins``, ``gradcheck`` (and more as components grow).
-
-Each subcommand is a function ``cmd_NAME(args) -> int`` plus an entry in `build_parser`.
-"""
+"""``microgradx train`` and ``microgradx evaluate``."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, Optional
 
-from . import __version__
-
-
-def plugins_report() -> list[dict]:
-    """One dict per plugin: name, distribution, version, builtin, components by kind, error."""
-    from .registry import get_registry
-
-    registry = get_registry()
-    report = []
-    for info in registry.plugins:
-        components: dict[str, list[str]] = {}
-        for c in info.components:
-            components.setdefault(c.kind, []).append(c.name)
-        report.append({
-            "name": info.name,
-            "distribution": info.distribution,
-            "version": info.version,
-            "builtin": info.builtin,
-            "components": components,
-            "error": info.error,
-        })
-    return report
-
-
-def cmd_plugins(args: argparse.Namespace) -> int:
-    report = plugins_report()
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    for p in report:
-        origin = "built-in" if p["builtin"] else (p["distribution"] or "run time")
-        version = f" {p['version']}" if p["version"] else ""
-        print(f"{p['name']}  ({origin}{version})")
-        if p["error"]:
-            print(f"    SKIPPED: {p['error']}")
-        for kind, names in sorted(p["components"].items()):
-            print(f"    {kind}: {', '.join(names)}")
-    return 0
-
-
-def _op_origin(name: str) -> str:
-    """' from plugin NAME (distribution DIST VERSION)' for a registered op, else ''."""
-    from .registry import get_registry
-
-    try:
-        return f" from {get_registry().component('ops', name).plugin.where}"
-    except Exception:  # unknown or conflicting name: the error message says so
-        return ""
-
-
-def cmd_gradcheck(args: argparse.Namespace) -> int:
-    from .errors import PluginError
-    from .registry import get_registry
-    from .testing import GradcheckError, check_op
-
-    names = args.ops or get_registry().names("ops")
-    failed = 0
-    for name in names:
-        try:
-            result = check_op(name, seed=args.seed)
-        except (GradcheckError, PluginError) as exc:
-            failed += 1
-            print(f"FAIL  {name}{_op_origin(name)}: {exc}")
-        except Exception as exc:  # a broken op must not hide the others' results
-            failed += 1
-            print(f"FAIL  {name}{_op_origin(name)}: {type(exc).__name__}: {exc}")
-        else:
-            print(f"ok    {name}  (scalar and lane mode, max abs error {result.max_error:.1e})")
-    print(f"{len(names) - failed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
-# -- train and evaluate --------------------------------------------------------------------------
-
-#: Errors that mean "a bad setting": reported as one line, exit status 2, no traceback.
-_SETTING_ERRORS = (ValueError, TypeError, LookupError, ImportError, OSError)
-_DATASET_SETTINGS = ("seed", "test_size", "n_samples", "noise", "standardize")
-
-
-class UsageError(ValueError):
-    """A bad command-line setting (reported as one line; exit status 2)."""
-
-
-def _error(command: str, exc: BaseException, status: int = 2) -> int:
-    message = str(exc) if str(exc) else type(exc).__name__
-    if isinstance(exc, KeyError) and exc.args:  # KeyError quotes its message: unwrap it
-        message = str(exc.args[0])
-    print(f"microgradx {command}: error: {' '.join(message.split())}", file=sys.stderr)
-    return status
-
-
-def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Make ``parser`` report a bad option as one line (plus a pointer to --help), exit status 2."""
-
-    def error(message: str) -> NoReturn:
-        parser.exit(2, f"{parser.prog}: error: {message} (see {parser.prog} --help)\n")
-
-    parser.error = error  # type: ignore[method-assign]
-    return parser
-
-
-def _setting_value(text: str) -> Any:
-    """A setting from the command line: a bool, None, int or float when it reads as one, else the string."""
-    lower = text.strip().lower()
-    if lower in ("true", "false"):
-        return lower == "true"
-    if lower in ("none", "null"):
-        return None
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_component(text: str, option: str) -> tuple[str, dict]:
-    """``"name"`` or ``"name:key=value:key=value"`` -> ``(name, {key: value})``.
-
-    Values read as bools, ints, floats or None when they look like one, else as strings.
-    """
-    name, *pairs = text.strip().split(":")
-    if not name:
-        raise UsageError(f"{option}: empty component name in {text!r}")
-    settings = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise UsageError(f"{option}: expected NAME:KEY=VALUE, got {text!r} (bad setting {pair!r})")
-        settings[key.strip()] = _setting_value(value.strip())
-    return name.strip(), settings
+from microgradx.cli.common import (
+    _DATASET_SETTINGS,
+    _SETTING_ERRORS,
+    UsageError,
+    _error,
+    _one_line_errors,
+    parse_component,
+)
 
 
 def _hidden_sizes(text: str) -> list[int]:
@@ -185,7 +57,7 @@ def _settings_of(cls: Any) -> Optional[set]:
 
 def _check_settings(registry: Any, option: str, kind: str, name: str, settings: dict) -> None:
     """Refuse a NAME:KEY=VALUE setting that the component does not have, listing the ones it has."""
-    from .registry import SINGULAR
+    from microgradx.registry.core import SINGULAR
 
     accepted = _settings_of(registry.get(kind, name))
     if accepted is None:
@@ -205,14 +77,14 @@ def _check_output_path(option: str, path: Optional[str]) -> None:
 
 def _build_trainer(args: argparse.Namespace) -> Any:
     """A `Trainer` from the ``train`` options (every failure is a setting error)."""
-    from .registry import get_registry
-    from .train import Trainer
+    from microgradx.registry.core import get_registry
+    from microgradx.train.trainer import Trainer
 
     registry = get_registry()
     _check_output_path("--save", args.save)
     _check_output_path("--plot", args.plot)
     if args.plot:
-        from .plotting import require_matplotlib
+        from microgradx.plotting import require_matplotlib
 
         require_matplotlib()
 
@@ -264,7 +136,7 @@ def _build_trainer(args: argparse.Namespace) -> Any:
 
 
 def _describe_optimizer(trainer: Any) -> str:
-    from .train import component_name
+    from microgradx.train.trainer import component_name
 
     opt = trainer.optimizer
     parts = [f"lr {trainer.base_lr:g}"]
@@ -283,8 +155,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train an MLP on a registered dataset; print progress and a final report."""
     import logging
 
-    from . import modelfile
-    from .train import component_name
+    from microgradx import modelfile
+    from microgradx.train.trainer import component_name
 
     try:
         trainer = _build_trainer(args)
@@ -303,7 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.save:
             saved = str(modelfile.save(trainer.model, args.save, meta=trainer.model_meta()))
         if args.plot:
-            from .plotting import plot_history
+            from microgradx.plotting import plot_history
 
             title = f"{trainer.model.spec().get('layer', 'model')} on {ds.name}"
             plotted = str(plot_history(history, args.plot, title=title))
@@ -345,9 +217,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Load a model file and report its accuracy on a dataset's train and test splits."""
-    from . import modelfile
-    from .registry import get_registry
-    from .train import DEFAULT_LOSS, evaluate
+    from microgradx import modelfile
+    from microgradx.registry.core import get_registry
+    from microgradx.train.trainer import DEFAULT_LOSS, evaluate
 
     try:
         mf = modelfile.read(args.model)
@@ -452,36 +324,3 @@ def add_train_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="microgradx", description="Scalar autograd engine with plugins.")
-    parser.add_argument("--version", action="version", version=f"microgradx {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("plugins", help="list plugins, their distributions and what they registered")
-    p.add_argument("--json", action="store_true", help="print a JSON list, one object per plugin")
-    p.set_defaults(func=cmd_plugins)
-
-    p = sub.add_parser("gradcheck", help="check registered ops against central finite differences")
-    p.add_argument("ops", nargs="*", metavar="OP", help="op names (default: every registered op)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the random test points")
-    p.set_defaults(func=cmd_gradcheck)
-
-    from .draw import add_graph_command  # light: no matplotlib, no Graphviz needed to import
-
-    add_graph_command(sub)
-    add_train_commands(sub)
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``microgradx`` console script."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,8 +16,8 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
-from .op import Op
-from .value import Value, apply
+from microgradx.engine.op import Op
+from microgradx.engine.value import Value, apply
 
 
 class GradcheckError(AssertionError):
@@ -111,7 +111,7 @@ def gradcheck(fn: Callable[..., Value], inputs: Sequence[Any], *, eps: float = 1
 def _resolve(op: Any) -> Op:
     if isinstance(op, Op):
         return op
-    from .registry import get_registry
+    from microgradx.registry.core import get_registry
 
     return get_registry().get("ops", op)
 

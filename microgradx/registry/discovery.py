@@ -28,8 +28,8 @@ from typing import Any, Optional
 import attrs
 import pluggy
 
-from . import hookspecs
-from .errors import PluginLoadError, PluginWarning
+from microgradx.registry import hookspecs
+from microgradx.registry.errors import PluginLoadError, PluginWarning
 
 #: Marks a function as a hook implementation: ``@hookimpl def microgradx_register_ops(register): ...``
 hookimpl = pluggy.HookimplMarker("microgradx")
@@ -55,7 +55,7 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # microgradx/
 
 
 def strict() -> bool:
@@ -128,7 +128,7 @@ def add_plugin(pm: pluggy.PluginManager, info: PluginInfo) -> bool:
 
 def builtin_plugins() -> list[PluginInfo]:
     """The bundled plugins, imported by module name. A failure here is a bug: it raises."""
-    from . import __version__
+    from microgradx import __version__
 
     return [
         PluginInfo(name=modname.rsplit(".", 1)[1], obj=import_module(modname), distribution="microgradx",

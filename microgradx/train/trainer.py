@@ -36,11 +36,11 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
-from . import anomaly
-from .autograd import gc_paused
-from .plugins import PluginInfo, add_plugin
-from .registry import SINGULAR, get_registry
-from .value import Value
+from microgradx.engine import anomaly
+from microgradx.engine.autograd import gc_paused
+from microgradx.engine.value import Value
+from microgradx.registry.core import SINGULAR, get_registry
+from microgradx.registry.discovery import PluginInfo, add_plugin
 
 MODES = ("lanes", "scalar")
 
@@ -433,7 +433,7 @@ def _penalty(loss_fn: Any, params: list) -> Optional[Value]:
     l2 = getattr(loss_fn, "l2", 0.0) or 0.0
     if l2 <= 0:
         return None
-    from .registry import ops
+    from microgradx.registry.core import ops
 
     return l2 * ops.dot(*params, *params)
 

@@ -16,7 +16,7 @@ Anything else (attribute access, subscripts, lambdas, comprehensions, strings,
 keyword arguments, unknown or dunder names, comparisons, ...) raises `ExpressionError`
 naming the construct and its column.
 
-    >>> from microgradx.exprparse import evaluate
+    >>> from microgradx.draw.exprparse import evaluate
     >>> out, inputs = evaluate("tanh(a*b + c)", {"a": 2, "b": -3, "c": 10})
     >>> round(out.data, 4), sorted(inputs)
     (0.9993, ['a', 'b', 'c'])
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .value import Value
+from microgradx.engine.value import Value
 
 #: The longest expression text accepted (a guard against pathological input).
 MAX_LENGTH = 10_000
@@ -253,9 +253,9 @@ class _Evaluator:
         if node.keywords:
             kw = node.keywords[0]
             raise self.refuse(kw, f"the keyword argument {kw.arg or '**'}= in the call of {name!r}", snippet=False)
-        from .errors import PluginError
-        from .registry import get_registry
-        from .value import apply
+        from microgradx.engine.value import apply
+        from microgradx.registry.core import get_registry
+        from microgradx.registry.errors import PluginError
 
         try:
             op = get_registry().get("ops", name)
@@ -284,6 +284,6 @@ _OPERATORS = {
 
 
 def _is_op(name: str) -> bool:
-    from .registry import get_registry
+    from microgradx.registry.core import get_registry
 
     return name in get_registry().tables["ops"]

@@ -15,8 +15,15 @@ from typing import Any, Optional
 
 import attrs
 
-from .errors import DuplicateComponentError, PluginError, UnknownComponentError
-from .plugins import PluginInfo, add_plugin, builtin_plugins, entry_point_plugins, new_plugin_manager, report
+from microgradx.registry.discovery import (
+    PluginInfo,
+    add_plugin,
+    builtin_plugins,
+    entry_point_plugins,
+    new_plugin_manager,
+    report,
+)
+from microgradx.registry.errors import DuplicateComponentError, PluginError, UnknownComponentError
 
 #: Component kinds, each filled by the hook ``microgradx_register_<kind>``.
 KINDS = ("ops", "losses", "optimizers", "schedules", "layers", "datasets", "callbacks")
@@ -137,7 +144,7 @@ class Registry:
     @staticmethod
     def _stage(staged: list, info: PluginInfo, kind: str, component: Any, name: Optional[str] = None,
                replace: bool = False) -> None:
-        from .op import Op
+        from microgradx.engine.op import Op
 
         if kind == "ops":
             if not isinstance(component, Op):
@@ -240,7 +247,7 @@ def register_plugin(plugin: Any, name: Optional[str] = None) -> str:
     Its components are available at once, with the same duplicate-name rules as installed
     plugins. A plugin that fails validation raises `PluginLoadError` here.
     """
-    from .errors import PluginLoadError
+    from microgradx.registry.errors import PluginLoadError
 
     registry = get_registry()
     name = name or getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{id(plugin):x}"
@@ -292,7 +299,7 @@ _CALLERS: dict = {}
 
 def _forget_op_methods() -> None:
     """Drop the ``v.NAME()`` methods `Value` installed for ops, so they follow the new table."""
-    from .value import forget_op_methods
+    from microgradx.engine.value import forget_op_methods
 
     forget_op_methods()
 
@@ -311,7 +318,7 @@ class OpsNamespace:
         except KeyError:
             known = ", ".join(sorted(OPS))
             raise AttributeError(f"no op named {name!r} is registered; registered ops: {known}") from None
-        from .value import apply
+        from microgradx.engine.value import apply
 
         caller = partial(apply, op)
         caller.op = op

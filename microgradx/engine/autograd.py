@@ -13,7 +13,7 @@ last reference to the root goes. Back-propagating through a released node again 
 `GraphReleasedError`. The default keeps the graph, so it can be inspected (and drawn)
 after ``backward()``.
 
-The per-node loop is `_propagate`, a module global that `microgradx.anomaly` replaces
+The per-node loop is `_propagate`, a module global that `microgradx.engine.anomaly` replaces
 with a checking version while ``detect_anomaly()`` is on: the plain loop has no checks.
 """
 
@@ -211,7 +211,7 @@ def _plain_propagate(nodes: Iterable[Any]) -> None:
             raise _backward_error(op, exc, grads, len(parents)) from exc
 
 
-#: The per-node loop `backward` runs; `microgradx.anomaly` swaps in a checking one.
+#: The per-node loop `backward` runs; `microgradx.engine.anomaly` swaps in a checking one.
 _propagate = _plain_propagate
 
 
@@ -222,7 +222,7 @@ def _lanes_to(p: Any, g: np.ndarray) -> Any:
 
 def _backward_error(op: Any, exc: Exception, grads: Any, n: int) -> Exception:
     """The error for a failed backward: names the op and its plugin; explains a wrong gradient count."""
-    from .registry import get_registry
+    from microgradx.registry.core import get_registry
 
     try:
         where = get_registry().component("ops", op.name).plugin.where

@@ -17,7 +17,7 @@ import pytest
 @pytest.fixture
 def gradcheck() -> Callable:
     """`microgradx.testing.gradcheck`: compare backward() with central finite differences."""
-    from .testing import gradcheck as fn
+    from microgradx.testing.checks import gradcheck as fn
 
     return fn
 
@@ -25,6 +25,6 @@ def gradcheck() -> Callable:
 @pytest.fixture
 def check_op() -> Callable:
     """`microgradx.testing.check_op`: the op conformance check (arity, shapes, lanes, gradients)."""
-    from .testing import check_op as fn
+    from microgradx.testing.checks import check_op as fn
 
     return fn

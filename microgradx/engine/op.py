@@ -2,7 +2,7 @@
 
 An op is data, not a subclass: a frozen attrs record of a name, an arity, a
 `forward` and a `backward`. The core never knows any particular op; plugins
-register them (see `microgradx.hookspecs.microgradx_register_ops`).
+register them (see `microgradx.registry.hookspecs.microgradx_register_ops`).
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ table, and ``v.tanh()`` becomes a plain method after its first use (see `_op_met
 
 Every op output is made by `_node`, by ``Value(data, parents, op)``, or inline (`_node`
 written out) by the operator methods and `_op_method`'s methods. ``detect_anomaly()``
-replaces all of those (`microgradx.anomaly`) with versions that check and record each
+replaces all of those (`microgradx.engine.anomaly`) with versions that check and record each
 node, so that outside it they carry no check at all. Code elsewhere must therefore read
-``microgradx.value._node`` through the module at each call, never
-``from microgradx.value import _node``.
+``microgradx.engine.value._node`` through the module at each call, never
+``from microgradx.engine.value import _node``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from .registry import OPS
+from microgradx.registry.core import OPS
 
 _ndarray = np.ndarray
 
@@ -156,7 +156,7 @@ class Value:
 
     @property
     def op(self):
-        """The `Op` that made this Value, or None for a leaf (`microgradx.autograd.RELEASED` once released)."""
+        """The `Op` that made this Value, or None for a leaf (`microgradx.engine.autograd.RELEASED` once released)."""
         return self._op
 
     @property
@@ -173,11 +173,11 @@ class Value:
         """Back-propagate from this Value: add d(self)/d(v) to ``v.grad`` for every v below.
 
         ``grad`` seeds the output gradient (default 1.0, or ones for a lane Value).
-        Gradients accumulate across calls; see `microgradx.autograd.backward`.
+        Gradients accumulate across calls; see `microgradx.engine.autograd.backward`.
         ``retain_graph=False`` frees the graph as it goes: the op outputs below forget
         their inputs, and back-propagating through them again raises `GraphReleasedError`.
         """
-        from .autograd import backward
+        from microgradx.engine.autograd import backward
 
         backward(self, grad, retain_graph)
 
