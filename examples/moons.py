@@ -75,15 +75,20 @@ def main(argv: Optional[list] = None) -> dict:
     print(f"training accuracy {100 * accuracy:.0f}% after {args.steps} steps in {seconds:.2f} s")
     result = {"accuracy": accuracy, "loss": float(loss.data), "seconds": seconds, "plot": None}
     if args.out:
-        from microgradx.plotting import plot_decision_boundary
+        from microgradx.plotting import MissingDependencyError, plot_decision_boundary
 
         def score(points: np.ndarray) -> np.ndarray:
             with gc_paused():
                 return np.asarray(model(points)[0].data)
 
-        result["plot"] = str(plot_decision_boundary(score, X, y, args.out,
-                                                    title=f"MLP(2, [16, 16, 1]), {100 * accuracy:.0f}% accuracy"))
-        print(f"decision boundary: {result['plot']}")
+        try:
+            result["plot"] = str(plot_decision_boundary(score, X, y, args.out,
+                                                        title=f"MLP(2, [16, 16, 1]), {100 * accuracy:.0f}% accuracy"))
+        except MissingDependencyError:  # training worked; only the picture needs the optional matplotlib
+            print("no picture: drawing the decision boundary needs matplotlib: pip install 'microgradx[plot]' "
+                  "(or pass --out '' to skip it)")
+        else:
+            print(f"decision boundary: {result['plot']}")
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,34 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch):
     microgradx.reset_registry()
     yield microgradx.get_registry
     microgradx.reset_registry()
+
+
+#: Set by the second run of `.ci/run` (PyTorch installed): a PyTorch comparison that cannot run fails.
+REQUIRE_TORCH = os.environ.get("MICROGRADX_REQUIRE_TORCH", "") not in ("", "0")
+TORCH_MISSING = "PyTorch is not installed (optional, never a dependency: pip install torch==2.13.0 to compare with it)"
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Mark every test that uses the `torch` fixture ``torch``, so ``pytest -m torch`` runs exactly those."""
+    for item in items:
+        if "torch" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.torch)
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch (float64 comparisons, one thread), or a skip that says it is optional.
+
+    With ``MICROGRADX_REQUIRE_TORCH=1`` (CI's PyTorch run) a missing PyTorch fails the test instead.
+    """
+    try:
+        import torch
+    except ImportError:
+        if REQUIRE_TORCH:
+            pytest.fail("MICROGRADX_REQUIRE_TORCH is set but PyTorch cannot be imported")
+        pytest.skip(TORCH_MISSING)
+    torch.set_num_threads(1)
+    return torch
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -23,9 +25,9 @@ def load_example(name: str):
     return module
 
 
-def run_example(name: str, *args: str, cwd: Path) -> str:
+def run_example(name: str, *args: str, cwd: Path, env: Optional[dict] = None) -> str:
     proc = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+                          timeout=300, cwd=cwd, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -75,6 +77,18 @@ def test_moons_example_fits_the_training_set_and_draws_the_boundary(tmp_path):
     losses = [float(x) for x in re.findall(r"loss (\d+\.\d+)", out)]
     assert losses[-1] < 0.1 < losses[0]
     assert_png(tmp_path / "boundary.png")
+
+
+def test_moons_example_without_matplotlib_trains_and_says_what_to_install(tmp_path):
+    # what `pip install .` alone gives: no matplotlib (an import of it fails, as when it is not installed)
+    blocker = tmp_path / "blocker"
+    (blocker / "matplotlib").mkdir(parents=True)
+    (blocker / "matplotlib" / "__init__.py").write_text("raise ImportError('No module named matplotlib')\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    out = run_example("moons", cwd=tmp_path, env=env)
+    assert "training accuracy 100% after 100 steps" in out
+    assert "pip install 'microgradx[plot]'" in out
+    assert not (tmp_path / "moons.png").exists()
 
 
 @pytest.mark.parametrize("seed", [0, 7])

@@ -105,8 +105,7 @@ def test_dot_cache_is_bounded(rng):
     assert len(fused._STACKS) <= fused._STACKS_MAX
 
 
-def test_dot_against_pytorch(rng):
-    torch = pytest.importorskip("torch")
+def test_dot_against_pytorch(rng, torch):
     b, w, xs = _lane_case(rng, k=6)
     g = rng.normal(size=N)
     vb, vw, vx = Value(b), [Value(wi) for wi in w], [Value(x) for x in xs]
@@ -139,7 +138,7 @@ def test_sum_is_elementwise_and_leaves_inputs_alone(rng):
     assert ops.sum(one).data is not one.data  # a new array, never an alias of the input
 
 
-def test_logsumexp_matches_the_definition_and_pytorch(rng):
+def test_logsumexp_matches_the_definition_and_pytorch(rng, torch):
     xs = [rng.normal(size=N) for _ in range(4)]
     vs = [Value(x) for x in xs]
     out = ops.logsumexp(*vs)
@@ -147,7 +146,6 @@ def test_logsumexp_matches_the_definition_and_pytorch(rng):
     out.backward()
     soft = np.exp(np.stack(xs)) / np.exp(np.stack(xs)).sum(axis=0)
     np.testing.assert_allclose(np.stack([v.grad for v in vs]), soft, rtol=1e-12)
-    torch = pytest.importorskip("torch")
     t = torch.tensor(np.stack(xs), dtype=torch.float64)
     np.testing.assert_allclose(out.data, torch.logsumexp(t, dim=0).numpy(), rtol=1e-13)
 

@@ -97,8 +97,7 @@ def test_lane_mode_neuron_is_one_dot_node_over_lane_arrays(rng):
     assert all(isinstance(p.data, float) for p in out.parents[:5])  # bias and weights are floats
 
 
-def test_mlp_against_pytorch(rng):
-    torch = pytest.importorskip("torch")
+def test_mlp_against_pytorch(rng, torch):
     X = rng.normal(size=(11, 4))
     model = MLP(4, [5, 3, 2], activation="tanh", seed=4)
     _, grads = _lane_run(model, X)

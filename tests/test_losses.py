@@ -57,8 +57,7 @@ def test_lane_loss_is_the_mean_of_scalar_losses(name, rng):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_against_pytorch(name, rng):
-    torch = pytest.importorskip("torch")
+def test_against_pytorch(name, rng, torch):
     F = torch.nn.functional
     loss, outs, t = _case(name, rng)
     values = [Value(o) for o in outs]

@@ -110,11 +110,6 @@ def test_relu_subgradient_at_zero_is_zero():
 # -- PyTorch float64 ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def torch():
-    return pytest.importorskip("torch")
-
-
 def _torch_reference(torch, name, points):
     """Torch's output and input gradients for ``points`` (arrays of lanes), elementwise."""
     _, _, tfn = CASES[name]

@@ -87,8 +87,7 @@ def test_adam_first_two_steps_by_hand():
     (lambda ps: Adam(ps, lr=0.1, beta1=0.5, beta2=0.9, eps=1e-6),
      lambda t, ps: t.optim.Adam(ps, lr=0.1, betas=(0.5, 0.9), eps=1e-6)),
 ])
-def test_several_steps_against_pytorch(make_ours, make_torch, rng):
-    torch = pytest.importorskip("torch")
+def test_several_steps_against_pytorch(make_ours, make_torch, rng, torch):
     start = rng.normal(size=5)
     ours = [Value(float(x)) for x in start]
     tp = torch.tensor(start, dtype=torch.float64, requires_grad=True)

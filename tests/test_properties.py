@@ -194,8 +194,7 @@ TORCH_OPS = sorted(n for n in ALL_OPS if n in TORCH and _registered()[n].plugin.
 @pytest.mark.parametrize("focus", TORCH_OPS)
 @settings(SETTINGS, max_examples=10)
 @given(data=st.data())
-def test_random_graphs_match_pytorch(focus, data):
-    torch = pytest.importorskip("torch")
+def test_random_graphs_match_pytorch(focus, data, torch):
     program = data.draw(programs(focus, TORCH_OPS))
     note(repr(program))
     leaves = [Value(x) for x in program.leaves]

@@ -99,7 +99,8 @@ def _enable() -> None:
 
             _PLUGINS_DIR = os.path.dirname(os.path.abspath(microgradx_plugins.__file__)) + os.sep
             # attrs writes the __init__ of the bundled components into "<attrs generated ...>"
-            _SKIP = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep, _PLUGINS_DIR, "<attrs generated")
+            package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # microgradx/
+            _SKIP = (package + os.sep, _PLUGINS_DIR, "<attrs generated")
         _depth += 1
         if _depth == 1:
             _install(checked=True)

@@ -67,7 +67,7 @@ def test_softplus_is_stable_for_large_inputs():
 
 
 def test_softplus_matches_pytorch():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional: pip install torch)")
     xs = np.array([-800.0, -20.0, -1.5, -1e-3, 0.0, 0.7, 15.0, 35.0, 800.0])
     v = Value(xs)
     v.softplus().lane_sum().backward()
@@ -89,7 +89,7 @@ def test_leaky_relu_uses_the_slope_chosen_at_registration(gradcheck):
 
 
 def test_leaky_relu_matches_pytorch():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional: pip install torch)")
     xs = np.array([-3.0, -0.25, 0.0, 0.25, 3.0])
     v = Value(xs)
     y = v.leaky_relu()
@@ -149,7 +149,7 @@ def test_huber_regression_value_and_gradient(gradcheck):
 
 
 def test_huber_matches_pytorch():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional: pip install torch)")
     rng = np.random.default_rng(1)
     preds, targets = rng.normal(size=8) * 3, rng.normal(size=8)
     out = Value(preds)
@@ -222,7 +222,7 @@ def test_rmsprop_first_step_by_hand():
     {"lr": 0.02, "weight_decay": 0.1, "centered": True},
 ])
 def test_rmsprop_matches_pytorch_step_for_step(settings):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional: pip install torch)")
     start = np.array([0.5, -1.0, 2.0])
     params = [Value(float(x)) for x in start]
     t = torch.tensor(start, requires_grad=True)
