@@ -222,12 +222,9 @@ def _lanes_to(p: Any, g: np.ndarray) -> Any:
 
 def _backward_error(op: Any, exc: Exception, grads: Any, n: int) -> Exception:
     """The error for a failed backward: names the op and its plugin; explains a wrong gradient count."""
-    from microgradx.registry.core import get_registry
+    from microgradx.engine.op import OPS
 
-    try:
-        where = get_registry().component("ops", op.name).plugin.where
-    except Exception:
-        where = "an unregistered op"
+    where = OPS.origin(op).removeprefix("from ")
     if grads is not None:
         try:
             got = len(grads)

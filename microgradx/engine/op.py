@@ -69,3 +69,32 @@ class Op:
     def __repr__(self) -> str:
         arity = "variadic" if self.arity is None else self.arity
         return f"Op({self.name!r}, arity={arity})"
+
+
+class OpTable(dict):
+    """The op table: op name -> `Op`. The engine reads it; the registry fills it.
+
+    A plain dict, with two things the registry sets: ``loader``, called with a name that is
+    not in the table (the first lookup loads the plugins, once, and returns the op or raises
+    ``KeyError``), and ``origins``, op name -> where it was registered (``"built-in plugin
+    'arithmetic'"``), which error messages quote.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loader: Optional[Callable[[str], Op]] = None
+        self.origins: dict[str, str] = {}
+
+    def __missing__(self, name: str) -> Op:
+        if self.loader is None:
+            raise KeyError(name)
+        return self.loader(name)
+
+    def origin(self, op: Any) -> str:
+        """Where ``op`` was registered, for messages: ``"from built-in plugin 'arithmetic'"``."""
+        where = self.origins.get(getattr(op, "name", None)) if dict.get(self, getattr(op, "name", None)) is op else None
+        return f"from {where}" if where else "(not a registered op)"
+
+
+#: The op table of this process: ``OPS["add"]`` is the op behind ``+``.
+OPS = OpTable()

@@ -24,7 +24,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from microgradx.registry.core import OPS
+from microgradx.engine.op import OPS
 
 _ndarray = np.ndarray
 

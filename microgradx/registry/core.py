@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import attrs
 
+from microgradx.engine.op import OPS
 from microgradx.registry.discovery import (
     PluginInfo,
     add_plugin,
@@ -44,23 +45,20 @@ class Component:
     replace: bool = False  # registered with replace=True: it wins over plain registrations of its name
 
 
-class _OpTable(dict):
-    """name -> Op. Empty until first used: the first miss builds the registry."""
-
-    def __missing__(self, name: str) -> Any:
-        with _LOCK:  # wait for a build in progress in another thread
-            if dict.__contains__(self, name):
-                return dict.__getitem__(self, name)
-            registry = get_registry()
-            if dict.__contains__(self, name):
-                return dict.__getitem__(self, name)
-            if name in registry.conflicts["ops"]:
-                raise registry.conflict_error("ops", name)
-        raise KeyError(name)
+def _load_op(name: str) -> Any:
+    """`OPS.loader`: build the registry on the first lookup, then answer from the table."""
+    with _LOCK:  # wait for a build in progress in another thread
+        if dict.__contains__(OPS, name):
+            return dict.__getitem__(OPS, name)
+        registry = get_registry()
+        if dict.__contains__(OPS, name):
+            return dict.__getitem__(OPS, name)
+        if name in registry.conflicts["ops"]:
+            raise registry.conflict_error("ops", name)
+    raise KeyError(name)
 
 
-#: The op table read by `Value`'s operators and methods: a plain dict once built.
-OPS: dict = _OpTable()
+OPS.loader = _load_op
 _LOCK = threading.RLock()
 _REGISTRY: Optional[Registry] = None
 
@@ -115,6 +113,7 @@ class Registry:
         with _LOCK:
             OPS.clear()
             OPS.update({name: c.obj for name, c in self.tables["ops"].items()})
+            OPS.origins = {name: c.plugin.where for name, c in self.tables["ops"].items()}
             _CALLERS.clear()
             _forget_op_methods()
 
