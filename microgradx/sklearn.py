@@ -40,7 +40,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from microgradx.registry.core import get_registry
-from microgradx.train.trainer import History, Trainer, model_outputs
+from microgradx.train import History, Trainer, model_outputs
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 

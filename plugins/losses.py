@@ -61,30 +61,39 @@ def _kind(lanes: Optional[int]) -> str:
     return "floats (one example)" if lanes is None else f"{lanes} lanes"
 
 
-def _targets(targets: Any, lanes: Optional[int], who: str, k: Optional[int] = None) -> np.ndarray:
-    """``targets`` as a float array of shape (n,) (or (n, k)), n matching the outputs' lanes."""
-    if isinstance(targets, Value):
-        raise TypeError(f"{who}: targets must be numbers (a 1-D numpy array), not a Value")
+def _targets(targets: Any, n: int, who: str) -> np.ndarray:
+    """``targets`` as a finite float array with ``n`` rows (a number is one example)."""
+    values = isinstance(targets, (list, tuple)) and any(isinstance(x, Value) for x in targets)
+    if isinstance(targets, Value) or values:
+        raise TypeError(f"{who}: targets must be numbers (a 1-D numpy array), not a Value (for a graph on "
+                        f"target Values use loss.build with loss.encode_targets)")
     try:
         t = np.asarray(targets, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"{who}: targets must be numbers (a 1-D numpy array), got {targets!r:.80}") from None
     if t.ndim == 0:
         t = t.reshape(1)
-    n = 1 if lanes is None else lanes
     if t.shape[0] != n:
-        raise ValueError(f"{who}: {t.shape[0]} target(s) for {n} example(s) "
-                         f"({'lanes' if lanes is not None else 'one example, scalar mode'})")
+        raise ValueError(f"{who}: {t.shape[0]} target(s) for {n} example(s)")
     if not np.all(np.isfinite(t)):
         raise ValueError(f"{who}: targets contain nan or inf")
-    if k is not None and t.ndim == 2 and t.shape[1] != k:
-        raise ValueError(f"{who}: targets of shape {t.shape} for {k} outputs")
     return t
 
 
-def _column(t: np.ndarray, lanes: Optional[int]) -> Any:
-    """A 1-D target column as the right kind of constant: a float (scalar mode) or lanes."""
-    return float(t[0]) if lanes is None else t
+def _weights(weights: Any, n: int, who: str) -> Optional[np.ndarray]:
+    """Per-example weights as a float array of ``n`` non-negative numbers (None: every weight 1)."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim == 0:
+        w = w.reshape(1)
+    if w.shape != (n,):
+        raise ValueError(f"{who}: {w.shape[0] if w.ndim else 1} weight(s) for {n} example(s)")
+    if not np.all(np.isfinite(w)) or (w < 0).any():
+        raise ValueError(f"{who}: weights must be finite and >= 0")
+    if w.sum() <= 0:
+        raise ValueError(f"{who}: the weights sum to 0; give at least one example a positive weight")
+    return w
 
 
 def _binary_labels(t: np.ndarray, who: str) -> np.ndarray:
@@ -101,25 +110,65 @@ def _stack(outputs: list[Value]) -> np.ndarray:
     return np.stack([np.atleast_1d(np.asarray(o.data, dtype=np.float64)) for o in outputs], axis=1)
 
 
+def _constant(column: np.ndarray, lanes: Optional[int]) -> Value:
+    """One column of encoded targets (or weights) as a Value: a float (scalar mode) or lanes."""
+    return Value(float(column[0]) if lanes is None else column)
+
+
 @attrs.define
 class _Loss:
-    """Shared behaviour: the L2 penalty and the mean over lanes."""
+    """What the bundled losses share: encoding targets, the weighted mean over examples, the L2 penalty.
+
+    A loss is two steps, so that a compiled training step can feed new targets every batch:
+    `encode_targets` checks the targets (numpy, before any graph) and turns them into the
+    numbers the graph uses, one column per target Value (0/1 labels, -1/+1, one-hot rows ...);
+    `build` makes the graph from the outputs and those target Values. Calling the loss does both.
+    """
 
     l2: float = attrs.field(default=0.0, validator=_check_l2)
 
     name: ClassVar[str] = ""
     task: ClassVar[str] = ""
 
-    def __call__(self, outputs: Any, targets: Any, params: Optional[Sequence[Value]] = None) -> Value:
-        """The mean loss over the examples, plus ``l2 * sum(p * p)`` over ``params``."""
+    def __call__(self, outputs: Any, targets: Any, params: Optional[Sequence[Value]] = None,
+                 weights: Any = None) -> Value:
+        """The (weighted) mean loss over the examples, plus ``l2 * sum(p * p)`` over ``params``.
+
+        ``weights``: one number >= 0 per example, or None for all 1: the loss is then
+        ``sum(w_i * loss_i) / sum(w_i)``, so a weight of 0 drops an example and a weight of 2
+        counts it twice.
+        """
         who = f"loss {self.name!r}"
         outs = _outputs(outputs, who)
         try:
             lanes = _lanes(outs)
         except ValueError as exc:
             raise ValueError(f"{who}: {exc}") from None
-        per_example = self.per_example(outs, targets, lanes)
-        loss = ops.lane_mean(per_example) if lanes is not None else per_example
+        n = 1 if lanes is None else lanes
+        encoded = self.encode_targets(targets, len(outs), n)
+        w = _weights(weights, n, who)
+        target_values = [_constant(encoded[:, j], lanes) for j in range(encoded.shape[1])]
+        return self.build(outs, target_values, None if w is None else _constant(w, lanes), params)
+
+    def encode_targets(self, targets: Any, n_outputs: int, n: int) -> np.ndarray:
+        """Check ``targets`` (one per example, ``n`` examples) and encode them as an (n, m) float array."""
+        raise NotImplementedError  # pragma: no cover
+
+    def build(self, outputs: list[Value], targets: list[Value], weights: Optional[Value] = None,
+              params: Optional[Sequence[Value]] = None) -> Value:
+        """The loss graph from the outputs and the encoded targets (Values, one per column of `encode_targets`).
+
+        ``weights`` is a Value of per-example weights (or None); every number comes from a
+        Value, so the same graph serves new targets when replayed.
+        """
+        per_example = self.per_example(outputs, targets)
+        if per_example.is_lanes or weights is not None:
+            if weights is None:
+                loss = ops.lane_mean(per_example)
+            else:
+                loss = ops.lane_sum(weights * per_example) / ops.lane_sum(weights)
+        else:
+            loss = per_example
         return self.penalised(loss, params)
 
     def penalised(self, loss: Value, params: Optional[Sequence[Value]]) -> Value:
@@ -134,7 +183,12 @@ class _Loss:
             return loss
         return loss + self.l2 * ops.dot(*params, *params)
 
-    def per_example(self, outputs: list[Value], targets: Any, lanes: Optional[int]) -> Value:  # pragma: no cover
+    def penalty(self, params: Sequence[Value]) -> Optional[Value]:
+        """The L2 penalty alone, ``l2 * sum(p * p)`` (None when l2 is 0)."""
+        params = list(params)
+        return self.l2 * ops.dot(*params, *params) if self.l2 and params else None
+
+    def per_example(self, outputs: list[Value], targets: list[Value]) -> Value:  # pragma: no cover
         """The loss of each example: a lane Value (lane mode) or a float Value (scalar mode)."""
         raise NotImplementedError
 
@@ -153,21 +207,25 @@ class MSE(_Loss):
     name: ClassVar[str] = "mse"
     task: ClassVar[str] = "regression"
 
-    def per_example(self, outputs: list[Value], targets: Any, lanes: Optional[int]) -> Value:
-        """The squared error averaged over the outputs, per example."""
-        k = len(outputs)
-        if lanes is None and k > 1 and np.shape(targets) == (k,):  # one example's k targets
+    def encode_targets(self, targets: Any, n_outputs: int, n: int) -> np.ndarray:
+        """The targets as an (n, k) array, one column per output."""
+        k = n_outputs
+        if n == 1 and k > 1 and np.shape(targets) == (k,):  # one example's k targets
             targets = np.reshape(targets, (1, k))
-        t = _targets(targets, lanes, f"loss {self.name!r}", k)
-        if t.ndim == 1:
-            if k != 1:
-                raise ValueError(f"loss 'mse': {k} outputs need targets of shape (n, {k}), got shape {t.shape}")
+        t = _targets(targets, n, f"loss {self.name!r}")
+        if t.ndim == 1 and k == 1:
             t = t[:, None]
+        if t.ndim != 2 or t.shape[1] != k:
+            raise ValueError(f"loss 'mse': {k} outputs need targets of shape (n, {k}), got shape {t.shape}")
+        return t
+
+    def per_example(self, outputs: list[Value], targets: list[Value]) -> Value:
+        """The squared error averaged over the outputs, per example."""
         squares = []
-        for j, o in enumerate(outputs):
-            d = o - _column(t[:, j], lanes)
+        for o, t in zip(outputs, targets):
+            d = o - t
             squares.append(d * d)
-        return squares[0] if k == 1 else ops.sum(*squares) * (1.0 / k)
+        return squares[0] if len(squares) == 1 else ops.sum(*squares) * (1.0 / len(squares))
 
     def predict(self, outputs: Any) -> np.ndarray:
         """The outputs themselves: shape (n,) for one output, (n, k) for several."""
@@ -182,12 +240,12 @@ class _OneOutputBinary(_Loss):
     task: ClassVar[str] = "binary"
     output: ClassVar[str] = "score"  # what the one output is called in messages
 
-    def _labels(self, outputs: list[Value], targets: Any, lanes: Optional[int]) -> np.ndarray:
+    def _labels(self, targets: Any, n_outputs: int, n: int) -> np.ndarray:
         """The 0/1 labels as a float array, after checking there is exactly one output."""
         who = f"loss {self.name!r}"
-        if len(outputs) != 1:
-            raise ValueError(f"{who} takes one output (a {self.output}), got {len(outputs)}")
-        return _binary_labels(_targets(targets, lanes, who), who)
+        if n_outputs != 1:
+            raise ValueError(f"{who} takes one output (a {self.output}), got {n_outputs}")
+        return _binary_labels(_targets(targets, n, who), who)
 
     def predict(self, outputs: Any) -> np.ndarray:
         """Label 1 where the output is > 0, else 0."""
@@ -203,10 +261,13 @@ class Hinge(_OneOutputBinary):
 
     name: ClassVar[str] = "hinge"
 
-    def per_example(self, outputs: list[Value], targets: Any, lanes: Optional[int]) -> Value:
+    def encode_targets(self, targets: Any, n_outputs: int, n: int) -> np.ndarray:
+        """Labels 0/1 as one column of -1/+1."""
+        return (2.0 * self._labels(targets, n_outputs, n) - 1.0)[:, None]
+
+    def per_example(self, outputs: list[Value], targets: list[Value]) -> Value:
         """``relu(1 - y * score)`` per example."""
-        y = _column(2.0 * self._labels(outputs, targets, lanes) - 1.0, lanes)
-        return (1.0 - y * outputs[0]).relu()
+        return (1.0 - targets[0] * outputs[0]).relu()
 
 
 @attrs.define
@@ -221,39 +282,45 @@ class BCE(_OneOutputBinary):
     name: ClassVar[str] = "bce"
     output: ClassVar[str] = "logit"
 
-    def per_example(self, outputs: list[Value], targets: Any, lanes: Optional[int]) -> Value:
+    def encode_targets(self, targets: Any, n_outputs: int, n: int) -> np.ndarray:
+        """Labels 0/1 as one column."""
+        return self._labels(targets, n_outputs, n)[:, None]
+
+    def per_example(self, outputs: list[Value], targets: list[Value]) -> Value:
         """``logsumexp(0, z) - t * z`` per example."""
-        t = self._labels(outputs, targets, lanes)
         z = outputs[0]
-        return ops.logsumexp(0.0, z) - _column(t, lanes) * z
+        return ops.logsumexp(0.0, z) - targets[0] * z
 
 
 @attrs.define
 class SoftmaxCE(_Loss):
     """Softmax cross-entropy over k logits: ``logsumexp(z_1..z_k) - z_label``.
 
-    Targets are class indices 0..k-1. The picked logit ``z_label`` is one ``dot`` node of the
-    logits with the one-hot encoding of the labels, so the graph is two nodes per example
-    batch whatever k is. Predicted class: the largest logit.
+    Targets are class indices 0..k-1, encoded as one-hot rows. The picked logit ``z_label``
+    is one ``dot`` node of the logits with the one-hot columns, so the graph is two nodes per
+    example batch whatever k is. Predicted class: the largest logit.
     """
 
     name: ClassVar[str] = "softmax_ce"
     task: ClassVar[str] = "multiclass"
 
-    def per_example(self, outputs: list[Value], targets: Any, lanes: Optional[int]) -> Value:
-        """``logsumexp(z) - z_label`` per example."""
-        k = len(outputs)
+    def encode_targets(self, targets: Any, n_outputs: int, n: int) -> np.ndarray:
+        """Class indices as one-hot rows, an (n, k) array."""
+        k = n_outputs
         who = "loss 'softmax_ce'"
         if k < 2:
             raise ValueError(f"{who} needs at least 2 outputs (one logit per class), got {k}")
-        t = _targets(targets, lanes, who)
+        t = _targets(targets, n, who)
         if t.ndim != 1:
             raise ValueError(f"{who}: takes one class index per example (a 1-D array), got shape {t.shape}")
         bad = (t != np.floor(t)) | (t < 0) | (t >= k)
         if bad.any():
             raise ValueError(f"{who}: labels must be class indices 0..{k - 1}, got {float(t[np.argmax(bad)])!r}")
-        onehot = [_column((t == c).astype(np.float64), lanes) for c in range(k)]
-        return ops.logsumexp(*outputs) - ops.dot(*onehot, *outputs)
+        return (t[:, None] == np.arange(k)).astype(np.float64)
+
+    def per_example(self, outputs: list[Value], targets: list[Value]) -> Value:
+        """``logsumexp(z) - z_label`` per example."""
+        return ops.logsumexp(*outputs) - ops.dot(*targets, *outputs)
 
     def predict(self, outputs: Any) -> np.ndarray:
         """The index of the largest logit, per example."""

@@ -272,3 +272,37 @@ def test_options_for_a_ready_object_name_the_setting(kind, option):
     ready = get_registry().get(kind, "mse" if kind == "losses" else "constant")()
     with pytest.raises(ValueError, match=f"^{option}_options only apply to a {option} given by name or class$"):
         Trainer(dataset=blobs(), **{option: ready, f"{option}_options": {"x": 1}})
+
+
+@pytest.mark.parametrize("mode", ["lanes", "scalar"])
+def test_sample_weight_zero_drops_an_example_and_two_repeats_it(mode):
+    from microgradx.datasets import Dataset
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(24, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    w = np.ones(24)
+    w[:4] = 0.0  # dropped
+    w[4:8] = 2.0  # counted twice
+    keep = np.concatenate([X[4:8], X[4:]]), np.concatenate([y[4:8], y[4:]])
+
+    def run(X_train, y_train, weights):
+        ds = Dataset(name="toy", task="binary", n_classes=2, X_train=X_train, y_train=y_train,
+                     X_test=X[:2], y_test=y[:2])
+        trainer = Trainer(dataset=ds, epochs=3, batch_size=None, hidden=(4,), seed=1, mode=mode,
+                          sample_weight=weights, schedule=None)
+        history = trainer.fit()
+        return history.loss, trainer.model.get_weights()
+
+    weighted = run(X, y, w)
+    repeated = run(*keep, None)
+    np.testing.assert_allclose(weighted[0], repeated[0], rtol=1e-12)
+    np.testing.assert_allclose(weighted[1], repeated[1], rtol=1e-12)
+    assert run(X, y, None)[1] != pytest.approx(weighted[1], rel=1e-6)  # the weights did change the fit
+
+
+def test_sample_weight_is_checked_at_construction():
+    with pytest.raises(ValueError, match="one number per training example"):
+        Trainer(epochs=1, sample_weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match=">= 0"):
+        Trainer(epochs=1, sample_weight=-np.ones(455))

@@ -78,7 +78,7 @@ def _check_output_path(option: str, path: Optional[str]) -> None:
 def _build_trainer(args: argparse.Namespace) -> Any:
     """A `Trainer` from the ``train`` options (every failure is a setting error)."""
     from microgradx.registry.core import get_registry
-    from microgradx.train.trainer import Trainer
+    from microgradx.train import Trainer
 
     registry = get_registry()
     _check_output_path("--save", args.save)
@@ -136,7 +136,7 @@ def _build_trainer(args: argparse.Namespace) -> Any:
 
 
 def _describe_optimizer(trainer: Any) -> str:
-    from microgradx.train.trainer import component_name
+    from microgradx.train import component_name
 
     opt = trainer.optimizer
     parts = [f"lr {trainer.base_lr:g}"]
@@ -156,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import logging
 
     from microgradx import modelfile
-    from microgradx.train.trainer import component_name
+    from microgradx.train import component_name
 
     try:
         trainer = _build_trainer(args)
@@ -219,7 +219,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Load a model file and report its accuracy on a dataset's train and test splits."""
     from microgradx import modelfile
     from microgradx.registry.core import get_registry
-    from microgradx.train.trainer import DEFAULT_LOSS, evaluate
+    from microgradx.train import DEFAULT_LOSS, evaluate
 
     try:
         mf = modelfile.read(args.model)

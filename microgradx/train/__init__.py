@@ -1,16 +1,13 @@
-"""Training: the `Trainer` and the `History` it returns (`microgradx.train.trainer`)."""
+"""Training: the `Trainer` (`microgradx.train.trainer`), the `History` it returns, and metrics.
 
-from microgradx.train.trainer import (
-    DEFAULT_LOSS,
-    DEFAULT_OPTIMIZER_SETTINGS,
-    MODES,
-    History,
-    Trainer,
-    component_name,
-    evaluate,
-    model_outputs,
-    predictions,
-)
+``components.py`` builds components from names and holds the defaults; ``evaluation.py``
+computes predictions and metrics; ``history.py`` is the per-epoch record.
+"""
 
-__all__ = ["DEFAULT_LOSS", "DEFAULT_OPTIMIZER_SETTINGS", "MODES", "History", "Trainer", "component_name",
-           "evaluate", "model_outputs", "predictions"]
+from microgradx.train.components import DEFAULT_LOSS, DEFAULT_OPTIMIZER_SETTINGS, build_component, component_name
+from microgradx.train.evaluation import evaluate, model_outputs, predictions
+from microgradx.train.history import History
+from microgradx.train.trainer import MODES, Trainer
+
+__all__ = ["DEFAULT_LOSS", "DEFAULT_OPTIMIZER_SETTINGS", "MODES", "History", "Trainer", "build_component",
+           "component_name", "evaluate", "model_outputs", "predictions"]

@@ -33,73 +33,24 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any, Optional
 
-import attrs
 import numpy as np
 
 from microgradx.engine import anomaly
-from microgradx.engine.autograd import gc_paused
-from microgradx.engine.value import Value
-from microgradx.registry.core import SINGULAR, get_registry
+from microgradx.registry.core import get_registry
 from microgradx.registry.discovery import PluginInfo, add_plugin
+from microgradx.train.components import (
+    DEFAULT_LOSS,
+    DEFAULT_OPTIMIZER_SETTINGS,
+    build_component,
+    check_int,
+    check_positive_int,
+    component_name,
+)
+from microgradx.train.evaluation import evaluate, predictions
+from microgradx.train.history import History
+from microgradx.train.steps import make_steps
 
 MODES = ("lanes", "scalar")
-
-#: Loss chosen from the dataset's task when no loss is given.
-DEFAULT_LOSS = {"binary": "bce", "multiclass": "softmax_ce", "regression": "mse"}
-
-#: Settings used for an optimizer registered under one of these names (given by name or
-#: class), unless ``lr`` or ``optimizer_options`` say otherwise. With the Trainer's other
-#: defaults (cosine schedule, 40 epochs, batch size 32) SGD reaches, at seed 0, 97.4% test
-#: accuracy on breast_cancer, 100% on iris and 95.6% on digits (seeds 0-5: 97.4-99.1%,
-#: 93-100% and 95-98%; measured when these defaults were chosen).
-DEFAULT_OPTIMIZER_SETTINGS = {"sgd": {"lr": 0.05, "momentum": 0.9}, "adam": {"lr": 0.01}}
-
-
-@attrs.define(eq=False)
-class History:
-    """What `Trainer.fit` returns: one entry per epoch in each list.
-
-    ``loss`` is the mean training loss over the epoch's batches (the objective the
-    optimizer minimised, L2 penalty included); ``test_loss`` the same objective on the
-    test split after the epoch; ``train_accuracy`` and ``test_accuracy`` fractions in
-    [0, 1] after the epoch (``None`` for regression or a missing test split); ``lr`` the
-    learning rate of the epoch's last step; ``seconds`` the epoch's wall time.
-    """
-
-    loss: list = attrs.Factory(list)
-    test_loss: list = attrs.Factory(list)
-    train_accuracy: list = attrs.Factory(list)
-    test_accuracy: list = attrs.Factory(list)
-    lr: list = attrs.Factory(list)
-    seconds: list = attrs.Factory(list)
-    stopped_early: bool = False
-    total_seconds: float = 0.0
-
-    METRICS = ("loss", "test_loss", "train_accuracy", "test_accuracy", "lr", "seconds")
-
-    def append(self, metrics: dict) -> None:
-        """Add one epoch's metrics (missing ones as ``None``)."""
-        for name in self.METRICS:
-            getattr(self, name).append(metrics.get(name))
-
-    def epoch_metrics(self, epoch: int) -> dict:
-        """The metrics of one epoch (counting from 0; -1 for the last) as a dict, without ``None``s."""
-        return {name: getattr(self, name)[epoch] for name in self.METRICS if getattr(self, name)[epoch] is not None}
-
-    @property
-    def last(self) -> dict:
-        """The final epoch's metrics (an empty dict before any epoch)."""
-        return self.epoch_metrics(-1) if self.loss else {}
-
-    def as_dict(self) -> dict:
-        """Plain lists and numbers, JSON-ready."""
-        d = {name: list(getattr(self, name)) for name in self.METRICS}
-        d.update(epochs=len(self), stopped_early=self.stopped_early, total_seconds=self.total_seconds)
-        return d
-
-    def __len__(self) -> int:
-        return len(self.loss)
-
 
 class Trainer:
     """Train a model on a dataset: forward, backward and update, with training-event hooks.
@@ -133,6 +84,10 @@ class Trainer:
         detect_anomaly: run `fit` inside `microgradx.detect_anomaly`: the first op that produces
             NaN or inf, in forward or backward, raises `FloatingPointError` naming it and where its
             node was made (slower; for debugging a loss that becomes NaN).
+        sample_weight: one number >= 0 per training example (``dataset.y_train``): each example's
+            loss counts that many times (0 drops it). None: every example counts once.
+        compile: record each step's graph once and replay it at array speed
+            (`microgradx.compile`); False runs every step eagerly, node by node.
 
     Bad settings raise ``ValueError``/``TypeError`` (or ``UnknownComponentError`` listing
     what is registered) here, at construction, not halfway through training.
@@ -144,10 +99,11 @@ class Trainer:
                  *, hidden: Sequence[int] = (16, 16), activation: str = "relu",
                  loss_options: Optional[dict] = None, optimizer_options: Optional[dict] = None,
                  schedule_options: Optional[dict] = None, dataset_options: Optional[dict] = None,
-                 model_options: Optional[dict] = None, shuffle: bool = True, detect_anomaly: bool = False):
-        self.epochs = _positive_int("epochs", epochs)
-        self.batch_size = None if batch_size is None else _positive_int("batch_size", batch_size)
-        self.seed = _int("seed", seed)
+                 model_options: Optional[dict] = None, shuffle: bool = True, detect_anomaly: bool = False,
+                 sample_weight: Any = None, compile: bool = True):
+        self.epochs = check_positive_int("epochs", epochs)
+        self.batch_size = None if batch_size is None else check_positive_int("batch_size", batch_size)
+        self.seed = check_int("seed", seed)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
         self.mode = mode
@@ -162,13 +118,13 @@ class Trainer:
         self.dataset_options = {"seed": self.seed, **(dataset_options or {})}
         self.dataset = self._resolve_dataset(registry, dataset, dict(self.dataset_options))
         ds = self.dataset
-        self.loss = _build(registry, "losses", loss if loss is not None else DEFAULT_LOSS.get(ds.task, "mse"),
+        self.loss = build_component(registry, "losses", loss if loss is not None else DEFAULT_LOSS.get(ds.task, "mse"),
                            loss_options)
         self.n_outputs = self._check_task()
         if isinstance(model, str) or isinstance(model, type):
             cls = registry.get("layers", model) if isinstance(model, str) else model
             options = {"activation": activation, "seed": self.seed, **(model_options or {})}
-            sizes = [_positive_int("hidden layer size", h) for h in hidden]
+            sizes = [check_positive_int("hidden layer size", h) for h in hidden]
             self.model = cls(ds.X_train.shape[1], [*sizes, self.n_outputs], **options)
         else:
             if model_options:
@@ -198,16 +154,19 @@ class Trainer:
                 raise TypeError(f"optimizer must have {method}(), got {type(self.optimizer).__name__}")
         self.base_lr = float(self.optimizer.lr)
 
-        self.schedule = None if schedule is None else _build(registry, "schedules", schedule, schedule_options)
+        self.schedule = None if schedule is None else build_component(registry, "schedules", schedule, schedule_options)
         if self.schedule is not None and not callable(self.schedule):
             raise TypeError(f"schedule must be callable as schedule(base_lr, step, total_steps), "
                             f"got {type(self.schedule).__name__}")
-        self.callbacks = [_build(registry, "callbacks", cb, None) for cb in callbacks]
+        self.callbacks = [build_component(registry, "callbacks", cb, None) for cb in callbacks]
 
         n = len(ds.y_train)
         bs = n if self.batch_size is None else min(self.batch_size, n)
         self.steps_per_epoch = -(-n // bs)
         self.total_steps = self.epochs * self.steps_per_epoch
+        self.sample_weight = None if sample_weight is None else _sample_weight(sample_weight, n)
+        self.compile = bool(compile)
+        self._steps = make_steps(self.model, self.loss, self.params, self.mode, compiled=self.compile)
         self.history = History()
         self.epoch = 0
         self.step = 0
@@ -271,24 +230,14 @@ class Trainer:
         self.history = history = History()
         self.should_stop = False
         self.step = 0
-        rng = np.random.default_rng(self.seed)
+        self._rng = np.random.default_rng(self.seed)
         X, y = ds.X_train, ds.y_train
-        n = len(y)
-        bs = n if self.batch_size is None else min(self.batch_size, n)
         started = time.perf_counter()
         hook.microgradx_train_start(trainer=self)
         for epoch in range(self.epochs):
             self.epoch = epoch
             t0 = time.perf_counter()
-            order = rng.permutation(n) if self.shuffle and bs < n else None
-            total = 0.0
-            for b in range(self.steps_per_epoch):
-                idx = slice(b * bs, (b + 1) * bs) if order is None else order[b * bs:(b + 1) * bs]
-                Xb, yb = X[idx], y[idx]
-                loss = self.train_step(Xb, yb)
-                total += loss * len(yb)
-                hook.microgradx_batch_end(trainer=self, epoch=epoch, batch=b, loss=loss)
-            metrics = {"loss": total / n, "lr": float(self.optimizer.lr)}
+            metrics = {"loss": self.train_epoch(X, y, self.sample_weight, hook=hook), "lr": float(self.optimizer.lr)}
             metrics["train_accuracy"] = self.evaluate(X, y, with_loss=False).get("accuracy")
             if ds.X_test is not None and len(ds.X_test):
                 test = self.evaluate(ds.X_test, ds.y_test)
@@ -306,45 +255,52 @@ class Trainer:
         hook.microgradx_train_end(trainer=self, history=history)
         return history
 
-    def train_step(self, X: np.ndarray, y: np.ndarray) -> float:
+    def train_epoch(self, X: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray] = None,
+                    hook: Any = None) -> float:
+        """One pass over the examples ``X``, ``y`` in batches of ``batch_size``; returns the mean loss.
+
+        The examples are shuffled (with the trainer's seeded generator) when ``shuffle`` is on
+        and there is more than one batch. ``sample_weight`` (one number >= 0 per example)
+        weights each example's loss; the mean returned is weighted the same way. Fires the
+        ``microgradx_batch_end`` hook after every step (through ``hook``, or the registry's).
+        """
+        if hook is None:
+            hook = get_registry().pm.hook
+        n = len(y)
+        bs = n if self.batch_size is None else min(self.batch_size, n)
+        rng = getattr(self, "_rng", None)
+        if rng is None:
+            rng = self._rng = np.random.default_rng(self.seed)
+        order = rng.permutation(n) if self.shuffle and bs < n else None
+        total = weight = 0.0
+        for b in range(-(-n // bs)):
+            idx = slice(b * bs, (b + 1) * bs) if order is None else order[b * bs:(b + 1) * bs]
+            wb = None if sample_weight is None else sample_weight[idx]
+            size = len(y[idx]) if wb is None else float(np.sum(wb))
+            if size == 0.0:  # every example of this batch has weight 0: nothing to learn from
+                continue
+            loss = self.train_step(X[idx], y[idx], wb)
+            total += loss * size
+            weight += size
+            hook.microgradx_batch_end(trainer=self, epoch=self.epoch, batch=b, loss=loss)
+        return total / weight if weight else math.nan
+
+    def train_step(self, X: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> float:
         """One optimizer step on a batch; returns the batch's loss (before the update)."""
         if self.schedule is not None:
             self.optimizer.lr = float(self.schedule(self.base_lr, self.step, self.total_steps))
         self.optimizer.zero_grad()
-        with gc_paused():
-            if self.mode == "lanes":
-                loss = self.loss(self.model(X), y, self.params)
-                loss.backward(retain_graph=False)  # frees each node's lane arrays as soon as it is done
-                value = float(loss.data)
-            else:
-                value = self._scalar_backward(X, y)
-            self.optimizer.step()
+        value = self._steps.loss_and_grad(X, y, sample_weight)
+        self.optimizer.step()
         self.step += 1
         if not math.isfinite(value):
             raise FloatingPointError(f"the loss became {value} at epoch {self.epoch + 1}, step {self.step}; "
                                      f"try a smaller learning rate (lr is {self.optimizer.lr:g})")
         return value
 
-    def _scalar_backward(self, X: np.ndarray, y: np.ndarray) -> float:
-        """Accumulate the gradient of the batch's mean loss one example (one graph) at a time."""
-        n = len(y)
-        total = 0.0
-        seed = 1.0 / n
-        loss_fn, model = self.loss, self.model
-        for i in range(n):  # row by row: X.tolist() would hold the batch as floats, 5x one graph's memory
-            loss = loss_fn(model(X[i].tolist()), y[i:i + 1])
-            loss.backward(seed, retain_graph=False)  # freed during backward: a quarter less peak memory
-            total += float(loss.data)
-        value = total / n
-        penalty = _penalty(loss_fn, self.params)
-        if penalty is not None:
-            penalty.backward()
-            value += float(penalty.data)
-        return value
-
     def outputs(self, X: np.ndarray) -> list:
-        """The model's outputs for the examples ``X`` as lane Values (see `model_outputs`)."""
-        return model_outputs(self.model, X, self.mode)
+        """The model's outputs for the examples ``X`` as lane Values, one per output unit (no graph)."""
+        return self._steps.outputs(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted labels (classification) or values (regression) for the examples ``X``."""
@@ -353,7 +309,7 @@ class Trainer:
     def evaluate(self, X: np.ndarray, y: np.ndarray, with_loss: bool = True) -> dict:
         """``{"loss": ..., "accuracy": ...}`` on the examples ``X``, ``y`` (see `evaluate`)."""
         return evaluate(self.model, self.loss, X, y, self.dataset.task, self.mode,
-                        params=self.params, with_loss=with_loss)
+                        params=self.params, with_loss=with_loss, outputs=self.outputs(X))
 
     def model_meta(self) -> dict:
         """What a model file should remember about this run (stored as its ``meta``).
@@ -374,99 +330,16 @@ class Trainer:
                 f"epochs={self.epochs}, batch_size={self.batch_size}, mode={self.mode!r}, seed={self.seed})")
 
 
-def model_outputs(model: Any, X: np.ndarray, mode: str = "lanes") -> list:
-    """``model``'s outputs for the examples ``X`` (2-D), as lane Values, one per output unit.
-
-    Predictions and metrics need no gradient, so no graph is built when the model can compute
-    without one (``model.output_arrays(X)``, as the bundled `MLP` can: the numbers lane mode
-    gives). Otherwise lane mode runs one graph over all of ``X``, scalar mode one graph per
-    example, collected into lanes afterwards; either way only forward (no backward).
-    """
-    arrays = getattr(model, "output_arrays", None)
-    if callable(arrays):
-        arrays = arrays(X)
-        if arrays is not None:
-            return [Value(np.atleast_1d(np.asarray(a, dtype=np.float64))) for a in arrays]
-    with gc_paused():
-        if mode == "lanes":
-            return [Value(np.atleast_1d(np.asarray(o.data, dtype=np.float64))) for o in model(X)]
-        rows = [[o.data for o in model(x.tolist())] for x in X]
-        return [Value(np.array(col, dtype=np.float64)) for col in zip(*rows)]
-
-
-def predictions(loss: Any, outputs: list, task: str) -> np.ndarray:
-    """What ``outputs`` predict under ``loss``: labels for a classification task, else values.
-
-    A regression loss (``mse``) on a binary task predicts label 1 where the output is above 1/2.
-    """
-    if task != "regression" and getattr(loss, "task", None) == "regression":
-        return (np.asarray(outputs[0].data) > 0.5).astype(np.int64)
-    return np.asarray(loss.predict(outputs))
-
-
-def evaluate(model: Any, loss: Any, X: np.ndarray, y: np.ndarray, task: str, mode: str = "lanes",
-             params: Optional[list] = None, with_loss: bool = True) -> dict:
-    """``{"loss": ..., "accuracy": ...}`` of ``model`` on the examples ``X`` with targets ``y``.
-
-    ``loss`` includes the penalty on ``params`` when given; ``accuracy`` (a fraction) is
-    left out for a regression task.
-    """
-    outputs = model_outputs(model, X, mode)
-    result = {}
-    if with_loss:
-        with gc_paused():
-            result["loss"] = float(loss(outputs, y, params).data)
-    if task != "regression":
-        result["accuracy"] = float(np.mean(predictions(loss, outputs, task) == np.asarray(y)))
-    return result
-
-
-def _penalty(loss_fn: Any, params: list) -> Optional[Value]:
-    """The loss's parameter penalty alone (for scalar mode, where it is added once per batch).
-
-    Uses the loss's ``penalty(params)`` when it has one; otherwise ``l2 * sum(p * p)`` from
-    its ``l2`` setting (the convention of the bundled losses).
-    """
-    penalty = getattr(loss_fn, "penalty", None)
-    if callable(penalty):
-        return penalty(params)
-    l2 = getattr(loss_fn, "l2", 0.0) or 0.0
-    if l2 <= 0:
-        return None
-    from microgradx.registry.core import ops
-
-    return l2 * ops.dot(*params, *params)
-
-
-def component_name(kind: str, obj: Any) -> str:
-    """The name ``obj``'s class is registered under in ``kind`` (else its ``name`` or class name)."""
-    cls = obj if isinstance(obj, type) else type(obj)
-    for name, component in get_registry().tables[kind].items():
-        if component.obj is cls:
-            return name
-    return getattr(obj, "name", None) or cls.__name__
-
-
-def _build(registry: Any, kind: str, what: Any, options: Optional[dict]) -> Any:
-    """A component from a registered name or a class (called with ``options``), or the object itself."""
-    if isinstance(what, str):
-        what = registry.get(kind, what)
-        return what(**(options or {}))
-    if isinstance(what, type):
-        return what(**(options or {}))
-    if options:
-        raise ValueError(f"{SINGULAR[kind]}_options only apply to a {SINGULAR[kind]} given by name or class")
-    return what
-
-
-def _int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    return int(value)
-
-
-def _positive_int(name: str, value: Any) -> int:
-    value = _int(name, value)
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return value
+def _sample_weight(weights: Any, n: int) -> np.ndarray:
+    """Check per-example training weights: ``n`` finite numbers >= 0, not all 0."""
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"sample_weight must be numbers, one per training example, got {weights!r:.80}") from None
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have one number per training example ({n}), got shape {w.shape}")
+    if not np.all(np.isfinite(w)) or (w < 0).any():
+        raise ValueError("sample_weight must be finite numbers >= 0")
+    if w.sum() <= 0:
+        raise ValueError("sample_weight sums to 0: at least one example needs a positive weight")
+    return w
