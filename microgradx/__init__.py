@@ -12,8 +12,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from microgradx.collector import gc_paused
+from microgradx.compiler.params import Parameter
 from microgradx.engine.anomaly import detect_anomaly, is_anomaly_enabled
-from microgradx.engine.autograd import GraphReleasedError, backward, gc_paused, topological_order, zero_grad
+from microgradx.engine.autograd import GraphReleasedError, backward, topological_order, zero_grad
 from microgradx.engine.op import VARIADIC, Op
 from microgradx.engine.value import Value
 from microgradx.registry.core import (
@@ -38,6 +40,7 @@ __all__ = [
     "DuplicateComponentError",
     "GraphReleasedError",
     "Op",
+    "Parameter",
     "PluginError",
     "PluginLoadError",
     "PluginWarning",

@@ -8,7 +8,6 @@ this module imports no dataset library; `load_dataset` imports scikit-learn when
 
 from __future__ import annotations
 
-from microgradx_plugins.fused import clear_cache
 from microgradx_plugins.layers import MLP, Layer, Neuron
 from microgradx_plugins.losses import BCE, MSE, Hinge, SoftmaxCE
 from microgradx_plugins.optimizers import SGD, Adam
@@ -23,5 +22,4 @@ __all__ = [
     "SGD", "Adam",
     "Constant", "Cosine", "LinearDecay",
     "Dataset", "load_dataset",
-    "clear_cache",
 ]

@@ -1,4 +1,4 @@
-"""Unary ops: tanh, relu, exp, log, sigmoid.
+"""Unary ops: tanh, relu, exp, log, sigmoid, abs.
 
 Derivatives are written in terms of the output where that is cheapest (tanh, exp,
 sigmoid), as in micrograd. Large inputs never overflow: tanh and sigmoid saturate to
@@ -14,23 +14,20 @@ import numpy as np
 from microgradx import Op, hookimpl
 from microgradx.engine.lanes import exp, first_offender, is_lanes, lanewise, log, tanh
 
-tanh_op = Op(name="tanh", doc="hyperbolic tangent",
+tanh_op = Op(name="tanh", doc="hyperbolic tangent", elementwise=True,
              forward=tanh,
              backward=lambda g, out, x: (g * (1.0 - out * out),))
 
 
-def _relu(x):
-    # `lanewise` written out: one call instead of two, as relu is on the hot path
-    # `x <= 0.0` is False for NaN, so a NaN passes through, as np.maximum (and PyTorch) give
-    return np.maximum(x, 0.0) if x.__class__ is np.ndarray else (0.0 if x <= 0.0 else x)
-
+# `x <= 0.0` is False for NaN, so a NaN passes through, as np.maximum (and PyTorch) give
+_relu = lanewise(lambda x: 0.0 if x <= 0.0 else x, lambda x: np.maximum(x, 0.0))
 
 # relu's kink: at exactly 0 the subgradient used is 0 (as PyTorch does); at NaN the gradient is 0 too.
-relu = Op(name="relu", doc="max(x, 0); gradient 0 at x == 0",
+relu = Op(name="relu", doc="max(x, 0); gradient 0 at x == 0", elementwise=True,
           forward=_relu,
           backward=lambda g, out, x: (g * (x > 0.0),))
 
-exp_op = Op(name="exp", doc="e ** x (inf past about 709.78)",
+exp_op = Op(name="exp", doc="e ** x (inf past about 709.78)", elementwise=True,
             forward=exp,
             backward=lambda g, out, x: (g * out,))
 
@@ -41,7 +38,7 @@ def _check_log(x):
         raise ValueError(f"op 'log': log of a non-positive number {first_offender(x, bad)}")
 
 
-log_op = Op(name="log", doc="natural logarithm (x <= 0 raises ValueError)",
+log_op = Op(name="log", doc="natural logarithm (x <= 0 raises ValueError)", elementwise=True,
             forward=log,
             backward=lambda g, out, x: (g / x,),
             check=_check_log)
@@ -59,13 +56,21 @@ def _sigmoid_array(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-sigmoid = Op(name="sigmoid", doc="1 / (1 + e ** -x), computed without overflow",
+sigmoid = Op(name="sigmoid", doc="1 / (1 + e ** -x), computed without overflow", elementwise=True,
              forward=lanewise(_sigmoid_scalar, _sigmoid_array),
              backward=lambda g, out, x: (g * out * (1.0 - out),))
 
 
+# d|x|/dx = sign(x), 0 at x == 0 (as PyTorch gives)
+_sign = lanewise(lambda x: 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0 * x), np.sign)
+
+abs_op = Op(name="abs", doc="|x|, the op behind abs(v); gradient 0 at x == 0", elementwise=True,
+            forward=abs,
+            backward=lambda g, out, x: (g * _sign(x),))
+
+
 @hookimpl
 def microgradx_register_ops(register):
-    """Register tanh, relu, exp, log and sigmoid."""
-    for op in (tanh_op, relu, exp_op, log_op, sigmoid):
+    """Register tanh, relu, exp, log, sigmoid and abs."""
+    for op in (tanh_op, relu, exp_op, log_op, sigmoid, abs_op):
         register(op)

@@ -1,9 +1,10 @@
 """The arithmetic ops behind Python's operators: add, sub, neg, mul, div, pow.
 
-Each op is its forward and its derivative side by side, written with operators so
-the same lines serve a float and an array of lanes. The forwards of the simplest ops
-are the `operator` module's functions (``operator.add(x, y)`` is ``x + y``): the same
-arithmetic without a Python-level call, which is a fair share of a node's cost.
+Each op is its forward and its derivative side by side, written with operators so the
+same lines serve a float and an array of lanes (and arrays of any shape: every op here is
+``elementwise``, so the compiler runs many nodes of one as one numpy call). The forwards of
+the simplest ops are the `operator` module's functions (``operator.add(x, y)`` is
+``x + y``): the same arithmetic without a Python-level call.
 """
 
 from __future__ import annotations
@@ -20,19 +21,19 @@ _ndarray = np.ndarray
 
 # -- add, sub, neg, mul: d(x+y) = dx + dy; d(x*y) = y dx + x dy -------------------------------
 
-add = Op(name="add", arity=2, doc="x + y",
+add = Op(name="add", elementwise=True, arity=2, doc="x + y",
          forward=operator.add,  # x + y
          backward=lambda g, out, x, y: (g, g))
 
-sub = Op(name="sub", arity=2, doc="x - y",
+sub = Op(name="sub", elementwise=True, arity=2, doc="x - y",
          forward=operator.sub,  # x - y
          backward=lambda g, out, x, y: (g, -g))
 
-neg = Op(name="neg", arity=1, doc="-x",
+neg = Op(name="neg", elementwise=True, arity=1, doc="-x",
          forward=operator.neg,  # -x
          backward=lambda g, out, x: (-g,))
 
-mul = Op(name="mul", arity=2, doc="x * y",
+mul = Op(name="mul", elementwise=True, arity=2, doc="x * y",
          forward=operator.mul,  # x * y
          backward=lambda g, out, x, y: (g * y, g * x))
 
@@ -48,7 +49,7 @@ def _check_div(x, y):
         raise ZeroDivisionError(f"op 'div': division by zero ({x!r} / {y!r})")
 
 
-div = Op(name="div", arity=2, doc="x / y (y == 0 raises ZeroDivisionError)",
+div = Op(name="div", arity=2, elementwise=True, doc="x / y (y == 0 raises ZeroDivisionError)",
          forward=operator.truediv,  # x / y
          backward=lambda g, out, x, y: (g / y, -g * out / y),
          check=_check_div)
@@ -57,12 +58,13 @@ div = Op(name="div", arity=2, doc="x / y (y == 0 raises ZeroDivisionError)",
 # -- pow: d(x**y) = y x**(y-1) dx + x**y log(x) dy -----------------------------------------------
 
 def _check_pow(x, y):
-    if x.__class__ is _ndarray or y.__class__ is _ndarray:  # is_lanes(), inlined: pow is on the hot path
+    if x.__class__ is _ndarray or y.__class__ is _ndarray:
         xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         bad = (xa < 0) & (ya != np.floor(ya)) & np.isfinite(ya)  # (-2) ** inf and (-2) ** nan are IEEE's
         if bad.any():
             lane = int(np.argmax(bad))
-            base, exponent = float(np.broadcast_to(xa, bad.shape)[lane]), float(np.broadcast_to(ya, bad.shape)[lane])
+            base = float(np.broadcast_to(xa, bad.shape).flat[lane])
+            exponent = float(np.broadcast_to(ya, bad.shape).flat[lane])
             raise ValueError(f"op 'pow': negative base {base!r} to the non-integer exponent {exponent!r} (lane {lane})")
         zero = (xa == 0) & (ya < 0)
         if zero.any():
@@ -98,14 +100,14 @@ def _pow_backward(g, out, x, y):
             dx = np.zeros_like(dx)
         dy = np.where(x > 0.0, g * out * np.log(np.where(x > 0.0, x, 1.0)), 0.0)
         return dx, dy
-    try:  # `_pow`'s float path, written out: pow is on the hot path
+    try:
         dx = g * y * x ** (y - 1) if y != 0.0 else 0.0
     except (OverflowError, ZeroDivisionError):
         dx = g * y * _pow(x, y - 1)
     return dx, (g * out * math.log(x) if x > 0.0 else 0.0)
 
 
-pow = Op(name="pow", arity=2, doc="x ** y (a number or a Value exponent)",
+pow = Op(name="pow", arity=2, elementwise=True, doc="x ** y (a number or a Value exponent)",
          forward=_pow, backward=_pow_backward, check=_check_pow)
 
 

@@ -3,7 +3,8 @@
 A model is called on one example (a list or 1-D array of numbers or Values: one scalar
 graph) or on a 2-D numpy array of examples, shape ``(n, nin)`` (lane mode: input ``j``
 becomes one lane Value holding column ``j``, and the same graph computes all ``n``
-examples). It returns a list of output Values, one per output unit.
+examples). It returns a list of output Values, one per output unit. Weights and biases are
+`microgradx.Parameter` s: Values whose numbers an optimizer can keep in one array.
 
 With ``fused=True`` (the default) a neuron's pre-activation ``b + w . x`` is one ``dot``
 node; with ``fused=False`` it is the fine-grained graph of single ``mul`` and ``add``
@@ -19,24 +20,15 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from operator import mul
 from typing import Any, Optional, Union
 
 import attrs
 import numpy as np
-from microgradx_plugins.activations import exp_op, relu, sigmoid, tanh_op
-from microgradx_plugins.fused import constant_rows, lane_matrix, matrix_rows
-from microgradx_plugins.fused import dot as _DOT
 
-from microgradx import UnknownComponentError, Value, get_registry, hookimpl
-from microgradx.engine import value as _value
+from microgradx import Parameter, UnknownComponentError, Value, get_registry, hookimpl, ops
 from microgradx.engine.op import Op
+from microgradx.engine.value import apply
 
-_ndarray = np.ndarray
-
-#: Bundled activation ops whose forward works on a 2-D array, element by element, as on lanes:
-#: a layer applies them to all its units at once.
-_ELEMENTWISE = frozenset(map(id, (relu, tanh_op, sigmoid, exp_op)))  # by identity: a replaced op is not in it
 Seed = Union[int, np.random.Generator, None]
 
 
@@ -98,7 +90,7 @@ def _check_activation(instance: Any, attribute: attrs.Attribute, value: Any) -> 
 
 def _sizes(value: Any) -> Any:
     """``nouts`` as a list of Python ints (anything odd is left for the validator to report)."""
-    if isinstance(value, (list, tuple, _ndarray)):
+    if isinstance(value, (list, tuple, np.ndarray)):
         return [int(n) if isinstance(n, numbers.Integral) and not isinstance(n, bool) else n for n in value]
     return value
 
@@ -128,19 +120,13 @@ def as_inputs(x: Any, nin: int, who: str = "model") -> list:
     """Turn a model input into a list of ``nin`` Values.
 
     ``x`` is one example (a list, tuple or 1-D array of numbers or Values) or a 2-D numpy
-    array of shape ``(n, nin)``, whose columns become lane Values (lane mode).
-
-    The Values made here (from numbers, or the columns of a 2-D array) are the model's own:
-    nothing outside holds them. The lane ones are constants that take no gradient: their
-    data are the rows of one read-only copy of ``x.T`` (`microgradx_plugins.fused.constant_rows`),
-    which ``dot`` uses as its input matrix without stacking it, and gives no gradient.
-    Pass Values (a list of them) to get gradients with respect to the inputs.
+    array of shape ``(n, nin)``, whose columns become lane Values (lane mode). Values are
+    used as they are (so their gradients can be asked for); numbers become new leaves.
     """
-    node = _value._node  # read at each call: anomaly mode replaces it
-    if isinstance(x, _ndarray):
+    if isinstance(x, np.ndarray):
         if x.ndim == 2:
             _check_batch(x, nin, who)
-            return [node(row, (), None) for row in constant_rows(x)]  # one copy of x.T, read-only
+            return [Value(column) for column in x.T]
         if x.ndim != 1:
             raise ValueError(f"{who} takes one example (1-D) or a batch (2-D array of shape (n, {nin})), "
                              f"got an array of shape {x.shape}")
@@ -152,23 +138,15 @@ def as_inputs(x: Any, nin: int, who: str = "model") -> list:
                         f"(n, {nin}); got {type(x).__name__}")
     if len(x) != nin:
         raise ValueError(f"{who} takes {nin} inputs per example, got {len(x)}")
-    out = []
     for i, xi in enumerate(x):
-        cls = xi.__class__
-        if cls is float:  # the common case (a row of a float array): nothing to check
-            out.append(node(xi, (), None))
-        elif cls is Value or isinstance(xi, Value):
-            out.append(xi)
-        elif isinstance(xi, (list, tuple, _ndarray)):
+        if isinstance(xi, (list, tuple, np.ndarray)) and not isinstance(xi, Value):
             raise TypeError(f"{who}: input {i} is a {type(xi).__name__}; pass a batch as a 2-D numpy array "
                             f"of shape (n, {nin})")
-        else:
-            out.append(Value(xi))
-    return out
+    return [xi if isinstance(xi, Value) else Value(xi) for xi in x]
 
 
 def _check_weights(weights: Any, n: int, who: str) -> list[float]:
-    if isinstance(weights, _ndarray):
+    if isinstance(weights, np.ndarray):
         if weights.ndim != 1:
             raise ValueError(f"{who}.set_weights: expected a flat list of {n} weights, got an array of shape "
                              f"{weights.shape}")
@@ -254,7 +232,7 @@ class Neuron(_Module):
             None for a linear unit.
         seed: an int, a numpy Generator (shared by the neurons of a model) or None.
         fused: compute the pre-activation with one ``dot`` node (True) or with single
-            ``mul`` and ``add`` nodes (False).
+            ``mul`` and ``add`` nodes, as micrograd does (False).
     """
 
     nin: int = attrs.field(validator=_positive_int, on_setattr=_fixed)
@@ -262,17 +240,13 @@ class Neuron(_Module):
     seed: Seed = attrs.field(default=0, validator=_check_seed, on_setattr=_fixed)
     fused: bool = attrs.field(default=True, validator=_check_bool, on_setattr=_fixed)
     w: list = attrs.field(init=False)
-    b: Value = attrs.field(init=False)
-    _act: Optional[Op] = attrs.field(init=False)
-    _dot: Op = attrs.field(init=False)
+    b: Parameter = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         rng = _rng(self.seed)
         bound = 1.0 / math.sqrt(self.nin)
-        self.w = [Value(wi, label=f"w{i}") for i, wi in enumerate(rng.uniform(-bound, bound, self.nin).tolist())]
-        self.b = Value(float(rng.uniform(-bound, bound)), label="b")
-        self._act = resolve_activation(self.activation)
-        self._dot = get_registry().get("ops", "dot")
+        self.w = [Parameter(wi, label=f"w{i}") for i, wi in enumerate(rng.uniform(-bound, bound, self.nin).tolist())]
+        self.b = Parameter(float(rng.uniform(-bound, bound)), label="b")
 
     def __call__(self, x: Any) -> Value:
         """The neuron's output for one example (a float Value) or a batch (a lane Value)."""
@@ -281,22 +255,10 @@ class Neuron(_Module):
     def forward(self, xs: list) -> Value:
         """The output for ``xs``, a list of ``nin`` Values (no conversion or checks)."""
         if self.fused:
-            op = self._dot
-            parents = (self.b, *self.w, *xs)
-            data = [p.data for p in parents]
-            if op.check is not None:
-                op.check(*data)
-            out = Value(op.forward(*data), parents, op)
-        else:  # micrograd's graph: b + w1*x1 + w2*x2 + ..., one add and one mul per input
-            out = self.b
-            for wi, xi in zip(self.w, xs):
-                out = out + wi * xi
-        act = self._act
-        if act is None:
-            return out
-        if act.check is not None:
-            act.check(out.data)
-        return Value(act.forward(out.data), (out,), act)
+            act = ops.dot(self.b, *self.w, *xs)
+        else:  # micrograd's graph: b + w1*x1 + w2*x2 + ..., one mul and one add per input
+            act = sum((wi * xi for wi, xi in zip(self.w, xs)), self.b)
+        return act if self.activation is None else apply(self.activation, act)
 
     def parameters(self) -> list[Value]:
         """The weights, then the bias."""
@@ -340,104 +302,8 @@ class Layer(_Module):
         return self.forward(as_inputs(x, self.nin, repr(self)))
 
     def forward(self, xs: list) -> list[Value]:
-        """The outputs for ``xs``, a list of ``nin`` Values (no conversion or checks).
-
-        The graph is the one each neuron builds (`Neuron.forward`): one ``dot`` node and one
-        activation node per neuron. With ``fused`` (and the bundled ``dot``), the layer
-        computes the ``dot`` nodes' values together: in lane mode one matrix product for
-        all its neurons (``W @ X + b``, equal to each neuron's ``w @ X + b`` to rounding,
-        about 1e-16), in scalar mode each neuron's ``b + w1*x1 + ...`` exactly as ``dot`` does.
-        """
-        neurons = self.neurons
-        if self.fused and xs and neurons[0]._dot is _DOT:
-            first = xs[0].data
-            if first.__class__ is _ndarray:
-                outs = self._lane_forward(xs)
-                if outs is not None:
-                    return outs
-            else:
-                return self._scalar_forward(xs)
-        return [n.forward(xs) for n in neurons]
-
-    def _lane_forward(self, xs: list) -> Optional[list]:
-        """`forward` for lane inputs: one matrix product; None when the inputs or weights don't fit."""
-        neurons = self.neurons
-        matrix = lane_matrix([x.data for x in xs])
-        z = None if matrix is None else self._affine(matrix)
-        if z is None:
-            return None
-        node, dot, act = _value._node, _DOT, neurons[0]._act
-        xs = tuple(xs)
-        if act is None:  # the dot nodes are the outputs: the next layer can use z as its matrix
-            return [node(zj, (n.b, *n.w, *xs), dot) for n, zj in zip(neurons, matrix_rows(z))]
-        z.flags.writeable = False  # its rows are the dot nodes' data
-        _, hs = self._activate(z)
-        return [node(hj, (node(zj, (n.b, *n.w, *xs), dot),), act) for n, zj, hj in zip(neurons, z, hs)]
-
-    def _affine(self, matrix: np.ndarray) -> Optional[np.ndarray]:
-        """``W @ matrix + b`` for the (nin, lanes) ``matrix``: every neuron's ``dot`` (None if a weight holds lanes)."""
-        neurons = self.neurons
-        nin, nout = len(neurons[0].w), len(neurons)
-        if matrix.ndim != 2 or matrix.shape[0] != nin:
-            return None
-        if any([len(n.w) != nin for n in neurons]):
-            return None
-        try:  # (np.fromiter with a count: half the time of np.array on a list)
-            w = np.fromiter([wi.data for n in neurons for wi in n.w], np.float64, nout * nin)
-            b = np.fromiter([n.b.data for n in neurons], np.float64, nout)
-        except (TypeError, ValueError):  # a parameter holding lanes: each neuron's own path
-            return None
-        z = w.reshape(nout, nin) @ matrix
-        z += b[:, None]
-        return z
-
-    def _activate(self, z: np.ndarray) -> tuple:
-        """``(matrix or None, rows)``: the activation of each row of ``z`` (one row per neuron).
-
-        For an elementwise bundled op, one call on all of ``z``: its rows are those of one
-        matrix, remembered so that the next layer's ``dot`` uses it without stacking.
-        """
-        act = self.neurons[0]._act
-        if id(act) in _ELEMENTWISE and act.check is None:
-            h = act.forward(z)
-            return h, matrix_rows(h)
-        hs = []
-        for zj in z:
-            if act.check is not None:
-                act.check(zj)
-            hs.append(act.forward(zj))
-        return None, hs
-
-    def output_matrix(self, matrix: np.ndarray) -> Optional[np.ndarray]:
-        """The layer's outputs for the (nin, lanes) ``matrix`` as an (nout, lanes) array, without a graph.
-
-        The numbers ``forward`` gives for lane inputs (the same computation, no Values); None
-        when the layer can't compute that way (``fused=False``, a replaced ``dot`` op, a
-        parameter holding lanes).
-        """
-        if not self.fused or self.neurons[0]._dot is not _DOT:
-            return None
-        z = self._affine(matrix)
-        if z is None or self.neurons[0]._act is None:
-            return z
-        h, hs = self._activate(z)
-        return h if h is not None else np.stack(hs)
-
-    def _scalar_forward(self, xs: list) -> list:
-        """`forward` for one example: each neuron's ``b + w1*x1 + ...`` as ``dot`` computes it."""
-        node, dot, act = _value._node, _DOT, self.neurons[0]._act
-        xdata = [x.data for x in xs]
-        xs = tuple(xs)
-        outs = []
-        for n in self.neurons:
-            b = n.b
-            out = node(sum(map(mul, [wi.data for wi in n.w], xdata), b.data), (b, *n.w, *xs), dot)
-            if act is not None:
-                if act.check is not None:
-                    act.check(out.data)
-                out = node(act.forward(out.data), (out,), act)
-            outs.append(out)
-        return outs
+        """The outputs for ``xs``, a list of ``nin`` Values: each neuron's output."""
+        return [n.forward(xs) for n in self.neurons]
 
     def parameters(self) -> list[Value]:
         """Every neuron's parameters, neuron by neuron."""
@@ -494,24 +360,6 @@ class MLP(_Module):
         for layer in self.layers:
             xs = layer.forward(xs)
         return xs
-
-    def output_arrays(self, X: np.ndarray) -> Optional[list]:
-        """The outputs for the batch ``X`` (shape ``(n, nin)``), one array of ``n`` lanes per unit, without a graph.
-
-        The same numbers as ``[o.data for o in model(X)]`` (the same matrix products and
-        activation calls, without making Values): for predictions and metrics, which need no
-        gradient. None when a layer can't compute that way (see `Layer.output_matrix`).
-        """
-        if not isinstance(X, _ndarray) or X.ndim != 2:
-            raise TypeError(f"MLP.output_arrays takes a 2-D numpy array of shape (n, {self.nin}), got "
-                            f"{type(X).__name__ if not isinstance(X, _ndarray) else f'shape {X.shape}'}")
-        _check_batch(X, self.nin, "MLP")
-        matrix = np.array(X.T, dtype=np.float64, order="C")  # as `constant_rows` makes it
-        for layer in self.layers:
-            matrix = layer.output_matrix(matrix)
-            if matrix is None:
-                return None
-        return list(matrix)
 
     def parameters(self) -> list[Value]:
         """Every layer's parameters, layer by layer (each neuron's weights, then its bias)."""

@@ -2,9 +2,8 @@
 
 An optimizer holds a model's parameters (float Values) and, on ``step()``, updates each
 ``p.data`` from ``p.grad``. The update is the one PyTorch's ``torch.optim.SGD`` and
-``torch.optim.Adam`` make, computed for all parameters at once with numpy (gather the
-grads, compute each parameter's step), then one pass that subtracts each step from its
-parameter. ``lr`` is an attribute that schedules set; like every setting
+``torch.optim.Adam`` make, computed for all parameters at once with numpy on the array
+that holds them (see `microgradx.Parameter`). ``lr`` is an attribute that schedules set; like every setting
 it is validated on assignment too (``opt.lr = -1`` raises).
 """
 
@@ -13,12 +12,13 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Optional
 
 import attrs
 import numpy as np
 
 from microgradx import Value, hookimpl
+from microgradx.compiler.params import ParameterStore
 
 
 def _number(instance: Any, attribute: attrs.Attribute, value: Any) -> float:
@@ -71,31 +71,52 @@ def _check_params(instance: Any, attribute: attrs.Attribute, params: list) -> No
 
 
 class _Optimizer:
-    """Shared behaviour: gather gradients, write new values back, ``zero_grad``."""
+    """Shared behaviour: the parameters' numbers and grads as arrays, updates, ``zero_grad``.
+
+    When every parameter is a `microgradx.Parameter`, the optimizer binds them to one
+    `ParameterStore` and updates its array in place (each ``p.data`` reads from it); plain
+    Values are gathered into arrays and written back one by one.
+    """
 
     params: list
+    _store: Optional[ParameterStore]
+
+    def _bind(self) -> Optional[ParameterStore]:
+        store = self._store
+        if store is None or not store.valid:  # not bound yet, or a parameter was bound elsewhere since
+            store = self._store = ParameterStore.bind(self.params)
+        return store
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to 0.0."""
-        for p in self.params:
-            p.grad = 0.0
+        store = self._bind()
+        if store is not None:
+            store.grad[:] = 0.0
+        else:
+            for p in self.params:
+                p.grad = 0.0
 
-    def _grads(self) -> np.ndarray:
+    def _arrays(self) -> tuple:
+        """``(values, grads)`` of the parameters as float arrays (the store's own, when bound)."""
+        store = self._bind()
+        if store is not None:
+            return store.data, store.grad
+        n = len(self.params)
         try:
-            return np.fromiter([p.grad for p in self.params], dtype=np.float64, count=len(self.params))
+            grads = np.fromiter([p.grad for p in self.params], dtype=np.float64, count=n)
         except (TypeError, ValueError):
-            bad = next(i for i, p in enumerate(self.params) if p.grad.__class__ is not float)
+            bad = next(i for i, p in enumerate(self.params) if not isinstance(p.grad, float))
             raise TypeError(f"{type(self).__name__}.step: params[{bad}].grad is not a float "
                             f"({type(self.params[bad].grad).__name__}); was it a lane leaf?") from None
+        return np.fromiter([p.data for p in self.params], dtype=np.float64, count=n), grads
 
-    def _values(self) -> np.ndarray:
-        return np.fromiter([p.data for p in self.params], dtype=np.float64, count=len(self.params))
-
-    def _subtract(self, steps: np.ndarray) -> None:
-        """``p.data -= step`` for each parameter, in Python floats: the same rounding as numpy's
-        ``p - step``, without gathering the values into an array first."""
-        for p, s in zip(self.params, steps.tolist()):
-            p.data = p.data - s
+    def _subtract(self, values: np.ndarray, steps: np.ndarray) -> None:
+        """``p.data -= step`` for each parameter: in the store's array, or one by one."""
+        if self._store is not None and values is self._store.data:
+            values -= steps
+        else:
+            for p, x in zip(self.params, (values - steps).tolist()):
+                p.data = x
 
 
 @attrs.define(eq=False)
@@ -113,20 +134,22 @@ class SGD(_Optimizer):
     weight_decay: float = attrs.field(default=0.0, validator=_at_least_zero)
     nesterov: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     _buf: Any = attrs.field(init=False, default=None, repr=False)
+    _store: Optional[ParameterStore] = attrs.field(init=False, default=None, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("SGD: nesterov=True needs a momentum > 0")
+        self._bind()
 
     def step(self) -> None:
         """Update every parameter from its gradient."""
-        g = self._grads()  # checked before anything is written: a lane gradient raises here
+        values, g = self._arrays()  # checked before anything is written: a lane gradient raises here
         if self.weight_decay:
-            g = g + self.weight_decay * self._values()
+            g = g + self.weight_decay * values
         if self.momentum:
             self._buf = g.copy() if self._buf is None else self.momentum * self._buf + g
             g = g + self.momentum * self._buf if self.nesterov else self._buf
-        self._subtract(self.lr * g)
+        self._subtract(values, self.lr * g)
 
 
 @attrs.define(eq=False)
@@ -147,12 +170,16 @@ class Adam(_Optimizer):
     t: int = attrs.field(init=False, default=0)
     _m: Any = attrs.field(init=False, default=None, repr=False)
     _v: Any = attrs.field(init=False, default=None, repr=False)
+    _store: Optional[ParameterStore] = attrs.field(init=False, default=None, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._bind()
 
     def step(self) -> None:
         """Update every parameter from its gradient."""
-        g = self._grads()  # checked before anything is written: a lane gradient raises here
+        values, g = self._arrays()  # checked before anything is written: a lane gradient raises here
         if self.weight_decay:
-            g = g + self.weight_decay * self._values()
+            g = g + self.weight_decay * values
         if self._m is None:
             self._m = np.zeros_like(g)
             self._v = np.zeros_like(g)
@@ -161,7 +188,7 @@ class Adam(_Optimizer):
         self._v = self.beta2 * self._v + (1.0 - self.beta2) * (g * g)
         m_hat = self._m / (1.0 - self.beta1 ** self.t)
         v_hat = self._v / (1.0 - self.beta2 ** self.t)
-        self._subtract(self.lr * m_hat / (np.sqrt(v_hat) + self.eps))
+        self._subtract(values, self.lr * m_hat / (np.sqrt(v_hat) + self.eps))
 
 
 @hookimpl

@@ -62,7 +62,7 @@ def test_reused_nodes_in_lane_mode():
     a = Value(x)
     b = a + a
     c = b * b
-    c.backward()
+    c.backward(np.ones_like(c.data))
     np.testing.assert_allclose(a.grad, 8 * x)
 
 
@@ -127,12 +127,18 @@ def test_backward_seed_gradient():
     np.testing.assert_array_equal(x.grad, [2.0, 40.0])
 
 
-def test_a_lane_root_is_seeded_with_ones():
+def test_a_lane_root_needs_a_seed_or_a_reduction_as_in_pytorch():
     x = Value(np.array([1.0, 2.0, 3.0]))
     w = Value(2.0)
-    (x * w).backward()  # no reduction: seed is ones, so w gets the sum over lanes
+    with pytest.raises(ValueError, match=r"3 lanes needs grad=.*lane_mean\(\).backward\(\) or v.lane_sum\(\)"):
+        (x * w).backward()
+    assert w.grad == 0.0 and not x.grad.any()  # nothing moved
+    (x * w).backward(np.ones(3))  # an explicit seed: w gets the sum over the lanes
     np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])
     assert w.grad == 6.0
+    one = Value(np.array([4.0]))
+    (one * w).backward()  # one lane is one number: seeded with 1
+    assert one.grad.tolist() == [2.0]
 
 
 # -- lanes: a scalar graph over a batch --------------------------------------------------------
@@ -218,7 +224,7 @@ def _bad_arity_op():
 
 def test_backward_returning_the_wrong_number_of_gradients_names_the_op():
     out = apply(_bad_arity_op(), Value(1.0))
-    with pytest.raises(ValueError, match=r"two_grads.*2 gradients for 1 input"):
+    with pytest.raises(ValueError, match=r"two_grads.*returned a tuple of 2 for 1 input"):
         out.backward()
 
 
@@ -256,14 +262,15 @@ def test_topological_order_lists_every_node_but_backward_visits_only_op_outputs(
     assert all(order.index(p) < order.index(v) for v in order for p in v.parents)
 
     visited = []
-    plain = autograd._propagate
+    plain = autograd.visit_node
 
-    def recording(nodes):
-        visited.extend(nodes)
-        plain(visited)
+    def recording(v):
+        visited.append(v)
+        plain(v)
 
-    monkeypatch.setattr(autograd, "_propagate", recording)
+    monkeypatch.setattr(autograd, "visit_node", recording)
     out.backward()
     assert visited and all(v.op is not None for v in visited)
     assert len(visited) == len(order) - len(leaves)
+    assert visited == [v for v in reversed(order) if v.op is not None]  # each op output once, users first
     assert a.grad == pytest.approx(2.0 * (b.data * (1 - math.tanh(a.data * b.data) ** 2) + 1.0))

@@ -102,7 +102,7 @@ def test_relu_subgradient_at_zero_is_zero():
     assert out.data == 0.0 and v.grad == 0.0
     v = Value(np.array([-1.0, 0.0, 2.0]))
     out = v.relu()
-    out.backward()
+    out.backward(np.ones_like(out.data))
     np.testing.assert_array_equal(out.data, [0.0, 0.0, 2.0])
     np.testing.assert_array_equal(v.grad, [0.0, 0.0, 1.0])
 
@@ -125,7 +125,7 @@ def test_matches_torch_in_lane_mode(torch, name, rng):
     want, want_grads = _torch_reference(torch, name, points)
     vs = [Value(p) for p in points]
     out = CASES[name][1](*vs)
-    out.backward()
+    out.backward(np.ones_like(out.data))
     np.testing.assert_allclose(out.data, want, rtol=1e-12, atol=1e-14)
     for v, g in zip(vs, want_grads):
         np.testing.assert_allclose(v.grad, g, rtol=1e-12, atol=1e-14)
@@ -169,7 +169,7 @@ def test_large_inputs_match_torch(torch, name):
     want, (want_grad,) = _torch_reference(torch, name, [LARGE])
     v = Value(LARGE)
     out = CASES[name][1](v)
-    out.backward()
+    out.backward(np.ones_like(out.data))
     tol = {"rtol": 1e-12, "atol": 1e-300}  # torch flushes sigmoid(-710) = 4.5e-309 (subnormal) to 0
     np.testing.assert_allclose(out.data, want, **tol)
     np.testing.assert_allclose(v.grad, want_grad, **tol)
@@ -201,7 +201,7 @@ def test_large_inputs_do_not_raise_or_warn(lanes):
             for x, (value, grad) in cases.items():
                 v = make(x)
                 out = getattr(v, name)()
-                out.backward()
+                out.backward(np.ones_like(out.data))
                 np.testing.assert_array_equal(out.data, value, err_msg=f"{name}({x})")
                 np.testing.assert_array_equal(v.grad, grad, err_msg=f"{name}'({x})")
                 if name != "exp":

@@ -86,7 +86,7 @@ def _check(result, expected, *grads):
     """``result`` is a Value with data ``expected``; after backward, each (value, grad) pair matches."""
     assert isinstance(result, Value)
     np.testing.assert_allclose(result.data, expected, rtol=1e-12)
-    result.backward()
+    result.backward(np.ones_like(result.data))
     for v, g in grads:
         np.testing.assert_allclose(v.grad, g, rtol=1e-12)
 
@@ -143,7 +143,7 @@ def test_numpy_array_on_the_left_gives_a_lane_value():
         assert out.is_lanes
         np.testing.assert_allclose(out.data, expected, rtol=1e-12)
     out = arr * v
-    out.backward()
+    out.backward(np.ones_like(out.data))
     assert v.grad == pytest.approx(arr.sum())  # a scalar parameter gets the sum over lanes
 
 

@@ -8,6 +8,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from microgradx.draw.graph import (
     _RANKDIRS,
     DEFAULT_MAX_NODES,
@@ -73,8 +75,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
         return 2
     if not args.no_backward:
         try:
-            for r in roots:
-                r.backward()
+            for r in roots:  # a lane result: each lane's own derivative (the seed is one per lane)
+                r.backward(np.ones_like(r.data) if r.is_lanes else None)
         except (ValueError, TypeError, ArithmeticError, RuntimeError) as exc:
             print(f"microgradx graph: error in backward(): {exc}", file=sys.stderr)
             return 1

@@ -38,7 +38,7 @@ def first_offender(x: Any, bad: Any) -> str:
     """
     if x.__class__ is _ndarray:
         lane = int(np.argmax(bad))
-        return f"{float(x[lane])!r} (lane {lane})"  # float(): -2.5, not np.float64(-2.5)
+        return f"{float(x.flat[lane])!r} (lane {lane})"  # float(): -2.5, not np.float64(-2.5)
     return repr(x)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import attrs
 
-from microgradx.engine.op import OPS
+from microgradx.engine.optable import OPS
 from microgradx.registry.discovery import (
     PluginInfo,
     add_plugin,
@@ -115,7 +115,6 @@ class Registry:
             OPS.update({name: c.obj for name, c in self.tables["ops"].items()})
             OPS.origins = {name: c.plugin.where for name, c in self.tables["ops"].items()}
             _CALLERS.clear()
-            _forget_op_methods()
 
     def _collect(self, info: PluginInfo) -> None:
         """Call ``info``'s registration hooks; keep what it registered only if they all succeed.
@@ -237,7 +236,6 @@ def reset_registry() -> None:
         _REGISTRY = None
         OPS.clear()
         _CALLERS.clear()
-        _forget_op_methods()
 
 
 def register_plugin(plugin: Any, name: Optional[str] = None) -> str:
@@ -296,13 +294,6 @@ def plugin_registered(plugin: Any, name: Optional[str] = None) -> Iterator[str]:
 _CALLERS: dict = {}
 
 
-def _forget_op_methods() -> None:
-    """Drop the ``v.NAME()`` methods `Value` installed for ops, so they follow the new table."""
-    from microgradx.engine.value import forget_op_methods
-
-    forget_op_methods()
-
-
 class OpsNamespace:
     """``microgradx.ops``: every registered op as a function, ``ops.tanh(v)``, ``ops.add(a, b)``."""
 
@@ -319,8 +310,7 @@ class OpsNamespace:
             raise AttributeError(f"no op named {name!r} is registered; registered ops: {known}") from None
         from microgradx.engine.value import apply
 
-        caller = partial(apply, op)
-        caller.op = op
+        caller = partial(apply, name)  # by name: the op table's entry at each call (anomaly mode swaps it)
         caller.__doc__ = op.doc or f"Apply the registered op {name!r}."
         _CALLERS[name] = caller
         return caller

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from microgradx.engine.autograd import gc_paused
+from microgradx.collector import gc_paused
 from microgradx.engine.value import Value
 
 

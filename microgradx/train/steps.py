@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from microgradx.engine.autograd import gc_paused
+from microgradx.collector import gc_paused
 from microgradx.train.evaluation import model_outputs, penalty
 
 

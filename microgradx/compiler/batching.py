@@ -1,0 +1,4 @@
+"""Batching rules (work in progress)."""
+
+dot_rule = None
+sum_rule = None

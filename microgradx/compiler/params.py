@@ -1,0 +1,121 @@
+"""`Parameter`: a number a model learns, whose data and grad can live in one flat array.
+
+An optimizer step over 785 parameters, one Python attribute at a time, costs more than
+the whole compiled forward and backward of a small MLP. So the optimizer and the compiled
+step keep every parameter's number in one float64 array (a `ParameterStore`) and work on
+that array; a `Parameter` reads and writes its own entry there, so ``p.data`` and
+``p.grad`` are right whenever anyone looks, and ``p.data = 0.5`` changes the array.
+
+A Parameter is a `Value` in every other way (a float leaf); it is plain until a store binds
+it. Plain Values work as parameters too: they are read and written one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import numpy as np
+
+from microgradx.engine.value import Value
+
+_DATA = Value.data  # the slots of Value, which a Parameter uses while no store holds it
+_GRAD = Value.grad
+
+
+class Parameter(Value):
+    """A float leaf Value that a model trains; its number may live in a `ParameterStore`.
+
+    ``Parameter(0.5, label="w0")``. ``p.data`` and ``p.grad`` read and write the store's
+    arrays while it is bound to one (an optimizer binds its parameters), else its own slots.
+    """
+
+    __slots__ = ("_store", "_index")
+
+    def __init__(self, data: Any, label: Optional[str] = None) -> None:
+        self._store: Optional[ParameterStore] = None
+        self._index = -1
+        super().__init__(data, label=label)
+        if not isinstance(self.data, float):
+            raise TypeError(f"a Parameter holds one number, not {type(data).__name__} (lanes are data, not weights)")
+
+    @property
+    def data(self) -> Any:
+        """The parameter's value (a float)."""
+        store = self._store
+        return _DATA.__get__(self) if store is None else store.data.item(self._index)
+
+    @data.setter
+    def data(self, x: Any) -> None:
+        store = self._store
+        if store is None:
+            _DATA.__set__(self, x)
+        else:
+            store.data[self._index] = x
+
+    @property
+    def grad(self) -> Any:
+        """The gradient gathered by ``backward()`` (a float)."""
+        store = self._store
+        return _GRAD.__get__(self) if store is None else store.grad.item(self._index)
+
+    @grad.setter
+    def grad(self, g: Any) -> None:
+        store = self._store
+        if store is None:
+            _GRAD.__set__(self, g)
+        else:
+            store.grad[self._index] = g
+
+    def __reduce__(self) -> tuple:
+        # a copy (pickle, deepcopy) is a plain Parameter with the same number, bound to no store
+        return (_rebuild, (self.data, self.grad, self.label))
+
+
+def _rebuild(data: float, grad: float, label: Optional[str]) -> Parameter:
+    p = Parameter(data, label)
+    p.grad = grad
+    return p
+
+
+class ParameterStore:
+    """The data and grads of a list of Parameters, as two float64 arrays in the list's order.
+
+    Making a store binds its parameters to it (a parameter is in one store at a time; a store
+    that loses one to another store is no longer ``valid``). ``generation`` counts bindings
+    process-wide, so a holder can tell cheaply whether anything was bound anew since it looked.
+    """
+
+    generation = 0
+
+    def __init__(self, params: Sequence[Parameter]) -> None:
+        self.params = list(params)
+        self.data = np.array([p.data for p in self.params], dtype=np.float64)
+        self.grad = np.array([p.grad for p in self.params], dtype=np.float64)
+        self.valid = True
+        for i, p in enumerate(self.params):
+            old = p._store
+            if old is not None and old is not self:
+                old.valid = False
+            p._store, p._index = self, i
+        ParameterStore.generation += 1
+
+    @staticmethod
+    def bind(params: Sequence[Any]) -> Optional[ParameterStore]:
+        """A valid store holding exactly ``params`` in order (the one they share, or a new one).
+
+        None when some are not Parameters, or one appears twice: those are read one by one.
+        """
+        params = list(params)
+        if not params or not all(isinstance(p, Parameter) for p in params):
+            return None
+        if len({id(p) for p in params}) != len(params):
+            return None
+        store = params[0]._store
+        if store is not None and store.valid and len(store.params) == len(params) and all(
+                a is b for a, b in zip(store.params, params)):
+            return store
+        return ParameterStore(params)
+
+    def __repr__(self) -> str:
+        return f"ParameterStore({len(self.params)} parameters{'' if self.valid else ', no longer valid'})"
