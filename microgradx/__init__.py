@@ -13,6 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from microgradx.collector import gc_paused
+from microgradx.compiler import CompiledValue, StaleRecordingError, compile
 from microgradx.compiler.params import Parameter
 from microgradx.engine.anomaly import detect_anomaly, is_anomaly_enabled
 from microgradx.engine.autograd import GraphReleasedError, backward, topological_order, zero_grad
@@ -37,6 +38,7 @@ from microgradx.registry.errors import (
 
 __all__ = [
     "VARIADIC",
+    "CompiledValue",
     "DuplicateComponentError",
     "GraphReleasedError",
     "Op",
@@ -44,10 +46,12 @@ __all__ = [
     "PluginError",
     "PluginLoadError",
     "PluginWarning",
+    "StaleRecordingError",
     "UnknownComponentError",
     "Value",
     "__version__",
     "backward",
+    "compile",
     "detect_anomaly",
     "gc_paused",
     "get_registry",

@@ -1,4 +1,209 @@
-"""Batching rules (work in progress)."""
+"""Batching rules: how many nodes of one op become one call, forward and backward.
 
-dot_rule = None
-sum_rule = None
+An op's ``batch`` field is a rule ``rule(batch) -> kernel or None``. It gets a `Batch`: k
+nodes of the op that do not depend on each other, each with ``arity`` inputs, and the means
+to read their inputs as arrays (`Batch.block`, `Batch.gather`). It returns a kernel (an
+object with ``forward(env)`` and ``backward(env, variant)``) or None to let the compiler
+run the nodes elementwise or one by one. The bundled ``dot`` and ``sum`` carry the rules
+below; a third-party op may carry its own.
+
+``dot``: k neurons that share their inputs are one matrix product ``W @ X + b`` (the
+layer of a lane-mode MLP); k neurons of per-example scalar graphs, which share weights by
+neuron and inputs by example, are one product ``W @ X.T`` of the distinct weight rows and
+the distinct input rows (DyNet's autobatching, with the sharing found from the graph).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import attrs
+import numpy as np
+
+from microgradx.compiler.kernels import Block, Env, Gather
+
+
+@attrs.define(eq=False)
+class Batch:
+    """k nodes of one op with ``arity`` inputs each, as a batching rule sees them."""
+
+    op: Any
+    slots: np.ndarray  # (k, arity) value ids of each node's inputs
+    spaces: list  # the space (lanes, 0 for floats) of each input position
+    out_space: int  # the outputs' space
+    rows: slice  # the outputs' rows in it
+    row_of: np.ndarray  # value id -> row in its space
+    needs: tuple  # per variant: a bool array, value id -> does it need a gradient
+
+    @property
+    def k(self) -> int:
+        """The number of nodes."""
+        return self.slots.shape[0]
+
+    def gather(self, position: int) -> Gather:
+        """The inputs at ``position`` of every node (floats shaped to broadcast against lane outputs)."""
+        return Gather(self.spaces[position], self.row_of[self.slots[:, position]],
+                      column=self.out_space > 0 and self.spaces[position] == 0)
+
+    def block(self, slots: np.ndarray, space: int) -> Block:
+        """A block of value ids (all in ``space``) read as one array."""
+        return Block(space, self.row_of[slots])
+
+    def wants(self, slots: np.ndarray) -> tuple:
+        """Per variant: does any of these values need a gradient."""
+        return tuple(bool(need[slots].any()) for need in self.needs)
+
+    def uniform(self, positions: range) -> Optional[int]:
+        """The one space of the inputs at ``positions``, or None if they differ."""
+        spaces = {self.spaces[p] for p in positions}
+        return spaces.pop() if len(spaces) == 1 else None
+
+
+def dot_rule(batch: Batch) -> Optional[Any]:
+    """``dot`` nodes as matrix products: `SharedDot` when the weights are floats, else `GenericDot`."""
+    arity = batch.slots.shape[1]
+    nb, m = arity & 1, arity >> 1
+    if m == 0:
+        return None
+    ws, xs = range(nb, nb + m), range(nb + m, arity)
+    w_space, x_space = batch.uniform(ws), batch.uniform(xs)
+    if w_space is None or x_space is None:
+        return None
+    bias = batch.gather(0) if nb else None
+    W, X = batch.slots[:, nb:nb + m], batch.slots[:, nb + m:]
+    if w_space == 0:
+        Wu, iw = np.unique(W, axis=0, return_inverse=True)
+        Xu, ix = np.unique(X, axis=0, return_inverse=True)
+        if (x_space == 0 and len(Wu) * len(Xu) <= 4 * batch.k) or (x_space and len(Xu) == 1):
+            return SharedDot(batch, bias, Wu, iw.ravel(), Xu, ix.ravel(), x_space)
+    return GenericDot(batch, bias, W, X, w_space, x_space)
+
+
+class SharedDot:
+    """k dot nodes computed from the distinct weight rows Wu and the distinct input rows Xu.
+
+    Node i is ``Wu[iw[i]] . Xu[ix[i]] (+ b_i)``: floats, ``R = Wu @ Xu.T`` picked at
+    (iw, ix); lanes (one input row shared by all), ``R = Wu @ X`` picked at iw.
+    """
+
+    def __init__(self, batch: Batch, bias: Optional[Gather], Wu: np.ndarray, iw: np.ndarray, Xu: np.ndarray,
+                 ix: np.ndarray, x_space: int) -> None:
+        self.out_space, self.rows, self.bias, self.x_space = batch.out_space, batch.rows, bias, x_space
+        self.W = batch.block(Wu, 0)
+        self.X = batch.block(Xu, x_space)
+        self.iw, self.ix = iw, ix
+        self.identity = len(Wu) == batch.k and bool((iw == np.arange(batch.k)).all())  # R needs no picking
+        self.unique_pairs = len(np.unique(iw * len(Xu) + ix)) == batch.k
+        self.wants_w, self.wants_x = batch.wants(Wu), batch.wants(Xu)
+        self.wants_b = batch.wants(batch.slots[:, :1]) if bias is not None else None
+
+    def forward(self, env: Env) -> None:
+        """Z = picked(Wu @ X) + b."""
+        W, X = self.W.take(env), self.X.take(env)
+        if self.x_space:
+            R = W @ X[0]  # (u_w, n)
+            Z = R if self.identity else R[self.iw]
+        else:
+            Z = (W @ X.T)[self.iw, self.ix]
+        if self.bias is not None:
+            Z = Z + self.bias.take(env)
+        env.data[self.out_space][self.rows] = Z
+
+    def backward(self, env: Env, variant: int) -> None:
+        """d/dW = G @ X, d/dX = G.T @ W, d/db = g, with G the output gradients put back in R's shape."""
+        g = env.grad.get(self.out_space)
+        if g is None:
+            return
+        g = g[self.rows]
+        if self.bias is not None and self.wants_b[variant]:
+            self.bias.add(env, g)
+        W, X = self.W.take(env), self.X.take(env)
+        if self.x_space:
+            if self.identity:
+                G = g
+            else:
+                G = np.zeros((W.shape[0], g.shape[1]))
+                np.add.at(G, self.iw, g)
+            if self.wants_w[variant]:
+                self.W.add(env, G @ X[0].T)
+            if self.wants_x[variant]:
+                self.X.add(env, (W.T @ G)[None])
+            return
+        G = np.zeros((W.shape[0], X.shape[0]))
+        if self.unique_pairs:
+            G[self.iw, self.ix] = g
+        else:
+            np.add.at(G, (self.iw, self.ix), g)
+        if self.wants_w[variant]:
+            self.W.add(env, G @ X)
+        if self.wants_x[variant]:
+            self.X.add(env, G.T @ W)
+
+
+class GenericDot:
+    """k dot nodes with any mix of float and lane weights and inputs: ``sum over j of W[:, j] * X[:, j]``."""
+
+    def __init__(self, batch: Batch, bias: Optional[Gather], W: np.ndarray, X: np.ndarray, w_space: int,
+                 x_space: int) -> None:
+        self.out_space, self.rows, self.bias = batch.out_space, batch.rows, bias
+        self.W, self.X = batch.block(W, w_space), batch.block(X, x_space)
+        self.lanes = batch.out_space
+        self.wants_w, self.wants_x = batch.wants(W), batch.wants(X)
+        self.wants_b = batch.wants(batch.slots[:, :1]) if bias is not None else None
+
+    def _blocks(self, env: Env) -> tuple:
+        W, X = self.W.take(env), self.X.take(env)
+        if self.lanes:  # a float block broadcasts against the lanes
+            W = W if W.ndim == 3 else W[:, :, None]
+            X = X if X.ndim == 3 else X[:, :, None]
+        return W, X
+
+    def forward(self, env: Env) -> None:
+        """Z = sum_j W_j * X_j (+ b)."""
+        W, X = self._blocks(env)
+        Z = (W * X).sum(axis=1)
+        if self.bias is not None:
+            Z = Z + self.bias.take(env)
+        env.data[self.out_space][self.rows] = Z
+
+    def backward(self, env: Env, variant: int) -> None:
+        """d/dW_j = g * X_j and d/dX_j = g * W_j (summed over the lanes for a float), d/db = g."""
+        g = env.grad.get(self.out_space)
+        if g is None:
+            return
+        g = g[self.rows]
+        if self.bias is not None and self.wants_b[variant]:
+            self.bias.add(env, g)
+        W, X = self._blocks(env)
+        g = g[:, None]
+        if self.wants_w[variant]:
+            self.W.add(env, g * X)
+        if self.wants_x[variant]:
+            self.X.add(env, g * W)
+
+
+def sum_rule(batch: Batch) -> Optional[Any]:
+    """``sum`` nodes whose inputs all live in the outputs' space: one gathered block summed along its rows."""
+    arity = batch.slots.shape[1]
+    if batch.uniform(range(arity)) != batch.out_space:
+        return None  # floats added to lanes: the elementwise kernel broadcasts them
+    return BlockSum(batch)
+
+
+class BlockSum:
+    """k sum nodes of m inputs each: one (k, m[, n]) block summed along its m columns."""
+
+    def __init__(self, batch: Batch) -> None:
+        self.out_space, self.rows = batch.out_space, batch.rows
+        self.block = batch.block(batch.slots, batch.out_space)
+        self.wants = batch.wants(batch.slots)
+
+    def forward(self, env: Env) -> None:
+        """Each node's inputs added up."""
+        env.data[self.out_space][self.rows] = self.block.take(env).sum(axis=1)
+
+    def backward(self, env: Env, variant: int) -> None:
+        """Every input of a node gets the node's gradient."""
+        g = env.grad.get(self.out_space)
+        if g is not None and self.wants[variant]:
+            self.block.add(env, np.broadcast_to(g[self.rows][:, None], self.block.shape))

@@ -1,0 +1,141 @@
+"""Planning: where every value of a `Program` lives in the replay's arrays, and which nodes run together.
+
+Nodes are grouped by depth (the longest path from a leaf: nodes of one depth never depend
+on each other), op, number of inputs and the kinds of their inputs (DyNet's depth-based
+autobatching). Each group becomes one kernel: the op's batching rule if it has one, one
+elementwise call if the op is ``elementwise``, else the nodes one by one. Leaves come first
+in each space: the inputs (argument by argument), the closed-over leaves, the constants.
+
+Gradients are computed only where they can reach a closed-over leaf (variant 0), or a
+closed-over leaf or an input (variant 1, when input gradients are asked for).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import attrs
+import numpy as np
+
+from microgradx.compiler.batching import Batch
+from microgradx.compiler.kernels import ElementwiseKernel, Gather, NodeKernel
+from microgradx.compiler.record import Program
+
+#: Gradient variants: 0 for the closed-over leaves only, 1 for those and the inputs.
+PARAMS, INPUTS = 0, 1
+
+
+@attrs.define(eq=False)
+class Plan:
+    """The layout and the kernels of one recording."""
+
+    program: Program
+    sizes: dict  # space -> number of rows
+    row_of: np.ndarray  # value id -> row in its space
+    space_of: np.ndarray  # value id -> space
+    input_rows: list  # per argument: None or (space, first row, number of rows)
+    closed_float: list  # the float closed-over leaves (Values), in their rows' order
+    closed_float_first: int  # the first of their rows in space 0
+    closed_lanes: list  # (space, row, Value) for closed-over lane leaves
+    constants: dict  # space -> (first row, the constants' data as one array)
+    kernels: list  # in order: each group after the groups it depends on
+    wanted: list  # per kernel: per variant, does it need a backward at all
+
+
+def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
+    """Lay ``program`` out and batch its nodes; ``args`` holds each argument's array shape or None."""
+    n_leaves = program.n_leaves
+    lanes = np.asarray(program.lanes, dtype=np.intp)
+    n_values = len(lanes)
+    sizes: dict = defaultdict(int)
+    row_of = np.full(n_values, -1, dtype=np.intp)
+    space_of = lanes.copy()
+
+    def take_rows(space: int, count: int) -> int:
+        first = sizes[space]
+        sizes[space] += count
+        return first
+
+    input_rows: list = []
+    for shape in args:  # each argument's values in consecutive rows, in the order fn saw them
+        if shape is None:
+            input_rows.append(None)
+            continue
+        if lanes_mode:
+            space, count = shape[0], (1 if len(shape) == 1 else shape[1])
+        else:
+            space, count = 0, int(np.prod(shape))
+        input_rows.append((space, take_rows(space, count), count))
+    closed_float, closed_lanes, consts = [], [], defaultdict(list)
+    for v, leaf in enumerate(program.leaves):
+        if leaf[0] == "input":
+            _, arg, position = leaf
+            row_of[v] = input_rows[arg][1] + position
+        elif leaf[0] == "closed" and lanes[v] == 0:
+            closed_float.append((v, leaf[1]))
+    closed_first = take_rows(0, len(closed_float))
+    for k, (v, _) in enumerate(closed_float):
+        row_of[v] = closed_first + k
+    for v, leaf in enumerate(program.leaves):
+        if leaf[0] == "closed" and lanes[v]:
+            row_of[v] = take_rows(int(lanes[v]), 1)
+            closed_lanes.append((int(lanes[v]), int(row_of[v]), leaf[1]))
+        elif leaf[0] == "const":
+            consts[int(lanes[v])].append((v, leaf[1]))
+    constants = {}
+    for space, items in consts.items():
+        first = take_rows(space, len(items))
+        for k, (v, _) in enumerate(items):
+            row_of[v] = first + k
+        constants[space] = (first, np.array([data for _, data in items], dtype=np.float64))
+
+    # depth, and which values need a gradient (per variant); Python lists: this loop visits every node
+    depth = [0] * n_values
+    need_params = [leaf[0] == "closed" for leaf in program.leaves] + [False] * len(program.ops)
+    need_inputs = [leaf[0] != "const" for leaf in program.leaves] + [False] * len(program.ops)
+    lane_list = program.lanes
+    groups: dict = defaultdict(list)
+    for i, (op, ins) in enumerate(zip(program.ops, program.inputs)):
+        v = n_leaves + i
+        depth[v] = d = 1 + max([depth[j] for j in ins])
+        need_params[v] = any([need_params[j] for j in ins])
+        need_inputs[v] = any([need_inputs[j] for j in ins])
+        groups[(d, id(op), len(ins), lane_list[v], tuple([lane_list[j] for j in ins]))].append(v)
+    needs = [np.array(need_params, dtype=bool), np.array(need_inputs, dtype=bool)]
+
+    kernels, wanted = [], []
+    for key in sorted(groups, key=lambda k: k[0]):
+        members = groups[key]
+        op = program.ops[members[0] - n_leaves]
+        space = key[3]
+        first = take_rows(space, len(members))
+        members = np.array(members, dtype=np.intp)
+        row_of[members] = np.arange(first, first + len(members))
+        kernels.append(_kernel(program, op, members, space, first, row_of, lanes, needs))
+        wanted.append(tuple(bool(need[members].any()) for need in needs))
+    return Plan(program=program, sizes=dict(sizes), row_of=row_of, space_of=space_of, input_rows=input_rows,
+                closed_float=[value for _, value in closed_float], closed_float_first=closed_first,
+                closed_lanes=closed_lanes, constants=constants, kernels=kernels, wanted=wanted)
+
+
+def _kernel(program: Program, op: Any, members: list, space: int, first: int, row_of: np.ndarray,
+            lanes: np.ndarray, needs: list) -> Any:
+    """The kernel of one group: the op's batching rule, one elementwise call, or node by node."""
+    n_leaves = program.n_leaves
+    slots = np.array([program.inputs[v - n_leaves] for v in members], dtype=np.intp)
+    spaces = [int(lanes[j]) for j in slots[0]]
+    rows = slice(first, first + len(members))
+    if op.batch is not None:
+        kernel = op.batch(Batch(op=op, slots=slots, spaces=spaces, out_space=space, rows=rows, row_of=row_of,
+                                needs=tuple(needs)))
+        if kernel is not None:
+            return kernel
+    if op.elementwise:
+        gathers = [Gather(spaces[p], row_of[slots[:, p]], column=space > 0 and spaces[p] == 0)
+                   for p in range(slots.shape[1])]
+        wants = [tuple(bool(need[slots[:, p]].any()) for need in needs) for p in range(slots.shape[1])]
+        return ElementwiseKernel(op, gathers, space, rows, wants)
+    nodes = [[(int(lanes[j]), int(row_of[j])) for j in ins] for ins in slots]
+    wants = [[tuple(bool(need[j]) for need in needs) for j in ins] for ins in slots]
+    return NodeKernel(op, nodes, space, first, wants)

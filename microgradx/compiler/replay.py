@@ -1,0 +1,185 @@
+"""Replaying a plan on new arrays: the forward pass, the backward pass, and the results a call returns.
+
+Closed-over float leaves are read at every replay and receive their gradients afterwards:
+when they are `Parameter` s that share one `ParameterStore` (an optimizer binds them), in
+two array operations on the store; otherwise one Value at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Optional
+
+import numpy as np
+
+from microgradx.compiler.kernels import Env
+from microgradx.compiler.params import Parameter, ParameterStore
+from microgradx.compiler.plan import INPUTS, PARAMS, Plan
+from microgradx.engine.errors import check_seed
+
+_GRAD_LOCK = threading.Lock()  # gradients of shared parameters are added by one replay at a time
+
+
+class ClosedFloats:
+    """The float leaves a compiled function closes over (a model's parameters), read and updated as an array."""
+
+    def __init__(self, values: list) -> None:
+        self.values = values
+        self.generation = -1  # ParameterStore.generation when `store` and `index` were worked out
+        self.store: Optional[ParameterStore] = None
+        self.index: Any = None
+
+    def _resolve(self) -> Optional[ParameterStore]:
+        store = self.store
+        if self.generation == ParameterStore.generation and (store is None or store.valid):
+            return store
+        self.generation, self.store = ParameterStore.generation, None
+        values = self.values
+        first = values[0] if values else None
+        if isinstance(first, Parameter) and first._store is not None and all(
+                isinstance(v, Parameter) and v._store is first._store for v in values):
+            index = np.array([v._index for v in values], dtype=np.intp)
+            if len(np.unique(index)) == len(index):
+                start = int(index[0])
+                contiguous = (index == np.arange(start, start + len(index))).all()
+                self.store, self.index = first._store, slice(start, start + len(index)) if contiguous else index
+        return self.store
+
+    def read(self) -> np.ndarray:
+        """Every value's current number."""
+        store = self._resolve()
+        if store is not None:
+            return store.data[self.index]
+        try:
+            return np.fromiter([v.data for v in self.values], dtype=np.float64, count=len(self.values))
+        except (TypeError, ValueError):
+            bad = next(v for v in self.values if not isinstance(v.data, float))
+            raise TypeError(f"a Value the compiled function closes over held a float when recorded and now holds "
+                            f"{type(bad.data).__name__} ({bad!r}); record again with a new compile()") from None
+
+    def add_grads(self, g: np.ndarray) -> None:
+        """Add ``g`` (one number per value) to the values' gradients."""
+        store = self._resolve()
+        with _GRAD_LOCK:
+            if store is not None:
+                store.grad[self.index] += g
+            else:
+                for v, gi in zip(self.values, g.tolist()):
+                    v.grad = v.grad + gi
+
+
+def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats) -> Env:
+    """Run ``plan`` on the argument arrays (None for the other arguments): every value, in its rows."""
+    data = {s: (np.empty((n, s)) if s else np.empty(n)) for s, n in plan.sizes.items()}
+    for a, spec in zip(arrays, plan.input_rows):
+        if spec is not None:
+            space, first, count = spec
+            if lanes_mode:
+                data[space][first:first + count] = a.T if a.ndim == 2 else a
+            else:
+                data[0][first:first + count] = a.ravel()
+    if plan.closed_float:
+        first = plan.closed_float_first
+        data[0][first:first + len(plan.closed_float)] = closed.read()
+    for space, row, value in plan.closed_lanes:
+        if not isinstance(value.data, np.ndarray) or value.data.shape != (space,):
+            raise ValueError(f"a lane Value the compiled function closes over had {space} lanes when recorded, "
+                             f"now {value!r}")
+        data[space][row] = value.data
+    for space, (first, values) in plan.constants.items():
+        data[space][first:first + len(values)] = values
+    env = Env(data)
+    for kernel in plan.kernels:
+        kernel.forward(env)
+    return env
+
+
+class Call:
+    """One call of a compiled function: its arrays, kept for the backward pass (see `CompiledValue`)."""
+
+    def __init__(self, plan: Plan, env: Env, shapes: list, lanes_mode: bool, closed: ClosedFloats) -> None:
+        self.plan, self.env, self.shapes, self.lanes_mode, self.closed = plan, env, shapes, lanes_mode, closed
+        self.input_grads: Optional[list] = None
+
+    def value(self, v: int) -> Any:
+        """The data of value ``v``: a float, or a copy of its lanes."""
+        space, row = int(self.plan.space_of[v]), int(self.plan.row_of[v])
+        return self.env.data[space][row].copy() if space else float(self.env.data[0][row])
+
+    def backward(self, v: int, grad: Any, inputs: bool) -> None:
+        """Back-propagate from value ``v``: closed-over leaves' grads, and the inputs' when asked."""
+        plan, env = self.plan, self.env
+        variant = INPUTS if inputs else PARAMS
+        space, row = int(plan.space_of[v]), int(plan.row_of[v])
+        seed = check_seed(env.data[space][row] if space else float(env.data[0][row]), grad)
+        env.grad = {space: np.zeros_like(env.data[space])}
+        env.grad[space][row] += seed
+        for kernel, wanted in zip(reversed(plan.kernels), reversed(plan.wanted)):
+            if wanted[variant]:
+                kernel.backward(env, variant)
+        g0 = env.grad.get(0)
+        if plan.closed_float and g0 is not None:
+            first = plan.closed_float_first
+            self.closed.add_grads(g0[first:first + len(plan.closed_float)])
+        with _GRAD_LOCK:
+            for s, r, value in plan.closed_lanes:
+                if s in env.grad:
+                    value.grad = value.grad + env.grad[s][r]
+        if inputs:
+            self.input_grads = [self._input_grad(spec, shape) for spec, shape in zip(plan.input_rows, self.shapes)]
+        env.grad = {}
+
+    def _input_grad(self, spec: Any, shape: Any) -> Optional[np.ndarray]:
+        if spec is None:
+            return None
+        space, first, count = spec
+        g = self.env.grad.get(space)
+        if g is None:
+            return np.zeros(shape)
+        block = g[first:first + count]
+        if self.lanes_mode:
+            return block.T.copy() if len(shape) == 2 else block[0].copy()
+        return block.reshape(shape).copy()
+
+
+class CompiledValue:
+    """An output of a compiled call, used like the Value the eager call would return.
+
+    ``data`` is the output (a float or an array of lanes); ``backward(grad=None,
+    inputs=False)`` adds to the ``grad`` of every Value the function closes over what the
+    eager graph's backward would add; with ``inputs=True`` also ``input_grads``, one array
+    per array argument (shaped like it; None for other arguments).
+    """
+
+    __slots__ = ("_call", "_value", "data")
+
+    def __init__(self, call: Call, value: int) -> None:
+        self._call, self._value = call, value
+        self.data = call.value(value)
+
+    def backward(self, grad: Any = None, inputs: bool = False) -> None:
+        """Back-propagate from this output (see the class docstring)."""
+        self._call.backward(self._value, grad, inputs)
+
+    @property
+    def input_grads(self) -> Optional[list]:
+        """After ``backward(inputs=True)``: d(this output)/d(argument) for each array argument."""
+        return self._call.input_grads
+
+    @property
+    def is_lanes(self) -> bool:
+        """True when ``data`` is an array of lanes."""
+        return isinstance(self.data, np.ndarray)
+
+    def item(self) -> float:
+        """The data as a float (one lane at most)."""
+        if isinstance(self.data, np.ndarray):
+            if self.data.size != 1:
+                raise ValueError(f"item() needs one number; this output has {self.data.size} lanes")
+            return float(self.data[0])
+        return self.data
+
+    __float__ = item
+
+    def __repr__(self) -> str:
+        return f"CompiledValue(data={self.data!r})"
