@@ -8,17 +8,18 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from microgradx.draw.graph import (
-    _RANKDIRS,
+from microgradx import Value
+from microgradx.draw import (
     DEFAULT_MAX_NODES,
     DOT_SUFFIXES,
     FORMATS,
+    RANKDIRS,
     GraphvizNotFoundWarning,
     build_model_graph,
     draw,
+    find_dot,
     summarize,
 )
-from microgradx.engine.value import Value
 
 _GRAPH_EPILOG = """\
 examples:
@@ -31,7 +32,8 @@ The expression may use numbers, the NAME=VALUE inputs (a comma-separated VALUE g
 lanes), + - * / ** and unary -, and calls of any registered op (see `microgradx plugins`).
 Nothing is passed to Python's eval. An expression that begins with '-' goes after '--',
 with the options before it: microgradx graph --out neg.svg -- "-a*b" a=2 b=3
-Without Graphviz's `dot` program only the .dot file is written (exit status 1).
+Without Graphviz's `dot` program an SVG is still drawn (by the built-in layout); a PNG
+or PDF needs Graphviz: without it the SVG is written instead (exit status 1).
 """
 
 
@@ -58,7 +60,7 @@ def add_graph_command(subparsers: Any) -> None:
                    help="activation op of the neuron / hidden layers (any registered unary op; default: tanh)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default: 0)")
     p.add_argument("--collapse", action="store_true", help="draw each neuron's pre-activation as one node")
-    p.add_argument("--rankdir", choices=_RANKDIRS, default="LR", help="layout direction (default: LR)")
+    p.add_argument("--rankdir", choices=RANKDIRS, default="LR", help="layout direction (default: LR)")
     p.set_defaults(func=cmd_graph)
 
 
@@ -100,6 +102,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if missing:
         print(f"microgradx graph: {missing[0].message}", file=sys.stderr)
         return 1
+    if written.suffix == ".svg" and find_dot() is None:
+        print("microgradx graph: note: Graphviz's dot is not installed; drew the SVG with the built-in layout",
+              file=sys.stderr)
     print(f"wrote {written}")
     return 0
 
