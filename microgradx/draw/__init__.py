@@ -25,10 +25,13 @@ from microgradx.draw.files import (
     write_atomic,
 )
 from microgradx.draw.models import build_model_graph
+from microgradx.draw.page import explore, explorer_html
 from microgradx.draw.picture import DEFAULT_MAX_NODES, RANKDIRS, groups_from, named_neurons
+from microgradx.draw.steps import BackwardStep, Term, backward_steps
 from microgradx.draw.svg import to_svg
 from microgradx.draw.text import escape_record, format_number, summarize
 
 __all__ = ["DEFAULT_MAX_NODES", "DOT_SUFFIXES", "ENGINES", "FORMATS", "INSTALL_HINT", "RANKDIRS",
-           "GraphvizNotFoundWarning", "build_model_graph", "draw", "escape_record", "find_dot", "format_number",
+           "BackwardStep", "GraphvizNotFoundWarning", "Term", "backward_steps", "build_model_graph", "draw", "explore",
+           "explorer_html", "escape_record", "find_dot", "format_number",
            "groups_from", "named_neurons", "summarize", "to_dot", "to_svg", "write_atomic"]
