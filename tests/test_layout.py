@@ -136,7 +136,7 @@ def test_to_svg_names_bad_arguments():
 def test_importing_the_package_and_the_drawing_modules_leaves_igraph_and_browsers_out():
     code = textwrap.dedent("""
         import sys
-        import microgradx, microgradx.draw, microgradx.cli
+        import microgradx, microgradx.draw, microgradx.draw.page, microgradx.cli
         heavy = sorted(m for m in ("igraph", "playwright", "selenium") if m in sys.modules)
         assert not heavy, heavy
         microgradx.draw.to_svg(microgradx.Value(1.0))
