@@ -119,8 +119,9 @@ def render_svg(sc: Scene, *, ident: Optional[str] = None) -> str:
         f'height="{_num(height)}" viewBox="0 0 {_num(sc.width)} {_num(height)}" font-family="{FONT_FAMILY}" '
         f'font-size="{FONT_SIZE}" xml:space="preserve">',
         f"<title>{_xml(sc.title or 'microgradx graph')}</title>",
-        f'<defs><marker id="{arrow}" viewBox="0 0 10 10" refX="9.5" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" '
-        f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555555"/></marker></defs>',
+        f'<defs><marker id="{arrow}" viewBox="0 0 10 10" refX="9.5" refY="5" markerUnits="userSpaceOnUse" '
+        f'markerWidth="9" markerHeight="9" orient="auto-start-reverse">'
+        f'<path d="M0,0 L10,5 L0,10 z" fill="#555555"/></marker></defs>',
         '<g class="edges">',
     ]
     for e in sc.edges:
