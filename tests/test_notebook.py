@@ -123,7 +123,7 @@ def test_the_install_steps_agree():
     pictures = (root / "docs" / "pictures.md").read_text(encoding="utf-8")
     readme = (root / "README.md").read_text(encoding="utf-8")
     section = re.search(r"^## Pictures\n(.*?)^## ", readme, re.S | re.M).group(1)
-    notebook_part = pictures[pictures.index("## 4. The notebook"):]
+    notebook_part = pictures[pictures.index("## 5. The notebook"):]
     for where, text in (("the notebook", intro), ("docs/pictures.md", notebook_part), ("README.md", section)):
         assert command in text, f"{where} does not give {command}"
         assert "nbclient" in text and "ipykernel" in text, where

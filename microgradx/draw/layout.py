@@ -224,10 +224,12 @@ def _lay_out(sc: Scene) -> None:
     routing = getattr(layout, "edge_routing", None) or [[] for _ in sc.edges]
     across = sc.rankdir in ("LR", "RL")
 
-    def along(box: Box) -> float:  # a box's extent along its layer
+    def along(box: Box) -> float:
+        """A box's extent along its layer."""
         return box.height if across else box.width
 
-    def thick(box: Box) -> float:  # its extent across layers
+    def thick(box: Box) -> float:
+        """A box's extent across the layers."""
         return box.width if across else box.height
 
     # what occupies each layer, at igraph's position: the boxes and the edges passing through

@@ -169,11 +169,15 @@ class Timeline:
                                  "visit": self.keys(node), "inputs": inputs,
                                  "set": [[node.ident, "data", f"data {result}"]]})
         seed = len(self.entries)
-        root_names = ", ".join(self.name(r) for r in self.roots)
+        if len(self.roots) == 1:
+            r = self.name(self.roots[0])
+            text = f"d{_wrap(r)}/d{_wrap(r)} = 1: the root's grad starts at 1, every other at 0. "
+        else:
+            text = f"Each root ({', '.join(self.name(r) for r in self.roots)}) starts with grad 1, every other at 0. "
         self.entries.append({
             "kind": "seed", "phase": "backward", "title": "Backward pass: the seed",
-            "text": f"d{_wrap(root_names)}/d{_wrap(root_names)} = 1: the root's grad starts at 1, every other at 0. "
-                    f"Now each node, from the root back, passes upstream grad \u00d7 local derivative to its inputs.",
+            "text": text + "Now each node, from the root back, passes upstream grad \u00d7 local derivative to its "
+                           "inputs.",
             "visit": [k for r in self.roots if self.visible(self.display(r)) for k in self.keys(self.display(r))],
             "inputs": [],
             "set": [[self.display(r).ident, "grad", f"grad {self.fmt(ones_like(r.data))}"] for r in self.roots
@@ -202,7 +206,7 @@ class Timeline:
             else:
                 runs.append((node, [step]))
         drawn = sum(self.visible(n) for n, _ in runs)
-        root = self.name(self.roots[0]) if len(self.roots) == 1 else "(the roots)"
+        root = " + ".join(self.name(r) for r in self.roots)
         j = 0
         for node, run in runs:
             terms = self._terms(node, run)
