@@ -22,6 +22,7 @@ from microgradx.draw import (
     format_number,
     summarize,
     to_dot,
+    to_svg,
 )
 from microgradx.draw.exprparse import ExpressionError, evaluate, parse_bindings
 
@@ -332,6 +333,19 @@ def _svg_node_texts(path) -> dict:
     return out
 
 
+def builtin_texts(path) -> dict:
+    """The built-in SVG's records: first field (the label, or "data ...") -> every field's text, in order."""
+    root = ET.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    out = {}
+    for g in root.iter("{http://www.w3.org/2000/svg}g"):
+        classes = (g.get("class") or "").split()
+        if "node" in classes and ("value" in classes or "group" in classes):
+            texts = ["".join(t.itertext()) for t in g.iter("{http://www.w3.org/2000/svg}text")]
+            out[texts[0]] = texts
+    return out
+
+
 @needs_dot
 def test_svg_is_written_and_contains_the_labels(tmp_path):
     out, values = tanh_expression()
@@ -359,18 +373,52 @@ def test_png_is_written_and_not_blank(tmp_path):
     assert float(np.std(pixels[..., :3])) > 0.05  # text and lines, not a blank canvas
 
 
-def test_without_dot_warns_and_writes_the_dot_file(tmp_path, monkeypatch):
+def test_without_dot_an_svg_comes_from_the_builtin_layout(tmp_path, monkeypatch, recwarn):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert find_dot() is None
+    out, values = tanh_expression()
+    out.backward()
+    path = draw(out, tmp_path / "expr.svg")
+    assert path == tmp_path / "expr.svg"
+    assert not [w for w in recwarn if issubclass(w.category, GraphvizNotFoundWarning)]
+    assert path.read_text(encoding="utf-8") == to_svg(out)  # the built-in layout's picture
+    assert (tmp_path / "expr.dot").read_text(encoding="utf-8") == to_dot(out)
+    texts = builtin_texts(path)
+    for v in values:
+        assert texts[v.label] == [v.label, f"data {format_number(v.data)}", f"grad {format_number(v.grad)}"]
+
+
+def test_without_dot_a_png_becomes_an_svg_and_says_how_to_install_graphviz(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     out, _ = tanh_expression()
     with pytest.warns(GraphvizNotFoundWarning) as caught:
-        path = draw(out, tmp_path / "expr.svg")
+        path = draw(out, tmp_path / "expr.png")
     message = str(caught[0].message)
     assert "apt-get install graphviz" in message and "brew install graphviz" in message
-    assert "expr.svg was not written" in message
-    assert path == tmp_path / "expr.dot"
-    assert path.read_text(encoding="utf-8") == to_dot(out)
-    assert not (tmp_path / "expr.svg").exists()
+    assert "expr.png was not written" in message
+    assert path == tmp_path / "expr.svg" and "<svg" in path.read_text(encoding="utf-8")
+    assert not (tmp_path / "expr.png").exists()
+    with pytest.raises(RuntimeError, match="engine='graphviz' needs Graphviz's `dot`"):
+        draw(out, tmp_path / "x.svg", engine="graphviz")
+    with pytest.raises(ValueError, match="writes SVG only, not PNG"):
+        draw(out, tmp_path / "x.png", engine="builtin")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        draw(out, tmp_path / "x.svg", engine="neato")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_picture_files_get_the_umask_mode_not_0600(tmp_path, umask):
+    out, _ = tanh_expression()
+    old = os.umask(umask)
+    try:
+        paths = [draw(out, tmp_path / "a.svg", engine="builtin"), tmp_path / "a.dot"]
+        if find_dot() is not None:
+            paths.append(draw(out, tmp_path / "b.png", engine="graphviz"))
+    finally:
+        os.umask(old)
+    for path in paths:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_dot_suffix_writes_only_the_dot_text(tmp_path, monkeypatch, recwarn):
@@ -627,13 +675,18 @@ def test_graph_command_draws_a_tiny_mlp_collapsed_or_not(tmp_path, capsys):
     assert names == ["neuron 0.0", "neuron 0.1", "neuron 0.2", "neuron 1.0"]
 
 
-def test_graph_command_without_dot_writes_the_dot_file_and_says_how_to_install(tmp_path, capsys, monkeypatch):
+def test_graph_command_without_dot_still_draws_an_svg(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     code, out, err = run_graph(["tanh(a)", "a=0.5", "--out", str(tmp_path / "expr.svg")], capsys)
+    assert code == 0, err
+    assert "built-in layout" in err and f"wrote {tmp_path / 'expr.svg'}" in out
+    grad = format_number(1 - math.tanh(0.5) ** 2)
+    assert builtin_texts(tmp_path / "expr.svg")["a"] == ["a", "data 0.5", f"grad {grad}"]
+    assert f"result = {summarize(math.tanh(0.5), 6)}" in out
+    code, out, err = run_graph(["tanh(a)", "a=0.5", "--out", str(tmp_path / "expr.png")], capsys)
     assert code == 1
     assert "apt-get install graphviz" in err and "brew install graphviz" in err
-    assert (tmp_path / "expr.dot").exists() and not (tmp_path / "expr.svg").exists()
-    assert f"result = {summarize(math.tanh(0.5), 6)}" in out
+    assert (tmp_path / "expr.dot").exists() and not (tmp_path / "expr.png").exists()
 
 
 @needs_dot

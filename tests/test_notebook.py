@@ -107,8 +107,43 @@ def test_the_notebook_tells_the_whole_story():
     source = "\n".join("".join(c["source"]) for c in _code_cells(_notebook()))
     for needle in ("draw(", "L.backward()", "gradcheck(", 'get("layers", "MLP")(30, [16, 16, 1]',
                    "plot_history(", "@hookimpl", "def microgradx_register_ops(", "plugin_registered(",
-                   ".swish()", 'check_op("swish")', "test_accuracy ="):
+                   ".swish()", 'check_op("swish")', "test_accuracy =",
+                   "L.op", "op.backward(1.0, L.data, d.data)", "microgradx.topological_order(L)",
+                   "d.op.backward(upstream", "backward_steps(root)", 'step_backward(n_out, "steps-neuron")',
+                   "explorer_html(L", "model.zero_grad()", "loss.backward()", "optimizer.step()"):
         assert needle in source, f"examples/demo.ipynb no longer contains {needle!r}"
+    assert "gc_paused" not in source, "the training loop is micrograd's, with no speed tricks"
+
+
+def test_the_install_steps_agree():
+    """README, docs/pictures.md and the notebook give the same one command for the notebook's packages."""
+    root = NOTEBOOK.parents[1]
+    command = 'pip install -e ".[test]"'
+    intro = "".join(_notebook()["cells"][0]["source"])
+    pictures = (root / "docs" / "pictures.md").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Pictures\n(.*?)^## ", readme, re.S | re.M).group(1)
+    notebook_part = pictures[pictures.index("## 5. The notebook"):]
+    for where, text in (("the notebook", intro), ("docs/pictures.md", notebook_part), ("README.md", section)):
+        assert command in text, f"{where} does not give {command}"
+        assert "nbclient" in text and "ipykernel" in text, where
+        assert "pip install nbclient" not in text and '".[plot]"' not in text, where
+
+
+def _step_lines(root) -> list[str]:
+    """What the notebook's print_step prints for each backward step of ``root`` (computed here)."""
+    from microgradx.draw import backward_steps
+
+    def name(v):
+        return v.label or (v.op.name + " output" if v.op else f"{v.data:g}")
+
+    lines = []
+    for k, step in enumerate(backward_steps(root), start=1):
+        lines.append(f"step {k}: visit {name(step.value)} = {step.op.name}(...), upstream grad {step.upstream:.6g}")
+        for t in step.terms:
+            lines.append(f"    to {name(t.input)}: local {t.local:.6g} x upstream {step.upstream:.6g} = "
+                         f"{t.product:.6g}   ({name(t.input)}.grad {t.before:.6g} -> {t.after:.6g})")
+    return lines
 
 
 @pytest.mark.slow
@@ -144,22 +179,50 @@ def test_the_notebook_runs_headless_and_reaches_97_percent(graphviz, tmp_path, m
     assert len(pngs) == 1
     _assert_png(base64.b64decode(pngs[0]))
 
-    # the graph of tanh(a*b + c) before and after backward(), with a's gradient as to_dot formats it
-    a, b, c = Value(2.0), Value(-3.0), Value(10.0)
-    (a * b + c).tanh().backward()
+    # section 2: an Op record, the topological order, one node's step, the whole pass step by step
+    assert "L.op: name='tanh', arity=1" in printed
+    assert "op.backward(1.0, L.data, d.data) = (0.00134095,)   1 - tanh(d)**2 = 0.00134095" in printed
+    assert "backward visits:   L -> d -> e" in printed
+    assert "add's backward: to e 0.00134095 (= 0.00134095 x 1), to c 0.00134095 (= 0.00134095 x 1)" in printed
+    a, b, c = Value(2.0, label="a"), Value(-3.0, label="b"), Value(10.0, label="c")
+    e = a * b
+    e.label = "e"
+    d = e + c
+    d.label = "d"
+    L = d.tanh()
+    L.label = "L"
+    expr_lines = _step_lines(L)
+    assert expr_lines[0] == "step 1: visit L = tanh(...), upstream grad 1"
+    assert expr_lines[-2].startswith("    to a: local -3 x upstream 0.00134095 = -0.00402285")
+    from microgradx.draw import build_model_graph
+
+    neuron_lines = _step_lines(build_model_graph("Neuron", 2, activation="tanh", seed=0)[1][0])
+    assert sum(line.startswith("step ") for line in neuron_lines) == 5  # tanh, 2 add, 2 mul
+    for line in expr_lines + neuron_lines:
+        assert line + "\n" in printed, f"the notebook did not print {line!r}"
+    # the explorer page, embedded
+    pages = _data(nb, "text/html")
+    assert len(pages) == 1 and pages[0].startswith("<iframe srcdoc=\"&lt;!DOCTYPE html&gt;")
+    assert "data 0.99933" in pages[0] and "Backprop explorer" in pages[0]
+
+    # every graph is an SVG picture, with Graphviz or without it (the built-in layout)
+    L.backward()
     grad_a = f"grad {format_number(a.grad)}"
     svgs = _data(nb, "image/svg+xml")
+    # expression before and after; 4 redraws of the expression's steps, 6 of the neuron's; neuron, MLP, swish
+    assert len(svgs) == 15
+    before, after = svgs[0], svgs[1]
+    assert ">grad 0<" in before and grad_a not in before
+    assert grad_a in after and ">a<" in after and ">tanh<" in after
+    steps = svgs[2:6]  # seed, after the tanh, the add, the mul: a's grad arrives at the last
+    assert [grad_a in svg for svg in steps] == [False, False, False, True]
+    assert [f"grad {format_number(c.grad)}" in svg for svg in steps] == [False, True, True, True]
+    assert "neuron 1.0" in svgs[13] and ">swish<" in svgs[14]
+    builtin = ['class="mgx-graph"' in svg for svg in svgs]
     if graphviz == "installed":
-        assert len(svgs) == 5  # expression before and after, neuron, collapsed MLP, swish
-        before, after = svgs[0], svgs[1]
-        assert ">grad 0<" in before and grad_a not in before
-        assert grad_a in after and ">a<" in after and ">tanh<" in after
-        assert "neuron 1.0" in svgs[3] and ">swish<" in svgs[4]
-        assert "Graphviz is not installed" not in printed
+        assert not any(builtin) and "Graphviz is not installed" not in printed
     else:
-        assert svgs == []
-        assert "Graphviz is not installed" in printed and "apt-get install graphviz" in printed
-        assert printed.count("digraph") == 5 and grad_a in printed
+        assert all(builtin) and "Graphviz is not installed: graphs come from the built-in layout" in printed
 
     # nothing was left in the kernel's temporary folder (the pictures' folder is removed at exit)
     assert list((tmp_path / "tmp").iterdir()) == []

@@ -104,6 +104,8 @@ def test_the_install_steps_name_extras_and_packages_that_exist():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
     for line in commands("pip install "):
         for spec in shlex.split(line)[2:]:
+            if spec == "-e":  # an editable install of the clone
+                continue
             match = re.fullmatch(r"\.\[(\w+)\]", spec)
             if match:
                 assert match.group(1) in extras, f"{line!r}: pyproject.toml has no extra {match.group(1)!r}"
@@ -117,13 +119,18 @@ def test_the_graph_commands_print_the_documented_gradients_and_draw_them(tmp_pat
     grads = expected_gradients()
     for command in commands("microgradx graph"):
         proc = run(command, tmp_path)
-        out = tmp_path / output_file(command)
-        if find_dot() is None:  # the documented fallback: the .dot file, how to install Graphviz, status 1
-            assert proc.returncode == 1, proc.stderr
-            assert "apt-get install graphviz" in proc.stderr
-            assert "digraph" in out.with_suffix(".dot").read_text(encoding="utf-8")
+        if "--html" in command:  # the explorer page (tested in a browser by tests/test_explorer_browser.py)
+            assert proc.returncode == 0, proc.stderr
+            page = shlex.split(command)[shlex.split(command).index("--html") + 1]
+            assert proc.stdout.endswith(f"wrote {page}\n")
+            text = (tmp_path / page).read_text(encoding="utf-8")
+            assert text.startswith("<!DOCTYPE html>") and 'id="mgx-steps"' in text
+            assert ("data 0.99933" in text) == ("tanh(a*b + c)" in command)
+            assert ("neuron 1.0" in text) == ("--collapse" in command)
             continue
-        assert proc.returncode == 0, proc.stderr
+        out = tmp_path / output_file(command)
+        assert proc.returncode == 0, proc.stderr  # with Graphviz, or without it (the built-in layout's SVG)
+        assert ("built-in layout" in proc.stderr) == (find_dot() is None)
         assert proc.stdout.endswith(f"wrote {output_file(command)}\n")
         texts = svg_texts(out)
         if "tanh(a*b + c)" in command:
@@ -150,12 +157,19 @@ def test_the_python_example_draws_the_labelled_graph(tmp_path, monkeypatch):
     assert [namespace[n].grad for n in "abc"] == [grads[n] for n in "abc"]
     assert f"grad {format_number(grads['a'])}" in namespace["text"]
     assert "digraph" in (tmp_path / "expr.dot").read_text(encoding="utf-8")
-    if find_dot() is None:
-        assert any(issubclass(w.category, GraphvizNotFoundWarning) for w in caught)
-        assert not (tmp_path / "expr.svg").exists()
-    else:
-        texts = svg_texts(tmp_path / "expr.svg")
-        assert {"a", "b", "c", "out", f"grad {format_number(grads['c'])}"} <= set(texts)
+    assert not [w for w in caught if issubclass(w.category, GraphvizNotFoundWarning)]  # an SVG needs no Graphviz
+    assert "Backprop explorer" in (tmp_path / "expr.html").read_text(encoding="utf-8")
+    texts = svg_texts(tmp_path / "expr.svg")
+    assert {"a", "b", "c", "out", f"grad {format_number(grads['c'])}"} <= set(texts)
+
+
+def test_the_guide_shows_the_explorer_page_and_how_to_open_it():
+    text = DOC.read_text(encoding="utf-8")
+    shot = re.search(r"!\[[^\]]+\]\((\S+\.png)\)", text)
+    assert shot, "docs/pictures.md shows no screenshot"
+    assert_png(DOC.parent / shot.group(1))
+    assert "--html expr.html" in text and "xdg-open expr.html" in text
+    assert any("--collapse --html" in c for c in commands("microgradx graph"))
 
 
 @pytest.mark.slow

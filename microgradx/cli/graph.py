@@ -10,17 +10,18 @@ from typing import Any
 
 import numpy as np
 
-from microgradx.draw.graph import (
-    _RANKDIRS,
+from microgradx import Value
+from microgradx.draw import (
     DEFAULT_MAX_NODES,
     DOT_SUFFIXES,
     FORMATS,
+    RANKDIRS,
     GraphvizNotFoundWarning,
     build_model_graph,
     draw,
+    find_dot,
     summarize,
 )
-from microgradx.engine.value import Value
 
 _GRAPH_EPILOG = """\
 examples:
@@ -28,12 +29,14 @@ examples:
   microgradx graph "relu(x) * w" x=1,-2,3 w=0.5 --out lanes.dot
   microgradx graph --neuron 3 --activation tanh --out neuron.svg
   microgradx graph --mlp 2,3,1 --out mlp.png [--collapse]
+  microgradx graph "tanh(a*b + c)" a=2 b=-3 c=10 --html expr.html    (the explorer page)
 
 The expression may use numbers, the NAME=VALUE inputs (a comma-separated VALUE gives
 lanes), + - * / ** and unary -, and calls of any registered op (see `microgradx plugins`).
 Nothing is passed to Python's eval. An expression that begins with '-' goes after '--',
 with the options before it: microgradx graph --out neg.svg -- "-a*b" a=2 b=3
-Without Graphviz's `dot` program only the .dot file is written (exit status 1).
+Without Graphviz's `dot` program an SVG is still drawn (by the built-in layout); a PNG
+or PDF needs Graphviz: without it the SVG is written instead (exit status 1).
 """
 
 
@@ -42,15 +45,20 @@ def add_graph_command(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "graph",
         help="draw the graph of an expression, a neuron or a tiny MLP with its data and gradients",
-        description="Draw a Value graph (Graphviz) after backward(): an expression given as text, or one\n"
-                    "neuron or a tiny MLP of the registered layers in fine-grained form.",
+        description="Draw a Value graph after backward(): an expression given as text, or one neuron or a\n"
+                    "tiny MLP of the registered layers in fine-grained form; --html writes a page that steps\n"
+                    "the forward and backward pass node by node.",
         epilog=_GRAPH_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("expr", nargs="?", metavar="EXPR", help='expression to draw, e.g. "tanh(a*b + c)"')
     p.add_argument("inputs", nargs="*", metavar="NAME=VALUE", help="values of the expression's names, e.g. a=2")
-    p.add_argument("-o", "--out", default="graph.svg",
-                   help="output file; its suffix (.svg, .png, .pdf, .dot) picks the format (default: graph.svg)")
+    p.add_argument("-o", "--out", default=None,
+                   help="output file; its suffix (.svg, .png, .pdf, .dot) picks the format (default: graph.svg, "
+                        "unless --html is given)")
+    p.add_argument("--html", metavar="OUT.html", default=None,
+                   help="also (or only) write the explorer page: one self-contained HTML file that steps the "
+                        "forward and backward pass node by node (no Graphviz needed)")
     p.add_argument("--no-backward", action="store_true", help="draw before backward() (gradients stay 0)")
     p.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES, metavar="N",
                    help=f"draw at most N value nodes, those nearest the result (default: {DEFAULT_MAX_NODES})")
@@ -60,7 +68,7 @@ def add_graph_command(subparsers: Any) -> None:
                    help="activation op of the neuron / hidden layers (any registered unary op; default: tanh)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default: 0)")
     p.add_argument("--collapse", action="store_true", help="draw each neuron's pre-activation as one node")
-    p.add_argument("--rankdir", choices=_RANKDIRS, default="LR", help="layout direction (default: LR)")
+    p.add_argument("--rankdir", choices=RANKDIRS, default="LR", help="layout direction (default: LR)")
     p.set_defaults(func=cmd_graph)
 
 
@@ -87,6 +95,18 @@ def cmd_graph(args: argparse.Namespace) -> int:
         wrt = " + ".join(r.label or "result" for r in roots) if len(roots) > 1 else (roots[0].label or "result")
         for name, v in inputs.items():
             print(f"d({wrt})/d{name} = {summarize(v.grad, 6)}")
+    if args.html is not None:
+        from microgradx.draw import explore
+
+        try:
+            page = explore(roots if len(roots) > 1 else roots[0], args.html, collapse=collapse,
+                           max_nodes=args.max_nodes, rankdir=args.rankdir, title=title)
+        except (ValueError, TypeError, ArithmeticError, RuntimeError, OSError) as exc:
+            print(f"microgradx graph: error writing the explorer page: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {page}")
+        if args.out is None:
+            return 0
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", GraphvizNotFoundWarning)
@@ -102,6 +122,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if missing:
         print(f"microgradx graph: {missing[0].message}", file=sys.stderr)
         return 1
+    if written.suffix == ".svg" and find_dot() is None:
+        print("microgradx graph: note: Graphviz's dot is not installed; drew the SVG with the built-in layout",
+              file=sys.stderr)
     print(f"wrote {written}")
     return 0
 
@@ -115,9 +138,18 @@ def _graph_subject(args: argparse.Namespace) -> tuple[list[Value], dict[str, Val
             "give exactly one of an expression, --neuron NIN or --mlp SIZES"
             + (f" (got {' and '.join(chosen)})" if chosen else "")
         )
-    suffix = Path(args.out).suffix.lower()
-    if suffix and suffix not in DOT_SUFFIXES and suffix.lstrip(".") not in FORMATS:
-        raise ValueError(f"--out {args.out}: the suffix picks the format; use .svg, .png, .pdf or .dot")
+    if args.out is None and args.html is None:
+        args.out = "graph.svg"
+    if args.out is not None:
+        suffix = Path(args.out).suffix.lower()
+        if suffix and suffix not in DOT_SUFFIXES and suffix.lstrip(".") not in FORMATS:
+            raise ValueError(f"--out {args.out}: the suffix picks the format; use .svg, .png, .pdf or .dot")
+    if args.html is not None:
+        page = Path(args.html)
+        if page.suffix.lower() not in (".html", ".htm"):
+            raise ValueError(f"--html {args.html}: the explorer page is HTML; use a .html suffix")
+        if not page.parent.is_dir():
+            raise ValueError(f"--html {args.html}: the folder {page.parent} does not exist")
     if args.max_nodes is not None and args.max_nodes < 1:
         raise ValueError(f"--max-nodes must be at least 1, got {args.max_nodes}")
     if args.expr is not None:

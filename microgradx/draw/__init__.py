@@ -1,23 +1,37 @@
-"""Pictures of a graph: DOT text, SVG/PNG files through Graphviz (`microgradx.draw.graph`).
+"""Pictures of a graph: DOT text, SVG files (with Graphviz or the built-in layout), the explorer page.
 
-``from microgradx.draw import draw, to_dot`` is the public way in.
+``from microgradx.draw import draw, to_dot, explore`` is the public way in:
+
+* `to_dot` -- Graphviz DOT text (`microgradx.draw.dot`);
+* `to_svg` -- an SVG picture laid out in Python, no Graphviz needed (`microgradx.draw.svg`);
+* `draw` -- a picture file: SVG, PNG or PDF through Graphviz, or SVG from the built-in layout
+  where Graphviz is not installed (`microgradx.draw.files`);
+* `explore` -- one self-contained HTML page that steps the forward and backward pass node by
+  node (`microgradx.draw.explore`), computed by `backward_steps` (`microgradx.draw.steps`).
+
+Collapsing neurons and capping the node count work the same in all of them
+(`microgradx.draw.picture`).
 """
 
-from microgradx.draw.graph import (
-    DEFAULT_MAX_NODES,
+from microgradx.draw.dot import to_dot
+from microgradx.draw.files import (
+    DOT_SUFFIXES,
+    ENGINES,
     FORMATS,
     INSTALL_HINT,
     GraphvizNotFoundWarning,
-    build_model_graph,
     draw,
-    escape_record,
     find_dot,
-    format_number,
-    groups_from,
-    named_neurons,
-    summarize,
-    to_dot,
+    write_atomic,
 )
+from microgradx.draw.models import build_model_graph
+from microgradx.draw.page import explore, explorer_html
+from microgradx.draw.picture import DEFAULT_MAX_NODES, RANKDIRS, groups_from, named_neurons
+from microgradx.draw.steps import BackwardStep, Term, backward_steps
+from microgradx.draw.svg import to_svg
+from microgradx.draw.text import escape_record, format_number, summarize
 
-__all__ = ["DEFAULT_MAX_NODES", "FORMATS", "INSTALL_HINT", "GraphvizNotFoundWarning", "build_model_graph", "draw",
-           "escape_record", "find_dot", "format_number", "groups_from", "named_neurons", "summarize", "to_dot"]
+__all__ = ["DEFAULT_MAX_NODES", "DOT_SUFFIXES", "ENGINES", "FORMATS", "INSTALL_HINT", "RANKDIRS",
+           "BackwardStep", "GraphvizNotFoundWarning", "Term", "backward_steps", "build_model_graph", "draw", "explore",
+           "explorer_html", "escape_record", "find_dot", "format_number",
+           "groups_from", "named_neurons", "summarize", "to_dot", "to_svg", "write_atomic"]

@@ -1,0 +1,170 @@
+"""Picture files: `draw` writes DOT text and an SVG, PNG or PDF picture, atomically.
+
+SVG, PNG and PDF come from Graphviz's ``dot`` program where it is installed. Without it an
+SVG still comes from the built-in layout (`microgradx.draw.layout`, the same one the
+explorer page uses); a PNG or PDF needs Graphviz, so `draw` writes an SVG instead and warns.
+Files get the usual mode for new files (``0666`` less the umask), never a private ``0600``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from microgradx import Value
+from microgradx.draw.dot import to_dot
+
+#: Picture formats `draw` writes (SVG with or without Graphviz; PNG and PDF need it).
+FORMATS = ("svg", "png", "pdf")
+#: Suffixes of the DOT-only output.
+DOT_SUFFIXES = (".dot", ".gv")
+#: What `draw(engine=...)` accepts.
+ENGINES = ("auto", "graphviz", "builtin")
+INSTALL_HINT = (
+    "install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
+    "others: https://graphviz.org/download/)"
+)
+
+
+class GraphvizNotFoundWarning(UserWarning):
+    """Graphviz's ``dot`` program is not installed: a PNG or PDF was asked for and an SVG was written instead."""
+
+
+def find_dot() -> Optional[str]:
+    """Path of Graphviz's ``dot`` program on ``PATH``, or None when it is not installed."""
+    return shutil.which("dot")
+
+
+def draw(
+    value: Union[Value, Sequence[Value]],
+    path: Union[str, os.PathLike],
+    *,
+    format: Optional[str] = None,
+    engine: str = "auto",
+    timeout: float = 60.0,
+    **to_dot_options: Any,
+) -> Path:
+    """Write the graph behind ``value`` to ``path``; returns the path of the picture written.
+
+    Always writes the DOT text next to ``path`` (same name, suffix ``.dot``). The picture
+    format is ``format`` or else ``path``'s suffix: ``.svg``, ``.png``, ``.pdf``; ``.dot``/``.gv``
+    writes only the DOT text; no suffix means SVG.
+
+    ``engine`` picks who lays the picture out: ``"graphviz"`` runs Graphviz's ``dot`` program
+    (without a shell, with a ``timeout`` in seconds); ``"builtin"`` lays it out in Python
+    (`microgradx.draw.to_svg`, SVG only, no Graphviz needed); ``"auto"`` (the default) uses
+    Graphviz where it is installed and the built-in layout otherwise. Without Graphviz a PNG
+    or PDF cannot be made: ``"auto"`` then writes the SVG (same name, suffix ``.svg``), warns
+    with `GraphvizNotFoundWarning` (saying how to install Graphviz) and returns the SVG's path.
+    ``to_dot_options`` (``max_nodes``, ``collapse``, ``rankdir``, ``precision``, ``title``) go to
+    `to_dot` and `to_svg` alike.
+
+    Raises ``ValueError`` for an unknown format or engine, a suffix that contradicts ``format``
+    or a PNG asked of the built-in engine; ``RuntimeError`` when ``dot`` is missing for
+    ``engine="graphviz"``, fails or times out (with its message).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
+    if format is not None:
+        fmt = str(format).lower().lstrip(".")
+        if fmt not in (*FORMATS, "dot", "gv"):
+            raise ValueError(f"format must be one of {', '.join((*FORMATS, 'dot'))}, got {format!r}")
+        if not suffix:
+            path = path.with_suffix(f".{fmt}")
+        elif suffix.lstrip(".") != fmt:
+            raise ValueError(f"format={format!r} contradicts the file name {path.name!r}: use a .{fmt} suffix")
+    elif not suffix:
+        fmt, path = "svg", path.with_suffix(".svg")
+    elif suffix in DOT_SUFFIXES or suffix.lstrip(".") in FORMATS:
+        fmt = suffix.lstrip(".")
+    else:
+        raise ValueError(
+            f"cannot tell the picture format from {path.name!r}: use a suffix .svg, .png, .pdf or .dot, or format="
+        )
+    if engine == "builtin" and fmt in ("png", "pdf"):
+        raise ValueError(f"the built-in layout writes SVG only, not {fmt.upper()}: use a .svg suffix, or "
+                         f"engine='graphviz' (needs Graphviz's dot)")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
+    text = to_dot(value, **to_dot_options)
+    dot_path = path if fmt in ("dot", "gv") else path.with_suffix(".dot")
+    write_atomic(dot_path, text.encode("utf-8"))
+    if fmt in ("dot", "gv"):
+        return dot_path
+    program = find_dot() if engine != "builtin" else None
+    if program is None and engine == "graphviz":
+        raise RuntimeError(f"engine='graphviz' needs Graphviz's `dot` program, which is not on PATH: {INSTALL_HINT} "
+                           f"(or use engine='auto' for the built-in SVG layout)")
+    if program is None:
+        from microgradx.draw.svg import to_svg
+
+        svg_path = path.with_suffix(".svg")
+        write_atomic(svg_path, to_svg(value, **to_dot_options).encode("utf-8"))
+        if fmt != "svg":
+            warnings.warn(
+                f"Graphviz's `dot` program is not on PATH, so {path} was not written; {svg_path} was drawn "
+                f"by the built-in layout instead (SVG only) and the graph is also in {dot_path} (DOT text). "
+                f"For {fmt.upper()} pictures, {INSTALL_HINT}; then run: dot -T{fmt} {dot_path} -o {path}",
+                GraphvizNotFoundWarning,
+                stacklevel=2,
+            )
+        return svg_path
+    tmp = _temporary_name(path)  # dot creates it, so it gets the usual mode (0666 less the umask)
+    try:
+        try:
+            proc = subprocess.run(
+                [program, f"-T{fmt}", str(dot_path), "-o", str(tmp)],
+                capture_output=True, timeout=timeout, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(
+                f"Graphviz's dot took more than {timeout:g} s to draw {dot_path}; draw fewer nodes "
+                f"(max_nodes=, or collapse= a model's neurons)"
+            ) from None
+        if proc.returncode != 0:
+            message = proc.stderr.decode("utf-8", "replace").strip()
+            raise RuntimeError(f"Graphviz's dot failed ({proc.returncode}) drawing {dot_path}: {message}")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _temporary_name(path: Path) -> Path:
+    """A fresh hidden name beside ``path`` for a file being written (``.NAME.RANDOM.tmp``)."""
+    return path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+
+
+def write_atomic(path: Union[str, os.PathLike], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: to a temporary file beside it, then renamed over it.
+
+    A reader sees the old file or the whole new one, never a part. The file gets the mode
+    a new file gets (``0666`` less the process umask), not ``tempfile.mkstemp``'s ``0600``;
+    an existing file's mode is kept.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    tmp = _temporary_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise

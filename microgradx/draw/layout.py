@@ -1,0 +1,292 @@
+"""The built-in layout: where each node and edge of a picture goes, without Graphviz.
+
+One path serves the SVG picture that `draw` writes when Graphviz is not installed and the
+explorer page (`microgradx.draw.explore`): `scene` turns a `Picture` into boxes and edges,
+then lays them out in layers the way Graphviz's ``dot`` does (a Sugiyama layout):
+
+1. **layers**: each op node one layer after its last input, each Value one after its op; a
+   leaf (an input, a parameter) sits just before the first node that uses it, so a bias
+   added at the end is drawn there and not beside the inputs;
+2. **order within a layer and routing**: igraph's ``layout_sugiyama`` (barycenter crossing
+   reduction, dummy points on edges that skip layers);
+3. **sizes**: the boxes are measured from their text (Helvetica's widths, which Arial and
+   Liberation Sans share) and spread along each layer so none overlap, as near igraph's
+   positions as the sizes allow.
+
+igraph is a dependency of microgradx, imported only here, when a picture is laid out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Optional
+
+from microgradx.draw.picture import COMMUTATIVE, Node, Picture
+from microgradx.draw.text import summarize
+
+FONT_SIZE = 12
+FONT_FAMILY = "Helvetica, Arial, 'Liberation Sans', sans-serif"
+_PAD = 8.0  # text to field border
+_ROW = 26.0  # height of a record (LR) or of one of its rows (TB)
+_RANK_GAP = {"LR": 44.0, "TB": 36.0}  # between layers
+_NODE_GAP = 14.0  # between neighbours in a layer
+_DUMMY = 6.0  # the room an edge passing through a layer takes
+_MARGIN = 8.0
+
+# Helvetica's advance widths (1/1000 em) for ASCII 32..126; Arial and Liberation Sans share them.
+_WIDTHS = [
+    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278,
+    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556,
+    1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778,
+    667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556,
+    333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556,
+    556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,
+]
+
+
+def text_width(text: str, size: float = FONT_SIZE) -> float:
+    """The width in pixels of ``text`` in Helvetica at ``size`` px (wide characters counted as 1 em)."""
+    total = 0
+    for ch in text:
+        code = ord(ch)
+        total += _WIDTHS[code - 32] if 32 <= code < 127 else (1000 if code >= 0x2E80 else 600)
+    return total * size / 1000.0
+
+
+class Box:
+    """One drawn node: a Value's record, a collapsed group's record, an op's ellipse, or the note.
+
+    ``key`` names it in the SVG (``data-node``); ``kind`` is ``value``, ``group``, ``op`` or
+    ``note``; ``fields`` are ``(name, text)`` pairs (``label``, ``data``, ``grad``, ``count``; an
+    op's or note's one field is ``name``/``note``). ``x``, ``y`` is the centre.
+    """
+
+    __slots__ = ("key", "kind", "fields", "widths", "root", "width", "height", "x", "y", "layer")
+
+    def __init__(self, key: str, kind: str, fields: list[tuple[str, str]], root: bool = False):
+        self.key = key
+        self.kind = kind
+        self.fields = fields
+        self.root = root
+        self.widths: list[float] = []
+        self.width = self.height = self.x = self.y = 0.0
+        self.layer = 0
+
+
+class Edge:
+    """An arrow from box ``src`` to box ``dst`` through ``points`` (the first and last on the boxes)."""
+
+    __slots__ = ("src", "dst", "label", "dashed", "points")
+
+    def __init__(self, src: str, dst: str, label: Optional[str] = None, dashed: bool = False):
+        self.src = src
+        self.dst = dst
+        self.label = label
+        self.dashed = dashed
+        self.points: list[tuple[float, float]] = []
+
+
+class Scene:
+    """A laid-out picture: its boxes (by key, in drawing order), edges, size, direction and title."""
+
+    def __init__(self, boxes: dict[str, Box], edges: list[Edge], rankdir: str, title: Optional[str]):
+        self.boxes = boxes
+        self.edges = edges
+        self.rankdir = rankdir
+        self.title = title
+        self.width = self.height = 0.0
+
+
+def value_fields(node: Node, precision: int) -> list[tuple[str, str]]:
+    """The record fields of a Value or group node as the pictures show them (after `summarize`)."""
+    v = node.value
+    fields = []
+    if node.group is not None:
+        fields.append(("label", node.group))
+    elif v.label is not None:
+        fields.append(("label", str(v.label)))
+    fields.append(("data", f"data {summarize(v.data, precision)}"))
+    fields.append(("grad", f"grad {summarize(v.grad, precision)}"))
+    if node.group is not None:
+        fields.append(("count", f"{node.n_ops} op{'s' if node.n_ops != 1 else ''}, "
+                                f"{node.n_params} param{'s' if node.n_params != 1 else ''}"))
+    return fields
+
+
+def scene(
+    picture: Picture,
+    shown: Sequence[Node],
+    *,
+    precision: int = 4,
+    rankdir: str = "LR",
+    title: Optional[str] = None,
+    max_nodes: Optional[int] = None,
+    alternatives: Optional[Mapping[str, Mapping[str, Sequence[str]]]] = None,
+) -> Scene:
+    """Boxes and edges of ``shown`` (nodes of ``picture``), laid out (see the module docstring).
+
+    ``alternatives`` maps a box key and a field name to other texts the field will show (the
+    explorer page's data and grads at each step): the field is made wide enough for all.
+    """
+    boxes: dict[str, Box] = {}
+    edges: list[Edge] = []
+    kept = {id(n) for n in shown}
+    root_ids = {id(r) for r in picture.roots}
+    cut: list[str] = []
+    for node in shown:
+        v = node.value
+        target = node.ident
+        if node.group is None and v.op is not None:  # the op first: boxes stay in topological order
+            target = f"{node.ident}_op"
+            boxes[target] = Box(target, "op", [("name", v.op.name)])
+            edges.append(Edge(target, node.ident))
+        boxes[node.ident] = Box(node.ident, "group" if node.group is not None else "value",
+                                value_fields(node, precision), root=id(node) in root_ids)
+        inputs = picture.inputs(node)
+        numbered = node.group is None and v.op is not None and len(inputs) == 2 and v.op.name not in COMMUTATIVE
+        missing = False
+        for k, p in enumerate(inputs, start=1):
+            if id(p) not in kept:
+                missing = True
+                continue
+            edges.append(Edge(p.ident, target, str(k) if numbered else None))
+        if missing:
+            cut.append(target)
+    omitted = picture.total - len(shown)
+    if omitted:
+        note = (f"{omitted} more value{'s' if omitted != 1 else ''} not shown (max_nodes={max_nodes}); "
+                f"dashed edges mark the cut inputs")
+        boxes["omitted"] = Box("omitted", "note", [("note", note)])
+        edges.extend(Edge("omitted", t, dashed=True) for t in cut)
+    result = Scene(boxes, edges, rankdir, title)
+    _measure(result, alternatives or {})
+    _lay_out(result)
+    return result
+
+
+def _measure(sc: Scene, alternatives: Mapping[str, Mapping[str, Sequence[str]]]) -> None:
+    across = sc.rankdir in ("LR", "RL")  # a record's fields side by side (else stacked)
+    for box in sc.boxes.values():
+        extra = alternatives.get(box.key, {})
+        box.widths = [max(text_width(t) for t in (text, *extra.get(name, ()))) + 2 * _PAD
+                      for name, text in box.fields]
+        if box.kind == "op":
+            box.width, box.height = max(box.widths[0] + 8, 44.0), _ROW
+        elif box.kind == "note":
+            box.width, box.height = box.widths[0], _ROW
+        elif across:
+            box.width, box.height = sum(box.widths), _ROW
+        else:
+            box.width, box.height = max(box.widths), _ROW * len(box.fields) * 0.8
+
+
+def _layers(sc: Scene) -> dict[str, int]:
+    """Each box's layer: one after its last input; a box with no inputs just before its first user."""
+    preds: dict[str, list[str]] = {k: [] for k in sc.boxes}
+    succs: dict[str, list[str]] = {k: [] for k in sc.boxes}
+    for e in sc.edges:
+        preds[e.dst].append(e.src)
+        succs[e.src].append(e.dst)
+    layer: dict[str, int] = {}
+    for key in sc.boxes:  # boxes come in topological order, except the note (a source)
+        layer[key] = max((layer.get(p, 0) + 1 for p in preds[key]), default=0)
+    for key in sc.boxes:
+        if not preds[key] and succs[key]:
+            layer[key] = max(0, min(layer[s] for s in succs[key]) - 1)
+    low = min(layer.values(), default=0)
+    return {k: n - low for k, n in layer.items()}
+
+
+def _spread(desired: list[float], sizes: list[float]) -> list[float]:
+    """Positions as near ``desired`` (sorted) as keeps neighbours ``(size_i + size_j)/2 + gap`` apart.
+
+    The mean of the forward sweep (push later items on) and the backward sweep (pull earlier
+    items back): both satisfy the spacing, so their mean does too, and it stays centred.
+    """
+    n = len(desired)
+    fwd, bwd = list(desired), list(desired)
+    for i in range(1, n):
+        fwd[i] = max(fwd[i], fwd[i - 1] + (sizes[i - 1] + sizes[i]) / 2 + _NODE_GAP)
+    for i in range(n - 2, -1, -1):
+        bwd[i] = min(bwd[i], bwd[i + 1] - (sizes[i + 1] + sizes[i]) / 2 - _NODE_GAP)
+    return [(f + b) / 2 for f, b in zip(fwd, bwd)]
+
+
+def _lay_out(sc: Scene) -> None:
+    import igraph  # a dependency, imported only when a picture is laid out
+
+    keys = list(sc.boxes)
+    index = {k: i for i, k in enumerate(keys)}
+    layer = _layers(sc)
+    graph = igraph.Graph(n=len(keys), edges=[(index[e.src], index[e.dst]) for e in sc.edges], directed=True)
+    layout = graph.layout_sugiyama(layers=[layer[k] for k in keys], hgap=1, vgap=1, maxiter=100)
+    coords = layout.coords
+    routing = getattr(layout, "edge_routing", None) or [[] for _ in sc.edges]
+    across = sc.rankdir in ("LR", "RL")
+
+    def along(box: Box) -> float:
+        """A box's extent along its layer."""
+        return box.height if across else box.width
+
+    def thick(box: Box) -> float:
+        """A box's extent across the layers."""
+        return box.width if across else box.height
+
+    # what occupies each layer, at igraph's position: the boxes and the edges passing through
+    items: dict[int, list[tuple[float, float, object]]] = {}
+    for k in keys:
+        box = sc.boxes[k]
+        box.layer = layer[k]
+        items.setdefault(layer[k], []).append((coords[index[k]][0], along(box), box))
+    bends: list[list[list[float]]] = []
+    for points in routing:
+        pts = [[float(p[0]), round(p[1])] for p in points]
+        bends.append(pts)
+        for pt in pts:
+            items.setdefault(pt[1], []).append((pt[0], _DUMMY, pt))
+    unit = sum(along(b) for b in sc.boxes.values()) / max(len(sc.boxes), 1) + _NODE_GAP
+    depth: dict[int, float] = {}  # each layer's centre across the layers
+    offset = _MARGIN
+    for n in range(max(items, default=-1) + 1):
+        members = sorted(items.get(n, []), key=lambda it: it[0])
+        size = max((thick(it[2]) for it in members if isinstance(it[2], Box)), default=_DUMMY)
+        depth[n] = offset + size / 2
+        offset += size + _RANK_GAP["LR" if across else "TB"]
+        spots = _spread([it[0] * unit for it in members], [it[1] for it in members])
+        for (_, _, obj), spot in zip(members, spots):
+            if isinstance(obj, Box):
+                obj.x, obj.y = (depth[n], spot) if across else (spot, depth[n])
+            else:
+                obj[0] = spot
+    boxes = list(sc.boxes.values())
+    low = min([(b.y - b.height / 2) if across else (b.x - b.width / 2) for b in boxes]
+              + [pt[0] - _DUMMY for pts in bends for pt in pts], default=0.0)
+    shift = _MARGIN - low
+    for b in boxes:
+        if across:
+            b.y += shift
+        else:
+            b.x += shift
+    extent = offset - _RANK_GAP["LR" if across else "TB"] + _MARGIN
+    breadth = max([(b.y + b.height / 2) if across else (b.x + b.width / 2) for b in boxes]
+                  + [pt[0] + shift + _DUMMY for pts in bends for pt in pts], default=0.0) + _MARGIN
+    sc.width, sc.height = (extent, breadth) if across else (breadth, extent)
+    flip = sc.rankdir in ("RL", "BT")
+    if flip:  # lay out as LR / TB, then mirror across the layers
+        for b in boxes:
+            if across:
+                b.x = sc.width - b.x
+            else:
+                b.y = sc.height - b.y
+    for e, pts in zip(sc.edges, bends):
+        src, dst = sc.boxes[e.src], sc.boxes[e.dst]
+        sign = -1.0 if flip else 1.0
+        middle = []
+        for spot, n in pts:
+            d = ((sc.width if across else sc.height) - depth[n]) if flip else depth[n]
+            middle.append((d, spot + shift) if across else (spot + shift, d))
+        if across:
+            start, end = (src.x + sign * src.width / 2, src.y), (dst.x - sign * dst.width / 2, dst.y)
+        else:
+            start, end = (src.x, src.y + sign * src.height / 2), (dst.x, dst.y - sign * dst.height / 2)
+        e.points = [start, *middle, end]

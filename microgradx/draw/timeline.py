@@ -1,0 +1,303 @@
+"""The explorer page's timeline: start, forward steps, seed, backward steps, done (`Timeline`).
+
+Each entry says which nodes it visits and highlights, what it writes out (the op applied,
+the chain-rule terms) and which node texts it changes (``[key, "data" | "grad", text]``); the
+page applies the changes of entries 1..k over the start's texts to show step k. The backward
+steps come from `microgradx.draw.steps.replay`, over the drawn nodes: a collapsed neuron's
+ops are visited together, as one step whose terms are its inputs and its parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from microgradx import Value
+from microgradx.draw.picture import Node, Picture
+from microgradx.draw.steps import check_order, ones_like, op_outputs_in_order, replay, zero_like
+from microgradx.draw.text import summarize
+
+_LONGEST_NAME = 28  # an unlabelled node is named by its expression up to this length
+_PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "pow": 3}
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
+# d out / d input_i of the bundled ops, written with the inputs' names (n) and the output's (out)
+_FORMULAS = {
+    "add": lambda n, out: ["1", "1"],
+    "sub": lambda n, out: ["1", "-1"],
+    "neg": lambda n, out: ["-1"],
+    "mul": lambda n, out: [n[1], n[0]],
+    "div": lambda n, out: [f"1/{n[1]}", f"-{n[0]}/{n[1]}\u00b2"],
+    "pow": lambda n, out: [f"{n[1]}\u00b7{n[0]}^({n[1]}-1)", f"{out}\u00b7ln {n[0]}"],
+    "tanh": lambda n, out: [f"1 - {out}\u00b2"],
+    "relu": lambda n, out: [f"1 if {n[0]} > 0 else 0"],
+    "exp": lambda n, out: [out],
+    "log": lambda n, out: [f"1/{n[0]}"],
+    "sigmoid": lambda n, out: [f"{out}\u00b7(1 - {out})"],
+}
+
+
+def expression(op_name: str, names: list[str]) -> str:
+    """``a * b`` for the infix ops, ``-a`` for neg, ``tanh(d)`` for the others."""
+    if op_name in _INFIX and len(names) == 2:
+        return f"{names[0]} {_INFIX[op_name]} {names[1]}"
+    if op_name == "neg" and len(names) == 1:
+        return f"-{names[0]}"
+    return f"{op_name}({', '.join(names)})"
+
+
+def _wrap(name: str) -> str:
+    """``name`` in parentheses when it is more than one word (for d(a * b)/da)."""
+    return f"({name})" if " " in name or "(" in name else name
+
+
+class Timeline:
+    """The steps of the explorer page for the nodes ``shown`` of ``picture`` (see the module docstring)."""
+
+    def __init__(self, picture: Picture, shown: list[Node], precision: int):
+        self.picture = picture
+        self.precision = precision
+        self.shown = {id(n) for n in shown}
+        self._names: dict[int, str] = {}
+        self.roots = [n.value for n in picture.roots]
+        self.entries: list[dict] = []
+        self.initial: dict[str, tuple[str, str]] = {}
+        self.computed_at: dict[str, int] = {}
+        for n in shown:
+            data = self.fmt(n.value.data) if n.value.op is None else "?"
+            self.initial[n.ident] = (f"data {data}", f"grad {self.fmt(zero_like(n.value.data))}")
+        self._start()
+        self.seed = self._forward()
+        self._backward()
+        self.entries.append({"kind": "done", "phase": "done", "title": "Done: every grad is final",
+                             "text": "These are the grads one backward() from zero leaves; step back to see them "
+                                     "arrive.", "set": []})
+
+    # -- naming --------------------------------------------------------------------------------
+
+    def fmt(self, x: Any) -> str:
+        """A number (or lanes) as the page writes it."""
+        return summarize(x, self.precision)
+
+    def display(self, v: Value) -> Optional[Node]:
+        """The node that draws ``v`` (its neuron's for a member), None for a parameter drawn inside one."""
+        return None if id(v) in self.picture.hidden else self.picture.node(v)
+
+    def visible(self, node: Optional[Node]) -> bool:
+        """Whether ``node`` is drawn (not left out by max_nodes)."""
+        return node is not None and id(node) in self.shown
+
+    def name(self, v: Value) -> str:
+        """How the page names ``v``: its label, its neuron, its value for a constant, else the expression
+        that made it from its inputs' names (``a * b + c``) while that is short, else ``node N``."""
+        name = self._names.get(id(v))
+        if name is None:
+            name = self._names[id(v)] = self._name(v)
+        return name
+
+    def _name(self, v: Value) -> str:
+        node = self.display(v)
+        if v.label is not None:
+            return str(v.label)
+        if node is not None and node.group is not None and node.value is v:
+            return node.group
+        if v.op is None:
+            return self.fmt(v.data)
+        parts = []
+        for i, p in enumerate(v.parents):
+            part = self.name(p)
+            if v.op.name in _INFIX and p.label is None and p.op is not None and p.op.name in _INFIX:
+                inner, outer = _PRECEDENCE[p.op.name], _PRECEDENCE[v.op.name]
+                if inner < outer or (inner == outer and (i == 1 or outer == 3) and v.op.name != "add"
+                                     and v.op.name != "mul"):
+                    part = f"({part})"
+            parts.append(part)
+        text = expression(v.op.name, parts)
+        return text if len(text) <= _LONGEST_NAME else f"node {self.picture.index[id(v)]}"
+
+    def keys(self, node: Node) -> list[str]:
+        """The SVG keys of ``node``: its record, and its op's ellipse if it has one."""
+        if node.group is None and node.value.op is not None:
+            return [node.ident, f"{node.ident}_op"]
+        return [node.ident]
+
+    def input_keys(self, values: list[Value]) -> list[str]:
+        """The keys of the drawn nodes of ``values``, each once."""
+        out: list[str] = []
+        for v in values:
+            node = self.display(v)
+            if self.visible(node) and node.ident not in out:
+                out.append(node.ident)
+        return out
+
+    # -- the entries ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self.entries.append({
+            "kind": "start", "phase": "start", "title": "Start: the leaves hold their data",
+            "text": "Inputs and parameters (the leaves) have data; every other node is computed by the forward "
+                    "pass. All grads are 0.", "set": []})
+
+    def _forward(self) -> int:
+        """The forward entries, one per drawn op output (a neuron once); returns the seed entry's index."""
+        ends: dict[int, Node] = {}
+        for v in op_outputs_in_order(self.roots):
+            node = self.display(v)
+            ends.setdefault(id(node), node)
+        nodes = sorted(ends.values(), key=lambda n: self.picture.index[id(n.value)])
+        drawn = [n for n in nodes if self.visible(n)]
+        for j, node in enumerate(drawn, start=1):
+            v = node.value
+            result = self.fmt(v.data)
+            if node.group is None:
+                names = [self.name(p) for p in v.parents]
+                values = [self.fmt(p.data) for p in v.parents]
+                text = f"{self.name(v)} = {expression(v.op.name, values)} = {result}"
+                if expression(v.op.name, names) != self.name(v):
+                    text = f"{self.name(v)} = {expression(v.op.name, names)} = {text.split(' = ', 1)[1]}"
+                made = expression(v.op.name, names)
+                title = f"Forward step {j} of {len(drawn)}: {self.name(v)}" + (f" = {made}" if made != self.name(v)
+                                                                                else "")
+                inputs = self.input_keys(list(v.parents))
+            else:
+                text = (f"{node.group} = its weighted sum: {node.n_ops} op{'s' if node.n_ops != 1 else ''} on its "
+                        f"inputs and {node.n_params} parameters = {result}")
+                title = f"Forward step {j} of {len(drawn)}: {node.group}"
+                inputs = [p.ident for p in self.picture.inputs(node) if self.visible(p)]
+            self.computed_at[node.ident] = len(self.entries)
+            self.entries.append({"kind": "forward", "phase": "forward", "title": title, "text": text,
+                                 "visit": self.keys(node), "inputs": inputs,
+                                 "set": [[node.ident, "data", f"data {result}"]]})
+        seed = len(self.entries)
+        if len(self.roots) == 1:
+            r = self.name(self.roots[0])
+            text = f"d{_wrap(r)}/d{_wrap(r)} = 1: the root's grad starts at 1, every other at 0. "
+        else:
+            text = f"Each root ({', '.join(self.name(r) for r in self.roots)}) starts with grad 1, every other at 0. "
+        self.entries.append({
+            "kind": "seed", "phase": "backward", "title": "Backward pass: the seed",
+            "text": text + "Now each node, from the root back, passes upstream grad \u00d7 local derivative to its "
+                           "inputs.",
+            "visit": [k for r in self.roots if self.visible(self.display(r)) for k in self.keys(self.display(r))],
+            "inputs": [],
+            "set": [[self.display(r).ident, "grad", f"grad {self.fmt(ones_like(r.data))}"] for r in self.roots
+                    if self.visible(self.display(r))]})
+        return seed
+
+    def _order(self, ops: list[Value]) -> list[Value]:
+        """Children before parents, a collapsed neuron's ops one after another when that is a valid order."""
+        index = self.picture.index
+        visit = sorted(ops, key=lambda m: (index[id(self.display(m).value)], index[id(m)]), reverse=True)
+        try:
+            check_order(visit, ops)
+        except ValueError:
+            return ops[::-1]
+        return visit
+
+    def _backward(self) -> None:
+        ops = op_outputs_in_order(self.roots)
+        seeds = {id(r): ones_like(r.data) for r in self.roots if r.op is not None}
+        steps, _ = replay(self._order(ops), seeds)
+        runs: list[tuple[Node, list]] = []
+        for step in steps:
+            node = self.display(step.value)
+            if runs and runs[-1][0] is node:
+                runs[-1][1].append(step)
+            else:
+                runs.append((node, [step]))
+        drawn = sum(self.visible(n) for n, _ in runs)
+        root = " + ".join(self.name(r) for r in self.roots)
+        j = 0
+        for node, run in runs:
+            terms = self._terms(node, run)
+            changes = []
+            for t in terms:
+                target = self.display(t["value"])
+                if self.visible(target) and target.value is t["value"]:
+                    changes.append([target.ident, "grad", f"grad {t['after']}"])
+            if not self.visible(node):  # not drawn (max_nodes): its grads change with the step before
+                self.entries[-1]["set"].extend(changes)
+                continue
+            j += 1
+            v = node.value
+            name = node.group or self.name(v)
+            what = expression(v.op.name, [self.name(p) for p in v.parents]) if node.group is None else "its ops"
+            self.entries.append({
+                "kind": "backward", "phase": "backward",
+                "title": f"Backward step {j} of {drawn}: {name}" + (f" = {what}" if what not in (name, "its ops")
+                                                                      else ""),
+                "text": f"upstream grad d{_wrap(root)}/d{_wrap(name)} = {self.fmt(run[0].upstream)}; the chain rule "
+                        f"adds upstream \u00d7 local derivative to each input's grad:",
+                "visit": self.keys(node), "inputs": self.input_keys([t["value"] for t in terms]),
+                "terms": [{k: t[k] for k in ("name", "local", "local_text", "upstream", "product", "before", "after")}
+                          for t in terms],
+                "set": changes})
+
+    def _terms(self, node: Node, run: list) -> list[dict]:
+        """The chain-rule terms of one drawn step: per input of the op, or per input and parameter of a neuron."""
+        upstream = self.fmt(run[0].upstream)
+        if node.group is None:
+            step = run[0]
+            v = step.value
+            names = [self.name(p) for p in v.parents]
+            formulas = _FORMULAS.get(v.op.name, lambda n, out: [None] * len(n))(names, self.name(v))
+            out = []
+            for t in step.terms:
+                formula = formulas[t.position] if t.position < len(formulas) else None
+                partial = f"\u2202{_wrap(self.name(v))}/\u2202{_wrap(names[t.position])}"
+                local = self.fmt(t.local)
+                out.append({"value": t.input, "name": names[t.position], "upstream": upstream, "local": local,
+                            "local_text": f"{partial} = {formula} = {local}" if formula not in (None, local)
+                            else f"{partial} = {local}",
+                            "product": self.fmt(t.product), "before": self.fmt(t.before), "after": self.fmt(t.after)})
+            return out
+        # a collapsed neuron: what its ops pass, together, to each value outside it
+        members = {id(s.value) for s in run}
+        _, local = replay([s.value for s in run], {id(node.value): ones_like(node.value.data)})
+        merged: dict[int, list] = {}
+        for s in run:
+            for t in s.terms:
+                if id(t.input) in members:
+                    continue
+                if id(t.input) in merged:
+                    entry = merged[id(t.input)]
+                    entry[1] = entry[1] + t.product
+                    entry[3] = t.after
+                else:
+                    merged[id(t.input)] = [t.input, t.product, t.before, t.after]
+        out = []
+        for value, product, before, after in merged.values():
+            partial = f"\u2202({node.group})/\u2202{_wrap(self.name(value))}"
+            lv = self.fmt(local.get(id(value), np.nan))
+            out.append({"value": value, "name": self.name(value), "upstream": upstream, "local": lv,
+                        "local_text": f"{partial} = {lv}", "product": self.fmt(product), "before": self.fmt(before),
+                        "after": self.fmt(after)})
+        return out
+
+    # -- what the page needs -------------------------------------------------------------------
+
+    def final(self) -> dict[str, tuple[str, str]]:
+        """Each drawn node's data and grad text after the last step (what the page opens with)."""
+        state = {k: list(v) for k, v in self.initial.items()}
+        for entry in self.entries:
+            for key, field, text in entry["set"]:
+                if key in state:
+                    state[key][0 if field == "data" else 1] = text
+        return {k: (d, g) for k, (d, g) in state.items()}
+
+    def alternatives(self) -> dict[str, dict[str, list[str]]]:
+        """Every text each node's data and grad field shows at some step (to size the fields)."""
+        out: dict[str, dict[str, list[str]]] = {k: {"data": [d], "grad": [g]} for k, (d, g) in self.initial.items()}
+        for entry in self.entries:
+            for key, field, text in entry["set"]:
+                if key in out:
+                    out[key][field].append(text)
+        return out
+
+    def data(self) -> dict:
+        """The JSON the page's script reads."""
+        for entry in self.entries:
+            entry.setdefault("visit", [])
+            entry.setdefault("inputs", [])
+        return {"entries": self.entries, "initial": {k: list(v) for k, v in self.initial.items()},
+                "computed_at": self.computed_at, "seed": self.seed, "start": len(self.entries) - 1}

@@ -1,0 +1,176 @@
+"""The explorer page in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+Nothing downloads a browser: Playwright starts the system's ``chromium`` (``.ci/run`` installs
+Debian's package). Without it, or without the ``playwright`` package, these tests skip and say
+what to install. One browser serves the whole module.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+from microgradx import topological_order
+from microgradx.draw import backward_steps, build_model_graph, explore, summarize
+from microgradx.draw.exprparse import evaluate
+from microgradx.draw.picture import Picture
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+PRECISION = 5  # explore()'s default
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: install Debian's package (apt-get install chromium); "
+                                                ".ci/run does"),
+    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
+                       reason='Playwright for Python is not installed: pip install -e ".[test]"'),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module (the system's, never a downloaded build)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Page:
+    """An explorer page open in the browser, recording console errors and every request it makes."""
+
+    def __init__(self, browser, path: Path):
+        self.url = path.resolve().as_uri()
+        self.page = browser.new_page(viewport={"width": 1280, "height": 720})
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(self.url)
+
+    def field(self, key: str, field: str) -> str:
+        """The text a node shows in one field (``data`` or ``grad``)."""
+        return self.page.text_content(f'g.node[data-node="{key}"] .field-{field}')
+
+    def marked(self, cls: str) -> list[str]:
+        """The nodes highlighted with ``cls`` (visited, input, changed, pending), sorted."""
+        return sorted(self.page.eval_on_selector_all(f"g.node.{cls}", "els => els.map(e => e.dataset.node)"))
+
+    def step(self) -> int:
+        return int(self.page.get_attribute("body", "data-step"))
+
+    def key(self, name: str) -> None:
+        self.page.keyboard.press(name)
+
+    def assert_offline_and_clean(self) -> None:
+        assert self.errors == [], f"console errors: {self.errors}"
+        assert [u for u in self.requests if u != self.url and not u.startswith("data:")] == []
+        self.page.close()
+
+
+def number(text: str) -> float:
+    """The number in a node's field text (``grad 0.001341`` -> 0.001341)."""
+    return float(text.split()[-1])
+
+
+def test_the_expression_page_steps_backward_node_by_node(browser, tmp_path):
+    out, inputs = evaluate("tanh(a*b + c)", {"a": 2.0, "b": -3.0, "c": 10.0})
+    path = explore(out, tmp_path / "expr.html", title="tanh(a*b + c)")
+    page = Page(browser, path)
+    picture = Picture([out], None)
+    key = {name: picture.node(v).ident for name, v in inputs.items()}
+    root = picture.node(out).ident
+
+    # it opens at "done", with the numbers of the finished backward pass
+    assert number(page.field(root, "data")) == pytest.approx(0.99933, abs=5e-6)  # tanh(4)
+    assert number(page.field(key["c"], "grad")) == pytest.approx(0.0013409, abs=2e-7)  # dc
+    assert number(page.field(key["a"], "grad")) == pytest.approx(-0.0040229, abs=1e-7)
+    last = page.step()
+
+    page.key("Home")  # the start: only the leaves have data, every grad is 0
+    assert page.step() == 0
+    assert page.field(root, "data") == "data ?" and page.field(key["a"], "data") == "data 2"
+    assert {page.field(k, "grad") for k in (*key.values(), root)} == {"grad 0"}
+    assert root in page.marked("pending")
+
+    page.key("b")  # the seed of the backward pass
+    assert page.field(root, "grad") == "grad 1" and page.field(key["a"], "grad") == "grad 0"
+    assert page.marked("pending") == []
+
+    # then one node at a time, as backward() visits them; the grads shown are those of that moment
+    steps = backward_steps(out)
+    shown = {id(v): picture.node(v).ident for v in topological_order(out)}
+    grads = {k: "grad 0" for k in shown.values()}
+    grads[root] = "grad 1"
+    visited = []
+    for i, step in enumerate(steps):
+        page.key("ArrowRight")
+        for t in step.terms:
+            grads[shown[id(t.input)]] = f"grad {summarize(t.after, PRECISION)}"
+        assert {k: page.field(k, "grad") for k in grads} == grads, f"backward step {i + 1}"
+        visit = page.marked("visited")
+        assert shown[id(step.value)] in visit and visit not in visited  # a new node each step
+        visited.append(visit)
+        assert page.marked("input") == sorted({shown[id(p)] for p in step.value.parents})
+        assert set(page.marked("changed")) == {shown[id(t.input)] for t in step.terms}
+    # the last step (the mul) wrote out the chain rule for a and b
+    rows = page.page.eval_on_selector_all("#mgx-terms tr.term", "rows => rows.map(r => r.innerText)")
+    assert len(rows) == 2 and "0.001341 \u00d7 -3" in rows[0] and "-0.0040229" in rows[0]
+    assert "Backward step 3 of 3" in page.page.text_content("#mgx-title")
+    assert page.field(key["c"], "grad") == "grad 0.001341" and page.field(key["b"], "grad") == "grad 0.0026819"
+
+    page.key("ArrowLeft")  # and back: a's grad is not there yet
+    assert page.field(key["a"], "grad") == "grad 0" and page.field(key["c"], "grad") == "grad 0.001341"
+    assert page.marked("visited") == visited[-2]
+    page.page.click("#mgx-next")  # the buttons step too
+    assert page.field(key["a"], "grad") == "grad -0.0040229"
+    page.key("End")
+    assert page.step() == last
+
+    page.page.screenshot(path=str(tmp_path / "expr.png"), full_page=True)
+    assert (tmp_path / "expr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "expr.png").stat().st_size > 10_000
+    page.assert_offline_and_clean()
+
+
+def test_the_neuron_page_shows_its_numbers_and_steps(browser, tmp_path):
+    _, (out,), inputs = build_model_graph("Neuron", 2, seed=0)
+    path = explore(out, tmp_path / "neuron.html")
+    page = Page(browser, path)
+    picture = Picture([out], None)
+    root = picture.node(out).ident
+    assert page.field(root, "data") == f"data {summarize(out.data, PRECISION)}"
+    steps = backward_steps(out)
+    finals = {id(t.input): t.after for s in steps for t in s.terms}
+    x0 = picture.node(inputs["x0"]).ident
+    assert page.field(x0, "grad") == f"grad {summarize(finals[id(inputs['x0'])], PRECISION)}"
+    assert page.marked("visited") == []  # "done" visits nothing
+    seen = []
+    for _ in steps:  # from the end back to the first backward step: the visited node changes every step
+        page.key("ArrowLeft")
+        seen.append(tuple(page.marked("visited")))
+    assert len(set(seen)) == len(steps) == 5  # 2 mul, 2 add, tanh: micrograd's fine-grained neuron
+    assert seen[-1] == (root, f"{root}_op") and page.page.text_content("#mgx-title").startswith("Backward step 1 of")
+    assert page.field(x0, "grad") == "grad 0" and page.field(root, "grad") == "grad 1"
+    page.page.screenshot(path=str(tmp_path / "neuron.png"))
+    page.assert_offline_and_clean()
+
+
+def test_the_collapsed_mlp_page_steps_a_neuron_at_a_time(browser, tmp_path):
+    model, outputs, _ = build_model_graph("MLP", 2, [3, 1], seed=0)
+    path = explore(outputs[0], tmp_path / "mlp.html", collapse=model)
+    page = Page(browser, path)
+    groups = page.page.eval_on_selector_all("g.node.group .field-label", "els => els.map(e => e.textContent)")
+    assert sorted(groups) == ["neuron 0.0", "neuron 0.1", "neuron 0.2", "neuron 1.0"]
+    page.key("ArrowLeft")  # the last backward step: a first-layer neuron with its inputs and parameters
+    assert page.page.text_content("#mgx-title").startswith("Backward step 7 of 7: neuron 0.")
+    assert len(page.page.query_selector_all("#mgx-terms tr.term")) == 5  # x0, x1, w0, w1, b
+    assert len(page.marked("input")) == 2  # x0 and x1 are drawn; the parameters are inside the neuron
+    page.assert_offline_and_clean()
