@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, NoReturn
+from typing import NoReturn
 
 #: Errors that mean "a bad setting": reported as one line, exit status 2, no traceback.
 _SETTING_ERRORS = (ValueError, TypeError, LookupError, ImportError, OSError)
 _DATASET_SETTINGS = ("seed", "test_size", "n_samples", "noise", "standardize")
+
+
 class UsageError(ValueError):
     """A bad command-line setting (reported as one line; exit status 2)."""
 
@@ -31,35 +33,14 @@ def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
-def _setting_value(text: str) -> Any:
-    """A setting from the command line: a bool, None, int or float when it reads as one, else the string."""
-    lower = text.strip().lower()
-    if lower in ("true", "false"):
-        return lower == "true"
-    if lower in ("none", "null"):
-        return None
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_component(text: str, option: str) -> tuple[str, dict]:
-    """``"name"`` or ``"name:key=value:key=value"`` -> ``(name, {key: value})``.
+    """``"name"`` or ``"name:key=value:key=value"`` -> ``(name, {key: value})``; a `UsageError` if malformed.
 
-    Values read as bools, ints, floats or None when they look like one, else as strings.
+    The same reading as in Python (`microgradx.train.components.parse_component`).
     """
-    name, *pairs = text.strip().split(":")
-    if not name:
-        raise UsageError(f"{option}: empty component name in {text!r}")
-    settings = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise UsageError(f"{option}: expected NAME:KEY=VALUE, got {text!r} (bad setting {pair!r})")
-        settings[key.strip()] = _setting_value(value.strip())
-    return name.strip(), settings
+    from microgradx.train.components import parse_component as parse
 
-
+    try:
+        return parse(text, option)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None

@@ -151,6 +151,17 @@ def _percent(x: Optional[float]) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _final_metrics(trainer: Any, history: Any) -> dict:
+    """The trained model's metrics as it ends (a callback may have put back an earlier epoch's weights)."""
+    ds, last = trainer.dataset, dict(history.last)
+    train = trainer.evaluate(ds.X_train, ds.y_train)
+    last["loss"], last["train_accuracy"] = train["loss"], train.get("accuracy")
+    if ds.X_test is not None and len(ds.X_test):
+        test = trainer.evaluate(ds.X_test, ds.y_test)
+        last["test_loss"], last["test_accuracy"] = test["loss"], test.get("accuracy")
+    return last
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train an MLP on a registered dataset; print progress and a final report."""
     import logging
@@ -169,7 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (ArithmeticError, ValueError, TypeError, LookupError, OSError) as exc:
         return _error("train", exc, status=1)
 
-    ds, last = trainer.dataset, history.last
+    ds, last = trainer.dataset, _final_metrics(trainer, history)
     saved = plotted = None
     try:
         if args.save:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any, Optional
@@ -45,12 +46,28 @@ from microgradx.train.components import (
     check_int,
     check_positive_int,
     component_name,
+    named_with_options,
 )
 from microgradx.train.evaluation import evaluate, predictions
 from microgradx.train.history import History
 from microgradx.train.steps import make_steps
 
 MODES = ("lanes", "scalar")
+
+#: An epoch whose mean loss is this many times the run's best so far (or its first step's) warns.
+DIVERGENCE_FACTOR = 1000.0
+
+
+class DivergenceWarning(UserWarning):
+    """The training loss grew by orders of magnitude: the learning rate is most likely too large.
+
+    ``lr`` is the base learning rate of the run, ``loss`` the epoch's mean loss and
+    ``reference`` the smaller of the first step's loss and the best epoch's.
+    """
+
+    def __init__(self, message: str, lr: float = math.nan, loss: float = math.nan, reference: float = math.nan):
+        super().__init__(message)
+        self.lr, self.loss, self.reference = lr, loss, reference
 
 class Trainer:
     """Train a model on a dataset: forward, backward and update, with training-event hooks.
@@ -122,6 +139,8 @@ class Trainer:
                            loss_options)
         self.n_outputs = self._check_task()
         if isinstance(model, str) or isinstance(model, type):
+            if isinstance(model, str):
+                model, model_options = named_with_options(registry, "layers", model, model_options)
             cls = registry.get("layers", model) if isinstance(model, str) else model
             options = {"activation": activation, "seed": self.seed, **(model_options or {})}
             sizes = [check_positive_int("hidden layer size", h) for h in hidden]
@@ -137,6 +156,8 @@ class Trainer:
             raise ValueError("the model has no parameters to train")
 
         if isinstance(optimizer, str) or isinstance(optimizer, type):
+            if isinstance(optimizer, str):
+                optimizer, optimizer_options = named_with_options(registry, "optimizers", optimizer, optimizer_options)
             cls = registry.get("optimizers", optimizer) if isinstance(optimizer, str) else optimizer
             defaults = DEFAULT_OPTIMIZER_SETTINGS.get(component_name("optimizers", cls), {})
             kwargs = {**defaults, **(optimizer_options or {})}
@@ -171,14 +192,17 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.should_stop = False
+        self._reference_loss = math.inf  # for the divergence warning: min(first step's loss, best epoch's)
+        self._warned_divergence = False
 
     # -- construction helpers -------------------------------------------------------------
 
     @staticmethod
     def _resolve_dataset(registry: Any, dataset: Any, options: dict) -> Any:
         if isinstance(dataset, str):
-            loader = registry.get("datasets", dataset)
-            return loader(**options)
+            seed = options.pop("seed")
+            name, options = named_with_options(registry, "datasets", dataset, options)
+            return registry.get("datasets", name)(**{"seed": seed, **options})
         if set(options) - {"seed"}:
             raise ValueError("dataset_options only apply to a dataset given by name")
         for attr in ("X_train", "y_train", "X_test", "y_test", "task"):
@@ -230,6 +254,8 @@ class Trainer:
         self.history = history = History()
         self.should_stop = False
         self.step = 0
+        self._reference_loss = math.inf
+        self._warned_divergence = False
         self._rng = np.random.default_rng(self.seed)
         X, y = ds.X_train, ds.y_train
         started = time.perf_counter()
@@ -283,7 +309,22 @@ class Trainer:
             total += loss * size
             weight += size
             hook.microgradx_batch_end(trainer=self, epoch=self.epoch, batch=b, loss=loss)
-        return total / weight if weight else math.nan
+        mean = total / weight if weight else math.nan
+        self._watch_divergence(mean)
+        return mean
+
+    def _watch_divergence(self, loss: float) -> None:
+        """Warn (`DivergenceWarning`, once per run) when an epoch's loss is orders of magnitude above the best."""
+        reference = self._reference_loss
+        if not self._warned_divergence and loss > DIVERGENCE_FACTOR * max(reference, 1e-3):
+            self._warned_divergence = True
+            lr = self.base_lr
+            warnings.warn(DivergenceWarning(
+                f"the training loss grew from {reference:.3g} to {loss:.3g} by epoch {self.epoch + 1}: the learning "
+                f"rate lr={lr:g} is most likely too large; try a smaller one, such as {lr / 10:g}",
+                lr=lr, loss=loss, reference=reference), stacklevel=3)
+        if math.isfinite(loss):
+            self._reference_loss = min(reference, loss)
 
     def train_step(self, X: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> float:
         """One optimizer step on a batch; returns the batch's loss (before the update)."""
@@ -292,6 +333,8 @@ class Trainer:
         self.optimizer.zero_grad()
         value = self._steps.loss_and_grad(X, y, sample_weight)
         self.optimizer.step()
+        if self.step == 0 and math.isfinite(value):
+            self._reference_loss = min(self._reference_loss, value)  # the untrained model's loss
         self.step += 1
         if not math.isfinite(value):
             raise FloatingPointError(f"the loss became {value} at epoch {self.epoch + 1}, step {self.step}; "
