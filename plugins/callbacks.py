@@ -164,10 +164,14 @@ class Progress:
               f"for {trainer.epochs} epochs", file=out, flush=True)
         self._bar = None
         if callable(isatty) and isatty():
+            import shutil
+
             from tqdm import tqdm
 
-            self._bar = tqdm(total=trainer.total_steps, file=out, ncols=self.width, unit="step", leave=True,
-                             dynamic_ncols=self.width is None, desc=f"epoch 1/{trainer.epochs}",
+            size = shutil.get_terminal_size()  # COLUMNS/LINES, else the terminal's, else 80 x 24 (never 0)
+            self._bar = tqdm(total=trainer.total_steps, file=out, ncols=self.width or size.columns, nrows=size.lines,
+                             unit="step", leave=True,
+                             desc=f"epoch 1/{trainer.epochs}",
                              bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
                                         "[{elapsed}<{remaining}, {rate_fmt}] {postfix}")
 
@@ -356,7 +360,8 @@ class Checkpoint(_Monitor):
             self.best, self.best_epoch = value, epoch + 1
         if improved or not self.save_best_only:
             meta = dict(trainer.model_meta(), epoch=epoch + 1, monitor=name, value=value)
-            modelfile.save(trainer.model, self.path, meta=meta)
+            schema = trainer.model_schema() if callable(getattr(trainer, "model_schema", None)) else None
+            modelfile.save(trainer.model, self.path, meta=meta, schema=schema)
             self.saves += 1
 
 

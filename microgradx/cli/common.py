@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 #: Errors that mean "a bad setting": reported as one line, exit status 2, no traceback.
 _SETTING_ERRORS = (ValueError, TypeError, LookupError, ImportError, OSError)
-_DATASET_SETTINGS = ("seed", "test_size", "n_samples", "noise", "standardize")
+_DATASET_SETTINGS = ("seed", "test_size", "n_samples", "noise", "standardize", "path", "target", "task", "delimiter")
 
 
 class UsageError(ValueError):
@@ -44,3 +44,51 @@ def parse_component(text: str, option: str) -> tuple[str, dict]:
         return parse(text, option)
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+
+
+class DivergenceReport:
+    """A ``with`` block that shows each `microgradx.train.DivergenceWarning` at once as one line on
+    standard error (``microgradx train: warning: ...``) and remembers it; other warnings pass through.
+
+    A run that warned exits with status `STATUS` (3): trained, but the loss diverged.
+    """
+
+    STATUS = 3
+
+    def __init__(self, command: str):
+        self.command = command
+        self.messages: list = []
+        self._catcher: Any = None
+
+    @property
+    def warned(self) -> bool:
+        """Whether a divergence warning was seen."""
+        return bool(self.messages)
+
+    def __enter__(self) -> DivergenceReport:
+        import warnings
+
+        from microgradx.train import DivergenceWarning
+
+        self._catcher = warnings.catch_warnings()
+        self._catcher.__enter__()
+        warnings.simplefilter("always", DivergenceWarning)
+        original = warnings.showwarning
+
+        def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, DivergenceWarning):
+                self.messages.append(str(message))
+                print(f"microgradx {self.command}: warning: {message}", file=sys.stderr, flush=True)
+            else:
+                original(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._catcher.__exit__(*exc)
+
+    def final_note(self) -> None:
+        """One closing line on standard error, after the report."""
+        print(f"microgradx {self.command}: the loss diverged (see the warning above): the model is unlikely to be "
+              f"useful; exit status {self.STATUS}", file=sys.stderr)

@@ -63,8 +63,7 @@ class Table:
         try:
             return self.columns.index(name)
         except ValueError:
-            raise CSVError(self.path, f"no column named {name!r}; the columns are "
-                                      f"{', '.join(map(repr, self.columns))}") from None
+            raise CSVError(self.path, f"no column named {name!r}; the columns are {names(self.columns)}") from None
 
     def numbers(self, index: int) -> np.ndarray:
         """Column ``index`` as float64; a `CSVError` at the first missing, non-numeric or infinite cell."""
@@ -84,6 +83,13 @@ class Table:
                 raise CSVError(self.path, f"missing value {row[index]!r}", self.row_numbers[i], index + 1, name)
             values.append(text)
         return values
+
+
+def names(items: Any, limit: int = 8) -> str:
+    """``'a', 'b', 'c'`` for messages; past ``limit`` names, the first ones and how many more."""
+    items = list(items)
+    shown = ", ".join(map(repr, items[:limit]))
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
 
 
 def _number(table: Table, text: str, row: int, index: int, name: str) -> float:
@@ -132,8 +138,8 @@ def read_table(path: PathLike, delimiter: Optional[str] = None) -> Table:
                     header = _header(path, record, reader.line_num)
                     continue
                 if len(record) != len(header):
-                    raise CSVError(path, f"{len(record)} cells, but the header has {len(header)} columns "
-                                         f"({', '.join(header)})", reader.line_num)
+                    raise CSVError(path, f"{len(record)} cells, but the header names {len(header)} columns",
+                                   reader.line_num)
                 rows.append(record)
                 numbers.append(reader.line_num)
     except UnicodeDecodeError as exc:
@@ -252,12 +258,12 @@ def read_features(path: PathLike, feature_names: Any, target: Optional[str] = No
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"it has no column {', '.join(map(repr, missing))}")
+            parts.append(f"no column {names(missing)}")
         if extra:
-            parts.append(f"column {', '.join(map(repr, extra))} is not a feature of the model")
-        raise CSVError(path, f"the header does not match the model's features: {'; '.join(parts)} (the model takes "
-                             f"{', '.join(wanted)}" + (f", and optionally the target {target}" if target else "") + ")",
-                       row=1)
+            parts.append(f"column {names(extra)} is not a feature of the model")
+        also = f", and optionally the target {target!r}" if target else ""
+        raise CSVError(path, f"the header does not match the model's {len(wanted)} features: {'; '.join(parts)} "
+                             f"(the model takes {names(wanted, 4)}{also})", row=1)
     X = np.column_stack([table.numbers(table.columns.index(n)) for n in wanted])
     texts = table.texts(table.columns.index(target)) if target is not None and target in table.columns else None
     return X, texts, table

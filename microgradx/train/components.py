@@ -137,3 +137,18 @@ def check_positive_int(name: str, value: Any) -> int:
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
     return value
+
+
+def check_sample_weight(weights: Any, n: int) -> np.ndarray:
+    """Check per-example training weights: ``n`` finite numbers >= 0, not all 0."""
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"sample_weight must be numbers, one per training example, got {weights!r:.80}") from None
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have one number per training example ({n}), got shape {w.shape}")
+    if not np.all(np.isfinite(w)) or (w < 0).any():
+        raise ValueError("sample_weight must be finite numbers >= 0")
+    if w.sum() <= 0:
+        raise ValueError("sample_weight sums to 0: at least one example needs a positive weight")
+    return w

@@ -45,6 +45,7 @@ from microgradx.train.components import (
     build_component,
     check_int,
     check_positive_int,
+    check_sample_weight,
     component_name,
     named_with_options,
 )
@@ -185,7 +186,7 @@ class Trainer:
         bs = n if self.batch_size is None else min(self.batch_size, n)
         self.steps_per_epoch = -(-n // bs)
         self.total_steps = self.epochs * self.steps_per_epoch
-        self.sample_weight = None if sample_weight is None else _sample_weight(sample_weight, n)
+        self.sample_weight = None if sample_weight is None else check_sample_weight(sample_weight, n)
         self.compile = bool(compile)
         self._steps = make_steps(self.model, self.loss, self.params, self.mode, compiled=self.compile)
         self.history = History()
@@ -363,26 +364,22 @@ class Trainer:
         meta = {"loss": component_name("losses", self.loss), "task": getattr(self.dataset, "task", None),
                 "dataset": getattr(self.dataset, "name", None), "seed": self.seed}
         options = {k: v for k, v in self.dataset_options.items() if v is None or isinstance(v, (int, float, str))}
+        source = getattr(self.dataset, "source", None)
+        if source is not None:  # a CSV file: the "csv" loader rebuilds the same split from the same file
+            meta["dataset"] = "csv"
+            options = {"path": str(source), "target": getattr(self.dataset, "target_name", None),
+                       "task": "regression" if self.dataset.task == "regression" else "classification", **options}
         if options:
             meta["dataset_options"] = options
         return meta
+
+    def model_schema(self) -> Any:
+        """What a model file needs to predict from raw data (`microgradx.modelfile.Schema`)."""
+        from microgradx.modelfile import Schema
+
+        return Schema.from_dataset(self.dataset, loss=component_name("losses", self.loss))
 
     def __repr__(self) -> str:
         name = getattr(self.dataset, "name", "?")
         return (f"Trainer(dataset={name!r}, model={self.model!r}, loss={self.loss!r}, optimizer={self.optimizer!r}, "
                 f"epochs={self.epochs}, batch_size={self.batch_size}, mode={self.mode!r}, seed={self.seed})")
-
-
-def _sample_weight(weights: Any, n: int) -> np.ndarray:
-    """Check per-example training weights: ``n`` finite numbers >= 0, not all 0."""
-    try:
-        w = np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"sample_weight must be numbers, one per training example, got {weights!r:.80}") from None
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight must have one number per training example ({n}), got shape {w.shape}")
-    if not np.all(np.isfinite(w)) or (w < 0).any():
-        raise ValueError("sample_weight must be finite numbers >= 0")
-    if w.sum() <= 0:
-        raise ValueError("sample_weight sums to 0: at least one example needs a positive weight")
-    return w
