@@ -152,3 +152,24 @@ def check_sample_weight(weights: Any, n: int) -> np.ndarray:
     if w.sum() <= 0:
         raise ValueError("sample_weight sums to 0: at least one example needs a positive weight")
     return w
+
+
+def outputs_for(loss: Any, dataset: Any) -> int:
+    """The number of model outputs the loss needs for this dataset; an error if they don't fit."""
+    ds, task = dataset, getattr(loss, "task", None)
+    name = getattr(loss, "name", type(loss).__name__)
+    n_classes = getattr(ds, "n_classes", None) or 0
+    kind = f"is for {task} tasks" if task else "does not say its task (no 'task' attribute)"
+    if ds.task == "multiclass":
+        if task != "multiclass":
+            raise ValueError(f"loss {name!r} {kind} but dataset {ds.name!r} has {n_classes} "
+                             f"classes; use a multiclass loss such as 'softmax_ce'")
+        return n_classes
+    if ds.task == "binary":
+        if task == "multiclass":
+            return 2
+        return 1
+    if task != "regression":
+        raise ValueError(f"loss {name!r} {kind} but dataset {ds.name!r} is a regression task; "
+                         f"use a regression loss such as 'mse'")
+    return 1

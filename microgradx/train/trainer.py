@@ -30,8 +30,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any, Optional
 
 import numpy as np
@@ -48,6 +48,7 @@ from microgradx.train.components import (
     check_sample_weight,
     component_name,
     named_with_options,
+    outputs_for,
 )
 from microgradx.train.evaluation import evaluate, predictions
 from microgradx.train.history import History
@@ -138,7 +139,7 @@ class Trainer:
         ds = self.dataset
         self.loss = build_component(registry, "losses", loss if loss is not None else DEFAULT_LOSS.get(ds.task, "mse"),
                            loss_options)
-        self.n_outputs = self._check_task()
+        self.n_outputs = outputs_for(self.loss, self.dataset)
         if isinstance(model, str) or isinstance(model, type):
             if isinstance(model, str):
                 model, model_options = named_with_options(registry, "layers", model, model_options)
@@ -212,30 +213,22 @@ class Trainer:
                                 f"(it has no {attr})")
         return dataset
 
-    def _check_task(self) -> int:
-        """The number of model outputs the loss needs for this dataset; an error if they don't fit."""
-        ds, task = self.dataset, getattr(self.loss, "task", None)
-        name = getattr(self.loss, "name", type(self.loss).__name__)
-        n_classes = getattr(ds, "n_classes", None) or 0
-        kind = f"is for {task} tasks" if task else "does not say its task (no 'task' attribute)"
-        if ds.task == "multiclass":
-            if task != "multiclass":
-                raise ValueError(f"loss {name!r} {kind} but dataset {ds.name!r} has {n_classes} "
-                                 f"classes; use a multiclass loss such as 'softmax_ce'")
-            return n_classes
-        if ds.task == "binary":
-            if task == "multiclass":
-                return 2
-            return 1
-        if task != "regression":
-            raise ValueError(f"loss {name!r} {kind} but dataset {ds.name!r} is a regression task; "
-                             f"use a regression loss such as 'mse'")
-        return 1
-
     # -- running --------------------------------------------------------------------------
 
     def fit(self) -> History:
         """Train for ``epochs`` epochs (or until a callback sets ``should_stop``); return the history."""
+        with self.session() as hook:
+            return self._fit(hook)
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        """Register the run's callbacks as plugins (and anomaly mode if asked) for a ``with`` block.
+
+        Yields the hook caller that fires the training events. `fit` runs inside one; a loop of
+        its own (the scikit-learn estimators' ``max_iter`` and ``partial_fit``) calls `train_epoch`
+        inside one and fires the start, epoch and end events itself. The callbacks are
+        unregistered afterwards, also when training fails.
+        """
         pm = get_registry().pm
         registered = []
         try:
@@ -245,7 +238,7 @@ class Trainer:
                     raise TypeError(f"callback {type(cb).__name__} cannot be used: {info.error}")
                 registered.append(cb)
             with anomaly.detect_anomaly() if self.detect_anomaly else nullcontext():
-                return self._fit(pm.hook)
+                yield pm.hook
         finally:
             for cb in registered:
                 pm.unregister(plugin=cb)
