@@ -232,6 +232,7 @@ class BaseMLP(BaseEstimator):
                 incremental: bool) -> None:
         """scikit-learn's epoch loop (see the module docstring), firing the training events for callbacks."""
         n = len(y)
+        total = n if w is None else float(np.sum(w))  # weights count as repeated rows
         weights = trainer.optimizer.weights
         self.n_iter_ = 0
         started = time.perf_counter()
@@ -243,7 +244,7 @@ class BaseMLP(BaseEstimator):
                     trainer.epoch = self.n_iter_
                     loss = trainer.train_epoch(X, y, w, hook=hook)
                     if p["alpha"]:  # reported as scikit-learn reports it: data loss plus the L2 term
-                        loss += 0.5 * p["alpha"] * sum(v.data * v.data for v in weights) * trainer.steps_per_epoch / n
+                        loss += 0.5 * p["alpha"] * sum(v.data * v.data for v in weights) * trainer.steps_per_epoch / total
                     self.n_iter_ += 1
                     self.t_ += n
                     self.loss_ = float(loss)
