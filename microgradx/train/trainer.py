@@ -75,7 +75,9 @@ class Trainer:
     """Train a model on a dataset: forward, backward and update, with training-event hooks.
 
     Every component may be a registered name, a class (constructed with its ``*_options``),
-    or a ready object:
+    or a ready object; a name may carry settings, ``"NAME:KEY=VALUE:KEY=VALUE"``
+    (``optimizer="adam:beta1=0.8"``, ``callbacks=["early_stopping:patience=3"]``,
+    ``dataset="csv:path=bc.csv"``), the same form as on the command line:
 
     Args:
         model: a model object (callable, with ``parameters()``), or a registered layer name
@@ -88,7 +90,8 @@ class Trainer:
             `DEFAULT_OPTIMIZER_SETTINGS` (SGD: lr 0.05, momentum 0.9; Adam: lr 0.01).
         lr: the base learning rate (``None``: the default above, else the optimizer's own).
         schedule: a schedule name (``"constant"``, ``"linear"``, ``"cosine"``), object, or None.
-        dataset: a dataset name, or a `microgradx.datasets.Dataset`.
+        dataset: a dataset name (``"iris"``, ``"csv:path=bc.csv"`` for a file), or a
+            `microgradx.datasets.Dataset`.
         epochs: passes over the training split (>= 1).
         batch_size: examples per optimizer step; ``None`` for full batch.
         seed: seeds the model's initialisation, the data split and the shuffling.
@@ -283,6 +286,8 @@ class Trainer:
         and there is more than one batch. ``sample_weight`` (one number >= 0 per example)
         weights each example's loss; the mean returned is weighted the same way. Fires the
         ``microgradx_batch_end`` hook after every step (through ``hook``, or the registry's).
+        Warns `DivergenceWarning` (once per run) when the mean loss reaches `DIVERGENCE_FACTOR`
+        times the run's best (or its first step's), naming the learning rate.
         """
         if hook is None:
             hook = get_registry().pm.hook
