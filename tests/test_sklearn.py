@@ -93,7 +93,8 @@ def test_breast_cancer_cross_val_score_averages_at_least_96_percent(cancer):
 
 def test_grid_search_in_two_processes_or_threads_matches_the_serial_search(cancer):
     X, y = cancer
-    pipe = Pipeline([("scale", StandardScaler()), ("mlp", MLPClassifier(max_iter=4, batch_size=64, learning_rate_init=0.01, random_state=0))])
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("mlp", MLPClassifier(max_iter=4, batch_size=64, learning_rate_init=0.01, random_state=0))])
     grid = {"mlp__hidden_layer_sizes": [(4,), (16, 16)], "mlp__optimizer_options": [None, {"beta1": 0.8}]}
     parallel = GridSearchCV(pipe, grid, cv=3, n_jobs=2).fit(X, y)  # joblib's default: worker processes (loky)
     serial = GridSearchCV(pipe, grid, cv=3, n_jobs=1).fit(X, y)
@@ -253,7 +254,8 @@ def test_regressor_fits_a_curve_and_scores_r2():
     rng = np.random.default_rng(1)
     X = rng.uniform(-2, 2, size=(200, 1))
     y = np.sin(2 * X[:, 0]) + 0.05 * rng.normal(size=200)
-    reg = MLPRegressor(hidden_layer_sizes=(16, 16), activation="tanh", max_iter=150, learning_rate_init=0.02, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(16, 16), activation="tanh", max_iter=150, learning_rate_init=0.02,
+                       random_state=0)
     reg.fit(X, y)
     assert reg.loss_name_ == "mse"
     pred = reg.predict(X)
@@ -306,7 +308,8 @@ def test_a_plugin_optimizer_is_used_by_name(fresh_registry, blobs):
     X, y = blobs
     _CountingSGD.steps = 0
     with microgradx.plugin_registered(_OptimizerPlugin(), name="rt-counting-sgd"):
-        clf = MLPClassifier(solver="counting_sgd", learning_rate_init=0.1, max_iter=3, batch_size=50, random_state=0).fit(X, y)
+        clf = MLPClassifier(solver="counting_sgd", learning_rate_init=0.1, max_iter=3, batch_size=50,
+                            random_state=0).fit(X, y)
         assert _CountingSGD.steps == 3 * 3  # 150 examples in batches of 50, 3 epochs
         assert clf.loss_curve_[-1] < clf.loss_curve_[0]
         np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict(X), clf.predict(X))
@@ -336,7 +339,8 @@ def test_the_example_plugins_components_by_name(fresh_registry, monkeypatch, can
 
 def test_schedules_and_options_reach_the_components(blobs):
     X, y = blobs
-    clf = MLPClassifier(solver="sgd", learning_rate_init=0.1, learning_rate="linear", schedule_options={"end_factor": 0.5}, max_iter=4,
+    clf = MLPClassifier(solver="sgd", learning_rate_init=0.1, learning_rate="linear",
+                        schedule_options={"end_factor": 0.5}, max_iter=4,
                         batch_size=None, random_state=0).fit(X, y)
     # full batch: one step per epoch; epoch k (from 0) steps with lr = 0.1 * (1 - 0.5 * k / 4)
     np.testing.assert_allclose(clf.history_.lr, [0.1 * (1 - 0.5 * k / 4) for k in range(4)])

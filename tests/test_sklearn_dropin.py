@@ -111,7 +111,7 @@ def test_partial_fit_learns_batch_by_batch_and_keeps_its_optimizer():
     assert clf.n_iter_ == 1 and clf.t_ == 20 * len(y) and len(clf.loss_curve_) == 60
     assert np.mean(clf.loss_curve_[-3:]) < 0.5 * np.mean(clf.loss_curve_[:3])
     assert clf.score(X, y) > 0.9 and list(clf.classes_) == list(iris.target_names)
-    with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
+    with pytest.raises(ValueError, match=r"`y` has classes not in `self\.classes_`"):
         clf.partial_fit(X[:5], np.array(["rose"] * 5))
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
         MLPClassifier(early_stopping=True).partial_fit(X, y, classes=iris.target_names)

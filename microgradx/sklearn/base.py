@@ -244,7 +244,8 @@ class BaseMLP(BaseEstimator):
                     trainer.epoch = self.n_iter_
                     loss = trainer.train_epoch(X, y, w, hook=hook)
                     if p["alpha"]:  # reported as scikit-learn reports it: data loss plus the L2 term
-                        loss += 0.5 * p["alpha"] * sum(v.data * v.data for v in weights) * trainer.steps_per_epoch / total
+                        squares = sum(v.data * v.data for v in weights)
+                        loss += 0.5 * p["alpha"] * squares * trainer.steps_per_epoch / total
                     self.n_iter_ += 1
                     self.t_ += n
                     self.loss_ = float(loss)
