@@ -351,35 +351,6 @@ def test_schedules_and_options_reach_the_components(blobs):
 # -- errors: reported by fit, naming the setting ------------------------------------------------
 
 
-@pytest.mark.parametrize(("params", "error", "match"), [
-    ({"hidden_layer_sizes": (16, 0)}, ValueError, r"hidden_layer_sizes.*\(16, 0\)"),
-    ({"hidden_layer_sizes": "16"}, TypeError, "hidden_layer_sizes"),
-    ({"max_iter": 0}, ValueError, r"MLPClassifier: max_iter must be an integer in \[1, inf\), got 0"),
-    ({"batch_size": 2.5}, ValueError, "batch_size must be 'auto', a positive integer"),
-    ({"learning_rate_init": -0.1}, ValueError, r"learning_rate_init must be a number in \(0, inf\), got -0\.1"),
-    ({"alpha": -1}, ValueError, r"alpha must be a number in \[0, inf\)"),
-    ({"momentum": 1.5}, ValueError, r"momentum must be a number in \[0, 1\]"),
-    ({"n_iter_no_change": 0}, ValueError, "n_iter_no_change must be an integer"),
-    ({"early_stopping": "yes"}, TypeError, "early_stopping must be True or False"),
-    ({"solver": "lbfgs"}, ValueError, "solver='lbfgs' is not available.*use solver='adam' \\(the default\\) or 'sgd'"),
-    ({"optimizer_options": [("momentum", 0.9)]}, TypeError, "optimizer_options must be a dict"),
-    ({"validation_fraction": 1.5}, ValueError, "validation_fraction"),
-    ({"random_state": -3}, ValueError, "random_state"),
-    ({"solver": "adamw"}, UnknownComponentError, "adamw.*adam"),
-    ({"solver": "adam:gamma=2"}, ValueError, "optimizer 'adam' has no setting 'gamma'"),
-    ({"activation": "nope"}, UnknownComponentError, "nope"),
-    ({"learning_rate": "step"}, UnknownComponentError, "registered schedules: constant, cosine, invscaling"),
-    ({"loss": "mse"}, ValueError, "'mse' is not a classification loss"),
-    ({"class_weight": "even"}, ValueError, "class_weight must be 'balanced', a dict"),
-    ({"class_weight": {7: 2.0}}, ValueError, r"class_weight names label\(s\) \[7\]"),
-])
-def test_bad_settings_fail_in_fit_not_in_init(blobs, params, error, match):
-    X, y = blobs
-    clf = MLPClassifier(**params)  # scikit-learn's convention: __init__ only stores
-    with pytest.raises(error, match=match):
-        clf.fit(X, y)
-
-
 def test_classification_errors(blobs):
     X, y = blobs
     with pytest.raises(ValueError, match="Only binary classification is supported with loss='bce'"):
