@@ -132,7 +132,7 @@ def test_regression_from_csv_reports_r2_and_predicts_in_the_targets_units(data_d
 BAD = {
     "missing": ("x,y,label\n1,2,a\n3,,b\n1,1,a\n2,2,b\n", r"bad.csv: row 3, column 2 \('y'\): missing value"),
     "text": ("x,y,label\n1,2,a\n3,four,b\n1,1,a\n2,2,b\n", r"row 3, column 2 \('y'\): 'four' is not a number"),
-    "ragged": ("x,y,label\n1,2,a\n3,4\n", r"bad.csv: row 3: 2 cells, but the header names 3 columns"),
+    "ragged": ("x,y,label\n1,2,a\n3,4\n", r"bad.csv: row 3, column 3 \('label'\): the row ends after 2 cells"),
     "empty": ("", "bad.csv: the file is empty"),
 }
 
@@ -174,7 +174,8 @@ def test_predict_checks_the_header_and_writes_nothing_on_an_error(data_dir, tmp_
     assert "column 'radius' is not a feature of the model" in line and not out.exists()
     write_csv(tmp_path / "broken.csv", rows[0], [*rows[1:40], rows[40][:-3], *rows[41:]])
     assert main(["predict", str(model), str(tmp_path / "broken.csv"), "--out", str(out)]) == 2
-    assert "broken.csv: row 41: 28 cells" in one_line(capsys.readouterr().err) and not out.exists()
+    assert "broken.csv: row 41, column 29 ('worst_symmetry'): the row ends after 28 cells" in \
+        one_line(capsys.readouterr().err) and not out.exists()
     # columns in another order are found by name: the same predictions
     assert main(["predict", str(model), str(data_dir / "bc.csv")]) == 0
     straight = capsys.readouterr().out

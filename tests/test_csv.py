@@ -99,8 +99,9 @@ ROWS = [["1.0", "2.0", "yes"], ["3.5", "-1", "no"], ["0", "4e2", "yes"], ["2", "
     (["x,y,label", "1,2,yes", "3,NA,no"], {}, r"row 3, column 2 \('y'\): missing value 'NA'"),
     (["x,y,label", "1,2,yes", "3,abc,no"], {}, r"row 3, column 2 \('y'\): 'abc' is not a number"),
     (["x,y,label", "1,2,yes", "3,inf,no"], {}, r"row 3, column 2 \('y'\): 'inf' is not a finite number"),
-    (["x,y,label", "1,2,yes", "", "3,4"], {}, r"row 4: 2 cells, but the header names 3 columns"),
-    (["x,y,label", "1,2,yes", "3,4,no,extra"], {}, "row 3: 4 cells, but the header names 3 columns"),
+    (["x,y,label", "1,2,yes", "", "3,4"], {}, r"row 4, column 3 \('label'\): the row ends after 2 cells, but "
+                                              r"the header names 3 columns"),
+    (["x,y,label", "1,2,yes", "3,4,no,extra"], {}, "row 3, column 4: 4 cells, but the header names only 3 columns"),
     (["x,y,label", "1,2,yes", "3,4,"], {}, r"row 3, column 3 \('label'\): missing value"),
     (["x,y,label", "1,2,yes"], {"target": "z"}, "no column named 'z'; the columns are 'x', 'y', 'label'"),
     (["x,y,label", "1,2,yes", "3,4,yes"], {}, r"column 3 \('label'\): the target column has one class only"),

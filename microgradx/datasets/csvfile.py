@@ -137,9 +137,13 @@ def read_table(path: PathLike, delimiter: Optional[str] = None) -> Table:
                 if header is None:
                     header = _header(path, record, reader.line_num)
                     continue
-                if len(record) != len(header):
-                    raise CSVError(path, f"{len(record)} cells, but the header names {len(header)} columns",
-                                   reader.line_num)
+                if len(record) < len(header):
+                    raise CSVError(path, f"the row ends after {len(record)} cells, but the header names "
+                                         f"{len(header)} columns", reader.line_num, len(record) + 1,
+                                   header[len(record)])
+                if len(record) > len(header):
+                    raise CSVError(path, f"{len(record)} cells, but the header names only {len(header)} columns",
+                                   reader.line_num, len(header) + 1)
                 rows.append(record)
                 numbers.append(reader.line_num)
     except UnicodeDecodeError as exc:
