@@ -133,20 +133,22 @@ class _Monitor:
 class Progress:
     """A progress display on ``stream`` (standard error by default).
 
-    On a terminal, one bar updated in place each epoch; otherwise one line every
-    ``every`` epochs (default: about 20 lines per run), plus the last epoch.
+    On a terminal, a tqdm progress bar over every optimizer step of the run, showing the
+    epoch, the last batch's loss, the rate and the time left (tqdm is imported only then).
+    Otherwise (a file, a pipe, a CI log) no bar: one line every ``every`` epochs (default:
+    about 20 lines per run) plus the first and the last. A header line before training and
+    a summary line after it either way.
 
     Args:
-        every: print every this many epochs (None: about 20 lines per run).
-        width: width of the bar in characters.
+        every: without a terminal, print every this many epochs (None: about 20 lines per run).
+        width: the bar's total width in characters (None: the terminal's width).
         stream: a text stream; None means ``sys.stderr`` at the time of printing.
     """
 
     every: Optional[int] = attrs.field(default=None, validator=_optional_positive_int)
-    width: int = attrs.field(default=30, validator=_positive_int)
+    width: Optional[int] = attrs.field(default=None, validator=_optional_positive_int)
     stream: Any = attrs.field(default=None, repr=False, validator=_stream)
-    _t0: float = attrs.field(default=0.0, init=False, repr=False)
-    _tty: bool = attrs.field(default=False, init=False, repr=False)
+    _bar: Any = attrs.field(default=None, init=False, repr=False)
 
     def _out(self) -> Any:
         return self.stream if self.stream is not None else sys.stderr
@@ -155,21 +157,38 @@ class Progress:
     def microgradx_train_start(self, trainer: Any) -> None:
         out = self._out()
         isatty = getattr(out, "isatty", None)
-        self._tty = bool(isatty()) if callable(isatty) else False
         name = getattr(trainer.dataset, "name", "data")
         n = len(trainer.dataset.y_train)
         batch = "full batch" if trainer.batch_size is None else f"batch size {trainer.batch_size}"
         print(f"training {trainer.model!r} on {name} ({n} examples, {batch}, {trainer.mode} mode) "
               f"for {trainer.epochs} epochs", file=out, flush=True)
+        self._bar = None
+        if callable(isatty) and isatty():
+            import shutil
+
+            from tqdm import tqdm
+
+            size = shutil.get_terminal_size()  # COLUMNS/LINES, else the terminal's, else 80 x 24 (never 0)
+            self._bar = tqdm(total=trainer.total_steps, file=out, ncols=self.width or size.columns, nrows=size.lines,
+                             unit="step", leave=True,
+                             desc=f"epoch 1/{trainer.epochs}",
+                             bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                                        "[{elapsed}<{remaining}, {rate_fmt}] {postfix}")
+
+    @hookimpl
+    def microgradx_batch_end(self, trainer: Any, epoch: int, batch: int, loss: float) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+            self._bar.update(1)
 
     @hookimpl
     def microgradx_epoch_end(self, trainer: Any, epoch: int, metrics: dict) -> None:
         out, done, total = self._out(), epoch + 1, trainer.epochs
-        line = f"epoch {done:>{len(str(total))}}/{total}  {format_metrics(metrics)}"
-        if self._tty:
-            filled = round(self.width * done / total)
-            print(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {line}", end="", file=out, flush=True)
+        if self._bar is not None:
+            self._bar.set_description_str(f"epoch {min(done + 1, total)}/{total}", refresh=False)
+            self._bar.set_postfix_str(format_metrics(metrics), refresh=done == total)
             return
+        line = f"epoch {done:>{len(str(total))}}/{total}  {format_metrics(metrics)}"
         every = self.every or max(1, total // 20)
         if done % every == 0 or done == total or done == 1 or trainer.should_stop:
             print(line, file=out, flush=True)
@@ -177,8 +196,9 @@ class Progress:
     @hookimpl
     def microgradx_train_end(self, trainer: Any, history: Any) -> None:
         out = self._out()
-        if self._tty:
-            print(file=out)
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
         stopped = " (stopped early)" if history.stopped_early else ""
         print(f"trained {len(history)} epochs in {history.total_seconds:.2f} s{stopped}", file=out, flush=True)
 
@@ -250,33 +270,39 @@ class EarlyStopping(_Monitor):
         patience: epochs without improvement before stopping.
         min_delta: an improvement must beat the best value by more than this.
         mode: "min", "max", or "auto" (max for accuracies, min otherwise).
-        restore_best: when stopping, put back the weights of the best epoch.
+        restore_best: at the end of the run (stopped early or not), put back the weights of the
+            best epoch, as scikit-learn's MLP does with ``early_stopping=True`` (default True).
 
-    After a run: ``best``, ``best_epoch`` (counting from 1) and ``stopped_epoch`` (None if
-    training ran to the end).
+    After a run: ``best``, ``best_epoch`` (counting from 1), ``stopped_epoch`` (None if
+    training ran to the end) and ``restored`` (True when the best epoch's weights were put back).
     """
 
     monitor: Optional[str] = attrs.field(default=None, validator=_optional_str)
     patience: int = attrs.field(default=10, validator=_positive_int)
     min_delta: float = attrs.field(default=0.0, validator=_non_negative)
     mode: str = attrs.field(default="auto", validator=_mode)
-    restore_best: bool = attrs.field(default=False, validator=_bool)
+    restore_best: bool = attrs.field(default=True, validator=_bool)
     best: Optional[float] = attrs.field(default=None, init=False)
     best_epoch: Optional[int] = attrs.field(default=None, init=False)
     stopped_epoch: Optional[int] = attrs.field(default=None, init=False)
     wait: int = attrs.field(default=0, init=False, repr=False)
+    restored: bool = attrs.field(default=False, init=False, repr=False)
     _best_weights: Optional[list] = attrs.field(default=None, init=False, repr=False)
+    _last_epoch: Optional[int] = attrs.field(default=None, init=False, repr=False)
 
     @hookimpl
     def microgradx_train_start(self, trainer: Any) -> None:
         self._reset()
         self.stopped_epoch = None
         self.wait = 0
+        self.restored = False
         self._best_weights = None
+        self._last_epoch = None
 
     @hookimpl
     def microgradx_epoch_end(self, trainer: Any, epoch: int, metrics: dict) -> None:
         name, value = self._value(metrics)
+        self._last_epoch = epoch + 1
         if self._improved(name, value):
             self.best, self.best_epoch, self.wait = value, epoch + 1, 0
             if self.restore_best:
@@ -289,8 +315,9 @@ class EarlyStopping(_Monitor):
 
     @hookimpl
     def microgradx_train_end(self, trainer: Any, history: Any) -> None:
-        if self.restore_best and self.stopped_epoch is not None and self._best_weights is not None:
+        if self.restore_best and self._best_weights is not None and self.best_epoch != self._last_epoch:
             trainer.model.set_weights(self._best_weights)
+            self.restored = True
 
 
 # -- checkpoint ---------------------------------------------------------------------------
@@ -333,7 +360,8 @@ class Checkpoint(_Monitor):
             self.best, self.best_epoch = value, epoch + 1
         if improved or not self.save_best_only:
             meta = dict(trainer.model_meta(), epoch=epoch + 1, monitor=name, value=value)
-            modelfile.save(trainer.model, self.path, meta=meta)
+            schema = trainer.model_schema() if callable(getattr(trainer, "model_schema", None)) else None
+            modelfile.save(trainer.model, self.path, meta=meta, schema=schema)
             self.saves += 1
 
 

@@ -1,12 +1,18 @@
-"""Datasets from scikit-learn: breast_cancer, iris, wine, digits, moons and circles.
+"""Datasets: scikit-learn's breast_cancer, iris, wine, digits, moons, circles and diabetes, and csv.
 
-Each loader is called as ``load(seed=0, test_size=0.2, standardize=True, n_samples=None,
-noise=None)`` and returns a `microgradx.datasets.Dataset`: a seeded, stratified train/test
-split (``sklearn.model_selection.train_test_split(..., stratify=y)``) whose features are
-standardised with the mean and standard deviation of the *training* split only.
-``n_samples`` and ``noise`` apply to the synthetic datasets (moons, circles; the seed also
-drives their generation). scikit-learn is imported inside the loaders, when one is used,
-so ``import microgradx`` never imports it.
+Each scikit-learn loader is called as ``load(seed=0, test_size=0.2, standardize=True,
+n_samples=None, noise=None)`` and returns a `microgradx.datasets.Dataset`: a seeded train/test
+split (``sklearn.model_selection.train_test_split``, stratified for the classification sets)
+whose features are standardised with the mean and standard deviation of the *training*
+split only. ``diabetes`` is a regression task (442 patients, 10 features, disease progression
+after a year), its target standardised the same way. ``n_samples`` and ``noise`` apply to the
+synthetic datasets (moons, circles; the seed also drives their generation).
+
+``csv`` reads your own file: ``load(path, target=None, task=None, seed=0, test_size=0.2,
+standardize=True, delimiter=None)`` (`microgradx.datasets.from_csv`).
+
+scikit-learn is imported inside the loaders, when one is used, so ``import microgradx``
+never imports it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx import hookimpl
-from microgradx.datasets import Dataset, standardize
+from microgradx.datasets import Dataset, from_csv, split_dataset
+from microgradx.datasets.split import check_split_settings as _check_settings
 
 
 def _sklearn() -> Any:
@@ -30,31 +37,15 @@ def _sklearn() -> Any:
     return sklearn
 
 
-def _check_settings(name: str, seed: Any, test_size: Any, standardize: Any) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
-        raise ValueError(f"dataset {name!r}: seed must be an int in [0, 2**32), got {seed!r}")
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0.0 < test_size < 1.0:
-        raise ValueError(f"dataset {name!r}: test_size must be a fraction in (0, 1), got {test_size!r}")
-    if not isinstance(standardize, (bool, np.bool_)):
-        raise TypeError(f"dataset {name!r}: standardize must be True or False, got {standardize!r}")
-
-
 def make_dataset(name: str, X: np.ndarray, y: np.ndarray, *, seed: int, test_size: float, standardize_: bool,
                  feature_names: Any, class_names: Any) -> Dataset:
     """Split ``X, y`` (stratified, seeded), standardise on the training split, wrap as a `Dataset`."""
-    sklearn = _sklearn()
-    X = np.asarray(X, dtype=np.float64)
+    _sklearn()
     y = np.asarray(y).astype(np.int64)
-    X_train, X_test, y_train, y_test = sklearn.model_selection.train_test_split(
-        X, y, test_size=test_size, random_state=seed, stratify=y)
-    mean = scale = None
-    if standardize_:
-        X_train, X_test, mean, scale = standardize(X_train, X_test)
     n_classes = int(y.max()) + 1
-    return Dataset(name=name, X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
-                   task="binary" if n_classes == 2 else "multiclass", n_classes=n_classes,
-                   feature_names=[str(f) for f in feature_names], class_names=[str(c) for c in class_names],
-                   mean=mean, scale=scale)
+    return split_dataset(name, X, y, task="binary" if n_classes == 2 else "multiclass", seed=seed,
+                         test_size=test_size, standardize_=standardize_, feature_names=feature_names,
+                         classes=[str(c) for c in class_names])
 
 
 def _bundled(name: str, loader_name: str) -> Callable[..., Dataset]:
@@ -106,6 +97,36 @@ load_iris = _bundled("iris", "load_iris")
 load_wine = _bundled("wine", "load_wine")
 load_digits = _bundled("digits", "load_digits")
 #: micrograd's demo data: make_moons(100, noise=0.1).
+def load_diabetes(seed: int = 0, test_size: float = 0.2, standardize: bool = True, n_samples: Optional[int] = None,
+                  noise: Optional[float] = None) -> Dataset:
+    """scikit-learn's diabetes data (sklearn.datasets.load_diabetes, unscaled): a regression task.
+
+    442 patients, 10 features, the target a measure of disease progression one year later
+    (25 to 346). Split (not stratified: the target is a number) and standardised, target
+    included, as described in microgradx_plugins.datasets.
+    """
+    name = "diabetes"
+    _check_settings(name, seed, test_size, standardize)
+    for setting, value in (("n_samples", n_samples), ("noise", noise)):
+        if value is not None:
+            raise ValueError(f"dataset {name!r}: {setting} applies only to the synthetic datasets "
+                             f"(moons, circles), got {setting}={value!r}")
+    raw = _sklearn().datasets.load_diabetes(scaled=False)
+    return split_dataset(name, raw.data, raw.target, task="regression", seed=seed, test_size=test_size,
+                         standardize_=standardize, feature_names=raw.feature_names, target_name="progression")
+
+
+def load_csv(path: str, target: Optional[str] = None, task: Optional[str] = None, seed: int = 0,
+             test_size: float = 0.2, standardize: bool = True, delimiter: Optional[str] = None) -> Dataset:
+    """Your own CSV file (a header row, numeric features, the target last unless named).
+
+    See `microgradx.datasets.from_csv`; a problem with the file is a `CSVError` naming the
+    file, row and column.
+    """
+    return from_csv(path, target=target, task=task, seed=seed, test_size=test_size, standardize=standardize,
+                    delimiter=delimiter)
+
+
 load_moons = _synthetic("moons", "make_moons", 100, 0.1)
 load_circles = _synthetic("circles", "make_circles", 200, 0.1, factor=0.5)
 
@@ -116,11 +137,13 @@ LOADERS = {
     "digits": load_digits,
     "moons": load_moons,
     "circles": load_circles,
+    "diabetes": load_diabetes,
+    "csv": load_csv,
 }
 
 
 @hookimpl
 def microgradx_register_datasets(register):
-    """Register the six scikit-learn loaders (scikit-learn itself is imported only when one runs)."""
+    """Register the seven scikit-learn loaders and csv (scikit-learn itself is imported only when one runs)."""
     for name, loader in LOADERS.items():
         register(loader, name=name)

@@ -1,4 +1,4 @@
-"""Learning-rate schedules: "constant", "linear" (decay) and "cosine".
+"""Learning-rate schedules: "constant", "linear" (decay), "cosine" and "invscaling".
 
 A schedule is an attrs class of its settings, called as
 ``schedule(base_lr, step, total_steps) -> lr`` with ``0 <= step``; past ``total_steps`` the
@@ -72,9 +72,33 @@ class Cosine:
         return float(base_lr) * (self.min_factor + (1.0 - self.min_factor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
+def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < math.inf:
+        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+@attrs.define
+class InvScaling:
+    """Inverse scaling, as scikit-learn's ``learning_rate="invscaling"``: the rate falls as examples are seen.
+
+    ``lr = base_lr / (1 + step * examples_per_step) ** power_t``: with ``examples_per_step``
+    the batch size, ``1 + step * examples_per_step`` counts the examples seen so far, as
+    scikit-learn's ``t_`` does (which it updates once per epoch; here every step).
+    """
+
+    power_t: float = attrs.field(default=0.5, validator=_non_negative)
+    examples_per_step: float = attrs.field(default=1.0, validator=_non_negative)
+
+    def __call__(self, base_lr: float, step: int, total_steps: int) -> float:
+        """The rate at ``step`` (``total_steps`` is checked, not used: the rate keeps falling)."""
+        _progress("InvScaling", base_lr, step, total_steps)
+        return float(base_lr) / (1.0 + step * self.examples_per_step) ** self.power_t
+
+
 @hookimpl
 def microgradx_register_schedules(register):
-    """Register constant, linear and cosine."""
+    """Register constant, linear, cosine and invscaling."""
     register(Constant, name="constant")
     register(LinearDecay, name="linear")
     register(Cosine, name="cosine")
+    register(InvScaling, name="invscaling")

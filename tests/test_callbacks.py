@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import re
 import types
 
 import numpy as np
@@ -57,7 +58,7 @@ def fake_trainer():
 ])
 def test_early_stopping_stops_after_patience_epochs_without_improvement(monitor, values, patience, min_delta,
                                                                        stop_at, best):
-    es = EarlyStopping(monitor=monitor, patience=patience, min_delta=min_delta)
+    es = EarlyStopping(monitor=monitor, patience=patience, min_delta=min_delta, restore_best=False)
     t = fake_trainer()
     es.microgradx_train_start(t)
     for epoch, value in enumerate(values):
@@ -70,7 +71,8 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(monitor,
 
 
 def test_early_stopping_ends_a_real_run_at_the_right_epoch_and_restores_the_best_weights(tmp_path):
-    es = EarlyStopping(patience=4, restore_best=True)
+    es = EarlyStopping(patience=4)  # restore_best is the default, as in scikit-learn
+    assert es.restore_best
     cp = Checkpoint(path=str(tmp_path / "best.json"))
     t = trainer([es, cp], epochs=200)
     history = t.fit()
@@ -83,6 +85,30 @@ def test_early_stopping_ends_a_real_run_at_the_right_epoch_and_restores_the_best
     assert cp.best_epoch == es.best_epoch
     assert t.model.get_weights() == modelfile.load(cp.path).get_weights()
     assert t.evaluate(t.dataset.X_test, t.dataset.y_test)["loss"] == pytest.approx(es.best, rel=1e-12)
+    assert es.restored
+
+
+def test_early_stopping_restores_the_best_weights_when_the_run_ends_without_stopping_and_can_keep_the_last():
+    for restore in (True, False):
+        es = EarlyStopping(patience=1000, restore_best=restore)
+        t = trainer([es], epochs=40)
+        history = t.fit()
+        assert not history.stopped_early and es.best_epoch < 40  # the blobs overfit: the best epoch is early
+        final = t.evaluate(t.dataset.X_test, t.dataset.y_test)["loss"]
+        if restore:
+            assert es.restored and final == pytest.approx(es.best, rel=1e-12)
+        else:
+            assert not es.restored and final == pytest.approx(history.test_loss[-1], rel=1e-12) and final > es.best
+
+
+def test_early_stopping_by_name_with_settings_in_python():
+    t = trainer(["early_stopping:patience=3:monitor=loss", "progress:every=5"], epochs=2)
+    es, progress = t.callbacks
+    assert (es.patience, es.monitor, progress.every) == (3, "loss", 5)
+    with pytest.raises(ValueError, match=r"callback 'early_stopping' has no setting 'wait' \(its settings: min"):
+        trainer(["early_stopping:wait=3"], epochs=1)
+    with pytest.raises(ValueError, match="expected NAME:KEY=VALUE"):
+        trainer(["early_stopping:patience"], epochs=1)
 
 
 def test_early_stopping_with_an_unknown_metric_names_the_metrics():
@@ -185,15 +211,22 @@ def test_progress_prints_a_line_per_epoch_and_a_summary():
     assert "trained 5 epochs in" in text
 
 
-def test_progress_shows_a_bar_on_a_terminal():
+def test_progress_shows_a_tqdm_bar_per_batch_on_a_terminal():
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
     out = Terminal()
-    trainer([Progress(stream=out, width=8)], epochs=4).fit()
+    t = trainer([Progress(stream=out, width=100)], epochs=4)  # 80 examples in batches of 16: 5 steps per epoch
+    t.fit()
     text = out.getvalue()
-    assert "\r[##......] epoch 1/4" in text and "\r[########] epoch 4/4" in text
+    assert text.startswith("training MLP(")
+    frames = text.split("\r")
+    assert any("/20 [" in f and "<" in f for f in frames)  # steps done / total, elapsed < time left
+    assert "20/20" in frames[-1] and "100%" in frames[-1]
+    assert re.search(r"loss \d\.\d{4}", text)  # the batch loss beside the bar
+    assert "epoch 4/4" in text and "trained 4 epochs in" in text
+    assert "\nepoch 1/4  loss" not in text  # no per-epoch lines when there is a bar
 
 
 def test_progress_thins_out_long_runs():

@@ -135,8 +135,8 @@ def test_dataset_validates_its_arrays():
 
 def test_registered_by_the_datasets_plugin():
     registry = microgradx.get_registry()
-    assert registry.names("datasets") == sorted(SHAPES)
-    assert all(registry.component("datasets", n).plugin.name == "datasets" for n in SHAPES)
+    assert registry.names("datasets") == sorted([*SHAPES, "diabetes", "csv"])
+    assert all(registry.component("datasets", n).plugin.name == "datasets" for n in [*SHAPES, "diabetes", "csv"])
 
 
 def test_import_and_registry_do_not_import_sklearn():

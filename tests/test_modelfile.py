@@ -31,7 +31,8 @@ def X(rng):
 
 def good_document(model=None) -> dict:
     model = model or mlp()
-    return {"format": modelfile.FORMAT, "version": 1, "spec": model.spec(), "weights": model.get_weights()}
+    return {"format": modelfile.FORMAT, "version": modelfile.VERSION, "spec": model.spec(),
+            "weights": model.get_weights()}
 
 
 def write_json(path: Path, document) -> Path:
@@ -68,7 +69,7 @@ def test_json_file_is_plain_readable_json(tmp_path):
     model = mlp()
     path = modelfile.save(model, tmp_path / "m.json")
     doc = json.loads(path.read_text())
-    assert doc["format"] == "microgradx-model" and doc["version"] == 1
+    assert doc["format"] == "microgradx-model" and doc["version"] == 2
     assert doc["spec"]["layer"] == "MLP" and doc["spec"]["nouts"] == [4, 3, 1]
     assert len(doc["weights"]) == model.num_parameters() == (5 + 1) * 4 + (4 + 1) * 3 + (3 + 1) * 1
 
@@ -184,7 +185,9 @@ BAD_JSON = {
     "top-level list": ("[1, 2, 3]", "expected a JSON object"),
     "wrong format": (json.dumps(_doc(format="pickle")), "not a microgradx model file"),
     "missing format": (json.dumps(_doc(format=KeyError)), "not a microgradx model file"),
-    "future version": (json.dumps(_doc(version=2)), "unsupported format version 2"),
+    "future version": (json.dumps(_doc(version=3)), r"format version 3 is newer than this microgradx .* reads "
+                                                     r"\(versions 1, 2\): upgrade microgradx"),
+    "version 0": (json.dumps(_doc(version=0)), "unsupported format version 0"),
     "version as string": (json.dumps(_doc(version="1")), "'version' must be an integer"),
     "missing spec": (json.dumps(_doc(spec=KeyError)), "missing key 'spec'"),
     "missing weights": (json.dumps(_doc(weights=KeyError)), "missing key 'weights'"),
@@ -196,7 +199,7 @@ BAD_JSON = {
     "import string as activation": (json.dumps(_spec(activation="__import__")), "no op named '__import__'"),
     "huge layer": (json.dumps(_spec(nouts=[10**9, 1])), r"spec\['nouts'\]\[0\] = 1000000000 is out of range"),
     "huge model": (json.dumps(_spec(nin=100_000, nouts=[100_000, 1])), "parameters, more than the limit"),
-    "huge integer": (json.dumps(_doc()).replace('"version": 1', '"version": ' + "9" * 5000), "corrupt JSON"),
+    "huge integer": (json.dumps(_doc()).replace('"version": 2', '"version": ' + "9" * 5000), "corrupt JSON"),
     "layer size as string": (json.dumps(_spec(nin="5")), r"spec\['nin'\] must be an integer"),
     "layer size as bool": (json.dumps(_spec(nin=True)), r"spec\['nin'\] must be an integer"),
     "negative layer size": (json.dumps(_spec(nouts=[4, -3, 1])), "out of range"),
@@ -302,7 +305,7 @@ def test_missing_file_and_directory_and_oversized_file(tmp_path, monkeypatch):
     with pytest.raises(ModelFileError, match="not a regular file"):
         modelfile.load(tmp_path)
     path = modelfile.save(mlp(), tmp_path / "m.json")
-    monkeypatch.setattr(modelfile, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(modelfile.checks, "MAX_FILE_BYTES", 100)
     with pytest.raises(ModelFileError, match="larger than the limit of 100 bytes"):
         modelfile.load(path)
 

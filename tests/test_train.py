@@ -13,7 +13,7 @@ import pytest
 import microgradx
 from microgradx import UnknownComponentError, get_registry, hookimpl
 from microgradx.datasets import Dataset
-from microgradx.train import History, Trainer
+from microgradx.train import DivergenceWarning, History, Trainer
 
 reg = get_registry
 
@@ -247,7 +247,7 @@ def test_model_meta_says_how_to_rebuild_the_data():
     ({"lr": math.nan}, ValueError, "lr .* must be a positive number"),
     ({"optimizer": "rmsprop"}, UnknownComponentError, "'rmsprop' is registered; registered optimizers: adam, sgd"),
     ({"loss": "nope"}, UnknownComponentError, "registered losses: bce, hinge, mse, softmax_ce"),
-    ({"schedule": "step"}, UnknownComponentError, "registered schedules: constant, cosine, linear"),
+    ({"schedule": "step"}, UnknownComponentError, "registered schedules: constant, cosine, invscaling, linear"),
     ({"dataset": "mnist"}, UnknownComponentError, "registered datasets: breast_cancer"),
     ({"dataset": "iris", "loss": "bce"}, ValueError, "dataset 'iris' has 3 classes; use a multiclass loss"),
     ({"hidden": (16, 0)}, ValueError, "hidden layer size must be at least 1, got 0"),
@@ -306,3 +306,17 @@ def test_sample_weight_is_checked_at_construction():
         Trainer(epochs=1, sample_weight=[1.0, 2.0])
     with pytest.raises(ValueError, match=">= 0"):
         Trainer(epochs=1, sample_weight=-np.ones(455))
+
+
+def test_a_loss_that_grows_by_orders_of_magnitude_warns_once_naming_the_learning_rate():
+    with pytest.warns(DivergenceWarning, match=r"grew from .* to .* by epoch \d+: the learning rate lr=100 is most "
+                                               r"likely too large; try a smaller one, such as 10") as caught:
+        Trainer(lr=100, epochs=6, seed=0).fit()  # SGD on breast cancer, 100x too large a step
+    diverged = [w for w in caught if issubclass(w.category, DivergenceWarning)]
+    assert len(diverged) == 1 and diverged[0].message.lr == 100.0
+    assert diverged[0].message.loss > 1000 * diverged[0].message.reference
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DivergenceWarning)
+        Trainer(epochs=6, seed=0).fit()  # the default rate: no warning

@@ -8,7 +8,9 @@ from typing import Any, NoReturn
 
 #: Errors that mean "a bad setting": reported as one line, exit status 2, no traceback.
 _SETTING_ERRORS = (ValueError, TypeError, LookupError, ImportError, OSError)
-_DATASET_SETTINGS = ("seed", "test_size", "n_samples", "noise", "standardize")
+_DATASET_SETTINGS = ("seed", "test_size", "n_samples", "noise", "standardize", "path", "target", "task", "delimiter")
+
+
 class UsageError(ValueError):
     """A bad command-line setting (reported as one line; exit status 2)."""
 
@@ -31,35 +33,62 @@ def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
-def _setting_value(text: str) -> Any:
-    """A setting from the command line: a bool, None, int or float when it reads as one, else the string."""
-    lower = text.strip().lower()
-    if lower in ("true", "false"):
-        return lower == "true"
-    if lower in ("none", "null"):
-        return None
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_component(text: str, option: str) -> tuple[str, dict]:
-    """``"name"`` or ``"name:key=value:key=value"`` -> ``(name, {key: value})``.
+    """``"name"`` or ``"name:key=value:key=value"`` -> ``(name, {key: value})``; a `UsageError` if malformed.
 
-    Values read as bools, ints, floats or None when they look like one, else as strings.
+    The same reading as in Python (`microgradx.train.components.parse_component`).
     """
-    name, *pairs = text.strip().split(":")
-    if not name:
-        raise UsageError(f"{option}: empty component name in {text!r}")
-    settings = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise UsageError(f"{option}: expected NAME:KEY=VALUE, got {text!r} (bad setting {pair!r})")
-        settings[key.strip()] = _setting_value(value.strip())
-    return name.strip(), settings
+    from microgradx.train.components import parse_component as parse
+
+    try:
+        return parse(text, option)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
 
 
+class DivergenceReport:
+    """A ``with`` block that shows each `microgradx.train.DivergenceWarning` at once as one line on
+    standard error (``microgradx train: warning: ...``) and remembers it; other warnings pass through.
+
+    A run that warned exits with status `STATUS` (3): trained, but the loss diverged.
+    """
+
+    STATUS = 3
+
+    def __init__(self, command: str):
+        self.command = command
+        self.messages: list = []
+        self._catcher: Any = None
+
+    @property
+    def warned(self) -> bool:
+        """Whether a divergence warning was seen."""
+        return bool(self.messages)
+
+    def __enter__(self) -> DivergenceReport:
+        import warnings
+
+        from microgradx.train import DivergenceWarning
+
+        self._catcher = warnings.catch_warnings()
+        self._catcher.__enter__()
+        warnings.simplefilter("always", DivergenceWarning)
+        original = warnings.showwarning
+
+        def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, DivergenceWarning):
+                self.messages.append(str(message))
+                print(f"microgradx {self.command}: warning: {message}", file=sys.stderr, flush=True)
+            else:
+                original(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._catcher.__exit__(*exc)
+
+    def final_note(self) -> None:
+        """One closing line on standard error, after the report."""
+        print(f"microgradx {self.command}: the loss diverged (see the warning above): the model is unlikely to be "
+              f"useful; exit status {self.STATUS}", file=sys.stderr)

@@ -1,20 +1,22 @@
-"""``microgradx train`` and ``microgradx evaluate``."""
+"""``microgradx train``: a model from registered components, trained on a dataset or a CSV file."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any, Optional
 
 from microgradx.cli.common import (
-    _DATASET_SETTINGS,
     _SETTING_ERRORS,
+    DivergenceReport,
     UsageError,
     _error,
     _one_line_errors,
     parse_component,
 )
+from microgradx.train.components import settings_of
 
 
 def _hidden_sizes(text: str) -> list[int]:
@@ -38,41 +40,53 @@ def _batch_size(text: str) -> Optional[int]:
         raise argparse.ArgumentTypeError(f"expected a number of examples or 'full', got {text!r}") from None
 
 
-def _settings_of(cls: Any) -> Optional[set]:
-    """The keyword settings a component class accepts (None when unknown)."""
-    import inspect
-
-    import attrs
-
-    if attrs.has(cls):
-        return {a.alias or a.name for a in attrs.fields(cls) if a.init}
-    try:
-        params = inspect.signature(cls).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params}
-
-
 def _check_settings(registry: Any, option: str, kind: str, name: str, settings: dict) -> None:
     """Refuse a NAME:KEY=VALUE setting that the component does not have, listing the ones it has."""
-    from microgradx.registry.core import SINGULAR
+    from microgradx.train.components import check_settings
 
-    accepted = _settings_of(registry.get(kind, name))
-    if accepted is None:
-        return
-    accepted -= {"params"}
-    unknown = sorted(set(settings) - accepted)
-    if unknown:
-        have = ", ".join(sorted(accepted)) or "none"
-        raise UsageError(f"{option}: {SINGULAR[kind]} {name!r} has no setting {', '.join(map(repr, unknown))} "
-                         f"(its settings: {have})")
+    try:
+        check_settings(registry, kind, name, settings, where=option)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_output_path(option: str, path: Optional[str]) -> None:
     if path is not None and not Path(path).resolve().parent.is_dir():
         raise UsageError(f"{option} {path}: directory {str(Path(path).resolve().parent)!r} does not exist")
+
+
+def _looks_like_a_file(name: str) -> bool:
+    """``bc.csv``, ``./bc.csv``, ``data/bc.tsv``: a path rather than a registered dataset name."""
+    return ":" not in name and (name.lower().endswith((".csv", ".tsv")) or "/" in name or os.sep in name)
+
+
+def _dataset_choice(args: argparse.Namespace) -> tuple[str, dict]:
+    """The dataset (a registered name, or ``"csv"`` for a file) and its settings, from the options."""
+    data = args.data
+    name = args.dataset
+    if name is not None and _looks_like_a_file(name):
+        data, name = (name, None) if data is None else (data, name)
+    if data is not None and name is not None:
+        raise UsageError(f"give either --data FILE.csv or --dataset NAME, not both (got --data {data} and "
+                         f"--dataset {name})")
+    options: dict = {}
+    if data is not None:
+        name = "csv"
+        options.update(path=data, target=args.target, task=args.task)
+        for option, value in (("--samples", args.samples), ("--noise", args.noise)):
+            if value is not None:
+                raise UsageError(f"{option} applies only to the synthetic datasets (moons, circles), not to --data")
+    else:
+        for option, value in (("--target", args.target), ("--task", args.task)):
+            if value is not None:
+                raise UsageError(f"{option} applies to --data FILE.csv only")
+        name = name or "breast_cancer"
+        for key, value in (("n_samples", args.samples), ("noise", args.noise)):
+            if value is not None:
+                options[key] = value
+    if args.test_size is not None:
+        options["test_size"] = args.test_size
+    return name, options
 
 
 def _build_trainer(args: argparse.Namespace) -> Any:
@@ -97,7 +111,7 @@ def _build_trainer(args: argparse.Namespace) -> Any:
         loss_options["l2"] = args.l2
     optimizer, optimizer_options = parse_component(args.optimizer, "--optimizer")
     _check_settings(registry, "--optimizer", "optimizers", optimizer, optimizer_options)
-    accepted = _settings_of(registry.get("optimizers", optimizer))
+    accepted = settings_of(registry.get("optimizers", optimizer))
     for option, key in (("--momentum", "momentum"), ("--weight-decay", "weight_decay")):
         value = getattr(args, key)
         if value is None:
@@ -109,10 +123,7 @@ def _build_trainer(args: argparse.Namespace) -> Any:
     schedule, schedule_options = parse_component(args.schedule, "--schedule")
     _check_settings(registry, "--schedule", "schedules", schedule, schedule_options)
 
-    dataset_options = {}
-    for key, value in (("test_size", args.test_size), ("n_samples", args.samples), ("noise", args.noise)):
-        if value is not None:
-            dataset_options[key] = value
+    dataset, dataset_options = _dataset_choice(args)
 
     callbacks = []
     names = []
@@ -127,7 +138,7 @@ def _build_trainer(args: argparse.Namespace) -> Any:
         callbacks.insert(0, registry.get("callbacks", "progress")())
 
     return Trainer(
-        model=model, loss=loss, optimizer=optimizer, lr=args.lr, schedule=schedule, dataset=args.dataset,
+        model=model, loss=loss, optimizer=optimizer, lr=args.lr, schedule=schedule, dataset=dataset,
         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, mode=args.mode, callbacks=callbacks,
         hidden=args.hidden, activation=args.activation, loss_options=loss_options or None,
         optimizer_options=optimizer_options or None, schedule_options=schedule_options or None,
@@ -151,8 +162,29 @@ def _percent(x: Optional[float]) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _final_metrics(trainer: Any, history: Any) -> dict:
+    """The trained model's metrics as it ends (a callback may have put back an earlier epoch's weights).
+
+    For regression, also R² and RMSE in the target's own units (``train_r2``, ``test_r2``, ``test_rmse``).
+    """
+    from microgradx.cli.scores import regression_scores
+
+    ds, last = trainer.dataset, dict(history.last)
+    splits = [("train", ds.X_train, ds.y_train)]
+    if ds.X_test is not None and len(ds.X_test):
+        splits.append(("test", ds.X_test, ds.y_test))
+    for split, X, y in splits:
+        result = trainer.evaluate(X, y)
+        last["loss" if split == "train" else "test_loss"] = result["loss"]
+        last[f"{split}_accuracy"] = result.get("accuracy")
+        if ds.task == "regression":
+            scores = regression_scores(ds.inverse_target(trainer.predict(X)), ds.inverse_target(y))
+            last[f"{split}_r2"], last[f"{split}_rmse"] = scores["r2"], scores["rmse"]
+    return last
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train an MLP on a registered dataset; print progress and a final report."""
+    """Train an MLP on a registered dataset or a CSV file; print progress and a final report."""
     import logging
 
     from microgradx import modelfile
@@ -164,16 +196,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _error("train", exc)
     if any(getattr(cb, "path", "") is None and type(cb).__name__ == "Log" for cb in trainer.callbacks):
         logging.basicConfig(level=logging.INFO, format="%(message)s")  # `log` without a path: to stderr
+    divergence = DivergenceReport("train")
     try:
-        history = trainer.fit()
+        with divergence:
+            history = trainer.fit()
     except (ArithmeticError, ValueError, TypeError, LookupError, OSError) as exc:
         return _error("train", exc, status=1)
 
-    ds, last = trainer.dataset, history.last
+    ds, last = trainer.dataset, _final_metrics(trainer, history)
     saved = plotted = None
     try:
         if args.save:
-            saved = str(modelfile.save(trainer.model, args.save, meta=trainer.model_meta()))
+            saved = str(modelfile.save(trainer.model, args.save, meta=trainer.model_meta(),
+                                       schema=trainer.model_schema()))
         if args.plot:
             from microgradx.plotting import plot_history
 
@@ -183,102 +218,76 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _error("train", exc, status=1)
 
     result = {
-        "dataset": ds.name, "n_train": len(ds.y_train), "n_test": len(ds.y_test),
+        "dataset": ds.name, "task": ds.task, "n_train": len(ds.y_train), "n_test": len(ds.y_test),
         "model": repr(trainer.model), "parameters": len(trainer.params),
         "loss_name": component_name("losses", trainer.loss), "optimizer": _describe_optimizer(trainer),
         "epochs": len(history), "stopped_early": history.stopped_early,
         "train_accuracy": last.get("train_accuracy"), "test_accuracy": last.get("test_accuracy"),
         "loss": last.get("loss"), "test_loss": last.get("test_loss"),
         "seconds": history.total_seconds, "saved": saved, "plot": plotted,
+        "diverged": divergence.warned, "warnings": divergence.messages,
     }
+    if ds.task == "regression":
+        result.update({k: last.get(k) for k in ("train_r2", "test_r2", "train_rmse", "test_rmse")})
+    status = DivergenceReport.STATUS if divergence.warned else 0
     if args.json:
         print(json.dumps(dict(result, history=history.as_dict()), indent=2))
-        return 0
+        return status
+    _print_report(trainer, history, result, last)
+    if divergence.warned:
+        divergence.final_note()
+    return status
+
+
+def _print_report(trainer: Any, history: Any, result: dict, last: dict) -> None:
+    """The human-readable summary of a training run, on standard output."""
+    from microgradx.train import component_name
+
+    ds = trainer.dataset
     classes = f", {ds.n_classes} classes" if getattr(ds, "n_classes", None) else ""
+    target = f", target {ds.target_name!r} ({ds.task})" if getattr(ds, "source", None) else ""
     batch = "full batch" if trainer.batch_size is None else f"batch size {trainer.batch_size}"
     schedule = component_name("schedules", trainer.schedule) if trainer.schedule is not None else "none"
     stopped = " (stopped early)" if history.stopped_early else ""
     print(f"dataset    {ds.name}: {result['n_train']} train / {result['n_test']} test examples, "
-          f"{ds.X_train.shape[1]} features{classes} (seed {trainer.seed})")
+          f"{ds.X_train.shape[1]} features{classes}{target} (seed {trainer.seed})")
     print(f"model      {trainer.model!r}")
     print(f"training   loss {result['loss_name']}, optimizer {result['optimizer']}, schedule {schedule}, "
           f"{len(history)} epochs{stopped}, {batch}, {trainer.mode} mode")
     test_loss = f", test loss {last['test_loss']:.4f}" if "test_loss" in last else ""
-    print(f"result     train accuracy {_percent(last.get('train_accuracy'))}, "
-          f"test accuracy {_percent(last.get('test_accuracy'))} (loss {last['loss']:.4f}{test_loss})")
+    if ds.task == "regression":
+        unit = f" {ds.target_name}" if ds.target_name else ""
+        print(f"result     train R² {last['train_r2']:.3f}, test R² {last.get('test_r2', float('nan')):.3f}, "
+              f"test RMSE {last.get('test_rmse', float('nan')):.4g}{unit} (loss {last['loss']:.4f}{test_loss})")
+    else:
+        print(f"result     train accuracy {_percent(last.get('train_accuracy'))}, "
+              f"test accuracy {_percent(last.get('test_accuracy'))} (loss {last['loss']:.4f}{test_loss})")
     per_epoch = 1000 * history.total_seconds / max(1, len(history))
     print(f"time       {history.total_seconds:.2f} s ({per_epoch:.0f} ms per epoch)")
-    if saved:
-        print(f"saved      {saved}")
-    if plotted:
-        print(f"plot       {plotted}")
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Load a model file and report its accuracy on a dataset's train and test splits."""
-    from microgradx import modelfile
-    from microgradx.registry.core import get_registry
-    from microgradx.train import DEFAULT_LOSS, evaluate
-
-    try:
-        mf = modelfile.read(args.model)
-        model = modelfile.load(args.model)
-        meta = mf.meta
-        name = args.dataset or meta.get("dataset")
-        if not isinstance(name, str):
-            raise UsageError(f"{args.model}: the model file does not say which dataset it was trained on; "
-                             f"pass --dataset NAME")
-        options = {}
-        stored = meta.get("dataset_options")
-        if name == meta.get("dataset") and isinstance(stored, dict):
-            options = {k: v for k, v in stored.items() if k in _DATASET_SETTINGS}
-        for key, value in (("seed", args.seed), ("test_size", args.test_size), ("n_samples", args.samples),
-                           ("noise", args.noise)):
-            if value is not None:
-                options[key] = value
-        registry = get_registry()
-        ds = registry.get("datasets", name)(**options)
-        nin = model.spec().get("nin")
-        if nin is not None and nin != ds.X_train.shape[1]:
-            raise UsageError(f"{args.model}: the model takes {nin} inputs but dataset {name!r} has "
-                             f"{ds.X_train.shape[1]} features")
-        loss_name = args.loss or meta.get("loss") or DEFAULT_LOSS[ds.task]
-        if not isinstance(loss_name, str):
-            raise UsageError(f"{args.model}: meta 'loss' must be a loss name, got {loss_name!r}")
-        loss = registry.get("losses", loss_name)()
-        train = evaluate(model, loss, ds.X_train, ds.y_train, ds.task)
-        test = evaluate(model, loss, ds.X_test, ds.y_test, ds.task)
-    except _SETTING_ERRORS as exc:
-        return _error("evaluate", exc)
-    seed = options.get("seed", 0)
-    result = {"model": args.model, "dataset": name, "seed": seed, "loss_name": loss_name,
-              "n_train": len(ds.y_train), "n_test": len(ds.y_test),
-              "train_accuracy": train.get("accuracy"), "test_accuracy": test.get("accuracy"),
-              "loss": train["loss"], "test_loss": test["loss"]}
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(f"model      {args.model}: {model!r}")
-    print(f"dataset    {name}: {result['n_train']} train / {result['n_test']} test examples (seed {seed})")
-    print(f"result     train accuracy {_percent(result['train_accuracy'])}, test accuracy "
-          f"{_percent(result['test_accuracy'])} (loss {loss_name} {train['loss']:.4f}, test {test['loss']:.4f})")
-    trained = meta.get("dataset_options", {}) if isinstance(meta.get("dataset_options"), dict) else {}
-    if name == meta.get("dataset") and any(trained.get(k) != options.get(k) for k in ("seed", "test_size")):
-        print("note       this split differs from the training run's, so the 'test' examples overlap the "
-              "examples the model was trained on")
-    return 0
+    if result["saved"]:
+        print(f"saved      {result['saved']}")
+    if result["plot"]:
+        print(f"plot       {result['plot']}")
 
 
 def add_train_commands(sub: Any) -> None:
-    """Add the ``train`` and ``evaluate`` subcommands to the subparsers ``sub``."""
+    """Add the ``train``, ``evaluate`` and ``predict`` subcommands to the subparsers ``sub``."""
+    from microgradx.cli.predict import add_predict_commands
+
     p = _one_line_errors(sub.add_parser(
         "train", help="train an MLP on a dataset (default: breast cancer) and report accuracy",
-        description="Train an MLP classifier assembled from registered components. With no options: "
+        description="Train an MLP assembled from registered components, on a registered dataset or your "
+                    "own CSV file (--data). With no options: "
                     "MLP(30, [16, 16, 1]) on breast_cancer (stratified 80/20 split), bce loss, SGD with "
                     "momentum 0.9, lr 0.05, cosine schedule, 40 epochs, batch size 32. Components given as "
                     "NAME or NAME:KEY=VALUE:KEY=VALUE (e.g. --optimizer adam:beta1=0.8)."))
-    p.add_argument("--dataset", default="breast_cancer", help="registered dataset (default: %(default)s)")
+    p.add_argument("--dataset", default=None,
+                   help="registered dataset, NAME:KEY=VALUE, or a CSV file (default: breast_cancer)")
+    p.add_argument("--data", default=None, metavar="FILE.csv",
+                   help="train on a CSV file: a header row, numeric features, the target last unless --target")
+    p.add_argument("--target", default=None, metavar="COLUMN", help="the target column of --data (default: the last)")
+    p.add_argument("--task", default=None, choices=("classification", "regression"),
+                   help="the task of --data (default: inferred: text labels or few distinct integers classify)")
     p.add_argument("--model", default="MLP",
                    help="registered layer, built as MODEL(n_features, [*hidden, n_outputs]) (default: MLP)")
     p.add_argument("--hidden", type=_hidden_sizes, default=[16, 16], metavar="SIZES",
@@ -306,21 +315,8 @@ def add_train_commands(sub: Any) -> None:
     p.add_argument("--save", default=None, metavar="PATH", help="write the trained model (.json or .npz)")
     p.add_argument("--plot", default=None, metavar="PATH", help="draw loss and accuracy curves to a PNG (matplotlib)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.epilog = ("exit status: 0 trained; 1 training failed (e.g. the loss became NaN); 2 a bad option or data file "
+                "(nothing written); 3 trained, but the loss diverged (a warning names the learning rate)")
     p.add_argument("--json", action="store_true", help="print the result (and history) as JSON")
     p.set_defaults(func=cmd_train)
-
-    p = _one_line_errors(sub.add_parser(
-        "evaluate", help="load a model file and report its accuracy on a dataset",
-        description="Load a model saved by `microgradx train --save` and report train and test accuracy. "
-                    "The dataset, split and loss default to those recorded in the file."))
-    p.add_argument("model", metavar="MODEL", help="model file (.json or .npz)")
-    p.add_argument("--dataset", default=None, help="registered dataset (default: the one in the model file)")
-    p.add_argument("--seed", type=int, default=None, help="split seed (default: the training run's)")
-    p.add_argument("--test-size", dest="test_size", type=float, default=None, help="test fraction")
-    p.add_argument("--samples", type=int, default=None, help="number of examples (moons, circles)")
-    p.add_argument("--noise", type=float, default=None, help="noise level (moons, circles)")
-    p.add_argument("--loss", default=None, help="loss whose predictions to score (default: the training loss)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=cmd_evaluate)
-
-
+    add_predict_commands(sub)

@@ -1,9 +1,16 @@
-"""Building components from registered names, classes or objects, and the defaults the Trainer uses."""
+"""Building components from registered names, classes or objects, and the defaults the Trainer uses.
+
+Wherever a component is named, the name may carry settings: ``"adam:beta1=0.8"``,
+``"early_stopping:patience=3:monitor=loss"``, ``"csv:path=data.csv"`` (`parse_component`).
+The command line and Python read them the same way.
+"""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Optional
 
+import attrs
 import numpy as np
 
 from microgradx.registry.core import SINGULAR, get_registry
@@ -19,6 +26,82 @@ DEFAULT_LOSS = {"binary": "bce", "multiclass": "softmax_ce", "regression": "mse"
 DEFAULT_OPTIMIZER_SETTINGS = {"sgd": {"lr": 0.05, "momentum": 0.9}, "adam": {"lr": 0.01}}
 
 
+def setting_value(text: str) -> Any:
+    """A setting written as text: a bool, None, int or float when it reads as one, else the string."""
+    lower = text.strip().lower()
+    if lower in ("true", "false"):
+        return lower == "true"
+    if lower in ("none", "null"):
+        return None
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_component(text: str, what: str = "component") -> tuple[str, dict]:
+    """``"name"`` or ``"name:key=value:key=value"`` -> ``(name, {key: value})``.
+
+    Values read as bools, ints, floats or None when they look like one, else as strings
+    (`setting_value`). ``what`` names the setting in error messages (``"--optimizer"``,
+    ``"optimizer"``). A malformed text raises ValueError.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"{what}: expected a name or NAME:KEY=VALUE, got {text!r}")
+    name, *pairs = text.strip().split(":")
+    if not name.strip():
+        raise ValueError(f"{what}: empty component name in {text!r}")
+    settings: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ValueError(f"{what}: expected NAME:KEY=VALUE, got {text!r} (bad setting {pair!r})")
+        settings[key.strip()] = setting_value(value.strip())
+    return name.strip(), settings
+
+
+def settings_of(cls: Any) -> Optional[set]:
+    """The keyword settings a component class accepts (None when it cannot be told)."""
+    if attrs.has(cls):
+        return {a.alias or a.name for a in attrs.fields(cls) if a.init}
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}
+
+
+def check_settings(registry: Any, kind: str, name: str, settings: dict, where: Optional[str] = None) -> None:
+    """Refuse settings the component registered as ``name`` does not have, listing the ones it has."""
+    accepted = settings_of(registry.get(kind, name))
+    if accepted is None:
+        return
+    accepted -= {"params"}
+    unknown = sorted(set(settings) - accepted)
+    if unknown:
+        have = ", ".join(sorted(accepted)) or "none"
+        prefix = f"{where}: " if where else ""
+        raise ValueError(f"{prefix}{SINGULAR[kind]} {name!r} has no setting {', '.join(map(repr, unknown))} "
+                         f"(its settings: {have})")
+
+
+def named_with_options(registry: Any, kind: str, text: str, options: Optional[dict]) -> tuple[str, dict]:
+    """Split ``"name:key=value"`` and merge its settings with ``options`` (a setting given twice is an error)."""
+    name, settings = parse_component(text, SINGULAR[kind])
+    twice = sorted(set(settings) & set(options or {}))
+    if twice:
+        raise ValueError(f"{SINGULAR[kind]} {text!r}: {', '.join(map(repr, twice))} given both in the name and in "
+                         f"{SINGULAR[kind]}_options; give each setting once")
+    merged = {**settings, **(options or {})}
+    if settings:
+        check_settings(registry, kind, name, merged)
+    return name, merged
+
+
 def component_name(kind: str, obj: Any) -> str:
     """The name ``obj``'s class is registered under in ``kind`` (else its ``name`` or class name)."""
     cls = obj if isinstance(obj, type) else type(obj)
@@ -29,10 +112,11 @@ def component_name(kind: str, obj: Any) -> str:
 
 
 def build_component(registry: Any, kind: str, what: Any, options: Optional[dict]) -> Any:
-    """A component from a registered name or a class (called with ``options``), or the object itself."""
+    """A component from a registered name (``"name"`` or ``"name:key=value"``) or a class (called with
+    ``options``), or the object itself."""
     if isinstance(what, str):
-        what = registry.get(kind, what)
-        return what(**(options or {}))
+        name, merged = named_with_options(registry, kind, what, options)
+        return registry.get(kind, name)(**merged)
     if isinstance(what, type):
         return what(**(options or {}))
     if options:
@@ -53,3 +137,39 @@ def check_positive_int(name: str, value: Any) -> int:
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
     return value
+
+
+def check_sample_weight(weights: Any, n: int) -> np.ndarray:
+    """Check per-example training weights: ``n`` finite numbers >= 0, not all 0."""
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"sample_weight must be numbers, one per training example, got {weights!r:.80}") from None
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have one number per training example ({n}), got shape {w.shape}")
+    if not np.all(np.isfinite(w)) or (w < 0).any():
+        raise ValueError("sample_weight must be finite numbers >= 0")
+    if w.sum() <= 0:
+        raise ValueError("sample_weight sums to 0: at least one example needs a positive weight")
+    return w
+
+
+def outputs_for(loss: Any, dataset: Any) -> int:
+    """The number of model outputs the loss needs for this dataset; an error if they don't fit."""
+    ds, task = dataset, getattr(loss, "task", None)
+    name = getattr(loss, "name", type(loss).__name__)
+    n_classes = getattr(ds, "n_classes", None) or 0
+    kind = f"is for {task} tasks" if task else "does not say its task (no 'task' attribute)"
+    if ds.task == "multiclass":
+        if task != "multiclass":
+            raise ValueError(f"loss {name!r} {kind} but dataset {ds.name!r} has {n_classes} "
+                             f"classes; use a multiclass loss such as 'softmax_ce'")
+        return n_classes
+    if ds.task == "binary":
+        if task == "multiclass":
+            return 2
+        return 1
+    if task != "regression":
+        raise ValueError(f"loss {name!r} {kind} but dataset {ds.name!r} is a regression task; "
+                         f"use a regression loss such as 'mse'")
+    return 1

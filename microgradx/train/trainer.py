@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from contextlib import nullcontext
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any, Optional
 
 import numpy as np
@@ -44,7 +45,10 @@ from microgradx.train.components import (
     build_component,
     check_int,
     check_positive_int,
+    check_sample_weight,
     component_name,
+    named_with_options,
+    outputs_for,
 )
 from microgradx.train.evaluation import evaluate, predictions
 from microgradx.train.history import History
@@ -52,11 +56,28 @@ from microgradx.train.steps import make_steps
 
 MODES = ("lanes", "scalar")
 
+#: An epoch whose mean loss is this many times the run's best so far (or its first step's) warns.
+DIVERGENCE_FACTOR = 1000.0
+
+
+class DivergenceWarning(UserWarning):
+    """The training loss grew by orders of magnitude: the learning rate is most likely too large.
+
+    ``lr`` is the base learning rate of the run, ``loss`` the epoch's mean loss and
+    ``reference`` the smaller of the first step's loss and the best epoch's.
+    """
+
+    def __init__(self, message: str, lr: float = math.nan, loss: float = math.nan, reference: float = math.nan):
+        super().__init__(message)
+        self.lr, self.loss, self.reference = lr, loss, reference
+
 class Trainer:
     """Train a model on a dataset: forward, backward and update, with training-event hooks.
 
     Every component may be a registered name, a class (constructed with its ``*_options``),
-    or a ready object:
+    or a ready object; a name may carry settings, ``"NAME:KEY=VALUE:KEY=VALUE"``
+    (``optimizer="adam:beta1=0.8"``, ``callbacks=["early_stopping:patience=3"]``,
+    ``dataset="csv:path=bc.csv"``), the same form as on the command line:
 
     Args:
         model: a model object (callable, with ``parameters()``), or a registered layer name
@@ -69,7 +90,8 @@ class Trainer:
             `DEFAULT_OPTIMIZER_SETTINGS` (SGD: lr 0.05, momentum 0.9; Adam: lr 0.01).
         lr: the base learning rate (``None``: the default above, else the optimizer's own).
         schedule: a schedule name (``"constant"``, ``"linear"``, ``"cosine"``), object, or None.
-        dataset: a dataset name, or a `microgradx.datasets.Dataset`.
+        dataset: a dataset name (``"iris"``, ``"csv:path=bc.csv"`` for a file), or a
+            `microgradx.datasets.Dataset`.
         epochs: passes over the training split (>= 1).
         batch_size: examples per optimizer step; ``None`` for full batch.
         seed: seeds the model's initialisation, the data split and the shuffling.
@@ -120,8 +142,10 @@ class Trainer:
         ds = self.dataset
         self.loss = build_component(registry, "losses", loss if loss is not None else DEFAULT_LOSS.get(ds.task, "mse"),
                            loss_options)
-        self.n_outputs = self._check_task()
+        self.n_outputs = outputs_for(self.loss, self.dataset)
         if isinstance(model, str) or isinstance(model, type):
+            if isinstance(model, str):
+                model, model_options = named_with_options(registry, "layers", model, model_options)
             cls = registry.get("layers", model) if isinstance(model, str) else model
             options = {"activation": activation, "seed": self.seed, **(model_options or {})}
             sizes = [check_positive_int("hidden layer size", h) for h in hidden]
@@ -137,6 +161,8 @@ class Trainer:
             raise ValueError("the model has no parameters to train")
 
         if isinstance(optimizer, str) or isinstance(optimizer, type):
+            if isinstance(optimizer, str):
+                optimizer, optimizer_options = named_with_options(registry, "optimizers", optimizer, optimizer_options)
             cls = registry.get("optimizers", optimizer) if isinstance(optimizer, str) else optimizer
             defaults = DEFAULT_OPTIMIZER_SETTINGS.get(component_name("optimizers", cls), {})
             kwargs = {**defaults, **(optimizer_options or {})}
@@ -164,21 +190,24 @@ class Trainer:
         bs = n if self.batch_size is None else min(self.batch_size, n)
         self.steps_per_epoch = -(-n // bs)
         self.total_steps = self.epochs * self.steps_per_epoch
-        self.sample_weight = None if sample_weight is None else _sample_weight(sample_weight, n)
+        self.sample_weight = None if sample_weight is None else check_sample_weight(sample_weight, n)
         self.compile = bool(compile)
         self._steps = make_steps(self.model, self.loss, self.params, self.mode, compiled=self.compile)
         self.history = History()
         self.epoch = 0
         self.step = 0
         self.should_stop = False
+        self._reference_loss = math.inf  # for the divergence warning: min(first step's loss, best epoch's)
+        self._warned_divergence = False
 
     # -- construction helpers -------------------------------------------------------------
 
     @staticmethod
     def _resolve_dataset(registry: Any, dataset: Any, options: dict) -> Any:
         if isinstance(dataset, str):
-            loader = registry.get("datasets", dataset)
-            return loader(**options)
+            seed = options.pop("seed")
+            name, options = named_with_options(registry, "datasets", dataset, options)
+            return registry.get("datasets", name)(**{"seed": seed, **options})
         if set(options) - {"seed"}:
             raise ValueError("dataset_options only apply to a dataset given by name")
         for attr in ("X_train", "y_train", "X_test", "y_test", "task"):
@@ -187,30 +216,22 @@ class Trainer:
                                 f"(it has no {attr})")
         return dataset
 
-    def _check_task(self) -> int:
-        """The number of model outputs the loss needs for this dataset; an error if they don't fit."""
-        ds, task = self.dataset, getattr(self.loss, "task", None)
-        name = getattr(self.loss, "name", type(self.loss).__name__)
-        n_classes = getattr(ds, "n_classes", None) or 0
-        kind = f"is for {task} tasks" if task else "does not say its task (no 'task' attribute)"
-        if ds.task == "multiclass":
-            if task != "multiclass":
-                raise ValueError(f"loss {name!r} {kind} but dataset {ds.name!r} has {n_classes} "
-                                 f"classes; use a multiclass loss such as 'softmax_ce'")
-            return n_classes
-        if ds.task == "binary":
-            if task == "multiclass":
-                return 2
-            return 1
-        if task != "regression":
-            raise ValueError(f"loss {name!r} {kind} but dataset {ds.name!r} is a regression task; "
-                             f"use a regression loss such as 'mse'")
-        return 1
-
     # -- running --------------------------------------------------------------------------
 
     def fit(self) -> History:
         """Train for ``epochs`` epochs (or until a callback sets ``should_stop``); return the history."""
+        with self.session() as hook:
+            return self._fit(hook)
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        """Register the run's callbacks as plugins (and anomaly mode if asked) for a ``with`` block.
+
+        Yields the hook caller that fires the training events. `fit` runs inside one; a loop of
+        its own (the scikit-learn estimators' ``max_iter`` and ``partial_fit``) calls `train_epoch`
+        inside one and fires the start, epoch and end events itself. The callbacks are
+        unregistered afterwards, also when training fails.
+        """
         pm = get_registry().pm
         registered = []
         try:
@@ -220,7 +241,7 @@ class Trainer:
                     raise TypeError(f"callback {type(cb).__name__} cannot be used: {info.error}")
                 registered.append(cb)
             with anomaly.detect_anomaly() if self.detect_anomaly else nullcontext():
-                return self._fit(pm.hook)
+                yield pm.hook
         finally:
             for cb in registered:
                 pm.unregister(plugin=cb)
@@ -230,6 +251,8 @@ class Trainer:
         self.history = history = History()
         self.should_stop = False
         self.step = 0
+        self._reference_loss = math.inf
+        self._warned_divergence = False
         self._rng = np.random.default_rng(self.seed)
         X, y = ds.X_train, ds.y_train
         started = time.perf_counter()
@@ -263,6 +286,8 @@ class Trainer:
         and there is more than one batch. ``sample_weight`` (one number >= 0 per example)
         weights each example's loss; the mean returned is weighted the same way. Fires the
         ``microgradx_batch_end`` hook after every step (through ``hook``, or the registry's).
+        Warns `DivergenceWarning` (once per run) when the mean loss reaches `DIVERGENCE_FACTOR`
+        times the run's best (or its first step's), naming the learning rate.
         """
         if hook is None:
             hook = get_registry().pm.hook
@@ -283,7 +308,22 @@ class Trainer:
             total += loss * size
             weight += size
             hook.microgradx_batch_end(trainer=self, epoch=self.epoch, batch=b, loss=loss)
-        return total / weight if weight else math.nan
+        mean = total / weight if weight else math.nan
+        self._watch_divergence(mean)
+        return mean
+
+    def _watch_divergence(self, loss: float) -> None:
+        """Warn (`DivergenceWarning`, once per run) when an epoch's loss is orders of magnitude above the best."""
+        reference = self._reference_loss
+        if not self._warned_divergence and loss > DIVERGENCE_FACTOR * max(reference, 1e-3):
+            self._warned_divergence = True
+            lr = self.base_lr
+            warnings.warn(DivergenceWarning(
+                f"the training loss grew from {reference:.3g} to {loss:.3g} by epoch {self.epoch + 1}: the learning "
+                f"rate lr={lr:g} is most likely too large; try a smaller one, such as {lr / 10:g}",
+                lr=lr, loss=loss, reference=reference), stacklevel=3)
+        if math.isfinite(loss):
+            self._reference_loss = min(reference, loss)
 
     def train_step(self, X: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> float:
         """One optimizer step on a batch; returns the batch's loss (before the update)."""
@@ -292,6 +332,8 @@ class Trainer:
         self.optimizer.zero_grad()
         value = self._steps.loss_and_grad(X, y, sample_weight)
         self.optimizer.step()
+        if self.step == 0 and math.isfinite(value):
+            self._reference_loss = min(self._reference_loss, value)  # the untrained model's loss
         self.step += 1
         if not math.isfinite(value):
             raise FloatingPointError(f"the loss became {value} at epoch {self.epoch + 1}, step {self.step}; "
@@ -320,26 +362,22 @@ class Trainer:
         meta = {"loss": component_name("losses", self.loss), "task": getattr(self.dataset, "task", None),
                 "dataset": getattr(self.dataset, "name", None), "seed": self.seed}
         options = {k: v for k, v in self.dataset_options.items() if v is None or isinstance(v, (int, float, str))}
+        source = getattr(self.dataset, "source", None)
+        if source is not None:  # a CSV file: the "csv" loader rebuilds the same split from the same file
+            meta["dataset"] = "csv"
+            options = {"path": str(source), "target": getattr(self.dataset, "target_name", None),
+                       "task": "regression" if self.dataset.task == "regression" else "classification", **options}
         if options:
             meta["dataset_options"] = options
         return meta
+
+    def model_schema(self) -> Any:
+        """What a model file needs to predict from raw data (`microgradx.modelfile.Schema`)."""
+        from microgradx.modelfile import Schema
+
+        return Schema.from_dataset(self.dataset, loss=component_name("losses", self.loss))
 
     def __repr__(self) -> str:
         name = getattr(self.dataset, "name", "?")
         return (f"Trainer(dataset={name!r}, model={self.model!r}, loss={self.loss!r}, optimizer={self.optimizer!r}, "
                 f"epochs={self.epochs}, batch_size={self.batch_size}, mode={self.mode!r}, seed={self.seed})")
-
-
-def _sample_weight(weights: Any, n: int) -> np.ndarray:
-    """Check per-example training weights: ``n`` finite numbers >= 0, not all 0."""
-    try:
-        w = np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"sample_weight must be numbers, one per training example, got {weights!r:.80}") from None
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight must have one number per training example ({n}), got shape {w.shape}")
-    if not np.all(np.isfinite(w)) or (w < 0).any():
-        raise ValueError("sample_weight must be finite numbers >= 0")
-    if w.sum() <= 0:
-        raise ValueError("sample_weight sums to 0: at least one example needs a positive weight")
-    return w

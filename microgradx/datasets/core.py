@@ -1,9 +1,4 @@
-"""The `Dataset` every dataset loader returns, and `load` to get one by registered name.
-
-Loaders are components (kind ``"datasets"``) registered by plugins; the bundled ones live
-in ``microgradx_plugins.datasets`` and import scikit-learn only when called. This module
-imports nothing heavy.
-"""
+"""The `Dataset` record every dataset loader returns, `standardize`, and `load` by registered name."""
 
 from __future__ import annotations
 
@@ -61,6 +56,11 @@ class Dataset:
     class_names: tuple = attrs.field(default=(), converter=tuple, repr=False)
     mean: Optional[np.ndarray] = attrs.field(default=None, repr=False)
     scale: Optional[np.ndarray] = attrs.field(default=None, repr=False)
+    classes: tuple = attrs.field(default=(), converter=tuple, repr=False)
+    target_name: Optional[str] = attrs.field(default=None, repr=False)
+    target_mean: Optional[float] = attrs.field(default=None, repr=False)
+    target_scale: Optional[float] = attrs.field(default=None, repr=False)
+    source: Optional[str] = attrs.field(default=None, repr=False)
 
     def __attrs_post_init__(self) -> None:
         for X, y, split in ((self.X_train, self.y_train, "train"), (self.X_test, self.y_test, "test")):
@@ -101,6 +101,18 @@ class Dataset:
             return X
         return (X - self.mean) / self.scale
 
+    def inverse_target(self, y: Any) -> np.ndarray:
+        """Regression predictions in the target's own units (undoing ``target_mean``/``target_scale``)."""
+        y = np.asarray(y, dtype=np.float64)
+        if self.target_mean is None or self.target_scale is None:
+            return y
+        return y * self.target_scale + self.target_mean
+
+    def labels(self, encoded: Any) -> np.ndarray:
+        """The original class labels (``classes``, else ``class_names``) of encoded labels 0..n_classes-1."""
+        names = self.classes or self.class_names or tuple(range(self.n_classes or 0))
+        return np.asarray(names, dtype=object)[np.asarray(encoded, dtype=np.int64)]
+
     def __repr__(self) -> str:
         classes = f", {self.n_classes} classes" if self.n_classes else ""
         return (f"Dataset({self.name!r}: {self.n_train} train / {self.n_test} test, "
@@ -120,7 +132,13 @@ def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np
 
 
 def load(name: str, **settings: Any) -> Dataset:
-    """Load the dataset registered as ``name`` (e.g. ``load("iris", seed=1)``)."""
-    from microgradx.registry.core import get_registry
+    """Load the dataset registered as ``name`` (``load("iris", seed=1)``, ``load("csv", path="bc.csv")``).
 
-    return get_registry().get("datasets", name)(**settings)
+    ``name`` may carry settings: ``load("csv:path=bc.csv:target=diagnosis")``.
+    """
+    from microgradx.registry.core import get_registry
+    from microgradx.train.components import named_with_options
+
+    registry = get_registry()
+    name, settings = named_with_options(registry, "datasets", name, settings)
+    return registry.get("datasets", name)(**settings)

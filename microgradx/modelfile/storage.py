@@ -1,0 +1,149 @@
+"""Reading and writing model files' bytes: JSON or ``.npz`` (no pickle), and atomic writes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microgradx.modelfile import checks
+from microgradx.modelfile.checks import MAX_PARAMETERS, ModelFileError, json_type, short
+
+NPZ_MEMBERS = {"header.npy", "weights.npy"}
+
+
+def atomic_write(path: Path, write: Any, binary: bool) -> None:
+    """Call ``write(file)`` on a temporary file next to ``path``, then rename it over ``path``."""
+    directory = path.parent
+    if not directory.is_dir():
+        raise ModelFileError(path, f"cannot write: directory {str(directory)!r} does not exist")
+    try:
+        mode = path.stat().st_mode & 0o777 if path.exists() else None
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ModelFileError(path, f"cannot write: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise ModelFileError(path, f"cannot write: {exc.strerror or exc}") from exc
+        raise
+
+
+def read_json(path: Path) -> tuple[Any, Any]:
+    """The header (every key but ``weights``) and the weights of a JSON model file, checked as plain numbers."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelFileError(path, f"not a JSON model file: not UTF-8 text ({exc.reason} at byte {exc.start})"
+                             ) from None
+    except OSError as exc:
+        raise ModelFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(path, f"corrupt or truncated JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+                             ) from None
+    except RecursionError:
+        raise ModelFileError(path, "corrupt JSON: nested too deeply") from None
+    except ValueError as exc:  # a NaN/Infinity constant, or an integer with too many digits
+        raise ModelFileError(path, f"corrupt JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ModelFileError(path, f"expected a JSON object at the top level, found {json_type(document)}")
+    weights = document.get("weights")
+    header = {k: v for k, v in document.items() if k != "weights"}
+    if "weights" not in document:
+        raise ModelFileError(path, "missing key 'weights'")
+    if not isinstance(weights, list):
+        raise ModelFileError(path, f"'weights' must be a list of numbers, found {json_type(weights)}")
+    if len(weights) > MAX_PARAMETERS:
+        raise ModelFileError(path, f"{len(weights)} weights is more than the limit of {MAX_PARAMETERS}")
+    for i, w in enumerate(weights):
+        if w.__class__ is not float and (w.__class__ is not int or abs(w) > 2**53):
+            raise ModelFileError(path, f"weights[{i}] must be a number, found {json_type(w)} {short(w)}")
+    return header, np.array(weights, dtype=np.float64)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} is not allowed")
+
+
+def read_npz(path: Path) -> tuple[Any, Any]:
+    """The header and the weights of a ``.npz`` model file, read without unpickling anything."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if names != NPZ_MEMBERS:
+                raise ModelFileError(path, f"not a microgradx .npz model: it holds {sorted(names)}, "
+                                           f"expected {sorted(NPZ_MEMBERS)}")
+            header_array = _read_npy(path, zf, "header.npy")
+            weights = _read_npy(path, zf, "weights.npy")
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
+        raise ModelFileError(path, f"corrupt or truncated .npz archive: {exc}") from None
+    if header_array.dtype.kind != "U" or header_array.shape != ():
+        raise ModelFileError(path, f"header.npy must hold one string, found dtype {header_array.dtype} "
+                                   f"shape {header_array.shape}")
+    try:
+        header = json.loads(str(header_array), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(path, f"corrupt header in header.npy: {exc}") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(path, f"header.npy must hold a JSON object, found {json_type(header)}")
+    if "weights" in header:
+        raise ModelFileError(path, "unexpected key 'weights' in header.npy (weights belong in weights.npy)")
+    if weights.dtype != np.float64 or weights.ndim != 1:
+        raise ModelFileError(path, f"weights.npy must be a 1-D float64 array, found dtype {weights.dtype} "
+                                   f"shape {weights.shape}")
+    return header, weights
+
+
+def _read_npy(path: Path, zf: zipfile.ZipFile, name: str) -> np.ndarray:
+    """One array from an archive member, checking its declared size before reading (no pickle)."""
+    fmt = np.lib.format
+    info = zf.getinfo(name)
+    if info.file_size > checks.MAX_FILE_BYTES:
+        raise ModelFileError(path, f"{name} is {info.file_size} bytes, larger than the limit of "
+                                   f"{checks.MAX_FILE_BYTES}")
+    with zf.open(info) as fp:
+        version = fmt.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(fp)
+        else:
+            raise ModelFileError(path, f"{name}: unsupported .npy format version {version}")
+        if dtype.hasobject:
+            raise ModelFileError(path, f"{name} holds Python objects (dtype {dtype}); refusing to unpickle")
+        count = math.prod(shape)
+        nbytes = count * dtype.itemsize
+        if nbytes > info.file_size:
+            raise ModelFileError(path, f"{name} declares shape {shape} ({nbytes} bytes) but holds only "
+                                       f"{info.file_size} bytes")
+        data = fp.read(nbytes)
+    if len(data) != nbytes:
+        raise ModelFileError(path, f"{name} is truncated: expected {nbytes} bytes of data, found {len(data)}")
+    array = np.frombuffer(data, dtype=dtype)
+    return array.reshape(shape, order="F" if fortran else "C").copy()
+
+
