@@ -135,10 +135,12 @@ def test_anchors_point_to_headings(doc):
 def test_the_documented_environment_variables_are_the_ones_the_code_reads(doc):
     section = _section(doc, "Disabling and selecting plugins")
     documented = set(re.findall(r"`(MICROGRADX_[A-Z_]+)=", section))
-    code = (ROOT / "microgradx" / "registry" / "discovery.py").read_text()
+    code = "".join(p.read_text() for p in (ROOT / "microgradx" / "registry").glob("*.py"))
     read = set(re.findall(r'"(MICROGRADX_[A-Z_]+)"', code))
     assert documented == read == {"MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS",
-                                  "MICROGRADX_STRICT_PLUGINS"}
+                                  "MICROGRADX_STRICT_PLUGINS", "MICROGRADX_PLUGIN_MODULES"}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert read <= set(re.findall(r"`(MICROGRADX_[A-Z_]+)=", readme)), "README.md's table misses a variable"
 
 
 def test_the_run_time_registration_example_runs(doc, fresh_registry):

@@ -201,8 +201,10 @@ def test_replace_true_replaces_a_builtin_deliberately(plugin_sites):
     """, _sites(plugin_sites, "leaky"))
     assert out["relu"] == [-0.02, 3.0]
     assert out["function"] == -0.01 and out["grad"] == 0.01
-    assert (out["by"], out["replaced"]) == ("leaky", "activations")
-    assert out["warnings"] == []
+    assert (out["by"], out["replaced"]) == ("leaky", ["activations"])
+    # replacing a built-in is allowed, and said once
+    assert out["warnings"] == [["PluginWarning", f"{_where('leaky')} replaces the built-in op 'relu' of built-in "
+                                                 f"plugin 'activations' (it registers it with replace=True)"]]
 
 
 @pytest.mark.parametrize("order", [("leaky", "softsign"), ("softsign", "leaky")],
@@ -219,8 +221,10 @@ def test_replace_true_wins_whatever_the_load_order(plugin_sites, order):
     """, _sites(plugin_sites, *order))
     assert out["order"] == list(order)
     assert out["softsign"] == {"ok": 0.5}  # 2 / (2 + 2): the replacement
-    assert (out["by"], out["replaced"]) == ("leaky", "softsign")
-    assert out["warnings"] == []
+    assert (out["by"], out["replaced"]) == ("leaky", ["softsign"])
+    # replacing another third-party plugin's op is not warned about (only replacing a built-in is)
+    assert [m for _, m in out["warnings"] if "softsign" in m] == []
+    assert len(out["warnings"]) == 1 and "'relu'" in out["warnings"][0][1]
 
 
 # -- run-time registration (in process) -----------------------------------------------------------
@@ -326,10 +330,20 @@ def test_replace_true_at_run_time_and_for_an_operator(fresh_registry):
     doubled_add = Op(name="add", arity=2, forward=lambda x, y: 2.0 * (x + y),
                      backward=lambda g, out, x, y: (2 * g, 2 * g))
     fancy_tanh = Op(name="tanh", forward=lambda x: x, backward=lambda g, out, x: (g,))
-    with microgradx.plugin_registered(OpPlugin(doubled_add, fancy_tanh, replace=True), name="rt-replacer"):
+    with pytest.warns(PluginWarning) as caught:
+        ctx = microgradx.plugin_registered(OpPlugin(doubled_add, fancy_tanh, replace=True), name="rt-replacer")
+        ctx.__enter__()
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 2
+    assert "replaces the built-in op 'add' of built-in plugin 'arithmetic'" in messages[0]
+    assert "the operator + uses it now" in messages[0]
+    assert "replaces the built-in op 'tanh' of built-in plugin 'activations'" in messages[1]
+    try:
         assert (Value(1.0) + 2.0).data == 6.0  # the operator follows the op table
         assert Value(0.5).tanh().data == 0.5
-        assert fresh_registry().component("ops", "tanh").replaced == "activations"
+        assert fresh_registry().component("ops", "tanh").replaced == ("activations",)
+    finally:
+        ctx.__exit__(None, None, None)
     assert (Value(1.0) + 2.0).data == 3.0  # unregistering restores the built-ins
     assert Value(0.5).tanh().data == pytest.approx(np.tanh(0.5))
 
@@ -340,7 +354,7 @@ def test_replace_true_registered_first_still_wins(fresh_registry):
     microgradx.register_plugin(OpPlugin(replacement, replace=True), name="rt-replacement")
     microgradx.register_plugin(OpPlugin(plain), name="rt-plain")  # no conflict warning: the other one replaces
     assert Value(1.0).shared_rt().data == 11.0
-    assert fresh_registry().component("ops", "shared_rt").replaced == "rt-plain"
+    assert fresh_registry().component("ops", "shared_rt").replaced == ("rt-plain",)
     microgradx.unregister_plugin("rt-replacement")
     assert Value(1.0).shared_rt().data == 2.0
 
