@@ -10,10 +10,10 @@ runs only that plugin's hooks and decides again.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from microgradx.engine.op import OPS
 from microgradx.registry.discovery import (
@@ -29,6 +29,9 @@ from microgradx.registry.discovery import (
 from microgradx.registry.errors import DuplicateComponentError, PluginError, PluginLoadError, UnknownComponentError
 from microgradx.registry.problems import Problem, describe, report
 from microgradx.registry.resolve import KINDS, SINGULAR, Component, clash_message, resolve
+
+if TYPE_CHECKING:
+    from microgradx.engine.value import Value
 
 __all__ = ["KINDS", "OPS", "SINGULAR", "Component", "OpsNamespace", "Registry", "get_registry", "ops",
            "plugin_registered", "register_plugin", "reset_registry", "unregister_plugin"]
@@ -271,7 +274,7 @@ def plugin_registered(plugin: Any, name: Optional[str] = None) -> Iterator[str]:
         unregister_plugin(name)
 
 
-_CALLERS: dict[str, Any] = {}
+_CALLERS: dict[str, Callable[..., Value]] = {}
 
 
 def _forget_op_methods() -> None:
@@ -284,7 +287,7 @@ def _forget_op_methods() -> None:
 class OpsNamespace:
     """``microgradx.ops``: every registered op as a function, ``ops.tanh(v)``, ``ops.add(a, b)``."""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Callable[..., Value]:
         caller = _CALLERS.get(name)
         if caller is not None:
             return caller

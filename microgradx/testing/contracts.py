@@ -81,7 +81,7 @@ def check_loss(loss: Any, *, settings: Optional[Mapping[str, Any]] = None, n: in
     """
     __tracebackhide__ = True
     obj = _resolve("losses", loss)
-    cls = obj if inspect.isclass(obj) else None
+    cls: Any = obj if inspect.isclass(obj) else None
     settings = dict(settings or {})
     try:
         fn = cls(**settings) if cls is not None else obj
@@ -150,7 +150,8 @@ def _check_l2(who: str, fn: Any, l2: float, data: np.ndarray, t: np.ndarray, cal
     outputs = [Value(row) for row in data]
     start = [0.5, -1.5]
     base = call(fn, outputs, t).data
-    for params in (None, []):
+    empty: list[Value] = []
+    for params in (None, empty):
         if not _close(call(fn, outputs, t, params=params).data, base):
             raise ContractError(f"{who}: params={params!r} changed the value")
     value = call(fn, outputs, t, params=[Value(p) for p in start]).data

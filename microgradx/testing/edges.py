@@ -15,6 +15,7 @@ check, where ``forward`` raises no domain error), following docs/edge_cases.md:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,7 @@ def check_edges(op: Any, arity: int, fail: Fail, atol: float, rtol: float) -> fl
                 op.check(*xs)
             except (ValueError, ArithmeticError):
                 continue
-        y = _call("forward", lambda xs=xs: op.forward(*xs), xs, fail, domain_ok=op.check is None)
+        y = _call("forward", partial(op.forward, *xs), xs, fail, domain_ok=op.check is None)
         if y is DOMAIN_ERRORS:
             continue
         if np.isnan(y):
@@ -66,7 +67,7 @@ def check_edges(op: Any, arity: int, fail: Fail, atol: float, rtol: float) -> fl
         accepted.append(xs)
         if not np.isfinite(y):
             continue
-        grads = _call("backward", lambda xs=xs, y=y: op.backward(1.0, y, *xs), xs, fail, domain_ok=False)
+        grads = _call("backward", partial(op.backward, 1.0, y, *xs), xs, fail, domain_ok=False)
         if not isinstance(grads, tuple) or len(grads) != arity:
             raise fail(f"backward must return a tuple of {arity} gradient(s) (one per input) at {_at(xs)}")
         for i, g in enumerate(grads):
