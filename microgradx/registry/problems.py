@@ -129,9 +129,12 @@ def report(problem: Problem) -> None:
 def raised_at(exc: BaseException) -> str:
     """Where ``exc`` was raised, for a one-line message: ``' (raised at FILE:LINE, in FUNC)'``.
 
-    The innermost frame outside importlib's machinery; empty when there is no traceback.
+    The innermost frame of the plugin's code: outside importlib's machinery and outside
+    microgradx (an error raised by microgradx, such as a bad ``Op(...)``, points at the
+    plugin's line that called it). Empty when there is no such frame.
     """
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "importlib" not in f.filename]
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "importlib" not in f.filename and not f.filename.startswith(_PACKAGE_DIR)]
     if not frames:
         return ""
     last = frames[-1]
