@@ -156,3 +156,19 @@ def test_the_run_time_registration_example_runs(doc, fresh_registry):
         y = x.cube()
         y.backward()
         assert (y.data, x.grad) == (8.0, 12.0)
+
+
+def test_the_plugins_command_has_the_options_the_guide_uses_and_shows_each_ops_doc(doc, capsys, fresh_registry):
+    from microgradx.cli import build_parser, main
+
+    used = set(re.findall(r"microgradx plugins((?: --?[a-z]+)+)", doc))
+    options = {o for group in used for o in group.split()}
+    assert {"--check", "--traceback", "-v"} <= options
+    parser = build_parser()
+    for option in options:
+        parser.parse_args(["plugins", option])  # exits (SystemExit) on an unknown option
+    assert main(["plugins", "-v"]) == 0
+    out = capsys.readouterr().out
+    for name in ("tanh", "mul"):
+        line = next(line for line in out.splitlines() if line.startswith(f"    op {name} "))
+        assert line.endswith(fresh_registry().get("ops", name).doc), line

@@ -71,6 +71,7 @@ def microgradx_register_losses(register: Register) -> None:
     the mean over examples, plus ``l2 * sum(p * p)`` over ``params`` when given. The class
     attribute ``task`` (``"binary"``, ``"multiclass"`` or ``"regression"``) and the method
     ``predict(outputs) -> numpy array`` (labels or values) let the trainer measure accuracy.
+    `microgradx.testing.check_loss` checks this contract (`microgradx.types.Loss` types it).
     """
 
 
@@ -81,7 +82,9 @@ def microgradx_register_optimizers(register: Register) -> None:
     Call ``register(optimizer_class, name="...")``. An optimizer is constructed as
     ``optimizer_class(parameters, lr=..., **settings)`` and has ``step()`` (update
     every parameter from its ``grad``), ``zero_grad()``, and an ``lr`` attribute that
-    learning-rate schedules set before each step.
+    learning-rate schedules set before each step; bad settings raise at construction.
+    `microgradx.testing.check_optimizer` checks this contract (`microgradx.types.Optimizer`
+    types it).
     """
 
 
