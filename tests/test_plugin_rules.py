@@ -1,6 +1,7 @@
-"""Who gets a name, with real pip-installed plugins (issue 14, items 3-5): replacements, clashes, strict mode.
+"""Who gets a name, with real pip-installed plugins (issue 14, items 3-6): replacements, clashes, strict mode.
 
-Throwaway distributions (``tests/helpers/dists/``): mul_plus replaces the built-in ``mul`` with
+Throwaway distributions (``tests/helpers/dists/``): leaky replaces the built-in ``relu`` and
+mgx-softsign's ``softsign``; mul_plus replaces the built-in ``mul`` with
 ``x * y + 1``; mul_twice replaces it too; fake_builtins registers ``tanh``, ``mul`` and ``adam``
 without ``replace=True`` (and ``fine_op``); deep_error fails in a helper module while importing;
 unmarked has hook functions without ``@hookimpl``.
@@ -58,6 +59,45 @@ def test_replacing_mul_changes_the_operator_warns_once_and_is_shown(plugin_sites
     check = run_cli("plugins", "--check", sites=_sites(plugin_sites, "mul_plus"))
     assert check.returncode == 0, check.stdout  # a deliberate replacement is not a problem
     assert "plugins check ok" in check.stdout
+
+
+def test_replace_true_replaces_a_builtin_deliberately(plugin_sites):
+    out = probe("""
+        out["relu"] = Value(np.array([-2.0, 3.0])).relu().data.tolist()
+        out["function"] = ops.relu(Value(-1.0)).data
+        v = Value(-1.0)
+        v.relu().backward()
+        out["grad"] = v.grad
+        from microgradx import get_registry
+        c = get_registry().component("ops", "relu")
+        out["by"], out["replaced"] = c.plugin.name, c.replaced
+    """, _sites(plugin_sites, "leaky"))
+    assert out["relu"] == [-0.02, 3.0]
+    assert out["function"] == -0.01 and out["grad"] == 0.01
+    assert (out["by"], out["replaced"]) == ("leaky", ["activations"])
+    # replacing a built-in is allowed, and said once
+    assert out["warnings"] == [["PluginWarning", f"{_where('leaky')} replaces the built-in op 'relu' of built-in "
+                                                 f"plugin 'activations' (it registers it with replace=True)"]]
+
+
+@pytest.mark.parametrize("order", [("leaky", "softsign"), ("softsign", "leaky")],
+                         ids=["replacer-first", "replacer-last"])
+def test_replace_true_wins_whatever_the_load_order(plugin_sites, order):
+    """mgx-leaky replaces mgx-softsign's op; entry points load in sys.path order, which users don't control."""
+    out = probe("""
+        from microgradx.cli.plugins import plugins_report
+        out["order"] = [p["name"] for p in plugins_report() if not p["builtin"]]
+        out["softsign"] = attempt(lambda: Value(2.0).softsign().data)
+        from microgradx import get_registry
+        c = get_registry().component("ops", "softsign")
+        out["by"], out["replaced"] = c.plugin.name, c.replaced
+    """, _sites(plugin_sites, *order))
+    assert out["order"] == list(order)
+    assert out["softsign"] == {"ok": 0.5}  # 2 / (2 + 2): the replacement
+    assert (out["by"], out["replaced"]) == ("leaky", ["softsign"])
+    # replacing another third-party plugin's op is not warned about (only replacing a built-in is)
+    assert [m for _, m in out["warnings"] if "softsign" in m] == []
+    assert len(out["warnings"]) == 1 and "'relu'" in out["warnings"][0][1]
 
 
 @pytest.mark.parametrize("order", [("mul_plus", "mul_twice"), ("mul_twice", "mul_plus")], ids=["ab", "ba"])

@@ -68,7 +68,8 @@ def test_the_new_plugin_template_passes_mypy_strict(site, cache, tmp_path):
 
 def test_the_plugin_machinery_is_mypy_clean(cache, tmp_path):
     """The registry, the testing helpers, the types and the plugin commands (imports of other parts unchecked)."""
-    proc = mypy("--follow-imports=silent", "-p", "microgradx.registry", "-p", "microgradx.testing",
+    proc = mypy("--follow-imports=silent", "--disallow-untyped-defs", "--disallow-incomplete-defs",
+                "-p", "microgradx.registry", "-p", "microgradx.testing",
                 "-m", "microgradx.types", "-m", "microgradx.cli", "-m", "microgradx.cli.plugins",
                 "-m", "microgradx.cli.newplugin",
                 cache=cache, env={"MYPYPATH": str(ROOT)}, cwd=tmp_path)

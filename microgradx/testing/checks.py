@@ -80,7 +80,7 @@ def gradcheck(fn: Callable[..., Value], inputs: Sequence[Any], *, eps: float | S
         raise ValueError(f"gradcheck: {len(steps)} steps in eps for {len(base)} inputs")
     is_lane = [b.ndim == 1 for b in base]
 
-    def leaves(arrays):
+    def leaves(arrays: Sequence[np.ndarray]) -> list[Value]:
         return [Value(a.copy() if lane else float(a)) for a, lane in zip(arrays, is_lane)]
 
     def total(out: Any) -> float:
