@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from helpers.plugin_env import make_layered_venv, run_cli, subprocess_env
 
+import microgradx
 from microgradx.cli import main
-from microgradx.cli.newplugin import TemplateError, names_for
+from microgradx.cli.newplugin import TemplateError, names_for, requirement
 
 
 def _run(cmd: list, cwd: Path, **env: str) -> subprocess.CompletedProcess:
@@ -33,7 +34,9 @@ def test_the_generated_distribution_installs_and_its_tests_pass(tmp_path):
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     assert files == ["README.md", "pyproject.toml", "src/mgx_swish/__init__.py", "src/mgx_swish/plugin.py",
                      "src/mgx_swish/py.typed", "tests/test_plugin.py"]
-    assert '[project.entry-points.microgradx]\nmgx_swish = "mgx_swish.plugin"' in (root / "pyproject.toml").read_text()
+    pyproject = (root / "pyproject.toml").read_text()
+    assert '[project.entry-points.microgradx]\nmgx_swish = "mgx_swish.plugin"' in pyproject
+    assert f'dependencies = ["microgradx>={microgradx.__version__},<0.' in pyproject
 
     # before packaging: -p with the source folder on the path, as the README says
     tried = run_cli("-p", "mgx_swish.plugin", "plugins", "--json", cwd=root)  # src/ is not on the path yet
@@ -91,3 +94,9 @@ def test_names_derived_from_the_distribution_name(name, op, want):
 def test_names_for_refuses_a_taken_op():
     with pytest.raises(TemplateError, match="already registered"):
         names_for("mgx-relu")
+
+
+@pytest.mark.parametrize("version, want", [("0.1.0", "microgradx>=0.1.0,<0.2"), ("0.12.3", "microgradx>=0.12.3,<0.13"),
+                                           ("1.4.0", "microgradx>=1.4.0,<2")])
+def test_the_template_depends_on_the_versions_with_this_plugin_api(version, want):
+    assert requirement(version) == want

@@ -27,7 +27,7 @@ dynamic = ["version"]
 description = "A microgradx plugin: the op {op}"
 readme = "README.md"
 requires-python = ">=3.10"
-dependencies = ["microgradx>={version}"]
+dependencies = ["{requirement}"]  # the microgradx versions with this plugin API (see PLUGIN_API_VERSION)
 
 [project.optional-dependencies]
 test = ["pytest>=7.4"]
@@ -168,6 +168,18 @@ microgradx's plugin guide (docs/plugins.md) shows losses, optimizers, layers, da
 '''
 
 
+def requirement(version: str) -> str:
+    """The microgradx versions a new plugin supports: from ``version`` to the next API-breaking release.
+
+    While microgradx is 0.x a minor release may change the plugin API (``>=0.1.0,<0.2``);
+    from 1.0 on, only a major release (``>=1.2.0,<2``).
+    """
+    parts = [int(p) for p in version.split(".")[:2] if p.isdigit()] + [0, 0]
+    major, minor = parts[0], parts[1]
+    upper = f"0.{minor + 1}" if major == 0 else str(major + 1)
+    return f"microgradx>={version},<{upper}"
+
+
 class TemplateError(ValueError):
     """A bad name for a new plugin, or a folder that already exists."""
 
@@ -211,7 +223,7 @@ def write_plugin(name: str, directory: Path | str = ".", op: str | None = None) 
     root = Path(directory) / name
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise TemplateError(f"{root} already exists and is not an empty folder")
-    values = {**names, "version": __version__}
+    values = {**names, "requirement": requirement(__version__)}
     package = root / "src" / names["package"]
     files = {
         root / "pyproject.toml": PYPROJECT,
