@@ -83,3 +83,12 @@ def test_p_in_process_applies_to_that_command_only(folder, monkeypatch, capsys, 
     assert "mgx_try" in {p["name"] for p in json.loads(capsys.readouterr().out)}
     assert discovery.module_names() == []
     assert "tryout" not in microgradx.get_registry().names("ops")
+
+
+def test_a_plugin_file_never_replaces_an_imported_module(tmp_path):
+    (tmp_path / "json.py").write_text("raise RuntimeError('must not run')\n")
+    proc = run_cli("-p", str(tmp_path / "json.py"), "plugins", "--json", cwd=tmp_path.parent)
+    entry = _listed(proc)["json"]
+    assert entry["error"].endswith(f"ImportError: a different module named 'json' is already imported; rename "
+                                   f"{tmp_path / 'json.py'}")
+    assert "must not run" not in proc.stderr

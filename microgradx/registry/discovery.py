@@ -148,6 +148,9 @@ def add_plugin(pm: pluggy.PluginManager, info: PluginInfo) -> bool:
     if pm.has_plugin(info.name):
         info.error = f"another plugin is already registered under the name {info.name!r}"
         return False
+    if pm.is_registered(info.obj):
+        info.error = f"the same object is already registered as plugin {pm.get_name(info.obj)!r}"
+        return False
     try:
         pm.register(info.obj, name=info.name)
     except Exception as exc:  # pluggy's PluginValidationError, or the object registered under another name
@@ -270,6 +273,11 @@ def _import(spec: str) -> ModuleType:
         if not os.path.isfile(path):
             raise ModuleNotFoundError(f"no file {path}")
         modname = os.path.splitext(os.path.basename(path))[0]
+        other = sys.modules.get(modname)
+        if other is not None:
+            if os.path.abspath(getattr(other, "__file__", "") or "") == path:
+                return other
+            raise ImportError(f"a different module named {modname!r} is already imported; rename {path}")
         module_spec = importlib.util.spec_from_file_location(modname, path)
         assert module_spec is not None and module_spec.loader is not None
         module = importlib.util.module_from_spec(module_spec)
