@@ -2,8 +2,8 @@
 
 microgradx is pip-installed (not editable: an editable install is an import hook that mypy
 cannot follow) into a temp ``--target`` directory, offline, and mypy runs against that
-install: a typed plugin (``tests/typing/plugin_usage.py``) must pass ``--strict``; the
-mistakes in ``tests/typing/plugin_mistakes.py`` must be caught, each on its line; the
+install: a typed plugin (``tests/typed/plugin_usage.py``) must pass ``--strict``; the
+mistakes in ``tests/typed/plugin_mistakes.py`` must be caught, each on its line; the
 ``new-plugin`` template must pass ``--strict``; and the plugin machinery itself is checked.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TYPING = Path(__file__).parent / "typing"
+TYPING = Path(__file__).parent / "typed"
 
 
 @pytest.fixture(scope="module")
