@@ -35,8 +35,10 @@ from microgradx.registry.errors import (
     PluginWarning,
     UnknownComponentError,
 )
+from microgradx.registry.hookspecs import PLUGIN_API_VERSION
 
 __all__ = [
+    "PLUGIN_API_VERSION",
     "VARIADIC",
     "CompiledValue",
     "DuplicateComponentError",

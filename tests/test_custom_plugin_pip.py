@@ -14,11 +14,10 @@ import json
 import math
 import shutil
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
+from helpers.plugin_env import make_layered_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = ROOT / "examples" / "custom_op_plugin"
@@ -32,17 +31,7 @@ def _run(cmd: list, **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def layered_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A venv whose interpreter also sees the test environment's packages; returns its python."""
-    root = tmp_path_factory.mktemp("layered")
-    venv = root / "venv"
-    result = _run([sys.executable, "-m", "venv", "--without-pip", venv])
-    assert result.returncode == 0, result.stderr
-    python = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-    inner_site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
-    outer_site = sysconfig.get_paths()["purelib"]
-    # addsitedir (not a bare path) so the test environment's own .pth files, such as the
-    # editable install of microgradx, are processed too.
-    (inner_site / "_test_environment.pth").write_text(f"import site; site.addsitedir({outer_site!r})\n")
-    return python
+    return make_layered_venv(tmp_path_factory.mktemp("layered"))
 
 
 def _pip(python: Path, *args: str) -> subprocess.CompletedProcess:

@@ -135,10 +135,12 @@ def test_anchors_point_to_headings(doc):
 def test_the_documented_environment_variables_are_the_ones_the_code_reads(doc):
     section = _section(doc, "Disabling and selecting plugins")
     documented = set(re.findall(r"`(MICROGRADX_[A-Z_]+)=", section))
-    code = (ROOT / "microgradx" / "registry" / "discovery.py").read_text()
+    code = "".join(p.read_text() for p in (ROOT / "microgradx" / "registry").glob("*.py"))
     read = set(re.findall(r'"(MICROGRADX_[A-Z_]+)"', code))
     assert documented == read == {"MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS",
-                                  "MICROGRADX_STRICT_PLUGINS"}
+                                  "MICROGRADX_STRICT_PLUGINS", "MICROGRADX_PLUGIN_MODULES"}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert read <= set(re.findall(r"`(MICROGRADX_[A-Z_]+)=", readme)), "README.md's table misses a variable"
 
 
 def test_the_run_time_registration_example_runs(doc, fresh_registry):
@@ -154,3 +156,19 @@ def test_the_run_time_registration_example_runs(doc, fresh_registry):
         y = x.cube()
         y.backward()
         assert (y.data, x.grad) == (8.0, 12.0)
+
+
+def test_the_plugins_command_has_the_options_the_guide_uses_and_shows_each_ops_doc(doc, capsys, fresh_registry):
+    from microgradx.cli import build_parser, main
+
+    used = set(re.findall(r"microgradx plugins((?: --?[a-z]+)+)", doc))
+    options = {o for group in used for o in group.split()}
+    assert {"--check", "--traceback", "-v"} <= options
+    parser = build_parser()
+    for option in options:
+        parser.parse_args(["plugins", option])  # exits (SystemExit) on an unknown option
+    assert main(["plugins", "-v"]) == 0
+    out = capsys.readouterr().out
+    for name in ("tanh", "mul"):
+        line = next(line for line in out.splitlines() if line.startswith(f"    op {name} "))
+        assert line.endswith(fresh_registry().get("ops", name).doc), line

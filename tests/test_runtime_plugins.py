@@ -3,7 +3,7 @@
 `register_plugin` / `unregister_plugin` / `plugin_registered`: the context manager undoes the
 registration even when the block raises; installed ``v.NAME()`` methods and ``ops.NAME``
 functions vanish with the op; duplicate names follow the same rules as installed plugins
-(against the built-ins too); a plugin can come back after it was removed.
+(a clash with a built-in skips the plugin's component); a plugin can come back after it was removed.
 """
 
 from __future__ import annotations
@@ -90,27 +90,32 @@ def test_a_method_taken_before_unregistering_keeps_the_op_it_was_taken_with(fres
         Value(2.0).cube_rt()
 
 
-def test_duplicating_a_builtin_without_replace_is_a_conflict_that_unregistering_resolves(fresh_registry):
+def test_duplicating_a_builtin_without_replace_skips_it_and_the_builtin_keeps_working(fresh_registry):
     fake_tanh = Op(name="tanh", forward=lambda x: x, backward=lambda g, out, x: (g,))
-    with pytest.warns(PluginWarning, match=r"'tanh'.*activations.*rt-fake-tanh"):
-        register_plugin(Plugin(fake_tanh), name="rt-fake-tanh")
+    with pytest.warns(PluginWarning, match=r"op 'tanh' of plugin 'rt-fake-tanh' \(registered at run time\) was "
+                                           r"skipped: the name is the built-in op of built-in plugin 'activations'"):
+        register_plugin(Plugin(fake_tanh, cube), name="rt-fake-tanh")
     for use in (lambda: Value(0.5).tanh(), lambda: ops.tanh(Value(0.5))):
-        with pytest.raises(DuplicateComponentError, match=r"built-in plugin 'activations'.*rt-fake-tanh"):
-            use()
-    assert (Value(1.0) * 2.0).data == 2.0  # every other op still works
+        assert use().data == pytest.approx(np.tanh(0.5))  # the built-in, not the fake
+    assert Value(2.0).cube_rt().data == 8.0  # the plugin's other op works
+    info = fresh_registry().plugin("rt-fake-tanh")
+    assert [c.name for c in info.components] == ["cube_rt"] and ("ops", "tanh") in info.skipped
     unregister_plugin("rt-fake-tanh")
     assert Value(0.5).tanh().data == pytest.approx(np.tanh(0.5))
 
 
 def test_the_rules_are_the_same_for_other_component_kinds(fresh_registry):
-    with pytest.warns(PluginWarning, match=r"loss 'mse'"):
+    with pytest.warns(PluginWarning, match=r"loss 'mse' of plugin 'rt-mse'.*was skipped"):
         register_plugin(Plugin(loss_name="mse"), name="rt-mse")
-    with pytest.raises(DuplicateComponentError, match="rt-mse"):
-        fresh_registry().get("losses", "mse")
+    assert fresh_registry().get("losses", "mse").__name__ == "MSE"  # the built-in keeps the name
     unregister_plugin("rt-mse")
-    assert fresh_registry().get("losses", "mse").__name__ == "MSE"
     with plugin_registered(Plugin(loss_name="my_loss"), name="rt-loss"):
         assert fresh_registry().get("losses", "my_loss").__name__ == "MyLoss"
+        with pytest.warns(PluginWarning, match=r"loss 'my_loss' is registered by both plugin 'rt-loss'.*rt-loss-2"):
+            register_plugin(Plugin(loss_name="my_loss"), name="rt-loss-2")
+        with pytest.raises(DuplicateComponentError, match=r"rt-loss.*rt-loss-2"):
+            fresh_registry().get("losses", "my_loss")
+        unregister_plugin("rt-loss-2")
     with pytest.raises(microgradx.UnknownComponentError, match="my_loss"):
         fresh_registry().get("losses", "my_loss")
 
@@ -118,8 +123,8 @@ def test_the_rules_are_the_same_for_other_component_kinds(fresh_registry):
 def test_a_failed_registration_leaves_nothing_behind(fresh_registry, monkeypatch):
     monkeypatch.setenv("MICROGRADX_STRICT_PLUGINS", "1")
     before = _names(fresh_registry)
-    with pytest.raises(PluginLoadError, match="tanh"), plugin_registered(Plugin(Op(
-            name="tanh", forward=abs, backward=lambda g, out, x: (g,))), name="rt-dup"):
+    fake_tanh = Op(name="tanh", forward=lambda x: x, backward=lambda g, out, x: (g,))
+    with pytest.raises(PluginLoadError, match="tanh"), plugin_registered(Plugin(fake_tanh), name="rt-dup"):
         pytest.fail("the block must not run")  # pragma: no cover
     assert _names(fresh_registry) == before
     assert Value(0.0).tanh().data == 0.0
@@ -169,3 +174,77 @@ def test_registering_while_other_threads_compute(fresh_registry):
             t.join()
         sys.setswitchinterval(old_interval)
     assert errors == []
+
+
+# -- the rules of issue 14 (items 3-6), in process ------------------------------------------------
+
+
+def test_a_failing_hook_keeps_its_exception_as_the_cause(fresh_registry):
+    class Raises:
+        @hookimpl
+        def microgradx_register_ops(self, register):
+            {}["missing key"]  # the bug
+
+    with pytest.raises(PluginLoadError, match=r"hook microgradx_register_ops failed: KeyError: 'missing key' "
+                                              r"\(raised at .*test_runtime_plugins.py:\d+, in microgradx_register_ops\)"
+                       ) as info:
+        register_plugin(Raises(), name="rt-raises")
+    assert isinstance(info.value.__cause__, KeyError) and info.value.plugins == ("rt-raises",)
+
+
+def test_hook_functions_without_hookimpl_warn_at_run_time(fresh_registry):
+    class Unmarked:
+        def microgradx_register_ops(self, register):
+            register(cube)
+
+        def microgradx_helper(self):
+            """Not a hook at all, but named like one."""
+
+    with pytest.warns(PluginWarning, match=r"function\(s\) microgradx_helper, microgradx_register_ops are named like "
+                                           r"hooks but not marked @microgradx.hookimpl.*it registers nothing"):
+        register_plugin(Unmarked(), name="rt-unmarked")
+    assert "cube_rt" not in fresh_registry().names("ops")
+    assert fresh_registry().plugin("rt-unmarked").unmarked == ["microgradx_helper", "microgradx_register_ops"]
+
+
+def test_two_replacers_at_run_time_make_the_name_unusable_until_one_goes(fresh_registry):
+    triple = Op(name="tanh", forward=lambda x: 3.0 * x, backward=lambda g, out, x: (3.0 * g,))
+    double = Op(name="tanh", forward=lambda x: 2.0 * x, backward=lambda g, out, x: (2.0 * g,))
+    with pytest.warns(PluginWarning, match="replaces the built-in op 'tanh'"):
+        register_plugin(Plugin(triple, replace=True), name="rt-triple")
+    with pytest.warns(PluginWarning, match=r"op 'tanh' is replaced .* by both plugin 'rt-triple'.*rt-double"):
+        register_plugin(Plugin(double, replace=True), name="rt-double")
+    with pytest.raises(DuplicateComponentError, match=r"rt-triple.*rt-double"):
+        Value(1.0).tanh()
+    info = fresh_registry().plugin("activations")
+    assert info.replaced_by[("ops", "tanh")] == "rt-triple and rt-double"
+    with pytest.warns(PluginWarning, match="rt-double.*replaces the built-in op 'tanh'"):
+        unregister_plugin("rt-triple")  # now rt-double's replacement takes effect, and is said
+    assert Value(1.0).tanh().data == 2.0
+
+
+def test_a_replacer_wins_over_the_builtin_and_a_plain_registration(fresh_registry):
+    plain = Op(name="relu", forward=lambda x: x, backward=lambda g, out, x: (g,))
+    replacement = Op(name="relu", forward=lambda x: x + 100.0, backward=lambda g, out, x: (g,))
+    with pytest.warns(PluginWarning, match="was skipped: the name is the built-in op"):
+        register_plugin(Plugin(plain), name="rt-plain-relu")
+    with pytest.warns(PluginWarning, match="replaces the built-in op 'relu'"):
+        register_plugin(Plugin(replacement, replace=True), name="rt-replace-relu")
+    assert Value(1.0).relu().data == 101.0
+    assert fresh_registry().component("ops", "relu").replaced == ("activations", "rt-plain-relu")
+    assert fresh_registry().plugin("rt-plain-relu").replaced_by == {("ops", "relu"): "rt-replace-relu"}
+
+
+def test_registering_a_plugin_runs_no_other_plugins_hooks_again(fresh_registry):
+    class Counting(Plugin):
+        calls = 0
+
+        @hookimpl
+        def microgradx_register_ops(self, register):
+            type(self).calls += 1
+            super().microgradx_register_ops(register)
+
+    register_plugin(Counting(cube), name="rt-counting")
+    with plugin_registered(Plugin(), name="rt-other"), plugin_registered(Plugin(), name="rt-third"):
+        assert Value(2.0).cube_rt().data == 8.0
+    assert Counting.calls == 1

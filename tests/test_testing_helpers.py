@@ -10,7 +10,7 @@ import pytest
 from microgradx import Op, Value
 from microgradx.engine.lanes import lanewise
 from microgradx.engine.value import apply
-from microgradx.testing import GradcheckError, check_op, gradcheck
+from microgradx.testing import GradcheckError, check_op, edge_grid, gradcheck
 
 # f(x, y) = x * y, but d/dy is wrong wherever y > 1 (adds 1): only input 1, only those lanes
 wrong_mul = Op(name="wrong_mul", arity=2, forward=lambda x, y: x * y,
@@ -117,6 +117,70 @@ def test_check_op_by_registered_name_and_unknown_name():
         check_op("no_such_op")
 
 
+# -- edge cases (issue 14, item 6): large magnitudes and points near zero, by default -------------------
+
+# The issue's example: x / (1 + math.exp(-x)) overflows for x < -709.78 in scalar mode.
+naive_swish = Op(name="naive_swish",
+                 forward=lanewise(lambda x: x / (1.0 + math.exp(-x)), lambda x: x / (1.0 + np.exp(-x))),
+                 backward=lambda g, out, x: (g * (out / x + out * (1.0 - out / x)),))
+
+
+def test_check_op_catches_a_forward_that_overflows_for_large_inputs():
+    with pytest.raises(GradcheckError, match=r"op 'naive_swish': forward raised OverflowError: math range error at "
+                                             r"\(-1000.0\): overflow must give inf, not an error") as info:
+        check_op(naive_swish)
+    assert isinstance(info.value.__cause__, OverflowError)
+    assert check_op(naive_swish, edge_cases=False).ok  # what the default points alone used to say
+
+
+def test_check_op_catches_nan_from_an_intermediate_overflow():
+    naive_tanh = Op(name="naive_tanh",
+                    forward=lanewise(lambda x: (math.e ** x - math.e ** -x) / (math.e ** x + math.e ** -x)
+                                     if abs(x) < 709 else math.nan,
+                                     lambda x: (np.exp(x) - np.exp(-x)) / (np.exp(x) + np.exp(-x))),
+                    backward=lambda g, out, x: (g * (1.0 - out * out),))
+    with pytest.raises(GradcheckError, match=r"forward gives nan at \(1000.0\): an intermediate result overflowed"):
+        check_op(naive_tanh)
+
+
+def test_check_op_catches_a_gradient_that_is_wrong_only_near_zero():
+    op = Op(name="wrong_near_zero", forward=lambda x: x * x,
+            backward=lambda g, out, x: (g * (2.0 * x + (abs(x) < 0.01) * 0.5),))
+    assert check_op(op, edge_cases=False).ok
+    with pytest.raises(GradcheckError, match=r"input 0: analytic .* at \(0.001\) \(an edge case"):
+        check_op(op)
+
+
+def test_check_op_catches_lane_scalar_disagreement_at_large_inputs():
+    op = Op(name="clipped_lanes", forward=lanewise(lambda x: x, lambda x: np.clip(x, -100.0, 100.0)),
+            backward=lambda g, out, x: (g * (abs(x) <= 100.0) if isinstance(x, np.ndarray) else g,))
+    with pytest.raises(GradcheckError, match=r"lane-mode forward 100.0 differs from scalar-mode 1000.0 at \(1000.0\)"):
+        check_op(op)
+
+
+def test_edge_cases_respect_the_domain_and_avoid_equal_magnitudes():
+    def check_positive(x):
+        if np.any(np.asarray(x) <= 0):
+            raise ValueError("op 'log_plus': needs x > 0")
+
+    log_plus = Op(name="log_plus", forward=lanewise(math.log, np.log), backward=lambda g, out, x: (g / x,),
+                  check=check_positive)
+    assert check_op(log_plus).ok
+    maximum = Op(name="maximum", arity=2, forward=lambda x, y: np.maximum(x, y) if isinstance(x, np.ndarray)
+                 else max(x, y), backward=lambda g, out, x, y: (g * (x >= y), g * (x < y)))
+    assert check_op(maximum).ok  # no edge point has x == y, where the maximum has a kink
+    grid = edge_grid(2)
+    assert len(grid) == 36 and all(abs(x) != abs(y) for x, y in grid)
+    assert {abs(x) for x, _ in grid} == {1e-3, 30.0, 1000.0}
+
+
+def test_the_bundled_ops_pass_the_edge_cases():
+    from microgradx import get_registry
+
+    for name in get_registry().names("ops"):
+        assert check_op(name).ok, name
+
+
 # -- the pytest plugin (entry point pytest11) ------------------------------------------------------
 
 
@@ -149,12 +213,62 @@ def test_pytest_plugin_fixtures(pytester: pytest.Pytester):
     result.stdout.fnmatch_lines(["*test_fixture_fails_a_test*", "*GradcheckError*bad_cube*"])
 
 
+def test_the_helpers_hide_their_own_frames_from_pytest_tracebacks(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        """
+        from microgradx import Op
+
+        bad_cube = Op(name="bad_cube", forward=lambda x: x * x * x, backward=lambda g, out, x: (g * x * x,))
+
+        class Upward:
+            def __init__(self, params, lr=0.1):
+                self.params, self.lr = list(params), lr
+
+            def step(self):
+                for p in self.params:
+                    p.data += self.lr * p.grad
+
+            def zero_grad(self):
+                pass
+
+        def test_op(check_op):
+            check_op(bad_cube)
+
+        def test_gradcheck(gradcheck):
+            from microgradx.engine.value import apply
+            gradcheck(lambda x: apply(bad_cube, x).tanh(), [0.3])
+
+        def test_optimizer(check_optimizer):
+            check_optimizer(Upward)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=3)
+    out = result.stdout.str()
+    assert "microgradx/testing/" not in out  # no frame of the checkers themselves
+    result.stdout.fnmatch_lines(["*check_op(bad_cube)*", "*GradcheckError: op 'bad_cube'*",
+                                 "*gradcheck(lambda x: apply(bad_cube, x).tanh(), [[]0.3[]])*",
+                                 "*GradcheckError: gradcheck failed*",
+                                 "*check_optimizer(Upward)*", "*ContractError: optimizer 'Upward'*"])
+
+
+def test_check_loss_and_check_optimizer_fixtures(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        """
+        def test_fixtures(check_loss, check_optimizer):
+            assert check_loss("mse", settings={"l2": 0.1}).ok
+            assert check_optimizer("sgd", settings={"momentum": 0.9}, invalid=[{"momentum": 2.0}]).ok
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
 def test_pytest_plugin_is_registered_through_the_pytest11_entry_point():
     from importlib.metadata import entry_points
 
     (ep,) = [ep for ep in entry_points(group="pytest11") if ep.value == "microgradx.testing.pytest_plugin"]
     module = ep.load()
-    assert hasattr(module, "gradcheck") and hasattr(module, "check_op")
+    assert all(hasattr(module, name) for name in ("gradcheck", "check_op", "check_loss", "check_optimizer"))
 
 
 def test_value_inputs_to_gradcheck():

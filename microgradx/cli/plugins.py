@@ -3,44 +3,140 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import sys
+import traceback
 from typing import Any
 
+#: How the text listing names each kind in the singular ("op softplus").
+_ONE = {"ops": "op", "losses": "loss", "optimizers": "optimizer", "schedules": "schedule", "layers": "layer",
+        "datasets": "dataset", "callbacks": "callback"}
 
-def plugins_report() -> list[dict]:
-    """One dict per plugin: name, distribution, version, builtin, components by kind, error."""
+
+def _doc(obj: Any) -> str:
+    """An op's ``doc``, or the first line of a component's docstring."""
+    doc = getattr(obj, "doc", None)
+    if not isinstance(doc, str) or not doc:
+        doc = inspect.getdoc(obj) if inspect.isclass(obj) or inspect.isroutine(obj) else None
+    return (doc or "").strip().splitlines()[0] if doc and doc.strip() else ""
+
+
+def _by_kind(entries: dict, value: Any = None) -> dict[str, dict[str, Any]]:
+    """``{(kind, name): x}`` -> ``{kind: {name: value(x)}}``, JSON-ready."""
+    out: dict[str, dict[str, Any]] = {}
+    for (kind, name), x in entries.items():
+        out.setdefault(kind, {})[name] = list(x) if isinstance(x, tuple) else x
+    return out
+
+
+def plugins_report(tracebacks: bool = True) -> list[dict]:
+    """One dict per plugin, JSON-ready: where it came from, what it registered, and what went wrong.
+
+    Keys: ``name``, ``distribution``, ``version``, ``builtin``, ``source`` (``built-in``,
+    ``entry point``, ``module`` or ``run time``); ``components`` (kind -> the names in effect
+    from this plugin) and ``docs`` (kind -> name -> one line); ``replaces`` (kind -> name ->
+    the plugins it replaced), ``replaced_by`` (kind -> name -> the plugin that replaced its
+    component), ``skipped`` (kind -> name -> why: a clash with a built-in) and ``clashes``
+    (kind -> name -> the other plugins registering it: the name is unusable); ``unmarked``
+    (functions named like hooks without ``@hookimpl``); ``error`` (why the whole plugin was
+    skipped) and ``traceback`` (of the original exception, when there is one and ``tracebacks``).
+    """
     from microgradx.registry.core import get_registry
 
-    registry = get_registry()
     report = []
-    for info in registry.plugins:
+    for info in get_registry().plugins:
         components: dict[str, list[str]] = {}
+        docs: dict[str, dict[str, str]] = {}
         for c in info.components:
             components.setdefault(c.kind, []).append(c.name)
+            docs.setdefault(c.kind, {})[c.name] = _doc(c.obj)
+        exc = info.exception if info.error is not None else None
         report.append({
             "name": info.name,
             "distribution": info.distribution,
             "version": info.version,
             "builtin": info.builtin,
+            "source": info.source,
             "components": components,
+            "docs": docs,
+            "replaces": _by_kind(info.replaces),
+            "replaced_by": _by_kind(info.replaced_by),
+            "skipped": _by_kind(info.skipped),
+            "clashes": _by_kind(info.clashes),
+            "unmarked": list(info.unmarked),
             "error": info.error,
+            "traceback": "".join(traceback.format_exception(exc)) if exc is not None and tracebacks else None,
         })
     return report
 
 
+def _print_plugin(p: dict, verbose: bool, tracebacks: bool) -> None:
+    origin = "built-in" if p["builtin"] else (p["distribution"] or ("-p module" if p["source"] == "module"
+                                                                     else "run time"))
+    version = f" {p['version']}" if p["version"] else ""
+    print(f"{p['name']}  ({origin}{version})")
+    if p["error"]:
+        print(f"    SKIPPED: {p['error']}")
+        if p["traceback"] and tracebacks:
+            print("    " + p["traceback"].rstrip().replace("\n", "\n    "))
+    for kind, names in p["components"].items():
+        if verbose:
+            width = max(len(n) for n in names)
+            for name in names:
+                doc = p["docs"].get(kind, {}).get(name, "")
+                print(f"    {_ONE[kind]} {name:<{width}}  {doc}".rstrip())
+        else:
+            print(f"    {kind}: {', '.join(names)}")
+    for kind, names in p["replaces"].items():
+        for name, others in names.items():
+            print(f"    replaces: {_ONE[kind]} {name} of {', '.join(others)}")
+    for kind, names in p["replaced_by"].items():
+        for name, other in names.items():
+            print(f"    replaced: {_ONE[kind]} {name} by {other}")
+    for kind, names in p["skipped"].items():
+        for name, reason in names.items():
+            print(f"    SKIPPED {_ONE[kind]} {name}: {reason}")
+    for kind, names in p["clashes"].items():
+        for name, others in names.items():
+            print(f"    CLASH {_ONE[kind]} {name}: also registered by {', '.join(others)}; the name is unusable")
+    if p["unmarked"]:
+        print(f"    UNMARKED: {', '.join(p['unmarked'])} (not marked @hookimpl: ignored)")
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
-    report = plugins_report()
+    """List the plugins; with ``--check``, exit 1 when any failed, was skipped or clashed.
+
+    The registry is built leniently here: in strict mode the listing still shows what loaded
+    and what failed, and the exit status is 1 when a problem concerns a strict plugin.
+    """
+    from microgradx.registry.core import get_registry
+    from microgradx.registry.problems import lenient, strict_selection
+
+    with lenient():
+        registry = get_registry()
+    report = plugins_report(tracebacks=args.traceback or args.json)
+    failures = [p for p in registry.problems if p.failure]
+    strict_failures = [p for p in failures if p.strict]
     if args.json:
         print(json.dumps(report, indent=2))
-        return 0
-    for p in report:
-        origin = "built-in" if p["builtin"] else (p["distribution"] or "run time")
-        version = f" {p['version']}" if p["version"] else ""
-        print(f"{p['name']}  ({origin}{version})")
-        if p["error"]:
-            print(f"    SKIPPED: {p['error']}")
-        for kind, names in sorted(p["components"].items()):
-            print(f"    {kind}: {', '.join(names)}")
+    else:
+        for p in report:
+            _print_plugin(p, args.verbose, args.traceback)
+        if failures and not args.traceback and any(p.cause is not None for p in failures):
+            print("(run `microgradx plugins --traceback` for the full tracebacks)")
+    if args.check:
+        verdict = "FAILED" if failures else "ok"
+        print(f"plugins check {verdict}: {len(report)} plugins, {len(failures)} problem(s)",
+              file=sys.stderr if args.json else sys.stdout)
+        for problem in failures:
+            print(f"  - {problem.message}", file=sys.stderr if args.json else sys.stdout)
+        return 1 if failures else 0
+    if strict_failures:
+        print(f"microgradx plugins: strict mode (MICROGRADX_STRICT_PLUGINS="
+              f"{'1' if not strict_selection() else ','.join(sorted(strict_selection() or ()))}): "
+              f"{len(strict_failures)} problem(s) with strict plugins", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -55,11 +151,13 @@ def _op_origin(name: str) -> str:
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
+    """Run `check_op` on the named (or every) registered op; exit 1 when any fails."""
     from microgradx.registry.core import get_registry
     from microgradx.registry.errors import PluginError
     from microgradx.testing.checks import GradcheckError, check_op
 
-    names = args.ops or get_registry().names("ops")
+    registry = get_registry()  # in strict mode a broken plugin stops here, before any op is checked
+    names = args.ops or registry.names("ops")
     failed = 0
     for name in names:
         try:
@@ -76,11 +174,16 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-
 def add_plugin_commands(sub: Any) -> None:
     """Add the ``plugins`` and ``gradcheck`` subcommands to the subparsers ``sub``."""
-    p = sub.add_parser("plugins", help="list plugins, their distributions and what they registered")
+    p = sub.add_parser("plugins", help="list plugins, their distributions, what they registered and what failed",
+                       description="List every plugin: where it came from, what it registered, what it replaced, "
+                                   "and what was skipped or failed.")
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per plugin")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when any plugin failed, was skipped or clashed (for a plugin's CI)")
+    p.add_argument("--traceback", action="store_true", help="print the traceback of each plugin that failed")
+    p.add_argument("-v", "--verbose", action="store_true", help="one line per component, with its doc")
     p.set_defaults(func=cmd_plugins)
 
     p = sub.add_parser("gradcheck", help="check registered ops against central finite differences")

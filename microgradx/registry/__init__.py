@@ -1,8 +1,11 @@
 """The plugin machinery: hook specifications, discovery, and the registry of components.
 
-``hookspecs.py`` declares every hook; ``discovery.py`` finds plugins (the bundled ones,
-entry points, environment variables); ``core.py`` runs their registration hooks once and
-keeps every component by kind and name; ``errors.py`` holds the exceptions and warnings.
+``hookspecs.py`` declares every hook (and `PLUGIN_API_VERSION`); ``discovery.py`` finds
+plugins (the bundled ones, entry points, ``-p`` modules, environment variables);
+``resolve.py`` decides who gets a name registered more than once; ``problems.py`` reports
+what went wrong (warnings, or errors in strict mode); ``core.py`` runs the registration
+hooks once and keeps every component by kind and name; ``errors.py`` holds the exceptions
+and warnings.
 """
 
 from microgradx.registry.core import (

@@ -1,19 +1,19 @@
 """The registry: every component by kind and name, tagged with the plugin that gave it.
 
-It is built once, the first time anything needs it (usually the first op applied),
-by running each plugin's registration hooks one plugin at a time. After that, op
-dispatch is a plain dict read from `OPS`: pluggy is never on the per-op path.
+It is built once, the first time anything needs it (usually the first op applied): plugins
+are discovered, each plugin's registration hooks run once, and `microgradx.registry.resolve`
+decides who gets each name. After that, op dispatch is a plain dict read from `OPS`: pluggy
+is never on the per-op path. Registering or unregistering a plugin at run time
+runs only that plugin's hooks and decides again.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, Optional
-
-import attrs
+from typing import TYPE_CHECKING, Any, Optional
 
 from microgradx.engine.optable import OPS
 from microgradx.registry.discovery import (
@@ -21,28 +21,20 @@ from microgradx.registry.discovery import (
     add_plugin,
     builtin_plugins,
     entry_point_plugins,
+    missing_selection,
+    module_plugins,
     new_plugin_manager,
-    report,
+    unmarked_problem,
 )
-from microgradx.registry.errors import DuplicateComponentError, PluginError, UnknownComponentError
+from microgradx.registry.errors import DuplicateComponentError, PluginError, PluginLoadError, UnknownComponentError
+from microgradx.registry.problems import Problem, describe, report
+from microgradx.registry.resolve import KINDS, SINGULAR, Component, clash_message, resolve
 
-#: Component kinds, each filled by the hook ``microgradx_register_<kind>``.
-KINDS = ("ops", "losses", "optimizers", "schedules", "layers", "datasets", "callbacks")
-#: One component of each kind, for messages ("no loss named ...").
-SINGULAR = {"ops": "op", "losses": "loss", "optimizers": "optimizer", "schedules": "schedule",
-            "layers": "layer", "datasets": "dataset", "callbacks": "callback"}
+if TYPE_CHECKING:
+    from microgradx.engine.value import Value
 
-
-@attrs.frozen
-class Component:
-    """A registered component and where it came from."""
-
-    kind: str
-    name: str
-    obj: Any = attrs.field(repr=False, eq=False)
-    plugin: PluginInfo = attrs.field(repr=False, eq=False)
-    replaced: Optional[str] = None  # the plugin whose component of this name it replaced
-    replace: bool = False  # registered with replace=True: it wins over plain registrations of its name
+__all__ = ["KINDS", "OPS", "SINGULAR", "Component", "OpsNamespace", "Registry", "get_registry", "ops",
+           "plugin_registered", "register_plugin", "reset_registry", "unregister_plugin"]
 
 
 def _load_op(name: str) -> Any:
@@ -64,63 +56,45 @@ _REGISTRY: Optional[Registry] = None
 
 
 class Registry:
-    """All plugins and the components they registered."""
+    """All plugins, the components they registered, and the problems found on the way."""
 
     def __init__(self) -> None:
         self.pm = new_plugin_manager()
         self.plugins: list[PluginInfo] = []
         self.tables: dict[str, dict[str, Component]] = {k: {} for k in KINDS}
         self.conflicts: dict[str, dict[str, list[Component]]] = {k: {} for k in KINDS}
+        #: The problems of the current build: failed and skipped plugins, clashes, replacements.
+        self.problems: list[Problem] = []
+        self._missing: Optional[Problem] = None
         self.ready = False  # True once load() has finished: other threads wait until then
 
     # -- building -------------------------------------------------------------------
 
     def load(self) -> None:
-        """Discover the built-in and entry-point plugins and build the tables."""
+        """Discover the built-in, entry-point and ``-p`` module plugins, run their hooks, build the tables."""
         for info in builtin_plugins():
             if not add_plugin(self.pm, info):
                 raise PluginError(f"{info.where}: {info.error}")  # a bug in microgradx itself
             self.plugins.append(info)
-        for info in entry_point_plugins():
+        found = entry_point_plugins()
+        self._missing = missing_selection(found)
+        for info in [*found, *module_plugins(skip=[p.obj for p in found if p.obj is not None])]:
             if info.error is None:
                 add_plugin(self.pm, info)
             self.plugins.append(info)
-            if info.error is not None:
-                report(f"{info.where} was skipped: {info.error}")
+        for info in self.plugins:
+            if info.error is None:
+                self.collect(info)
         self.rebuild()
 
-    def rebuild(self, quiet: Optional[PluginInfo] = None) -> None:
-        """Run every plugin's registration hooks again and refill the tables and `OPS`.
+    def collect(self, info: PluginInfo) -> None:
+        """Run ``info``'s registration hooks, once; keep what it registered only if they all succeed.
 
-        Problems are reported once: a conflict or a failing hook that an earlier build
-        already reported is not reported again; nor is a failure of ``quiet`` (a plugin
-        being registered at run time, whose caller raises instead).
+        On failure ``info.error`` says which hook failed and how (``info.exception`` is the
+        exception), nothing of it is kept, and it is removed from the plugin manager.
         """
-        known = {(k, n) for k in KINDS for n in self.conflicts[k]}
-        for kind in KINDS:
-            self.tables[kind].clear()
-            self.conflicts[kind].clear()
-        for info in self.plugins:
-            info.components = []
-            if info.error is None or info.error.startswith("hook "):
-                before, info.error = info.error, None
-                self._collect(info)
-                if info.error is not None and info.error != before and info is not quiet:
-                    report(f"{info.where} was skipped: {info.error}")
-        for kind, name in [(k, n) for k in KINDS for n in self.conflicts[k]]:
-            if (kind, name) not in known:
-                report(str(self.conflict_error(kind, name)) + "; every other name still works")
-        with _LOCK:
-            OPS.clear()
-            OPS.update({name: c.obj for name, c in self.tables["ops"].items()})
-            OPS.origins = {name: c.plugin.where for name, c in self.tables["ops"].items()}
-            _CALLERS.clear()
-
-    def _collect(self, info: PluginInfo) -> None:
-        """Call ``info``'s registration hooks; keep what it registered only if they all succeed.
-
-        On failure ``info.error`` says which hook failed and how; nothing of it is kept.
-        """
+        if info.registered is not None:
+            return
         staged: list[Component] = []
         for kind in KINDS:
             hook = getattr(self.pm.hook, f"microgradx_register_{kind}")
@@ -131,17 +105,43 @@ class Registry:
                 try:
                     impl.function(**({"register": register} if "register" in impl.argnames else {}))
                 except Exception as exc:
-                    info.error = f"hook microgradx_register_{kind} failed: {type(exc).__name__}: {exc}"
+                    info.error = f"hook microgradx_register_{kind} failed: {describe(exc)}"
+                    info.exception = exc
                     if info.builtin:
                         raise PluginError(f"{info.where}: {info.error}") from exc
+                    if self.pm.get_plugin(info.name) is info.obj:
+                        self.pm.unregister(name=info.name)
+                    info.registered = []
                     return
-        for component in staged:
-            self._add(component)
-            info.components.append(component)
+        info.registered = staged
+
+    def rebuild(self) -> None:
+        """Decide again who gets each name, refill the tables and `OPS`, and report new problems.
+
+        A problem is reported once: one that the previous build also had is not reported again.
+        """
+        with _LOCK:
+            before = {(p.kind, p.message) for p in self.problems}
+            problems = [Problem("failed", f"{info.where} was skipped: {info.error}", (info.name,), info.names,
+                                info.exception) for info in self.plugins if info.error is not None]
+            problems += [unmarked_problem(info) for info in self.plugins if info.unmarked and info.error is None]
+            if self._missing is not None:
+                problems.append(self._missing)
+            result = resolve([p for p in self.plugins if p.error is None])
+            self.tables, self.conflicts = result.tables, result.conflicts
+            self.problems = problems + result.problems
+            OPS.clear()
+            OPS.update({name: c.obj for name, c in self.tables["ops"].items()})
+            OPS.origins = {name: c.plugin.where for name, c in self.tables["ops"].items()}
+            _CALLERS.clear()
+        for problem in self.problems:
+            if (problem.kind, problem.message) not in before:
+                report(problem)
 
     @staticmethod
     def _stage(staged: list, info: PluginInfo, kind: str, component: Any, name: Optional[str] = None,
                replace: bool = False) -> None:
+        """The ``register`` callback a registration hook receives (see `microgradx.types.Register`)."""
         from microgradx.engine.op import Op
 
         if kind == "ops":
@@ -157,25 +157,6 @@ class Registry:
         if not isinstance(name, str) or not name:
             raise ValueError(f"register() needs a name for this {SINGULAR[kind]}: pass name='...'")
         staged.append(Component(kind=kind, name=name, obj=component, plugin=info, replace=bool(replace)))
-
-    def _add(self, component: Component) -> None:
-        table, conflicts = self.tables[component.kind], self.conflicts[component.kind]
-        name, replace = component.name, component.replace
-        if name in conflicts and not replace:
-            conflicts[name].append(component)
-            return
-        old = table.get(name)
-        if old is not None and not replace:
-            if old.replace:  # registered with replace=True before this one: it wins, whatever the load order
-                table[name] = attrs.evolve(old, replaced=component.plugin.name)
-                return
-            conflicts[name] = [old, component]
-            del table[name]
-            return
-        conflicts.pop(name, None)
-        if old is not None:
-            component = attrs.evolve(component, replaced=old.plugin.name)
-        table[name] = component
 
     # -- looking things up ------------------------------------------------------------
 
@@ -201,12 +182,15 @@ class Registry:
         return sorted(self.tables[kind])
 
     def conflict_error(self, kind: str, name: str) -> DuplicateComponentError:
-        """The error for a name that two or more plugins registered without ``replace=True``."""
-        who = " and ".join(c.plugin.where for c in self.conflicts[kind][name])
-        return DuplicateComponentError(
-            f"{SINGULAR[kind]} {name!r} is registered by both {who}; uninstall one, disable it with "
-            f"MICROGRADX_PLUGINS, or have one register it with replace=True"
-        )
+        """The error for a name that is unusable: two third-party plugins register it, or two replace it."""
+        return DuplicateComponentError(clash_message(kind, name, self.conflicts[kind][name]))
+
+    def plugin(self, name: str) -> PluginInfo:
+        """The plugin registered as ``name`` (`UnknownComponentError` if there is none)."""
+        for info in self.plugins:
+            if info.name == name:
+                return info
+        raise UnknownComponentError(f"no plugin named {name!r} is registered")
 
 
 def get_registry() -> Registry:
@@ -241,28 +225,27 @@ def reset_registry() -> None:
 def register_plugin(plugin: Any, name: Optional[str] = None) -> str:
     """Register a plugin object or module at run time (no entry point needed); returns its name.
 
-    Its components are available at once, with the same duplicate-name rules as installed
-    plugins. A plugin that fails validation raises `PluginLoadError` here.
+    Its hooks run at once and its components are available at once, under the same rules as
+    installed plugins (a clash with a built-in skips the component with a warning, ...). A
+    plugin that fails validation or whose hook raises is not registered: `PluginLoadError`
+    here, with the hook's exception as ``__cause__``.
     """
-    from microgradx.registry.errors import PluginLoadError
-
     registry = get_registry()
     name = name or getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{id(plugin):x}"
     with _LOCK:
         if any(p.name == name for p in registry.plugins):
-            raise PluginLoadError(f"a plugin named {name!r} is already registered")
+            raise PluginLoadError(f"a plugin named {name!r} is already registered", (name,))
         info = PluginInfo(name=name, obj=plugin)
-        if not add_plugin(registry.pm, info):
-            raise PluginLoadError(f"{info.where} was not registered: {info.error}")
+        if add_plugin(registry.pm, info):
+            registry.collect(info)
+        if info.error is not None:
+            raise PluginLoadError(f"{info.where} was not registered: {info.error}", (name,)) from info.exception
         registry.plugins.append(info)
         try:
-            registry.rebuild(quiet=info)
+            registry.rebuild()
         except BaseException:
             unregister_plugin(name)
             raise
-        if info.error is not None:
-            unregister_plugin(name)
-            raise PluginLoadError(f"{info.where} was not registered: {info.error}")
     return name
 
 
@@ -270,9 +253,7 @@ def unregister_plugin(name: str) -> None:
     """Remove a plugin registered with `register_plugin` (or any non-built-in plugin) by name."""
     registry = get_registry()
     with _LOCK:
-        info = next((p for p in registry.plugins if p.name == name), None)
-        if info is None:
-            raise UnknownComponentError(f"no plugin named {name!r} is registered")
+        info = registry.plugin(name)
         if info.builtin:
             raise PluginError(f"{info.where} cannot be unregistered")
         registry.plugins.remove(info)
@@ -291,13 +272,13 @@ def plugin_registered(plugin: Any, name: Optional[str] = None) -> Iterator[str]:
         unregister_plugin(name)
 
 
-_CALLERS: dict = {}
+_CALLERS: dict[str, Callable[..., Value]] = {}
 
 
 class OpsNamespace:
     """``microgradx.ops``: every registered op as a function, ``ops.tanh(v)``, ``ops.add(a, b)``."""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Callable[..., Value]:
         caller = _CALLERS.get(name)
         if caller is not None:
             return caller
@@ -328,3 +309,4 @@ class OpsNamespace:
 
 
 ops = OpsNamespace()
+

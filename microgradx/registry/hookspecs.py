@@ -7,15 +7,18 @@ subset of a hook's arguments, by name.
 Two families of hooks:
 
 * **Registration hooks** (``microgradx_register_*``) receive a ``register``
-  callback. They run once, the first time the registry is needed (the first op
-  applied, the first component looked up), never again, and never per op: after
-  loading, every lookup is a plain dict read. Each component is tagged with the
-  plugin that registered it, so errors and ``microgradx plugins`` can name it.
-  ``register(component, name=None, replace=False)``: ``name`` defaults to
-  ``component.name``; registering a name that another plugin also registers is a
-  conflict (using that name raises an error naming both plugins) unless one of
-  them passes ``replace=True`` to replace it deliberately; that one wins whatever
-  the order the plugins load in.
+  callback (typed as `microgradx.types.Register`). They run once, the first time the
+  registry is needed (the first op applied, the first component looked up), never
+  again, and never per op: after loading, every lookup is a plain dict read. Each
+  component is tagged with the plugin that registered it, so errors and ``microgradx
+  plugins`` can name it. ``register(component, name=None, replace=False)``: ``name``
+  defaults to ``component.name``. A name that a built-in also registers stays the
+  built-in's: the third-party component is skipped with a warning. A name that two
+  third-party plugins register is an error naming both (using it raises
+  `DuplicateComponentError`; every other name works). ``replace=True`` replaces the
+  other registrations of that name on purpose, built-ins included, whatever the order
+  the plugins load in (replacing a built-in warns once, and ``microgradx plugins``
+  shows it); two plugins that both replace one name are an error naming both.
 * **Training events** (``microgradx_train_*``, ``microgradx_epoch_end`` ...) are
   called by `microgradx.train.Trainer` as training runs. Callback objects that a
   run uses are registered as plugins for the duration of that run.
@@ -23,14 +26,21 @@ Two families of hooks:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+if TYPE_CHECKING:
+    from microgradx.types import Register
+
 hookspec = pluggy.HookspecMarker("microgradx")
 
-Register = Callable[..., None]
+#: The plugin API version: the hooks, their arguments, the ``register`` callback and the
+#: component contracts described here. It changes only when a change would break existing
+#: plugins (a hook removed or renamed, an argument removed, a contract changed incompatibly),
+#: and then only with a new minor (0.x) or major microgradx version; new hooks, new optional
+#: arguments and new component kinds do not change it.
+PLUGIN_API_VERSION = 1
 
 
 # -- registration hooks ------------------------------------------------------------------
@@ -61,6 +71,7 @@ def microgradx_register_losses(register: Register) -> None:
     the mean over examples, plus ``l2 * sum(p * p)`` over ``params`` when given. The class
     attribute ``task`` (``"binary"``, ``"multiclass"`` or ``"regression"``) and the method
     ``predict(outputs) -> numpy array`` (labels or values) let the trainer measure accuracy.
+    `microgradx.testing.check_loss` checks this contract (`microgradx.types.Loss` types it).
     """
 
 
@@ -71,7 +82,9 @@ def microgradx_register_optimizers(register: Register) -> None:
     Call ``register(optimizer_class, name="...")``. An optimizer is constructed as
     ``optimizer_class(parameters, lr=..., **settings)`` and has ``step()`` (update
     every parameter from its ``grad``), ``zero_grad()``, and an ``lr`` attribute that
-    learning-rate schedules set before each step.
+    learning-rate schedules set before each step; bad settings raise at construction.
+    `microgradx.testing.check_optimizer` checks this contract (`microgradx.types.Optimizer`
+    types it).
     """
 
 

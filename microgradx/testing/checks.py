@@ -1,10 +1,13 @@
-"""Checks for op and loss authors: finite-difference gradients and op conformance.
+"""Checks for op authors: finite-difference gradients (`gradcheck`) and the op contract (`check_op`).
 
 Use them as functions, or through the pytest plugin that microgradx installs (its
 fixtures ``gradcheck`` and ``check_op`` are available in any test suite)::
 
     def test_my_op(check_op):
         check_op("softplus")          # by registered name, or pass the Op itself
+
+Their own frames are hidden from pytest's tracebacks (``__tracebackhide__``), so a failure
+shows the test's line and the op's code, not the checker's.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ import numpy as np
 
 from microgradx.engine.op import Op
 from microgradx.engine.value import Value, apply
+from microgradx.testing.errors import GradcheckError
+from microgradx.testing.points import sample_points
 
-
-class GradcheckError(AssertionError):
-    """An analytic gradient disagrees with central finite differences (or an op misbehaves)."""
+__all__ = ["GradcheckError", "GradcheckResult", "Mismatch", "check_op", "gradcheck", "sample_points"]
 
 
 @attrs.frozen
@@ -59,23 +62,29 @@ def _as_array(x: Any) -> np.ndarray:
     return np.array(x.data if isinstance(x, Value) else x, dtype=np.float64)
 
 
-def gradcheck(fn: Callable[..., Value], inputs: Sequence[Any], *, eps: float = 1e-6, atol: float = 1e-5,
-              rtol: float = 1e-4, raise_on_failure: bool = True) -> GradcheckResult:
+def gradcheck(fn: Callable[..., Value], inputs: Sequence[Any], *, eps: float | Sequence[float] = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-4, raise_on_failure: bool = True) -> GradcheckResult:
     """Compare ``fn``'s gradients from ``backward()`` with float64 central differences.
 
     ``fn(*values) -> Value`` is called with fresh leaf Values made from ``inputs``
-    (numbers, or 1-D arrays of lanes). A lane output is summed over its lanes. Each
-    gradient element must satisfy ``|analytic - numeric| <= atol + rtol * |numeric|``.
-    On failure raises `GradcheckError` naming each input (and lane) and the error, unless
-    ``raise_on_failure=False``, in which case the result says so.
+    (numbers, or 1-D arrays of lanes). A lane output is summed over its lanes. ``eps`` is
+    the finite-difference step, or one step per input. Each gradient element must satisfy
+    ``|analytic - numeric| <= atol + rtol * |numeric|``. On failure raises `GradcheckError`
+    naming each input (and lane) and the error, unless ``raise_on_failure=False``, in which
+    case the result says so.
     """
+    __tracebackhide__ = True
     base = [_as_array(x) for x in inputs]
+    steps = [float(eps)] * len(base) if isinstance(eps, (int, float)) else [float(e) for e in eps]
+    if len(steps) != len(base):
+        raise ValueError(f"gradcheck: {len(steps)} steps in eps for {len(base)} inputs")
     is_lane = [b.ndim == 1 for b in base]
 
-    def leaves(arrays):
+    def leaves(arrays: Sequence[np.ndarray]) -> list[Value]:
         return [Value(a.copy() if lane else float(a)) for a, lane in zip(arrays, is_lane)]
 
     def total(out: Any) -> float:
+        __tracebackhide__ = True
         if not isinstance(out, Value):
             raise GradcheckError(f"gradcheck: fn must return a Value, got {type(out).__name__}")
         return float(np.sum(out.data))
@@ -88,7 +97,7 @@ def gradcheck(fn: Callable[..., Value], inputs: Sequence[Any], *, eps: float = 1
     for i, (b, v) in enumerate(zip(base, values)):
         analytic = np.broadcast_to(np.asarray(v.grad, dtype=np.float64), b.shape)
         for lane in (range(b.size) if b.ndim else [None]):
-            def shifted(delta: float, i=i, lane=lane) -> float:
+            def shifted(delta: float, i: int = i, lane: Optional[int] = lane) -> float:
                 arrays = [a.copy() for a in base]
                 if lane is None:
                     arrays[i] = arrays[i] + delta
@@ -96,7 +105,8 @@ def gradcheck(fn: Callable[..., Value], inputs: Sequence[Any], *, eps: float = 1
                     arrays[i][lane] += delta
                 return total(fn(*leaves(arrays)))
 
-            numeric = (shifted(eps) - shifted(-eps)) / (2 * eps)
+            h = steps[i]
+            numeric = (shifted(h) - shifted(-h)) / (2 * h)
             a = float(analytic if lane is None else analytic[lane])
             err = abs(a - numeric)
             worst = max(worst, err) if np.isfinite(err) else np.inf
@@ -116,37 +126,8 @@ def _resolve(op: Any) -> Op:
     return get_registry().get("ops", op)
 
 
-def sample_points(op: Op, n: int = 5, lanes: int = 4, seed: int = 0, low: float = 0.25,
-                  high: float = 2.0) -> list[list[np.ndarray]]:
-    """Random valid inputs for ``op``: each a list (one per input) of ``lanes`` numbers.
-
-    Numbers are drawn from ``[-high, -low] U [low, high]`` (away from the kinks and poles
-    at 0 that most ops have), and kept only when ``op.check`` accepts them and the
-    output is finite.
-    """
-    rng = np.random.default_rng(seed)
-    arity = op.arity or 2
-    points = []
-    for _ in range(200 * n):
-        xs = [rng.uniform(low, high, lanes) * rng.choice([-1.0, 1.0], lanes) for _ in range(arity)]
-        try:
-            if op.check is not None:
-                op.check(*xs)
-            with np.errstate(all="ignore"):
-                y = op.forward(*xs)
-        except (ValueError, ArithmeticError):
-            continue
-        if np.all(np.isfinite(y)):
-            points.append(xs)
-            if len(points) == n:
-                break
-    if not points:
-        raise GradcheckError(f"op {op.name!r}: found no inputs in +-[{low}, {high}] that its check accepts")
-    return points
-
-
 def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed: int = 0, eps: float = 1e-6,
-             atol: float = 1e-5, rtol: float = 1e-4) -> GradcheckResult:
+             atol: float = 1e-5, rtol: float = 1e-4, edge_cases: Optional[bool] = None) -> GradcheckResult:
     """Check that an op (an `Op` or a registered name) keeps the op contract.
 
     * arity: forward takes ``op.arity`` inputs (1, 2 and 3 for a variadic op);
@@ -154,12 +135,19 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
       returns a tuple with one gradient (or None) per input, each a float or lanes;
     * no mutation: forward and backward leave their input arrays unchanged;
     * lane/scalar agreement: each lane of the lane result equals the scalar result;
-    * gradients: `gradcheck` in scalar mode and in lane mode at several points.
+    * gradients: `gradcheck` in scalar mode and in lane mode at several points;
+    * edge cases (`microgradx.testing.edges`): near zero (``+-1e-3``) and at large
+      magnitudes (``+-30``, ``+-1000``), forward and backward raise no ``OverflowError``
+      and give no NaN, lanes agree with floats, and the gradients match finite differences.
 
     ``points`` is a list of input lists (numbers or lane arrays); by default random
-    points from `sample_points`. Raises `GradcheckError` naming the op and the problem.
+    points from `sample_points`. ``edge_cases`` defaults to True without ``points`` and to
+    False with them. Raises `GradcheckError` naming the op and the problem.
     """
+    __tracebackhide__ = True
     op = _resolve(op)
+    if edge_cases is None:
+        edge_cases = points is None
     if points is None:
         points = sample_points(op, seed=seed)
     arities = [op.arity] if op.arity is not None else [1, 2, 3]
@@ -213,7 +201,7 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
                         raise fail(f"input {i} lane {lane}: lane-mode gradient {gl_lane!r} "
                                    f"differs from scalar-mode {gs!r}")
             # gradients against finite differences, scalar mode (lane 0) and lane mode
-            def fn(*vs):
+            def fn(*vs: Any) -> Value:
                 return apply(op, *vs)
 
             for inputs in ([float(x[0]) for x in lanes], lanes):
@@ -223,11 +211,17 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
                     mode = "lane" if inputs is lanes else "scalar"
                     raise fail(f"{mode}-mode {exc} at {_fmt(inputs)}") from None
                 worst = max(worst, result.max_error)
+    if edge_cases:
+        from microgradx.testing.edges import check_edges
+
+        for arity in arities:  # errors at large magnitudes are large in absolute terms: not in max_error
+            check_edges(op, arity, fail, atol, rtol)
     return GradcheckResult(ok=True, max_error=worst)
 
 
 def _unchanged(kept: list, lanes: list, step: str, fail: Callable[[str], GradcheckError]) -> None:
     """Raise if ``step`` (forward or backward) changed an input array: compare ``lanes`` with copies ``kept``."""
+    __tracebackhide__ = True
     for i, (before, after) in enumerate(zip(kept, lanes)):
         if not np.array_equal(before, after, equal_nan=True):
             raise fail(f"{step} modified its input array {i} in place (was {_fmt([before])}, now {_fmt([after])})")

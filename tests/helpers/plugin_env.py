@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import textwrap
 from collections.abc import Iterable, Mapping
@@ -34,12 +35,18 @@ DISTS = {
     "dup_two": ("mgx-dup-two", "2.0.0", "dup_two"),
     "leaky": ("mgx-leaky", "0.5.0", "leaky"),
     "badgrad": ("mgx-badgrad", "0.6.0", "badgrad"),
+    "mul_plus": ("mgx-mul-plus", "0.8.0", "mul_plus"),
+    "mul_twice": ("mgx-mul-twice", "0.9.0", "mul_twice"),
+    "fake_builtins": ("mgx-fake-builtins", "1.1.0", "fake_builtins"),
+    "unmarked": ("mgx-unmarked", "1.3.0", "unmarked"),
+    "deep_error": ("mgx-deep-error", "1.4.0", "deep_error"),
 }
 
 #: the console script installed next to the interpreter running the tests
 CLI = Path(sys.executable).parent / "microgradx"
 
-_ENV_VARS = ("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS", "MICROGRADX_STRICT_PLUGINS")
+_ENV_VARS = ("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS", "MICROGRADX_STRICT_PLUGINS",
+             "MICROGRADX_PLUGIN_MODULES")
 
 
 class BuildError(RuntimeError):
@@ -65,6 +72,26 @@ def build_sites(workdir: Path, names: Iterable[str] = DISTS) -> dict[str, Path]:
     return sites
 
 
+def make_layered_venv(root: Path) -> Path:
+    """A new venv in ``root/venv`` whose interpreter also sees the test environment's packages; its python.
+
+    Made ``--without-pip`` (fast, offline); a ``.pth`` file adds the test environment's
+    site-packages with ``site.addsitedir``, so its own ``.pth`` files (the editable install of
+    microgradx) work too, and ``python -m pip`` runs the test environment's pip. What is
+    installed into the new venv stays there: the test environment is never changed.
+    """
+    venv = root / "venv"
+    made = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True)
+    if made.returncode != 0:
+        raise BuildError(f"could not make a venv in {venv}:\n{made.stderr}")
+    python = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    inner = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    outer = sysconfig.get_paths()["purelib"]
+    (Path(inner) / "_test_environment.pth").write_text(f"import site; site.addsitedir({outer!r})\n")
+    return python
+
+
 def subprocess_env(sites: Iterable[Path] = (), **env: str) -> dict[str, str]:
     """The current environment without microgradx's plugin variables, plus ``PYTHONPATH=sites`` and ``env``."""
     base = {k: v for k, v in os.environ.items() if k not in _ENV_VARS and k != "PYTHONPATH"}
@@ -79,14 +106,14 @@ def subprocess_env(sites: Iterable[Path] = (), **env: str) -> dict[str, str]:
 
 
 def run(cmd: list[str], sites: Iterable[Path] = (), env: Optional[Mapping[str, str]] = None,
-        timeout: float = 120) -> subprocess.CompletedProcess:
+        timeout: float = 120, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
     """Run ``cmd`` with the plugin ``sites`` on ``PYTHONPATH``; capture text output.
 
-    The working directory is the temp dir, so that ``python -c`` imports microgradx as installed,
-    not from a source tree that happens to be the current directory.
+    The working directory is the temp dir (or ``cwd``), so that ``python -c`` imports microgradx
+    as installed, not from a source tree that happens to be the current directory.
     """
     return subprocess.run(cmd, env=subprocess_env(sites, **(env or {})), capture_output=True, text=True,
-                          timeout=timeout, cwd=tempfile.gettempdir())
+                          timeout=timeout, cwd=cwd or tempfile.gettempdir())
 
 
 def run_python(code: str, sites: Iterable[Path] = (), env: Optional[Mapping[str, str]] = None
@@ -95,10 +122,10 @@ def run_python(code: str, sites: Iterable[Path] = (), env: Optional[Mapping[str,
     return run([sys.executable, "-c", code], sites, env)
 
 
-def run_cli(*args: str, sites: Iterable[Path] = (), env: Optional[Mapping[str, str]] = None
-            ) -> subprocess.CompletedProcess:
+def run_cli(*args: str, sites: Iterable[Path] = (), env: Optional[Mapping[str, str]] = None,
+            cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
     """Run the installed ``microgradx`` console script (see `run`)."""
-    return run([str(CLI), *args], sites, env)
+    return run([str(CLI), *args], sites, env, cwd=cwd)
 
 
 def last_json(proc: subprocess.CompletedProcess) -> object:
@@ -126,6 +153,7 @@ def attempt(fn):
 out = {{}}
 {body}
 out["warnings"] = [[w.category.__name__, str(w.message)] for w in _caught]
+out["causes"] = [type(w.message.__cause__).__name__ if w.message.__cause__ is not None else None for w in _caught]
 print(json.dumps(out))
 '''
 
@@ -134,6 +162,7 @@ def probe(body: str, sites: Iterable[Path] = (), env: Optional[Mapping[str, str]
     """Run ``body`` in a fresh interpreter with the plugin ``sites`` on ``PYTHONPATH``; return its ``out`` dict.
 
     ``body`` sees ``np``, ``Value``, ``ops``, ``attempt(fn)`` and a dict ``out`` to fill with
-    JSON-able results; ``out["warnings"]`` gets every warning raised, as [category, message].
+    JSON-able results; ``out["warnings"]`` gets every warning raised, as [category, message], and
+    ``out["causes"]`` the type name of each warning's ``__cause__`` (or None).
     """
     return last_json(run_python(_PROBE.format(body=textwrap.dedent(body)), sites, env))

@@ -1,0 +1,1 @@
+"""A plugin package whose helper module fails while the plugin module imports it."""
