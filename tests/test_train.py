@@ -206,9 +206,15 @@ def test_graph_building_and_backward_run_with_the_garbage_collector_paused(monke
 
     assert gc.isenabled()
     for mode in ("lanes", "scalar"):
-        Trainer(model=Spy(), dataset=blobs(n_train=8, n_test=4), epochs=2, batch_size=4, mode=mode).fit()
+        Trainer(model=Spy(), dataset=blobs(n_train=8, n_test=4), epochs=2, batch_size=4, mode=mode,
+                compile=False).fit()
     assert {kind for kind, _ in seen} == {"forward", "backward"}
     assert not any(enabled for _, enabled in seen)
+    assert gc.isenabled()
+    seen.clear()  # compiled (the default): the model runs only to record, with the collector paused too
+    Trainer(model=Spy(), dataset=blobs(n_train=8, n_test=4), epochs=5, batch_size=4).fit()
+    assert seen and {kind for kind, _ in seen} == {"forward"} and not any(enabled for _, enabled in seen)
+    assert len(seen) <= 4  # one recording per signature (train step, its output count, train and test metrics)
     assert gc.isenabled()
 
 

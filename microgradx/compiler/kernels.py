@@ -3,9 +3,11 @@
 A replay keeps every value of the program in a few arrays, one per *space*: space 0 is
 a 1-D array of all the floats, space n a 2-D array whose rows are the lane values of n
 lanes. A batch of k nodes writes its k outputs to k consecutive rows of its space; its
-inputs are read with a `Gather` per input position (a slice when the rows are consecutive,
-one row broadcast when every node reads the same value, else an index array), and its
-gradients go back through the same `Gather`, added where they came from.
+inputs are read with a `Gather` per input position, or a `Block` for many positions at
+once, and its gradients go back through the same object, added where they came from.
+Both read a view of the space when the rows form a regular pattern (consecutive rows, one
+row for every node, or a grid such as a layer's weights laid out neuron by neuron), and
+index arrays otherwise.
 
 `ElementwiseKernel` runs an op declared ``elementwise`` on the stacked inputs in one call;
 `NodeKernel` runs any other op node by node, as the eager engine would.
@@ -13,7 +15,7 @@ gradients go back through the same `Gather`, added where they came from.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -30,87 +32,104 @@ class Env:
         self.grad: dict = {}
 
 
-class Gather:
-    """Rows ``rows`` of one space, read as one array and written back (added) as one array.
-
-    ``take`` gives shape (k,) for floats or (k, n) for lanes (one row, (1,) or (1, n), when
-    every node reads the same value); with ``column`` a float gather is shaped (k, 1) so
-    that it broadcasts against lanes.
-    """
-
-    __slots__ = ("space", "rows", "index", "kind", "column", "shape")
-
-    def __init__(self, space: int, rows: Any, column: bool = False) -> None:
-        self.space, self.rows, self.column = space, np.asarray(rows, dtype=np.intp), column
-        k, first = len(self.rows), int(self.rows[0])
-        if k > 1 and (self.rows == first).all():
-            self.kind, self.index = "one", slice(first, first + 1)  # every node reads the same value
-        elif (self.rows == np.arange(first, first + k)).all():
-            self.kind, self.index = "slice", slice(first, first + k)
-        else:
-            self.kind = "fancy" if len(np.unique(self.rows)) == k else "repeated"
-            self.index = self.rows
-        r = 1 if self.kind == "one" else k
-        self.shape = (r, space) if space else ((r, 1) if column else (r,))
-
-    def take(self, env: Env) -> np.ndarray:
-        """The gathered values (a view for a slice)."""
-        x = env.data[self.space][self.index]
-        return x.reshape(self.shape) if self.column else x
-
-    def add(self, env: Env, g: Any) -> None:
-        """Add the gradient ``g`` (any shape that broadcasts to, or reduces to, what `take` gave)."""
-        grad = env.grad.get(self.space)
-        if grad is None:
-            grad = env.grad[self.space] = np.zeros_like(env.data[self.space])
-        g = reduce_to(g, self.shape)
-        if self.column:
-            g = g.reshape(self.shape[0])
-        if self.kind == "repeated":
-            np.add.at(grad, self.rows, g)  # a row read by several nodes gets the sum of their gradients
-        else:
-            grad[self.index] += g
+def _grid(rows: np.ndarray) -> Optional[tuple]:
+    """``(first, steps)`` when ``rows[i, j, ...] == first + i*steps[0] + j*steps[1] + ...``, else None."""
+    first = int(rows.flat[0])
+    steps = []
+    for axis in range(rows.ndim):
+        n = rows.shape[axis]
+        step = int(np.take(rows, 1, axis=axis).flat[0]) - first if n > 1 else 0
+        steps.append(step)
+    expected = first + sum(np.arange(n).reshape([-1 if a == i else 1 for a in range(rows.ndim)]) * s
+                           for i, (n, s) in enumerate(zip(rows.shape, steps)))
+    if not np.array_equal(expected, rows) or min(steps) < 0:
+        return None
+    return first, tuple(steps)
 
 
-class Block:
-    """A (k, c) matrix of rows of one space (a row per node, a column per input position).
+class _Rows:
+    """Some rows of one space, shaped ``rows.shape`` (plus the lanes): a strided view where possible."""
 
-    ``take`` gives (k, c) for floats or (k, c, n) for lanes, a view when the rows are
-    consecutive in row-major order; ``add`` adds a gradient of that shape back, summing
-    where one row appears several times.
-    """
-
-    __slots__ = ("space", "rows", "index", "shape", "repeated")
+    __slots__ = ("space", "rows", "grid", "unique", "shape")
 
     def __init__(self, space: int, rows: Any) -> None:
         self.space, self.rows = space, np.asarray(rows, dtype=np.intp)
-        flat = self.rows.ravel()
-        first = int(flat[0])
-        self.index = slice(first, first + flat.size) if (flat == np.arange(first, first + flat.size)).all() else flat
-        self.repeated = len(np.unique(flat)) != flat.size
+        self.grid = _grid(self.rows)
+        distinct = len(np.unique(self.rows))
+        self.unique = distinct == self.rows.size
+        if self.grid is not None and not self.unique and distinct != 1:
+            self.grid = None  # a grid that reads a row twice (a zero step) is only a view for one row
         self.shape = (*self.rows.shape, space) if space else self.rows.shape
+
+    def view(self, array: np.ndarray) -> np.ndarray:
+        """The rows of ``array`` (one space's data or grads, C-contiguous), as a view when they form a grid."""
+        if self.grid is None:
+            return array[self.rows]
+        first, steps = self.grid
+        unit = array.strides[0]
+        return np.ndarray(self.shape, np.float64, array, first * unit, (*[s * unit for s in steps], *array.strides[1:]))
+
+    def add(self, grad: np.ndarray, g: np.ndarray) -> None:
+        """``grad[rows] += g``, summing where a row appears more than once."""
+        if self.grid is not None and self.unique:
+            self.view(grad)[...] += g
+        elif self.unique:
+            grad[self.rows] += g
+        else:
+            np.add.at(grad, self.rows, g)
+
+
+class Gather(_Rows):
+    """The inputs at one position of k nodes: shape (k,) for floats or (k, n) for lanes.
+
+    With ``column`` a float gather is shaped (k, 1) so that it broadcasts against lanes. When
+    every node reads the same value it is one row, (1,) or (1, n), broadcast too.
+    """
+
+    __slots__ = ("column", "take_shape")
+
+    def __init__(self, space: int, rows: Any, column: bool = False) -> None:
+        rows = np.asarray(rows, dtype=np.intp)
+        if len(rows) > 1 and (rows == rows[0]).all():
+            rows = rows[:1]  # every node reads the same value: one row, broadcast
+        super().__init__(space, rows)
+        self.column = column
+        self.take_shape = (len(rows), 1) if column else self.shape
+
+    def take(self, env: Env) -> np.ndarray:
+        """The gathered values (a view where possible)."""
+        x = self.view(env.data[self.space])
+        return x.reshape(self.take_shape) if self.column else x
+
+    def add(self, env: Env, g: Any) -> None:  # type: ignore[override]
+        """Add the gradient ``g`` (any shape that broadcasts to, or reduces to, what `take` gave)."""
+        g = reduce_to(g, self.take_shape)
+        super().add(env.grad[self.space], g.reshape(self.shape) if self.column else g)
+
+
+class Block(_Rows):
+    """A (k, c) matrix of rows of one space (a row per node, a column per input position).
+
+    ``take`` gives (k, c) for floats or (k, c, n) for lanes; ``add`` adds a gradient of that
+    shape (or one that reduces to it) back.
+    """
+
+    __slots__ = ()
 
     def take(self, env: Env) -> np.ndarray:
         """The block's values, shaped (k, c) or (k, c, n)."""
-        return env.data[self.space][self.index].reshape(self.shape)
+        return self.view(env.data[self.space])
 
-    def add(self, env: Env, g: np.ndarray) -> None:
-        """Add the gradient ``g`` (the shape of `take`, or one that reduces to it)."""
-        grad = env.grad.get(self.space)
-        if grad is None:
-            grad = env.grad[self.space] = np.zeros_like(env.data[self.space])
-        g = reduce_to(g, self.shape).reshape((-1, *self.shape[2:]))
-        if self.repeated:
-            np.add.at(grad, self.rows.ravel(), g)
-        else:
-            grad[self.index] += g
+    def add(self, env: Env, g: Any) -> None:  # type: ignore[override]
+        """Add the gradient ``g``."""
+        super().add(env.grad[self.space], reduce_to(g, self.shape))
 
 
 def reduce_to(g: Any, shape: tuple) -> np.ndarray:
     """``g`` summed over the axes it was broadcast along, to ``shape`` (lane gradients of a float summed)."""
-    g = np.asarray(g, dtype=np.float64)
-    if g.shape == shape:
+    if g.__class__ is np.ndarray and g.shape == shape:
         return g
+    g = np.asarray(g, dtype=np.float64)
     if g.ndim < len(shape):
         g = np.broadcast_to(g, np.broadcast_shapes(g.shape, shape))
     while g.ndim > len(shape):
@@ -122,15 +141,25 @@ def reduce_to(g: Any, shape: tuple) -> np.ndarray:
 
 
 class ElementwiseKernel:
-    """k nodes of an ``elementwise`` op as one call on stacked inputs, forward and backward."""
+    """k nodes of an ``elementwise`` op as one call on stacked inputs, forward and backward.
 
-    def __init__(self, op: Any, gathers: list, out_space: int, rows: slice, wants: list) -> None:
-        self.op, self.gathers, self.out_space, self.rows = op, gathers, out_space, rows
+    The inputs are read position by position (`Gather`), or, for an op of many inputs that all
+    live in one space, as one `Block` split into per-position views (one gather instead of m).
+    """
+
+    def __init__(self, op: Any, gathers: list, out_space: int, rows: slice, wants: list,
+                 block: Optional[Block] = None) -> None:
+        self.op, self.gathers, self.out_space, self.rows, self.block = op, gathers, out_space, rows, block
         self.wants = wants  # per input position: does any of its values need a gradient (per variant)
+
+    def _inputs(self, env: Env) -> list:
+        if self.block is None:
+            return [g.take(env) for g in self.gathers]
+        return list(np.moveaxis(self.block.take(env), 1, 0))  # (k, m[, n]) -> m views of (k[, n])
 
     def forward(self, env: Env) -> None:
         """Compute the k outputs into their rows."""
-        xs = [g.take(env) for g in self.gathers]
+        xs = self._inputs(env)
         op = self.op
         try:
             if op.check is not None:
@@ -143,17 +172,18 @@ class ElementwiseKernel:
 
     def backward(self, env: Env, variant: int) -> None:
         """Add the k nodes' input gradients where the inputs came from."""
-        g = env.grad.get(self.out_space)
-        if g is None:
-            return  # nothing reached these nodes
-        g = g[self.rows]
-        xs = [gather.take(env) for gather in self.gathers]
+        g = env.grad[self.out_space][self.rows]
+        xs = self._inputs(env)
         try:
             grads = self.op.backward(g, env.data[self.out_space][self.rows], *xs)
         except Exception as exc:
             raise backward_error(self.op, exc) from exc
         if grads.__class__ is not tuple or len(grads) != len(xs):
             raise wrong_gradients(self.op, grads, len(xs))
+        if self.block is not None:
+            shape = xs[0].shape
+            self.block.add(env, np.stack([reduce_to(0.0 if gi is None else gi, shape) for gi in grads], axis=1))
+            return
         for gather, gi, want in zip(self.gathers, grads, self.wants):
             if gi is not None and want[variant]:
                 gather.add(env, gi)
@@ -185,10 +215,7 @@ class NodeKernel:
 
     def backward(self, env: Env, variant: int) -> None:
         """Each node's op backward, its gradients added to its inputs' rows."""
-        g_out = env.grad.get(self.out_space)
-        if g_out is None:
-            return
-        op, data = self.op, env.data[self.out_space]
+        op, data, g_out = self.op, env.data[self.out_space], env.grad[self.out_space]
         for i, node in enumerate(self.nodes):
             row = self.first_row + i
             g = g_out[row] if self.out_space else float(g_out[row])
@@ -201,9 +228,5 @@ class NodeKernel:
             if grads.__class__ is not tuple or len(grads) != len(xs):
                 raise wrong_gradients(op, grads, len(xs))
             for (s, r), x, gi, want in zip(node, xs, grads, self.wants[i]):
-                if gi is None or not want[variant]:
-                    continue
-                grad = env.grad.get(s)
-                if grad is None:
-                    grad = env.grad[s] = np.zeros_like(env.data[s])
-                grad[r] += gi if gi.__class__ is float else check_gradient(op, x, gi)
+                if gi is not None and want[variant]:
+                    env.grad[s][r] += gi if gi.__class__ is float else check_gradient(op, x, gi)

@@ -117,5 +117,17 @@ class ParameterStore:
             return store
         return ParameterStore(params)
 
+    @staticmethod
+    def locate(values: Sequence[Any]) -> Optional[tuple]:
+        """``(store, index)`` when every value is a Parameter of one valid store (``index`` into its arrays), else None.
+
+        For code that works on a subset of parameters as arrays: ``store.grad[index] += ...``.
+        """
+        values = list(values)
+        store = getattr(values[0], "_store", None) if values else None
+        if store is None or not store.valid or not all(getattr(v, "_store", None) is store for v in values):
+            return None
+        return store, np.array([v._index for v in values], dtype=np.intp)
+
     def __repr__(self) -> str:
         return f"ParameterStore({len(self.params)} parameters{'' if self.valid else ', no longer valid'})"

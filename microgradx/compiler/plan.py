@@ -19,7 +19,8 @@ import attrs
 import numpy as np
 
 from microgradx.compiler.batching import Batch
-from microgradx.compiler.kernels import ElementwiseKernel, Gather, NodeKernel
+from microgradx.compiler.kernels import Block, ElementwiseKernel, Gather, NodeKernel
+from microgradx.compiler.params import ParameterStore
 from microgradx.compiler.record import Program
 
 #: Gradient variants: 0 for the closed-over leaves only, 1 for those and the inputs.
@@ -74,6 +75,9 @@ def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
             row_of[v] = input_rows[arg][1] + position
         elif leaf[0] == "closed" and lanes[v] == 0:
             closed_float.append((v, leaf[1]))
+    located = ParameterStore.locate([value for _, value in closed_float]) if closed_float else None
+    if located is not None:  # the optimizer's order: its array is then read and updated as one slice
+        closed_float.sort(key=lambda item: item[1]._index)
     closed_first = take_rows(0, len(closed_float))
     for k, (v, _) in enumerate(closed_float):
         row_of[v] = closed_first + k
@@ -132,9 +136,11 @@ def _kernel(program: Program, op: Any, members: list, space: int, first: int, ro
         if kernel is not None:
             return kernel
     if op.elementwise:
+        wants = [tuple(bool(need[slots[:, p]].any()) for need in needs) for p in range(slots.shape[1])]
+        if slots.shape[1] >= 3 and all(s == space for s in spaces):  # many inputs: one gather for all
+            return ElementwiseKernel(op, [], space, rows, wants, block=Block(space, row_of[slots]))
         gathers = [Gather(spaces[p], row_of[slots[:, p]], column=space > 0 and spaces[p] == 0)
                    for p in range(slots.shape[1])]
-        wants = [tuple(bool(need[slots[:, p]].any()) for need in needs) for p in range(slots.shape[1])]
         return ElementwiseKernel(op, gathers, space, rows, wants)
     nodes = [[(int(lanes[j]), int(row_of[j])) for j in ins] for ins in slots]
     wants = [[tuple(bool(need[j]) for need in needs) for j in ins] for ins in slots]

@@ -106,19 +106,20 @@ class Call:
         space, row = int(self.plan.space_of[v]), int(self.plan.row_of[v])
         return self.env.data[space][row].copy() if space else float(self.env.data[0][row])
 
-    def backward(self, v: int, grad: Any, inputs: bool) -> None:
-        """Back-propagate from value ``v``: closed-over leaves' grads, and the inputs' when asked."""
+    def backward(self, seeds: list, inputs: bool) -> None:
+        """Back-propagate from the values and seeds ``[(v, grad), ...]``: closed-over leaves' grads (and inputs')."""
         plan, env = self.plan, self.env
         variant = INPUTS if inputs else PARAMS
-        space, row = int(plan.space_of[v]), int(plan.row_of[v])
-        seed = check_seed(env.data[space][row] if space else float(env.data[0][row]), grad)
-        env.grad = {space: np.zeros_like(env.data[space])}
-        env.grad[space][row] += seed
+        env.grad = {s: np.zeros_like(d) for s, d in env.data.items()}
+        for v, grad in seeds:
+            space, row = int(plan.space_of[v]), int(plan.row_of[v])
+            seed = check_seed(env.data[space][row] if space else float(env.data[0][row]), grad)
+            env.grad[space][row] += seed
         for kernel, wanted in zip(reversed(plan.kernels), reversed(plan.wanted)):
             if wanted[variant]:
                 kernel.backward(env, variant)
         g0 = env.grad.get(0)
-        if plan.closed_float and g0 is not None:
+        if plan.closed_float:
             first = plan.closed_float_first
             self.closed.add_grads(g0[first:first + len(plan.closed_float)])
         with _GRAD_LOCK:
@@ -142,6 +143,15 @@ class Call:
         return block.reshape(shape).copy()
 
 
+def backward_many(outputs: Any, grads: list, inputs: bool = False) -> None:
+    """One backward pass from several outputs of one call, each seeded with its gradient (None: skipped)."""
+    seeds = [(o._value, g) for o, g in zip(outputs, grads) if g is not None]
+    if any(o._call is not outputs[0]._call for o in outputs):
+        raise ValueError("backward_many takes the outputs of one call of a compiled function")
+    if seeds:
+        outputs[0]._call.backward(seeds, inputs)
+
+
 class CompiledValue:
     """An output of a compiled call, used like the Value the eager call would return.
 
@@ -159,7 +169,7 @@ class CompiledValue:
 
     def backward(self, grad: Any = None, inputs: bool = False) -> None:
         """Back-propagate from this output (see the class docstring)."""
-        self._call.backward(self._value, grad, inputs)
+        self._call.backward([(self._value, grad)], inputs)
 
     @property
     def input_grads(self) -> Optional[list]:

@@ -23,9 +23,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from microgradx.compiler.params import ParameterStore
 from microgradx.registry.core import get_registry
 from microgradx.sklearn.params import batch_size_for, checked, optimizer_and_schedule
 from microgradx.train import History, Trainer, parse_component
+from microgradx.train.steps import make_steps
 
 
 class _Data:
@@ -42,6 +44,7 @@ class _Penalised:
 
     def __init__(self, inner: Any, weights: list, alpha: float):
         self.inner, self.weights, self.alpha, self.batch_weight = inner, weights, alpha, 1.0
+        self._where, self._generation = None, -1  # the weights' ParameterStore and indices, when they share one
 
     @property
     def lr(self) -> float:
@@ -60,8 +63,14 @@ class _Penalised:
         """Add the L2 gradient to the weights' gradients, then step the inner optimizer."""
         if self.alpha:
             c = self.alpha / self.batch_weight
-            for w in self.weights:
-                w.grad = w.grad + c * w.data
+            if self._generation != ParameterStore.generation:  # bindings changed: look the weights up again
+                self._where, self._generation = ParameterStore.locate(self.weights), ParameterStore.generation
+            if self._where is not None and self._where[0].valid:
+                store, index = self._where
+                store.grad[index] += c * store.data[index]  # the optimizer's own arrays: two array operations
+            else:
+                for w in self.weights:
+                    w.grad = w.grad + c * w.data
         self.inner.step()
 
     def __getattr__(self, name: str) -> Any:
@@ -78,14 +87,15 @@ class _EstimatorTrainer(Trainer):
     power_t: Optional[float] = None
     examples_seen: float = 0.0
 
-    def train_step(self, X: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> float:
+    def train_step(self, X: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray] = None,
+                   targets: Optional[np.ndarray] = None) -> float:
         """One optimizer step on a batch (see `Trainer.train_step`)."""
         weight = float(len(y) if sample_weight is None else np.sum(sample_weight))
         self.optimizer.batch_weight = weight
         if self.power_t is not None:
             self.optimizer.lr = self.base_lr / (1.0 + self.examples_seen) ** self.power_t
         self.examples_seen += weight
-        return super().train_step(X, y, sample_weight)
+        return super().train_step(X, y, sample_weight, targets=targets)
 
 
 def _layers_of_neurons(model: Any) -> list:
@@ -317,11 +327,17 @@ class BaseMLP(BaseEstimator):
         """The model's raw outputs for ``X`` as an (n, k) float array."""
         from sklearn.utils.validation import validate_data
 
-        from microgradx.train import model_outputs
 
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        outputs = model_outputs(self.model_, np.asarray(X, dtype=np.float64))
+        X = np.asarray(validate_data(self, X, reset=False, dtype=np.float64), dtype=np.float64)
+        trainer = getattr(self, "_trainer", None)
+        if trainer is not None and trainer.model is self.model_:
+            outputs = trainer.outputs(X)  # the trainer's compiled forward
+        else:  # unpickled (no trainer yet): a compiled forward of its own, the same numbers
+            forward = getattr(self, "_forward", None)
+            if forward is None or forward[0] is not self.model_:
+                forward = self._forward = (self.model_, make_steps(self.model_, None, [], "lanes"))
+            outputs = forward[1].outputs(X)
         return np.column_stack([np.asarray(o.data, dtype=np.float64) for o in outputs])
 
     # -- pickling (joblib's process pool ships estimators this way) -------------------------------
@@ -336,6 +352,7 @@ class BaseMLP(BaseEstimator):
         """
         state = dict(super().__getstate__())  # a copy: on Python 3.11+ object's is __dict__ itself
         state.pop("_trainer", None)
+        state.pop("_forward", None)
         model = state.pop("model_", None)
         if model is not None:
             state["_model_weights"] = np.asarray(model.get_weights(), dtype=np.float64)

@@ -12,6 +12,9 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx.collector import gc_paused
+from microgradx.compiler.replay import backward_many
+from microgradx.engine.value import Value
+from microgradx.registry import ops
 from microgradx.train.evaluation import model_outputs, penalty
 
 
@@ -26,7 +29,12 @@ class EagerSteps:
     def __init__(self, model: Any, loss: Any, params: list, mode: str) -> None:
         self.model, self.loss, self.params, self.mode = model, loss, params, mode
 
-    def loss_and_grad(self, X: np.ndarray, y: np.ndarray, weights: Optional[np.ndarray] = None) -> float:
+    def encode_targets(self, y: np.ndarray) -> None:
+        """Eager steps check the targets in the loss itself: nothing to do ahead."""
+        return None
+
+    def loss_and_grad(self, X: np.ndarray, y: np.ndarray, weights: Optional[np.ndarray] = None,
+                      targets: Optional[np.ndarray] = None) -> float:
         """Add d(batch loss)/d(p) to every parameter's ``grad``; return the batch loss."""
         with gc_paused():
             if self.mode == "lanes":
@@ -58,6 +66,88 @@ class EagerSteps:
         return model_outputs(self.model, X, self.mode)
 
 
+class CompiledSteps:
+    """Steps through compiled functions (`microgradx.compile`): one recording per batch shape, then replays.
+
+    A bundled-style loss (with ``encode_targets`` and ``build``) is compiled with the model, so the
+    targets (and the per-example weights) are inputs of the recording, like the examples; the loss's
+    numbers are checked in numpy before each replay. Any other loss runs eagerly on the compiled
+    model's outputs, and its gradients seed the compiled backward pass.
+    ``mode="scalar"`` records per-example scalar graphs (``lanes=False``), as micrograd builds them.
+    """
+
+    def __init__(self, model: Any, loss: Any, params: list, mode: str) -> None:
+        from microgradx.compiler import compile
+
+        self.model, self.loss, self.params = model, loss, params
+        self.n_outputs: Optional[int] = None  # the model's number of outputs, seen on the first batch
+        lanes = mode == "lanes"
+        self.whole = callable(getattr(loss, "encode_targets", None)) and callable(getattr(loss, "build", None))
+        self._step = compile(self._lane_graph if lanes else self._scalar_graph, lanes=lanes) if self.whole else None
+        self._forward = compile(lambda xs: list(model(xs)))
+
+    def _lane_graph(self, xs: list, ts: list, ws: Optional[Value] = None) -> Value:
+        return self.loss.build(list(self.model(xs)), ts, ws, self.params)
+
+    def _scalar_graph(self, rows: list, ts: list, ws: Optional[list] = None) -> Value:
+        model, loss = self.model, self.loss
+        per_example = [loss.per_example(list(model(row)), t) for row, t in zip(rows, ts)]
+        if ws is None:
+            total = ops.sum(*per_example) * (1.0 / len(per_example))
+        else:
+            total = ops.sum(*[w * lo for w, lo in zip(ws, per_example)]) / ops.sum(*ws)
+        return loss.penalised(total, self.params)
+
+    def encode_targets(self, y: np.ndarray) -> Optional[np.ndarray]:
+        """``y`` as the loss encodes it for the graph (checked): the targets of whole epochs, sliced per batch."""
+        if not self.whole or self.n_outputs is None:
+            return None
+        return self.loss.encode_targets(y, self.n_outputs, len(y))
+
+    def loss_and_grad(self, X: np.ndarray, y: np.ndarray, weights: Optional[np.ndarray] = None,
+                      targets: Optional[np.ndarray] = None) -> float:
+        """Add d(batch loss)/d(p) to every parameter's ``grad``; return the batch loss."""
+        if self.whole:
+            if self.n_outputs is None:
+                self.n_outputs = _output_count(self.model) or len(self._forward(X[:1]))
+            if targets is None:
+                targets = self.loss.encode_targets(y, self.n_outputs, len(y))
+            out = self._step(X, targets) if weights is None else self._step(X, targets, _weights(weights))
+            out.backward()
+            return float(out.data)
+        outs = self._forward(X)
+        leaves = [Value(o.data) for o in outs]
+        loss = self.loss(leaves, y, self.params) if weights is None else \
+            self.loss(leaves, y, self.params, weights=weights)
+        loss.backward()
+        backward_many(outs, [leaf.grad for leaf in leaves])
+        return float(loss.data)
+
+    def outputs(self, X: np.ndarray) -> list:
+        """The model's outputs for the examples ``X``: one lane Value per output unit (no graph kept)."""
+        return [Value(np.atleast_1d(o.data)) for o in self._forward(np.asarray(X, dtype=np.float64))]
+
+
+def _output_count(model: Any) -> Optional[int]:
+    """How many outputs a layer of the bundled kind says it has (``nouts[-1]``, ``nout``), else None."""
+    nouts = getattr(model, "nouts", None)
+    if isinstance(nouts, (list, tuple)) and nouts:
+        return int(nouts[-1])
+    nout = getattr(model, "nout", None)
+    return int(nout) if isinstance(nout, int) else None
+
+
+def _weights(weights: np.ndarray) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    if not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("weights must be finite numbers >= 0, not all 0")
+    return w
+
+
 def make_steps(model: Any, loss: Any, params: list, mode: str, compiled: bool = True) -> Any:
-    """The step object the Trainer calls: ``loss_and_grad(X, y, weights)`` and ``outputs(X)``."""
-    return EagerSteps(model, loss, params, mode)
+    """The step object the Trainer calls: ``loss_and_grad(X, y, weights)`` and ``outputs(X)``.
+
+    ``compiled=True`` (the default of the Trainer, the CLI and the estimators): `CompiledSteps`;
+    False: `EagerSteps`, every graph built and back-propagated node by node.
+    """
+    return CompiledSteps(model, loss, params, mode) if compiled else EagerSteps(model, loss, params, mode)

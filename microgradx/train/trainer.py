@@ -192,7 +192,8 @@ class Trainer:
         self.total_steps = self.epochs * self.steps_per_epoch
         self.sample_weight = None if sample_weight is None else check_sample_weight(sample_weight, n)
         self.compile = bool(compile)
-        self._steps = make_steps(self.model, self.loss, self.params, self.mode, compiled=self.compile)
+        self._steps = make_steps(self.model, self.loss, self.params, self.mode,
+                                 compiled=self.compile and not self.detect_anomaly)
         self.history = History()
         self.epoch = 0
         self.step = 0
@@ -297,6 +298,7 @@ class Trainer:
         if rng is None:
             rng = self._rng = np.random.default_rng(self.seed)
         order = rng.permutation(n) if self.shuffle and bs < n else None
+        encoded = self._steps.encode_targets(y)  # checked once per epoch, not per batch (None: eager steps)
         total = weight = 0.0
         for b in range(-(-n // bs)):
             idx = slice(b * bs, (b + 1) * bs) if order is None else order[b * bs:(b + 1) * bs]
@@ -304,7 +306,7 @@ class Trainer:
             size = len(y[idx]) if wb is None else float(np.sum(wb))
             if size == 0.0:  # every example of this batch has weight 0: nothing to learn from
                 continue
-            loss = self.train_step(X[idx], y[idx], wb)
+            loss = self.train_step(X[idx], y[idx], wb, targets=None if encoded is None else encoded[idx])
             total += loss * size
             weight += size
             hook.microgradx_batch_end(trainer=self, epoch=self.epoch, batch=b, loss=loss)
@@ -325,12 +327,16 @@ class Trainer:
         if math.isfinite(loss):
             self._reference_loss = min(reference, loss)
 
-    def train_step(self, X: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> float:
-        """One optimizer step on a batch; returns the batch's loss (before the update)."""
+    def train_step(self, X: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray] = None,
+                   targets: Optional[np.ndarray] = None) -> float:
+        """One optimizer step on a batch; returns the batch's loss (before the update).
+
+        ``targets``: ``y`` already encoded by the loss (`train_epoch` encodes a whole epoch's at once).
+        """
         if self.schedule is not None:
             self.optimizer.lr = float(self.schedule(self.base_lr, self.step, self.total_steps))
         self.optimizer.zero_grad()
-        value = self._steps.loss_and_grad(X, y, sample_weight)
+        value = self._steps.loss_and_grad(X, y, sample_weight, targets=targets)
         self.optimizer.step()
         if self.step == 0 and math.isfinite(value):
             self._reference_loss = min(self._reference_loss, value)  # the untrained model's loss
