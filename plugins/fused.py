@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from microgradx import Op, hookimpl
-from microgradx.compiler.batching import dot_rule, sum_rule
+from microgradx.compiler.batching import dot_rule, logsumexp_rule, sum_rule
 
 _ndarray = np.ndarray
 
@@ -156,7 +156,7 @@ def _lse_backward(g, out, *xs):
     return tuple(soft)
 
 
-logsumexp = Op(name="logsumexp", arity=None, elementwise=True,
+logsumexp = Op(name="logsumexp", arity=None, elementwise=True, batch=logsumexp_rule,
                doc="log(e**x1 + ... + e**xn), computed without overflow (max subtracted first)",
                forward=_lse_forward, backward=_lse_backward)
 

@@ -207,3 +207,75 @@ class BlockSum:
         g = env.grad.get(self.out_space)
         if g is not None and self.wants[variant]:
             self.block.add(env, np.broadcast_to(g[self.rows][:, None], self.block.shape))
+
+
+def logsumexp_rule(batch: Batch) -> Optional[Any]:
+    """``logsumexp`` nodes whose inputs all live in the outputs' space: one block, reduced along its columns."""
+    if batch.uniform(range(batch.slots.shape[1])) != batch.out_space:
+        return None
+    return BlockLogSumExp(batch)
+
+
+class BlockLogSumExp:
+    """k logsumexp nodes of m inputs: ``m + log(sum(exp(x - m)))`` along the m columns of one block.
+
+    Where an input is not finite the op's own forward and backward run instead (they define
+    the limits: an infinite input decides the result, NaN gives NaN).
+    """
+
+    def __init__(self, batch: Batch) -> None:
+        self.op, self.out_space, self.rows = batch.op, batch.out_space, batch.rows
+        self.block = batch.block(batch.slots, batch.out_space)
+        self.wants = batch.wants(batch.slots)
+
+    def forward(self, env: Env) -> None:
+        """The k outputs, from the stable form (the largest input subtracted first)."""
+        M = self.block.take(env)
+        top = M.max(axis=1, keepdims=True)
+        if np.isfinite(top).all():
+            out = top[:, 0] + np.log(np.exp(M - top).sum(axis=1))
+        else:
+            out = self.op.forward(*np.moveaxis(M, 1, 0))
+        env.data[self.out_space][self.rows] = out
+
+    def backward(self, env: Env, variant: int) -> None:
+        """Each input's gradient: the output's gradient times its softmax weight."""
+        if not self.wants[variant]:
+            return
+        g = env.grad[self.out_space][self.rows]
+        M = self.block.take(env)
+        top = M.max(axis=1, keepdims=True)
+        if np.isfinite(top).all():
+            e = np.exp(M - top)
+            self.block.add(env, e * (g / e.sum(axis=1))[:, None])
+        else:
+            grads = self.op.backward(g, env.data[self.out_space][self.rows], *np.moveaxis(M, 1, 0))
+            self.block.add(env, np.stack(np.broadcast_arrays(*grads), axis=1))
+
+
+def lane_reduction_rule(batch: Batch) -> Optional[Any]:
+    """``lane_sum`` / ``lane_mean`` nodes of lane inputs: one row-wise sum (or mean) of their rows."""
+    if batch.slots.shape[1] != 1 or not batch.spaces[0] or batch.out_space:
+        return None
+    return LaneReduction(batch, mean=batch.op.name == "lane_mean")
+
+
+class LaneReduction:
+    """k lane reductions: the k input rows summed (or averaged) along the lanes into k floats."""
+
+    def __init__(self, batch: Batch, mean: bool) -> None:
+        self.rows, self.mean = batch.rows, mean
+        self.gather = batch.gather(0)
+        self.lanes = batch.spaces[0]
+        self.wants = batch.wants(batch.slots)
+
+    def forward(self, env: Env) -> None:
+        """Each input's lanes added up (or averaged)."""
+        x = self.gather.take(env)
+        env.data[0][self.rows] = x.mean(axis=1) if self.mean else x.sum(axis=1)
+
+    def backward(self, env: Env, variant: int) -> None:
+        """Every lane of an input gets the output's gradient (divided by the lanes for a mean)."""
+        if self.wants[variant]:
+            g = env.grad[0][self.rows]
+            self.gather.add(env, np.broadcast_to((g / self.lanes if self.mean else g)[:, None], self.gather.shape))

@@ -50,7 +50,7 @@ def _grid(rows: np.ndarray) -> Optional[tuple]:
 class _Rows:
     """Some rows of one space, shaped ``rows.shape`` (plus the lanes): a strided view where possible."""
 
-    __slots__ = ("space", "rows", "grid", "unique", "shape")
+    __slots__ = ("space", "rows", "grid", "unique", "shape", "index", "flat")
 
     def __init__(self, space: int, rows: Any) -> None:
         self.space, self.rows = space, np.asarray(rows, dtype=np.intp)
@@ -60,11 +60,21 @@ class _Rows:
         if self.grid is not None and not self.unique and distinct != 1:
             self.grid = None  # a grid that reads a row twice (a zero step) is only a view for one row
         self.shape = (*self.rows.shape, space) if space else self.rows.shape
+        self.index, self.flat = self.rows, 0  # how `view` indexes: rows (0), a slice (1), a slice reshaped (2)
+        if self.grid is not None:
+            first, steps = self.grid
+            size = self.rows.size
+            if self.rows.ndim == 1 and (steps[0] or size == 1):
+                self.index, self.flat = slice(first, first + size * (steps[0] or 1), steps[0] or 1), 1
+            elif self.rows.ndim == 2 and steps[1] == 1 and (steps[0] == self.rows.shape[1] or self.rows.shape[0] == 1):
+                self.index, self.flat = slice(first, first + size), 2  # row-major and consecutive
 
     def view(self, array: np.ndarray) -> np.ndarray:
         """The rows of ``array`` (one space's data or grads, C-contiguous), as a view when they form a grid."""
-        if self.grid is None:
-            return array[self.rows]
+        if self.flat == 1 or self.grid is None:
+            return array[self.index]
+        if self.flat == 2:
+            return array[self.index].reshape(self.shape)
         first, steps = self.grid
         unit = array.strides[0]
         return np.ndarray(self.shape, np.float64, array, first * unit, (*[s * unit for s in steps], *array.strides[1:]))
