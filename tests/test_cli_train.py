@@ -202,3 +202,12 @@ def test_evaluate_checks_the_dataset_and_warns_about_a_different_split(tmp_path,
     assert "the 'test' examples overlap" in capsys.readouterr().out
     assert main(["evaluate", str(tmp_path / "missing.json")]) == 2
     assert "no such file" in one_line_error(capsys.readouterr().err)
+
+
+def test_train_eager_gives_the_compiled_runs_numbers(capsys):
+    assert main(["train", "--epochs", "2", "--quiet", "--json"]) == 0
+    compiled = json.loads(capsys.readouterr().out)
+    assert main(["train", "--epochs", "2", "--quiet", "--json", "--eager"]) == 0
+    eager = json.loads(capsys.readouterr().out)
+    assert compiled["test_accuracy"] == eager["test_accuracy"]
+    assert compiled["history"]["loss"] == pytest.approx(eager["history"]["loss"], rel=1e-9)

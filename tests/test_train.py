@@ -326,3 +326,22 @@ def test_a_loss_that_grows_by_orders_of_magnitude_warns_once_naming_the_learning
     with warnings.catch_warnings():
         warnings.simplefilter("error", DivergenceWarning)
         Trainer(epochs=6, seed=0).fit()  # the default rate: no warning
+
+
+def test_a_callback_whose_hook_methods_lack_hookimpl_is_named_in_a_warning():
+    class Forgot:
+        def microgradx_epoch_end(self, trainer, epoch, metrics):  # no @hookimpl: pluggy would ignore it
+            raise AssertionError("never called")
+
+    with pytest.warns(UserWarning, match=r"callback Forgot: microgradx_epoch_end lack @hookimpl"):
+        Trainer(dataset=blobs(n_train=8, n_test=4), epochs=1, callbacks=[Forgot()]).fit()
+
+
+@pytest.mark.parametrize("mode", ["lanes", "scalar"])
+def test_compiled_and_eager_training_give_the_same_run(mode):
+    settings = dict(dataset=blobs(n_train=24, n_test=8), epochs=3, batch_size=8, hidden=(5,), seed=2, mode=mode)
+    compiled, eager = Trainer(**settings), Trainer(**settings, compile=False)
+    a, b = compiled.fit(), eager.fit()
+    np.testing.assert_allclose(a.loss, b.loss, rtol=1e-10)
+    np.testing.assert_allclose(compiled.model.get_weights(), eager.model.get_weights(), rtol=1e-9, atol=1e-12)
+    assert a.test_accuracy == b.test_accuracy

@@ -142,7 +142,7 @@ def _build_trainer(args: argparse.Namespace) -> Any:
         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, mode=args.mode, callbacks=callbacks,
         hidden=args.hidden, activation=args.activation, loss_options=loss_options or None,
         optimizer_options=optimizer_options or None, schedule_options=schedule_options or None,
-        dataset_options=dataset_options or None, model_options=model_options or None,
+        dataset_options=dataset_options or None, model_options=model_options or None, compile=not args.eager,
     )
 
 
@@ -305,7 +305,10 @@ def add_train_commands(sub: Any) -> None:
                    help="examples per step, or 'full' (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed for initialisation, split and shuffling (default: 0)")
     p.add_argument("--mode", choices=("lanes", "scalar"), default="lanes",
-                   help="lanes: one graph per batch (fast); scalar: one graph per example (default: lanes)")
+                   help="lanes: one graph per batch; scalar: one graph per example, as micrograd (default: lanes)")
+    p.add_argument("--eager", action="store_true",
+                   help="build and back-propagate every step's graph node by node instead of replaying a compiled "
+                        "recording (slower; the same numbers)")
     p.add_argument("--test-size", dest="test_size", type=float, default=None, help="test fraction (default: 0.2)")
     p.add_argument("--samples", type=int, default=None, help="number of examples (moons, circles)")
     p.add_argument("--noise", type=float, default=None, help="noise level (moons, circles)")

@@ -241,6 +241,10 @@ class Trainer:
                 if not add_plugin(pm, info):
                     raise TypeError(f"callback {type(cb).__name__} cannot be used: {info.error}")
                 registered.append(cb)
+                if info.unmarked:  # hook methods without @hookimpl would never be called: say so
+                    warnings.warn(f"callback {type(cb).__name__}: {', '.join(info.unmarked)} lack @hookimpl, so they "
+                                  f"are never called; mark them with @microgradx.hookimpl or subclass "
+                                  f"microgradx.types.Callback", UserWarning, stacklevel=3)
             with anomaly.detect_anomaly() if self.detect_anomaly else nullcontext():
                 yield pm.hook
         finally:
