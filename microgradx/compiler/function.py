@@ -104,6 +104,7 @@ class CompiledFunction:
                 del result, outputs  # the eager graph goes: only the program holds what it needs
                 classify_leaves(program, input_positions(values))
                 plan = make_plan(program, [None if a is None else a.shape for a in arrays], self.lanes)
+                program.data = None  # the recorded numbers were only needed to plan: the replay computes its own
             closed = ClosedFloats(plan.closed_float)
             self._recordings[key] = recording = (plan, closed)
             while len(self._recordings) > MAX_RECORDINGS:

@@ -38,7 +38,7 @@ class Program:
     ops: list  # per node: the Op
     inputs: list  # per node: tuple of value ids
     lanes: list  # per value: lanes (0 = float)
-    data: list  # per node: its value when recorded (for check=True and the first result's shapes)
+    data: Optional[list]  # per node: its value when recorded (dropped once planned)
     outputs: tuple  # value ids of fn's outputs
     single: bool  # fn returned one Value (not a tuple or list)
 
