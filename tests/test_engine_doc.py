@@ -16,6 +16,7 @@ The page has two kinds of ``python`` code block:
   The block must equal the named function, class or assignment exactly (dedented), as
   ``inspect.getsource`` gives a function or class and as the file spells an assignment.
 
+The README's quick tour is checked the same way, more loosely: its blocks run.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import microgradx
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "engine.md"
+README = ROOT / "README.md"
 MARKER = re.compile(r"^<!-- (?P<kind>source|micrograd (?P<version>[\d.]+)): (?P<path>[\w/.]+\.py):"
                     r"(?P<name>[\w.]+) -->$")
 #: The parts of the core the page must quote (the issue's list: Value, apply, the op records, the driver).
@@ -286,3 +288,20 @@ def test_the_numbers_in_the_prose_are_the_engines():
     text = DOC.read_text(encoding="utf-8")
     for x in (out.data, a.grad, b.grad, c.grad, 1 - out.data ** 2):
         assert f"{x:.6g}".lstrip("-") in _prose(text)
+
+
+# -- the README's quick tour ------------------------------------------------------------------
+
+
+def test_the_readme_tour_runs_and_points_learners_to_the_engine_page(builtin_ops_only):
+    readme = README.read_text(encoding="utf-8")
+    tour = re.search(r"^## A quick tour\n(.*?)^## ", readme, re.S | re.M).group(1)
+    assert "from microgradx.nn import MLP" in tour
+    assert "docs/engine.md" in readme
+    namespace: dict = {"__name__": "__readme__"}
+    code = [b for b in blocks(tour) if b.lang == "python"]
+    assert len(code) >= 4
+    for block in code:
+        exec(compile(block.code, f"README.md (tour, block at line {block.line})", "exec"), namespace)
+        if "from microgradx.nn import MLP" in block.code:
+            assert namespace["loss"].data < 0.05  # the micrograd-style loop learned its four examples
