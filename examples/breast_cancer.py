@@ -2,7 +2,8 @@
 
 Every part is a registered component, looked up by name: the dataset, the model, the
 loss, the optimizer and the learning-rate schedule. The training loop is the classic
-one: forward, zero_grad, backward, update.
+one: forward, zero_grad, backward, update, with nothing added for speed (the Trainer
+compiles its steps; docs/engine.md says where speed lives).
 
     python examples/breast_cancer.py            # about 97-98% test accuracy in a second or two
     python examples/breast_cancer.py --mode scalar --epochs 5   # micrograd-style: one graph per example
@@ -19,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from microgradx import Value, gc_paused, get_registry, ops
+from microgradx import Value, get_registry, ops
 
 
 def batch_loss(model, loss_fn, X: np.ndarray, y: np.ndarray, mode: str) -> Value:
@@ -37,8 +38,7 @@ def batch_loss(model, loss_fn, X: np.ndarray, y: np.ndarray, mode: str) -> Value
 
 def accuracy(model, loss_fn, X: np.ndarray, y: np.ndarray) -> float:
     """The fraction of examples whose predicted class (the loss decides: logit > 0) is right."""
-    with gc_paused():
-        return float(np.mean(loss_fn.predict(model(X)) == y))
+    return float(np.mean(loss_fn.predict(model(X)) == y))
 
 
 def main(argv: Optional[list] = None) -> dict:
@@ -80,11 +80,10 @@ def main(argv: Optional[list] = None) -> dict:
             batch = order[start:start + args.batch_size]
             X, y = data.X_train[batch], data.y_train[batch]
             optimizer.lr = schedule(args.lr, step, total_steps)
-            with gc_paused():  # a graph has no cycles: don't let the cyclic collector rescan it
-                loss = batch_loss(model, loss_fn, X, y, args.mode)  # forward
-                model.zero_grad()                                   # forget the last step's gradients
-                loss.backward()                                     # backward
-            optimizer.step()                                        # update
+            loss = batch_loss(model, loss_fn, X, y, args.mode)  # forward
+            model.zero_grad()                                   # forget the last step's gradients
+            loss.backward()                                     # backward
+            optimizer.step()                                    # update
             step += 1
             epoch_loss += loss.data * len(batch)
         if epoch % 5 == 4 or epoch == 0 or epoch == args.epochs - 1:

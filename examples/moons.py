@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from microgradx import gc_paused, get_registry
+from microgradx import get_registry
 
 
 def micrograd_init(model, rng: np.random.Generator) -> list:
@@ -59,18 +59,16 @@ def main(argv: Optional[list] = None) -> dict:
 
     for k in range(args.steps):
         optimizer.lr = schedule(1.0, k, args.steps)
-        with gc_paused():
-            scores = model(X)                                   # forward: all 100 points as lanes
-            loss = loss_fn(scores, y, model.parameters())       # hinge loss + L2 penalty
-            model.zero_grad()
-            loss.backward()
-        optimizer.step()
+        scores = model(X)                                   # forward: all 100 points as lanes
+        loss = loss_fn(scores, y, model.parameters())       # hinge loss + L2 penalty
+        model.zero_grad()                                   # zero_grad
+        loss.backward()                                     # backward
+        optimizer.step()                                    # update
         acc = float(np.mean(loss_fn.predict(scores) == y))     # before this step's update, as micrograd prints
         if k % 10 == 0 or k == args.steps - 1:
             print(f"step {k:3d}  loss {loss.data:.4f}  accuracy {100 * acc:.0f}%")
 
-    with gc_paused():
-        accuracy = float(np.mean(loss_fn.predict(model(X)) == y))
+    accuracy = float(np.mean(loss_fn.predict(model(X)) == y))
     seconds = time.perf_counter() - started
     print(f"training accuracy {100 * accuracy:.0f}% after {args.steps} steps in {seconds:.2f} s")
     result = {"accuracy": accuracy, "loss": float(loss.data), "seconds": seconds, "plot": None}
@@ -78,8 +76,7 @@ def main(argv: Optional[list] = None) -> dict:
         from microgradx.plotting import MissingDependencyError, plot_decision_boundary
 
         def score(points: np.ndarray) -> np.ndarray:
-            with gc_paused():
-                return np.asarray(model(points)[0].data)
+            return np.asarray(model(points)[0].data)
 
         try:
             result["plot"] = str(plot_decision_boundary(score, X, y, args.out,

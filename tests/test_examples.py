@@ -53,6 +53,16 @@ def test_breast_cancer_example_reaches_97_percent_well_under_a_minute(tmp_path):
     assert "MLP(nin=30, nouts=[16, 16, 1]" in out
 
 
+@pytest.mark.parametrize("name", ["breast_cancer", "moons"])
+def test_the_example_loops_are_plain(name):
+    """Spelled out for reading: forward, zero_grad, backward, update, with no speed tricks around them."""
+    source = (EXAMPLES / f"{name}.py").read_text(encoding="utf-8")
+    for step in ("model.zero_grad()", "loss.backward()", "optimizer.step()"):
+        assert step in source
+    for trick in ("gc_paused", "compile(", "retain_graph"):
+        assert trick not in source, f"examples/{name}.py uses {trick}"
+
+
 def test_breast_cancer_example_is_the_trainer_spelled_out(capsys):
     """Same data, model, loss, optimizer, schedule and shuffling: the same numbers as `Trainer`."""
     example = load_example("breast_cancer")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import microgradx
 from microgradx import Value
 from microgradx.draw import find_dot, format_number
 
@@ -109,7 +110,8 @@ def test_the_notebook_tells_the_whole_story():
                    "plot_history(", "@hookimpl", "def microgradx_register_ops(", "plugin_registered(",
                    ".swish()", 'check_op("swish")', "test_accuracy =",
                    "L.op", "op.backward(1.0, L.data, d.data)", "microgradx.topological_order(L)",
-                   "d.op.backward(upstream", "backward_steps(root)", 'step_backward(n_out, "steps-neuron")',
+                   "d.op.backward(upstream", "e.op.backward(upstream", "backward_steps(root)",
+                   'step_backward(n_out, "steps-neuron")',
                    "explorer_html(L", "model.zero_grad()", "loss.backward()", "optimizer.step()"):
         assert needle in source, f"examples/demo.ipynb no longer contains {needle!r}"
     assert "gc_paused" not in source, "the training loop is micrograd's, with no speed tricks"
@@ -184,6 +186,8 @@ def test_the_notebook_runs_headless_and_reaches_97_percent(graphviz, tmp_path, m
     assert "op.backward(1.0, L.data, d.data) = (0.00134095,)   1 - tanh(d)**2 = 0.00134095" in printed
     assert "backward visits:   L -> d -> e" in printed
     assert "add's backward: to e 0.00134095 (= 0.00134095 x 1), to c 0.00134095 (= 0.00134095 x 1)" in printed
+    assert ("mul's backward: to a -0.00402285 (= 0.00134095 x b, b = -3), to b 0.0026819 (= 0.00134095 x a, a = 2)"
+            in printed)
     a, b, c = Value(2.0, label="a"), Value(-3.0, label="b"), Value(10.0, label="c")
     e = a * b
     e.label = "e"
@@ -196,8 +200,14 @@ def test_the_notebook_runs_headless_and_reaches_97_percent(graphviz, tmp_path, m
     assert expr_lines[-2].startswith("    to a: local -3 x upstream 0.00134095 = -0.00402285")
     from microgradx.draw import build_model_graph
 
-    neuron_lines = _step_lines(build_model_graph("Neuron", 2, activation="tanh", seed=0)[1][0])
+    neuron = build_model_graph("Neuron", 2, activation="tanh", seed=0)[1][0]
+    for v in microgradx.topological_order(neuron):  # the notebook names the inner nodes after their inputs
+        if v.op is not None and not v.label:
+            v.label = {"mul": "*", "add": " + "}[v.op.name].join(p.label for p in v.parents)
+    neuron_lines = _step_lines(neuron)
     assert sum(line.startswith("step ") for line in neuron_lines) == 5  # tanh, 2 add, 2 mul
+    assert "step 2: visit b + w0*x0 + w1*x1 = add(...), upstream grad 0.824629" in neuron_lines
+    assert "add output" not in printed and "mul output" not in printed  # every node a step visits has a name
     for line in expr_lines + neuron_lines:
         assert line + "\n" in printed, f"the notebook did not print {line!r}"
     # the explorer page, embedded
