@@ -89,7 +89,7 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = True) -> None:
 def visit_node(v: Any) -> None:
     """One node's backward step: its op's local gradients, added to its inputs' grads."""
     for p, g in zip(v._parents, local_gradients(v)):
-        if g is not None:
+        if g is not None:  # a new sum, not +=: one gradient array can be handed to several inputs (add's g, g)
             p.grad = p.grad + (g if g.__class__ is float else check_gradient(v._op, p.data, g))
 
 

@@ -107,7 +107,8 @@ class Value:
         label = f", label={self.label!r}" if self.label else ""
         if isinstance(self.data, np.ndarray):
             brief = partial(np.array2string, precision=4, threshold=6, edgeitems=2)
-            return f"Value(lanes={self.data.size}, data={brief(self.data)}, grad={brief(np.asarray(self.grad))}{label})"
+            grad = brief(np.broadcast_to(self.grad, self.data.shape))  # an op output's grad is 0.0 until backward
+            return f"Value(lanes={self.data.size}, data={brief(self.data)}, grad={grad}{label})"
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
 
 
