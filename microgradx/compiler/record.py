@@ -10,8 +10,10 @@ entry per op node: its op and the value ids of its inputs.
 While reading, chains of the bundled ``add`` become one n-ary ``sum`` node, and a chain
 that adds up products of the bundled ``mul`` becomes one ``dot`` node (``b + w1*x1 + ...``,
 micrograd's neuron): the same numbers (to rounding) and the same gradients, in one node the
-batcher can turn into a matrix product. A chain's inner nodes that something else also
-uses stay nodes of their own as well (computing them twice changes no gradient).
+batcher can turn into a matrix product. A chain's inner products that something else also
+uses stay nodes of their own as well (computing them twice changes no gradient); an inner
+add that something else also uses or holds ends the chain there (it is one of its terms), so
+the program is never bigger than the graph.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def read_graph(outputs: list, single: bool) -> Program:
         terms, todo = [], [v]
         while todo:  # the addends of the chain of adds below v, left to right
             t = todo.pop()
-            if t._op is add:
+            # an inner add read only by the add above it (its refcount: that tuple, t, getrefcount's argument)
+            if t._op is add and (t is v or sys.getrefcount(t) <= 3):
                 todo.extend(reversed(t._parents))
             else:
                 terms.append(t)
