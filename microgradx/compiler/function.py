@@ -101,6 +101,7 @@ class CompiledFunction:
                 del result, outputs  # the eager graph goes: only the program holds what it needs
                 classify_leaves(program, input_positions(values))
                 plan = make_plan(program, [None if a is None else a.shape for a in arrays], self.lanes)
+                program.data = []  # every node's recorded number: as big as the eager graph, and never read again
             closed = ClosedFloats(plan.closed_float)
             self._recordings[key] = recording = (plan, closed)
             while len(self._recordings) > MAX_RECORDINGS:

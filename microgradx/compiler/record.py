@@ -40,7 +40,7 @@ class Program:
     ops: list  # per node: the Op
     inputs: list  # per node: tuple of value ids
     lanes: list  # per value: lanes (0 = float)
-    data: list  # per node: its value when recorded (for check=True and the first result's shapes)
+    data: list  # per node: its value when read (check=True compares a fresh reading's; a recording drops it)
     outputs: tuple  # value ids of fn's outputs
     single: bool  # fn returned one Value (not a tuple or list)
 
