@@ -7,7 +7,8 @@
 * A recording holds no Value per node and fewer bytes than the eager graph's data.
 * `microgradx.Parameter` s bound to an optimizer's `ParameterStore`, plain Values as parameters.
 * ``backward(inputs=True)``: each output's own input gradients, in both lane styles.
-* Regression tests for what these tests found (named after the bug).
+
+Regression tests for the other bugs these tests found are in ``test_compile_regressions.py``.
 """
 
 from __future__ import annotations
@@ -239,22 +240,6 @@ def test_a_recording_holds_no_value_per_node_and_fewer_bytes_than_the_eager_grap
     assert sum(a.nbytes for a in out._call.env.data.values()) <= data  # one call's arrays
 
 
-def test_shared_partial_sums_are_read_in_linear_size():
-    """Regression: every partial sum of a running sum used again made the program quadratic (57 s at 6000 nodes)."""
-    ws = [Value(0.01 * i) for i in range(300)]
-
-    def fn(x):
-        s, outs = ws[0] * x, []
-        for w in ws[1:]:
-            s = s + w * x
-            outs.append(s.tanh())
-        return ops.sum(*outs).lane_sum()
-
-    compiled = check_compiled(fn, [np.linspace(-1.0, 1.0, 4)], ws)
-    [plan] = plans(compiled)
-    assert sum(len(ins) for ins in plan.program.inputs) < 10 * len(ws)  # quadratic: 45000
-
-
 # -- parameters ----------------------------------------------------------------------------------------------
 
 
@@ -356,15 +341,6 @@ def test_outputs_that_are_leaves(lanes, rng):
     assert compiled(np.ones(3))[2].data == 2.0
 
 
-def test_lane_biases_with_float_products_regression(rng):
-    """Regression: dot nodes with a lane bias and float products (x + w1*c1 + w2*c2) gave wrong lanes."""
-    ws = [Value(float(w)) for w in rng.normal(size=4)]
-    fn = lambda X: ops.sum(*[X[0] + ws[i] * 2.0 + ws[(i + 1) % 4] * 3.0 for i in range(3)])
-    compiled = check_compiled(fn, [rng.normal(size=(3, 1))], ws)  # three nodes on three lanes
-    check_compiled(fn, [rng.normal(size=(3, 1))], ws, compiled=compiled)
-    check_compiled(fn, [rng.normal(size=(5, 1))], ws, compiled=compiled)
-
-
 def test_backward_twice_adds_twice_as_eagerly(rng):
     w = Value(0.3)
     fn = lambda x: (x * w).tanh().lane_sum()
@@ -375,22 +351,3 @@ def test_backward_twice_adds_twice_as_eagerly(rng):
     out.backward()
     assert w.grad == pytest.approx(2 * eager["grads"][0][0], rel=1e-12)
     assert run_compiled(microgradx.compile(fn), [x], [w])["data"][0] == pytest.approx(eager["data"][0])
-
-
-def test_a_recording_made_in_anomaly_mode_replays_plain_ops_after_it(rng):
-    """Regression: a recording kept anomaly mode's checked ops, whose every replay noted its outputs for good."""
-    from microgradx.engine import anomaly
-
-    w = Value(0.5)
-    fn = lambda X: ops.lane_mean(ops.sum(*[(x * w).tanh() * 2.0 + x * w - x for x in X]))
-    compiled = microgradx.compile(fn)
-    with microgradx.detect_anomaly():
-        check_compiled(fn, [rng.normal(size=(4, 3))], [w], compiled=compiled)
-    made = len(anomaly._made)
-    for _ in range(5):
-        check_compiled(fn, [rng.normal(size=(4, 3))], [w], compiled=compiled)
-    assert len(anomaly._made) == made
-    plain = microgradx.compile(fn)
-    plain(np.ones((4, 3)))
-    [recorded], [unchecked] = plans(compiled), plans(plain)
-    assert recorded.program.ops == unchecked.program.ops  # the same ops, fused the same way
