@@ -76,3 +76,24 @@ def test_a_domain_error_in_a_batched_kernel_is_the_eager_one(lanes):
         compiled(X)
     assert str(replayed.value) == str(eager.value)
     assert str(eager.value) == "op 'log': log of a non-positive number -6.0" + (" (lane 2)" if lanes else "")
+
+
+def test_a_recording_evicted_by_another_thread_between_lookup_and_use():
+    """Regression: a replay whose recording another thread evicted (past MAX_RECORDINGS) raised KeyError.
+
+    The interleaving is forced: the lookup returns the recording, then it is evicted, as when
+    another thread records a new signature in between.
+    """
+    from collections import OrderedDict
+
+    class EvictedAfterLookup(OrderedDict):
+        def get(self, key, default=None):
+            found = super().get(key, default)
+            self.pop(key, None)
+            return found
+
+    w = Value(0.5)
+    compiled = microgradx.compile(lambda x: (x * w).lane_sum())
+    assert compiled(np.ones(2)).data == 1.0
+    compiled._recordings = EvictedAfterLookup(compiled._recordings)
+    assert compiled(np.array([1.0, 3.0])).data == 2.0

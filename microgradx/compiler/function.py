@@ -38,7 +38,10 @@ class CompiledFunction:
         if recording is None:
             recording = self._record(args, arrays, key)
         else:
-            self._recordings.move_to_end(key)
+            try:
+                self._recordings.move_to_end(key)  # the most recently used
+            except KeyError:  # another thread's recording evicted it since: this call still has it
+                pass
         plan, closed = recording
         env = forward(plan, arrays, self.lanes, closed)
         call = Call(plan, env, [None if a is None else a.shape for a in arrays], self.lanes, closed)
