@@ -142,6 +142,23 @@ def test_a_third_party_batching_rule_is_used(lanes, rng, fresh_registry):
         assert {type(k) for k in kernels_for(declined, "unbatched_scale")} == {NodeKernel}  # the rule said None
 
 
+@pytest.mark.parametrize("lanes", LANE_STYLES)
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "fine-grained"])
+def test_nodes_doing_the_same_thing_run_as_one_call_whatever_the_batch(fused, lanes):
+    """The replay's number of numpy calls depends on the model, not on the batch size or on fused=."""
+    model = MLP(3, [8, 8, 1], seed=25, fused=fused)
+    if lanes:
+        fn = lambda X: model(X)[0].lane_mean()
+    else:
+        fn = lambda X: ops.sum(*[model(x)[0] for x in X])
+    compiled = microgradx.compile(fn, lanes=lanes)
+    for n in (4, 32):
+        compiled(np.ones((n, 3)))
+    for plan in plans(compiled):  # per layer one matrix product and one activation call, then the sum or mean
+        assert [type(k).__name__ for k in plan.kernels] == ["SharedDot", "ElementwiseKernel"] * 2 + [
+            "SharedDot", "NodeKernel" if lanes else "BlockSum"]
+
+
 # -- threads -------------------------------------------------------------------------------------------------
 
 
