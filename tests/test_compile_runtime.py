@@ -245,6 +245,9 @@ def test_a_recording_holds_no_value_per_node_and_fewer_bytes_than_the_eager_grap
     before = _live_values()
     out = compiled(X)
     assert _live_values() == before  # the eager graph is gone; the recording made no Value per node
+    replayed = compiled(2 * X)
+    replayed.backward(inputs=True)
+    assert _live_values() == before  # nor does a replay, forward or backward
     eager = fn([Value(c) for c in X.T] if lanes else [[Value(x) for x in row] for row in X.tolist()])
     nodes = topological_order(eager)
     assert len(nodes) > 1000
