@@ -371,3 +371,24 @@ def test_backward_twice_adds_twice_as_eagerly(rng):
     out.backward()
     assert w.grad == pytest.approx(2 * eager["grads"][0][0], rel=1e-12)
     assert run_compiled(microgradx.compile(fn), [x], [w])["data"][0] == pytest.approx(eager["data"][0])
+
+
+# -- recordings ----------------------------------------------------------------------------------------------
+
+
+def test_recordings_are_kept_for_the_most_recent_signatures_and_a_failed_one_is_not_kept():
+    from microgradx.compiler.function import MAX_RECORDINGS
+
+    w = Value(0.5)
+    compiled = microgradx.compile(lambda x, k: (x * w * float(k)).lane_sum())
+    for k in range(MAX_RECORDINGS + 8):
+        assert compiled(np.ones(2), k).data == k
+    assert compiled.recordings == MAX_RECORDINGS
+    assert compiled(np.ones(2), 0).data == 0.0  # evicted: recorded again, still right
+    failing = microgradx.compile(lambda x: (x.log() if x.data[0] > 0 else 1.0))
+    with pytest.raises(TypeError, match="got float"):
+        failing(-np.ones(2))
+    with pytest.raises(ValueError, match="log of a non-positive"):  # the op's own error, raised while recording
+        failing(np.array([1.0, -1.0]))
+    assert failing.recordings == 0
+    assert failing(np.ones(2)).data.tolist() == [0.0, 0.0]
