@@ -4,8 +4,8 @@
 ``record.py`` reads a graph into a flat program (fusing micrograd's ``b + w1*x1 + ...``
 into ``dot``), ``plan.py`` lays the values out in arrays and groups the nodes,
 ``batching.py`` and ``kernels.py`` run each group as one numpy call, ``replay.py`` runs a
-plan forward and backward, ``function.py`` is the compiled function, and ``params.py``
-keeps parameters in one flat array for the optimizer.
+plan forward and backward, ``function.py`` is the compiled function (``check.py`` its
+``check=True``), and ``params.py`` keeps parameters in one flat array for the optimizer.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from microgradx.compiler.function import CompiledFunction, StaleRecordingError
+from microgradx.compiler.check import StaleRecordingError
+from microgradx.compiler.function import CompiledFunction
 from microgradx.compiler.params import Parameter, ParameterStore
 from microgradx.compiler.replay import CompiledValue
 

@@ -83,7 +83,8 @@ class SharedDot:
     """k dot nodes computed from the distinct weight rows Wu and the distinct input rows Xu.
 
     Node i is ``Wu[iw[i]] . Xu[ix[i]] (+ b_i)``: floats, ``R = Wu @ Xu.T`` picked at
-    (iw, ix); lanes (one input row shared by all), ``R = Wu @ X`` picked at iw.
+    (iw, ix) (a column against lane biases, whose outputs are lanes); lanes (one input row
+    shared by all), ``R = Wu @ X`` picked at iw.
     """
 
     def __init__(self, batch: Batch, bias: Optional[Gather], Wu: np.ndarray, iw: np.ndarray, Xu: np.ndarray,
@@ -105,6 +106,8 @@ class SharedDot:
             Z = R if self.identity else R[self.iw]
         else:
             Z = (W @ X.T)[self.iw, self.ix]
+            if self.out_space:  # float products, lane biases: each node's product is added to its own row
+                Z = Z[:, None]
         if self.bias is not None:
             Z = Z + self.bias.take(env)
         env.data[self.out_space][self.rows] = Z
@@ -129,6 +132,8 @@ class SharedDot:
             if self.wants_x[variant]:
                 self.X.add(env, (W.T @ G)[None])
             return
+        if self.out_space:  # lane biases made the outputs lanes; the float products take the lanes' total
+            g = g.sum(axis=1)
         G = np.zeros((W.shape[0], X.shape[0]))
         if self.unique_pairs:
             G[self.iw, self.ix] = g
@@ -278,4 +283,4 @@ class LaneReduction:
         """Every lane of an input gets the output's gradient (divided by the lanes for a mean)."""
         if self.wants[variant]:
             g = env.grad[0][self.rows]
-            self.gather.add(env, np.broadcast_to((g / self.lanes if self.mean else g)[:, None], self.gather.shape))
+            self.gather.add(env, np.broadcast_to((g / self.lanes if self.mean else g)[:, None], (len(g), self.lanes)))

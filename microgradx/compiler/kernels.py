@@ -176,9 +176,27 @@ class ElementwiseKernel:
                 op.check(*xs)
             out = op.forward(*xs)
         except Exception as exc:
+            self._node_error(xs)  # the error the eager node would raise, its lane counted in its own lanes
             error = forward_error(op, xs, exc)
             raise error from (None if error is exc else exc)
         env.data[self.out_space][self.rows] = out
+
+    def _node_error(self, xs: list) -> None:
+        """After the stacked call failed: run the nodes one by one and raise the first one's error, as eager does."""
+        op, k = self.op, self.rows.stop - self.rows.start
+        spaces = [g.space for g in self.gathers] if self.block is None else [self.block.space] * len(xs)
+        for i in range(k):
+            node = []
+            for space, x in zip(spaces, xs):
+                row = x[min(i, len(x) - 1)]  # one row (every node reads the same value) or each node's own
+                node.append(row if space else float(np.reshape(row, -1)[0]))
+            try:
+                if op.check is not None:
+                    op.check(*node)
+                op.forward(*node)
+            except Exception as exc:
+                error = forward_error(op, node, exc)
+                raise error from (None if error is exc else exc)
 
     def backward(self, env: Env, variant: int) -> None:
         """Add the k nodes' input gradients where the inputs came from."""

@@ -10,8 +10,10 @@ entry per op node: its op and the value ids of its inputs.
 While reading, chains of the bundled ``add`` become one n-ary ``sum`` node, and a chain
 that adds up products of the bundled ``mul`` becomes one ``dot`` node (``b + w1*x1 + ...``,
 micrograd's neuron): the same numbers (to rounding) and the same gradients, in one node the
-batcher can turn into a matrix product. A chain's inner nodes that something else also
-uses stay nodes of their own as well (computing them twice changes no gradient).
+batcher can turn into a matrix product. A chain's inner products that something else also
+uses stay nodes of their own as well (computing them twice changes no gradient); an inner
+add that something else also uses or holds ends the chain there (it is one of its terms), so
+the program is never bigger than the graph.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class Program:
     ops: list  # per node: the Op
     inputs: list  # per node: tuple of value ids
     lanes: list  # per value: lanes (0 = float)
-    data: Optional[list]  # per node: its value when recorded (dropped once planned)
+    data: list  # per node: its value when read (check=True compares a fresh reading's; a recording drops it)
     outputs: tuple  # value ids of fn's outputs
     single: bool  # fn returned one Value (not a tuple or list)
 
@@ -67,21 +69,22 @@ def read_graph(outputs: list, single: bool) -> Program:
 
     def fused(v: Any) -> tuple:
         """(op, input Values) of the program node standing for ``v``."""
-        op = v._op
+        op = _plain(v._op)
         if op is not add:
             return op, v._parents
         terms, todo = [], [v]
         while todo:  # the addends of the chain of adds below v, left to right
             t = todo.pop()
-            if t._op is add:
+            # an inner add read only by the add above it (its refcount: that tuple, t, getrefcount's argument)
+            if _plain(t._op) is add and (t is v or sys.getrefcount(t) <= 3):
                 todo.extend(reversed(t._parents))
             else:
                 terms.append(t)
         if len(terms) < 3:
             return op, v._parents
-        products = [t for t in terms if t._op is mul]
+        products = [t for t in terms if _plain(t._op) is mul]
         if len(products) >= 2 and len(terms) - len(products) <= 1:
-            bias = [t for t in terms if t._op is not mul]
+            bias = [t for t in terms if _plain(t._op) is not mul]
             return dot, (*bias, *[p._parents[0] for p in products], *[p._parents[1] for p in products])
         return sum_op, tuple(terms)
 
@@ -107,6 +110,15 @@ def read_graph(outputs: list, single: bool) -> Program:
                    inputs=[tuple([renumber(i) for i in ins]) for ins in node_inputs],
                    lanes=[_lanes(v.data) for v in leaf_values] + [_lanes(d) for d in node_data],
                    data=node_data, outputs=tuple(renumber(ids[id(v)]) for v in outputs), single=single)
+
+
+def _plain(op: Any) -> Any:
+    """The plain op behind anomaly mode's checked copy (``op`` itself when it is plain).
+
+    A recording made inside ``detect_anomaly()`` outlives the block: its replays must not run
+    the checked forwards, which note every output they make for anomaly mode's messages.
+    """
+    return op if op is None else getattr(op.forward, "plain_op", op)
 
 
 def _lanes(data: Any) -> int:

@@ -99,16 +99,18 @@ class Call:
 
     def __init__(self, plan: Plan, env: Env, shapes: list, lanes_mode: bool, closed: ClosedFloats) -> None:
         self.plan, self.env, self.shapes, self.lanes_mode, self.closed = plan, env, shapes, lanes_mode, closed
-        self.input_grads: Optional[list] = None
 
     def value(self, v: int) -> Any:
         """The data of value ``v``: a float, or a copy of its lanes."""
         space, row = int(self.plan.space_of[v]), int(self.plan.row_of[v])
         return self.env.data[space][row].copy() if space else float(self.env.data[0][row])
 
-    def backward(self, seeds: list, inputs: bool) -> None:
-        """Back-propagate from the values and seeds ``[(v, grad), ...]``: closed-over leaves' grads (and inputs')."""
-        plan, env = self.plan, self.env
+    def backward(self, seeds: list, inputs: bool) -> Optional[list]:
+        """Back-propagate from the values and seeds ``[(v, grad), ...]``: closed-over leaves' grads.
+
+        Returns the inputs' gradients when asked (else None).
+        """
+        plan, env = self.plan, Env(self.env.data)  # this pass's gradients: two passes never share them
         variant = INPUTS if inputs else PARAMS
         env.grad = {s: np.zeros_like(d) for s, d in env.data.items()}
         for v, grad in seeds:
@@ -126,15 +128,16 @@ class Call:
             for s, r, value in plan.closed_lanes:
                 if s in env.grad:
                     value.grad = value.grad + env.grad[s][r]
+        input_grads = None
         if inputs:
-            self.input_grads = [self._input_grad(spec, shape) for spec, shape in zip(plan.input_rows, self.shapes)]
-        env.grad = {}
+            input_grads = [self._input_grad(env, spec, shape) for spec, shape in zip(plan.input_rows, self.shapes)]
+        return input_grads
 
-    def _input_grad(self, spec: Any, shape: Any) -> Optional[np.ndarray]:
+    def _input_grad(self, env: Env, spec: Any, shape: Any) -> Optional[np.ndarray]:
         if spec is None:
             return None
         space, first, count = spec
-        g = self.env.grad.get(space)
+        g = env.grad.get(space)
         if g is None:
             return np.zeros(shape)
         block = g[first:first + count]
@@ -161,20 +164,23 @@ class CompiledValue:
     per array argument (shaped like it; None for other arguments).
     """
 
-    __slots__ = ("_call", "_value", "data")
+    __slots__ = ("_call", "_value", "_input_grads", "data")
 
     def __init__(self, call: Call, value: int) -> None:
         self._call, self._value = call, value
+        self._input_grads: Optional[list] = None
         self.data = call.value(value)
 
     def backward(self, grad: Any = None, inputs: bool = False) -> None:
         """Back-propagate from this output (see the class docstring)."""
-        self._call.backward([(self._value, grad)], inputs)
+        input_grads = self._call.backward([(self._value, grad)], inputs)
+        if inputs:
+            self._input_grads = input_grads
 
     @property
     def input_grads(self) -> Optional[list]:
         """After ``backward(inputs=True)``: d(this output)/d(argument) for each array argument."""
-        return self._call.input_grads
+        return self._input_grads
 
     @property
     def is_lanes(self) -> bool:

@@ -1,0 +1,94 @@
+"""``check=True``: compare a recording with a fresh eager reading of ``fn`` and name the first difference.
+
+The recording is stale when the graph ``fn`` builds now differs from the recorded one: another
+op or other inputs at some node, a leaf that is now another Value (a closed-over Value replaced,
+an input read at another position), a constant with another number (a float taken out of a
+Value, a Python ``if`` on ``v.data``), or a node whose replayed number differs from the eager
+one. The error names the node (its index in the recording's topological order and its op).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from microgradx.compiler.record import Program
+
+HINT = ("; a number fn computes from anything but its Values (a Python if on v.data, a float taken out of a "
+        "Value) is a constant of the recording: compile a function without it, or use a new compile() for "
+        "each case")
+
+
+class StaleRecordingError(ValueError):
+    """``check=True`` found that the recording no longer computes what the function computes eagerly."""
+
+
+def compare(name: str, recorded: Program, eager: Any, positions: dict, replayed: Any) -> None:
+    """Raise `StaleRecordingError` at the first difference between ``recorded`` and ``eager``.
+
+    ``eager`` is the `Program` read from ``fn``'s fresh eager graph (its leaves still Values) or
+    None when ``fn`` returned no Value; ``positions`` maps id(input Value) to (argument,
+    position); ``replayed(v)`` is the replay's number for value ``v``.
+    """
+    def stale(what: str) -> StaleRecordingError:
+        return StaleRecordingError(f"compiled {name}: the recording no longer matches the function: {what}{HINT}")
+
+    if eager is None:
+        raise stale("it returned no Value this time")
+    n = recorded.n_leaves
+    for i, (a, b) in enumerate(zip(recorded.ops, eager.ops)):
+        if a is not b:
+            raise stale(f"node {i} is op {a.name!r} in the recording and op {b.name!r} now")
+    if len(recorded.ops) != len(eager.ops):
+        raise stale(f"its graph has {len(eager.ops)} nodes now and {len(recorded.ops)} in the recording")
+    if eager.n_leaves != n:
+        raise stale(f"its graph has {eager.n_leaves} leaves now and {n} in the recording")
+    for i, (op, ins_a, ins_b) in enumerate(zip(recorded.ops, recorded.inputs, eager.inputs)):
+        if ins_a != ins_b:
+            raise stale(f"node {i} (op {op.name!r}) reads values {_names(ins_a, n)} in the recording and "
+                        f"{_names(ins_b, n)} now")
+    if recorded.outputs != eager.outputs or recorded.single != eager.single:
+        raise stale(f"it returns {_outputs(eager)} now and {_outputs(recorded)} in the recording")
+    for i, (leaf, value) in enumerate(zip(recorded.leaves, eager.leaves)):
+        where, kind = positions.get(id(value)), leaf[0]
+        user = _user(recorded, i)
+        if kind == "input":
+            if where != tuple(leaf[1:]):
+                now = "no input" if where is None else f"argument {where[0]} at position {where[1]}"
+                raise stale(f"{user} reads argument {leaf[1]} at position {leaf[2]} in the recording and {now} now")
+        elif where is not None:
+            raise stale(f"{user} reads argument {where[0]} at position {where[1]} now, which the recording "
+                        f"holds as a {'constant' if kind == 'const' else 'Value it closes over'}")
+        elif kind == "closed" and leaf[1] is not value:
+            raise stale(f"{user} reads another Value than the one fn closes over in the recording "
+                        f"(now {value!r}, recorded {leaf[1]!r})")
+        elif kind == "const" and not np.array_equal(leaf[1], value.data, equal_nan=True):
+            raise stale(f"the constant {_brief(leaf[1])} that {user} reads when recorded is {_brief(value.data)} now")
+    for i, (op, data) in enumerate(zip(recorded.ops, eager.data)):
+        got = replayed(n + i)
+        if not np.allclose(got, data, rtol=1e-9, atol=1e-12, equal_nan=True):
+            raise stale(f"node {i} (op {op.name!r}) is {_brief(data)} eagerly and {_brief(got)} in the replay")
+
+
+def _user(program: Program, leaf: int) -> str:
+    """"node 3 (op 'mul')": the first node reading value ``leaf``, for messages."""
+    for i, ins in enumerate(program.inputs):
+        if leaf in ins:
+            return f"node {i} (op {program.ops[i].name!r})"
+    return f"output leaf {leaf}"
+
+
+def _names(ids: tuple, n_leaves: int) -> str:
+    return "(" + ", ".join(f"leaf {v}" if v < n_leaves else f"node {v - n_leaves}" for v in ids) + ")"
+
+
+def _outputs(program: Any) -> str:
+    count = len(program.outputs)
+    return "one Value" if program.single else f"{count} Value{'s' if count != 1 else ''}"
+
+
+def _brief(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return np.array2string(x, precision=6, threshold=6, edgeitems=2)
+    return repr(x)

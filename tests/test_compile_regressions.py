@@ -1,0 +1,99 @@
+"""Regression tests for compiler bugs the compile tests found, each named after what went wrong.
+
+(Two more live with the tests that found them: ``check=True`` naming the node and catching a
+replaced Value in ``test_compile.py``; each output's own input gradients and a recording's
+bytes in ``test_compile_runtime.py``.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers.compiled import check_compiled
+
+import microgradx
+from microgradx import Value, ops
+
+
+def plans(compiled) -> list:
+    return [plan for plan, _ in compiled._recordings.values()]
+
+
+def test_shared_partial_sums_are_read_in_linear_size():
+    """Regression: every partial sum of a running sum used again made the program quadratic (57 s at 6000 nodes)."""
+    ws = [Value(0.01 * i) for i in range(300)]
+
+    def fn(x):
+        s, outs = ws[0] * x, []
+        for w in ws[1:]:
+            s = s + w * x
+            outs.append(s.tanh())
+        return ops.sum(*outs).lane_sum()
+
+    compiled = check_compiled(fn, [np.linspace(-1.0, 1.0, 4)], ws)
+    [plan] = plans(compiled)
+    assert sum(len(ins) for ins in plan.program.inputs) < 10 * len(ws)  # quadratic: 45000
+
+
+def test_lane_biases_with_float_products_regression(rng):
+    """Regression: dot nodes with a lane bias and float products (x + w1*c1 + w2*c2) gave wrong lanes."""
+    ws = [Value(float(w)) for w in rng.normal(size=4)]
+    fn = lambda X: ops.sum(*[X[0] + ws[i] * 2.0 + ws[(i + 1) % 4] * 3.0 for i in range(3)])
+    compiled = check_compiled(fn, [rng.normal(size=(3, 1))], ws)  # three nodes on three lanes
+    check_compiled(fn, [rng.normal(size=(3, 1))], ws, compiled=compiled)
+    check_compiled(fn, [rng.normal(size=(5, 1))], ws, compiled=compiled)
+
+
+def test_a_recording_made_in_anomaly_mode_replays_plain_ops_after_it(rng):
+    """Regression: a recording kept anomaly mode's checked ops, whose every replay noted its outputs for good."""
+    from microgradx.engine import anomaly
+
+    w = Value(0.5)
+    fn = lambda X: ops.lane_mean(ops.sum(*[(x * w).tanh() * 2.0 + x * w - x for x in X]))
+    compiled = microgradx.compile(fn)
+    with microgradx.detect_anomaly():
+        check_compiled(fn, [rng.normal(size=(4, 3))], [w], compiled=compiled)
+    made = len(anomaly._made)
+    for _ in range(5):
+        check_compiled(fn, [rng.normal(size=(4, 3))], [w], compiled=compiled)
+    assert len(anomaly._made) == made
+    plain = microgradx.compile(fn)
+    plain(np.ones((4, 3)))
+    [recorded], [unchecked] = plans(compiled), plans(plain)
+    assert recorded.program.ops == unchecked.program.ops  # the same ops, fused the same way
+
+
+@pytest.mark.parametrize("lanes", [pytest.param(True, id="lanes"), pytest.param(False, id="scalar")])
+def test_a_domain_error_in_a_batched_kernel_is_the_eager_one(lanes):
+    """Regression: a batched op's domain check counted the bad lane in the stacked (k, n) block ("lane 5" of 3)."""
+    fn = lambda X: ops.sum(*[x.log() for x in (X if lanes else [x for row in X for x in row])])
+    compiled = microgradx.compile(fn, lanes=lanes)
+    compiled(np.ones((3, 2)))
+    X = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, -6.0]])
+    with pytest.raises(ValueError) as eager:
+        fn([Value(c) for c in X.T] if lanes else [[Value(x) for x in row] for row in X.tolist()])
+    with pytest.raises(ValueError) as replayed:
+        compiled(X)
+    assert str(replayed.value) == str(eager.value)
+    assert str(eager.value) == "op 'log': log of a non-positive number -6.0" + (" (lane 2)" if lanes else "")
+
+
+def test_a_recording_evicted_by_another_thread_between_lookup_and_use():
+    """Regression: a replay whose recording another thread evicted (past MAX_RECORDINGS) raised KeyError.
+
+    The interleaving is forced: the lookup returns the recording, then it is evicted, as when
+    another thread records a new signature in between.
+    """
+    from collections import OrderedDict
+
+    class EvictedAfterLookup(OrderedDict):
+        def get(self, key, default=None):
+            found = super().get(key, default)
+            self.pop(key, None)
+            return found
+
+    w = Value(0.5)
+    compiled = microgradx.compile(lambda x: (x * w).lane_sum())
+    assert compiled(np.ones(2)).data == 1.0
+    compiled._recordings = EvictedAfterLookup(compiled._recordings)
+    assert compiled(np.array([1.0, 3.0])).data == 2.0
