@@ -392,3 +392,14 @@ def test_recordings_are_kept_for_the_most_recent_signatures_and_a_failed_one_is_
         failing(np.array([1.0, -1.0]))
     assert failing.recordings == 0
     assert failing(np.ones(2)).data.tolist() == [0.0, 0.0]
+
+
+def test_inside_anomaly_mode_a_compiled_function_runs_eagerly_and_is_checked():
+    w = microgradx.Value(1000.0)
+    compiled = microgradx.compile(lambda x: (x * w).exp().lane_sum())
+    assert np.isinf(compiled(np.array([1.0, 2.0])).data)  # compiled: inf, silently (IEEE)
+    with microgradx.detect_anomaly(), pytest.raises(FloatingPointError, match=r"op 'exp'.*produced inf"):
+        compiled(np.array([1.0, 2.0]))
+    with microgradx.detect_anomaly():
+        out = compiled(np.array([-1.0, -2.0]))
+    assert isinstance(out, microgradx.Value) and out.data == pytest.approx(np.exp(-1000.0) + np.exp(-2000.0))

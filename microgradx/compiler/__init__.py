@@ -46,6 +46,12 @@ def compile(fn: Callable[..., Any], lanes: bool = True, check: bool = False) -> 
     or a float taken out of a Value, are constants of the recording: a later call with other
     data replays the branch taken when recording. ``check=True`` runs ``fn`` eagerly at
     every call as well and raises `StaleRecordingError` naming the first node that differs.
-    Side effects of ``fn`` (printing, appending to a list) happen only when it records.
+    Side effects of ``fn`` (printing, appending to a list) happen only when it records. The
+    Values ``fn`` closes over should be leaves (parameters): a computed Value it closes over is
+    recomputed from its own inputs at every replay, where eager code would use the number it
+    held (``check=True`` notices when the two differ).
+
+    Inside ``microgradx.detect_anomaly()`` a compiled function runs ``fn`` eagerly and returns its
+    Values, so that anomaly mode checks every op; replays are not checked.
     """
     return CompiledFunction(fn, lanes=lanes, check=check)

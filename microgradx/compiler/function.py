@@ -14,6 +14,7 @@ from microgradx.compiler.check import compare
 from microgradx.compiler.plan import Plan, make_plan
 from microgradx.compiler.record import classify_leaves, input_positions, input_values, outputs_of, read_graph
 from microgradx.compiler.replay import Call, ClosedFloats, CompiledValue, forward
+from microgradx.engine.anomaly import is_anomaly_enabled
 
 #: How many recordings (argument signatures) a compiled function keeps; the least recently used goes first.
 MAX_RECORDINGS = 32
@@ -32,8 +33,15 @@ class CompiledFunction:
         self.__name__ = getattr(fn, "__name__", "compiled")
 
     def __call__(self, *args: Any) -> Any:
-        """Replay the recording for these arguments' signature (recording it first if there is none)."""
+        """Replay the recording for these arguments' signature (recording it first if there is none).
+
+        Inside ``detect_anomaly()`` the function runs eagerly instead (and returns its Values), so
+        that anomaly mode checks every op as it runs.
+        """
         arrays, key = self._arguments(args)
+        if is_anomaly_enabled():
+            values = input_values(arrays, self.lanes)
+            return self.fn(*[args[i] if a is None else values[i] for i, a in enumerate(arrays)])
         recording = self._recordings.get(key)
         if recording is None:
             recording = self._record(args, arrays, key)
