@@ -14,11 +14,13 @@ Time, per op node, in a **fresh interpreter per measurement** (so no engine inhe
 other's heap or the collector's counts): it imports both engines, builds a small warm-up
 DAG (the registry's first load, code paths), collects, then times one graph's build,
 ``root.backward()`` and release (dropping the last references). Repeats run engine after
-engine. Three ways, each its own processes:
+engine. Four ways, each its own processes:
 
 * ``gc default``: the collector enabled, default thresholds, for both: the target;
 * ``gc paused``: ``gc.disable()`` around the whole build, backward and release (context);
-* ``steady``: five graphs in a row in one process, nothing collected between (context).
+* ``steady``: five graphs in a row in one process, nothing collected between (context);
+* ``anomaly``: microgradx inside ``microgradx.detect_anomaly()`` (context: what anomaly mode
+  costs when on; off, it is the gc-default row).
 
 ``reclaim``, after each measurement: a timed ``gc.collect()`` minus a second, baseline one
 (0 when the first finds nothing unreachable). micrograd's nodes are reference cycles (each
@@ -43,6 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: I001
 import argparse
+import contextlib
 import gc
 import json
 import math
@@ -59,7 +62,9 @@ from common import GcTimer, median, target
 LIMIT = 4.0
 OP_WEIGHTS = {"add": 0.35, "mul": 0.3, "pow": 0.15, "relu": 0.2}
 ENGINES = ("micrograd", "microgradx")
-MODES = {"default": "gc default (target)", "paused": "gc paused", "steady": "steady: 5 graphs in a row"}
+MODES = {"default": "gc default (target)", "paused": "gc paused", "steady": "steady: 5 graphs in a row",
+         "anomaly": "anomaly mode on, gc default"}
+ONLY = {"anomaly": ("microgradx",)}  # micrograd has no anomaly mode: that row is compared with its gc-default row
 TIME_LIMIT, MEMORY_LIMIT = 1.0, 0.35
 
 
@@ -153,7 +158,8 @@ def worker(engine: str, mode: str, n_ops: int, seed: int, memory: bool, cpu_time
     b = w = r = 0
     if mode == "paused":
         gc.disable()
-    with GcTimer() as in_gc:
+    anomaly = __import__("microgradx").detect_anomaly() if mode == "anomaly" else contextlib.nullcontext()
+    with GcTimer() as in_gc, anomaly:
         for _ in range(rounds):
             t0 = clock()
             leaves, root = build(inputs, Value)
@@ -234,12 +240,12 @@ def run(args: argparse.Namespace) -> dict:
     print(f"gradients: microgradx == micrograd on all {len(inputs) + n:,} nodes (worst relative difference "
           f"{check_gradients(inputs, ops):.1e}, tolerance {peers.REL_TOL:g})")
     print(f"timing: {'process CPU time' if args.cpu_time else 'wall clock'}, one fresh interpreter per measurement, "
-          f"{repeat} repeats x {len(ENGINES)} engines x {len(MODES)} ways; memory: tracemalloc in the gc-default "
-          f"processes\n")
-    res: dict = {(e, m): [] for e in ENGINES for m in MODES}
+          f"{repeat} repeats x {sum(len(ONLY.get(m, ENGINES)) for m in MODES)} (engine, way) pairs; memory: "
+          f"tracemalloc in the gc-default processes\n")
+    res: dict = {(e, m): [] for m in MODES for e in ONLY.get(m, ENGINES)}
     for _ in range(repeat):
         for mode in MODES:
-            for e in ENGINES:
+            for e in ONLY.get(mode, ENGINES):
                 res[e, mode].append(spawn(e, mode, n_ops, args.seed, mode == "default", args.cpu_time))
 
     def per_node(runs: list, key: str) -> float:
@@ -248,13 +254,14 @@ def run(args: argparse.Namespace) -> dict:
     def total(r: dict) -> float:
         return r["build"] + r["backward"] + r["release"]
 
-    ratios = {mode: median(total(x) / total(m) for x, m in zip(res["microgradx", mode], res["micrograd", mode]))
+    ratios = {mode: median(total(x) / total(m) for x, m in zip(res["microgradx", mode],
+                                                               res["micrograd", "default" if mode in ONLY else mode]))
               for mode in MODES}
     with_reclaim = median((total(x) + x["reclaim"]) / (total(m) + m["reclaim"])
                           for x, m in zip(res["microgradx", "default"], res["micrograd", "default"]))
     rows = []
     for mode, title in MODES.items():
-        for e in ENGINES:
+        for e in ONLY.get(mode, ENGINES):
             runs = res[e, mode]
             rows.append([f"{e}, {title}", per_node(runs, "build"), per_node(runs, "backward"),
                          per_node(runs, "release"), median(total(r) for r in runs) / n, per_node(runs, "gc"),
@@ -271,7 +278,9 @@ def run(args: argparse.Namespace) -> dict:
     tables.append(common.table("Memory, bytes per op node (graph: held while alive; peak: over build + backward):",
                                ["engine", "graph", "peak", "graph vs micrograd", "peak vs micrograd"], mrows))
     print(f"context: with what each leaves to the collector counted (total + reclaim), gc default: "
-          f"{with_reclaim:.2f}x; gc paused: {ratios['paused']:.2f}x; steady state: {ratios['steady']:.2f}x\n")
+          f"{with_reclaim:.2f}x; gc paused: {ratios['paused']:.2f}x; steady state: {ratios['steady']:.2f}x; "
+          f"microgradx in anomaly mode vs micrograd (gc default): {ratios['anomaly']:.2f}x (anomaly mode off is the "
+          f"target row: it costs nothing there)\n")
     targets = [target("eager node time vs micrograd, clean heap, gc default", ratios["default"], "<=", TIME_LIMIT),
                target("eager node memory vs micrograd, graph alive", mem["microgradx"]["graph_bytes"] /
                       mem["micrograd"]["graph_bytes"], "<=", MEMORY_LIMIT),
