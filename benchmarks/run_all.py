@@ -1,151 +1,109 @@
-"""Every comparison in one run: epoch, node micro-benchmark, memory, the example end to end.
+"""Every comparison in one run: the epoch, the compiled scalar loop, node floors, memory, scikit-learn, the example.
 
-    python benchmarks/run_all.py            # the full run (about 2.5 minutes on a 2-core machine)
-    python benchmarks/run_all.py --quick    # a smoke run (under a minute): fewer repeats, micrograd on subsets
+    python benchmarks/run_all.py              # the full run (about 5 minutes on the 2-core test machine)
+    python benchmarks/run_all.py --quick      # a smoke run (well under a minute): subsets, few repeats
+    python benchmarks/run_all.py --skip sklearn --json results.json
 
 Each benchmark runs in its own fresh interpreter, one after the other (so one's heap and
-garbage-collector state cannot change another's figures), with its full output shown; the
-end is a summary table of the medians and the ratios against the issue's targets, with the
-versions and the machine. ``--json PATH`` also writes every figure as JSON.
+collector state cannot change another's figures), with its full output shown and its figures
+read back from ``--json``. The end is a summary: the versions and the machine, each
+benchmark's table of medians and ratios, and every target with its value and verdict.
 
-The benchmarks (each also runs alone; see its docstring for what exactly is measured):
-
-1. ``bench_epoch.py``: one full-batch SGD epoch of the breast-cancer MLP in microgradx (lanes
-   and scalar mode), micrograd 0.1.0, PyTorch float64 (one thread) and numpy, gradients
-   checked equal first;
-2. ``bench_nodes.py``: the fine-grained node micro-benchmark against micrograd;
-3. ``bench_memory.py``: peak memory of one scalar-mode epoch against micrograd;
-4. ``bench_example.py``: ``examples/breast_cancer.py`` from process start to its final accuracy.
+1. ``bench_epoch.py``: the breast-cancer full-batch epoch: compiled and eager microgradx,
+   PyTorch float64 (one thread), numpy by hand, micrograd 0.1.0;
+2. ``bench_scalar.py``: micrograd's per-example loop compiled with ``lanes=False``;
+3. ``bench_nodes.py``: the eager engine's node time and memory against micrograd's;
+4. ``bench_memory.py``: a scalar-mode epoch's peak memory; a recording's memory;
+5. ``bench_sklearn.py --config issue11``: fit time and score against scikit-learn's MLP;
+6. ``bench_example.py``: ``examples/breast_cancer.py`` from process start to its final accuracy.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # noqa: I001
 import argparse
 import json
-import os
-import re
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+BENCHMARKS = {  # name -> (script, extra arguments, takes --cpu-time)
+    "epoch": ("bench_epoch.py", [], True),
+    "scalar": ("bench_scalar.py", [], True),
+    "nodes": ("bench_nodes.py", [], True),
+    "memory": ("bench_memory.py", [], False),
+    "sklearn": ("bench_sklearn.py", ["--config", "issue11"], False),
+    "example": ("bench_example.py", [], False),
+}
 
-from common import print_header, print_table  # noqa: E402
 
-#: A verdict line of bench_nodes.py: "  time, steady state        : total 0.71x (target <= 0.50x: ..."
-NODES_VERDICT = re.compile(r"^\s+(time|memory), ([^:]+?)\s*:\s+(?:total )?([\d.]+)x \(target (<=|>=) ([\d.]+)x",
-                           re.MULTILINE)
-
-
-def run_bench(script: str, args: list[str], json_path: Optional[str]) -> tuple[str, float]:
-    """Run ``python benchmarks/SCRIPT ARGS`` in a fresh interpreter, echoing its output; return (output, seconds)."""
-    argv = [sys.executable, str(HERE / script), *args]
-    if json_path:
-        argv += ["--json", json_path]
+def run_bench(script: str, args: list[str], json_path: str) -> tuple[dict, float]:
+    """Run ``python benchmarks/SCRIPT ARGS --json PATH`` in a fresh interpreter, echoing it; (its JSON, seconds)."""
+    argv = [sys.executable, str(HERE / script), *args, "--json", json_path]
     print(f"\n$ python benchmarks/{script} {' '.join(args)}".rstrip(), flush=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")  # one thread for every implementation (bench_example runs the example as is)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")  # (common pinned the BLAS thread variables: inherited)
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    out = []
     assert proc.stdout is not None
     for line in proc.stdout:
         print(line, end="", flush=True)
-        out.append(line)
     code = proc.wait()
     seconds = time.perf_counter() - t0
     if code != 0:
         raise SystemExit(f"benchmarks/{script} failed with exit status {code}")
-    return "".join(out), seconds
-
-
-def verdict(value: float, op: str, limit: float) -> str:
-    """'met' or 'MISSED by 1.23x' for ``value op limit``."""
-    ok = value <= limit if op == "<=" else value >= limit if op == ">=" else value < limit
-    if ok:
-        return "met"
-    return f"MISSED by {value / limit:.2f}x" if op in ("<=", "<") else f"MISSED by {limit / value:.2f}x"
+    with open(json_path, encoding="utf-8") as f:
+        return json.load(f), seconds
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run every benchmark, then print the summary (exit status 0)."""
+    """Run every benchmark, then print the summary (exit status 0; a benchmark that fails stops the run)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: fewer repeats, micrograd on subsets")
-    parser.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
-    parser.add_argument("--skip", action="append", default=[], choices=["epoch", "nodes", "memory", "example"],
+    parser.add_argument("--quick", action="store_true", help="a smoke run: subsets and few repeats")
+    parser.add_argument("--skip", action="append", default=[], choices=list(BENCHMARKS),
                         help="leave a benchmark out (repeatable)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with the process CPU clock (epoch, scalar, nodes)")
+    parser.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
     args = parser.parse_args(argv)
-    quick = ["--quick"] if args.quick else []
     started = time.perf_counter()
-    print_header("microgradx benchmarks: every comparison" + (" (--quick)" if args.quick else ""),
-                 ("numpy", "microgradx", "micrograd", "torch", "scikit-learn", "pluggy"))
-
+    common.print_header("microgradx benchmarks: every comparison" + (" (--quick)" if args.quick else ""),
+                        (*common.PACKAGES, "pluggy"))
     results: dict[str, Any] = {}
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, script, extra in (("epoch", "bench_epoch.py", []), ("nodes", "bench_nodes.py", []),
-                                    ("memory", "bench_memory.py", []), ("example", "bench_example.py", [])):
+        for name, (script, extra, cpu) in BENCHMARKS.items():
             if name in args.skip:
                 continue
-            json_path = None if name == "nodes" else os.path.join(tmp, f"{name}.json")
-            out, seconds[name] = run_bench(script, quick + extra, json_path)
-            if json_path:
-                with open(json_path, encoding="utf-8") as f:
-                    results[name] = json.load(f)
-            else:
-                results[name] = {"verdicts": [
-                    {"what": f"node micro-benchmark, {kind}, {what}", "value": float(v), "op": op,
-                     "limit": float(lim)}
-                    for kind, what, v, op, lim in NODES_VERDICT.findall(out)
-                    if not what.startswith("*")]}
+            flags = extra + (["--quick"] if args.quick else []) + (["--cpu-time"] if cpu and args.cpu_time else [])
+            results[name], seconds[name] = run_bench(script, flags, os.path.join(tmp, f"{name}.json"))
 
-    # -- the summary ---------------------------------------------------------------------------------
     print("\n" + "=" * 100)
-    print_header("Summary" + (" (--quick: fewer repeats, micrograd on subsets)" if args.quick else ""),
-                 ("numpy", "microgradx", "micrograd", "torch"))
-    if "epoch" in results:
-        rows = results["epoch"]["rows"]
-        torch_ms = rows.get("PyTorch float64, 1 thread", {}).get("ms_per_epoch")
-        mg_ms = rows.get("micrograd 0.1.0", {}).get("ms_per_epoch")
-        table = []
-        for name, r in rows.items():
-            ms = r["ms_per_epoch"]
-            partial = "" if r["examples"] == results["epoch"]["examples"] else f" [on {r['examples']} ex., scaled]"
-            table.append([name + partial, ms, f"{ms / torch_ms:.2f}x" if torch_ms else "-",
-                          f"{mg_ms / ms:.1f}x" if mg_ms else "-"])
-        print(f"Breast-cancer epoch ({results['epoch']['examples']} examples, full batch), median ms:")
-        print_table(["implementation", "ms/epoch", "vs PyTorch", "micrograd / this"], table)
-    if "memory" in results:
-        table = [[name, r["examples"], r["peak_bytes"] / 1e6] for name, r in results["memory"]["rows"].items()]
-        print("Peak memory of one epoch (tracemalloc), MB:")
-        print_table(["implementation", "examples", "peak MB"], table)
-    if "example" in results:
-        ex = results["example"]
-        run = ex["runs"]
-        print(f"examples/breast_cancer.py: final test accuracy {run[0]['test']:.1f}% (train {run[0]['train']:.1f}%), "
-              f"median {sorted(r['to_accuracy'] for r in run)[len(run) // 2]:.2f} s from process start "
-              f"({len(run)} runs)\n")
-
-    table = []
-    for name in ("epoch", "nodes", "memory", "example"):
-        for v in results.get(name, {}).get("verdicts", []):
-            ok = verdict(v["value"], v["op"], v["limit"])
-            if v.get("accuracy_reached") is False:
-                ok = "MISSED (accuracy not reached)"
-            unit = " s" if name == "example" else "x"
-            table.append([v["what"], f"{v['value']:.3g}{unit}", f"{v['op']} {v['limit']:g}{unit}", ok])
-    print("Targets:")
-    print_table(["measure", "value", "target", "verdict"], table, align="lrrl")
+    info = common.print_header("Summary" + (" (--quick: a smoke run on subsets, not figures for the record)"
+                                            if args.quick else ""))
+    targets = []
+    for name, res in results.items():
+        for t in res.get("tables", []):
+            print(f"[{name}] {t['title']}")
+            common.print_table(t["headers"], t["rows"], t.get("align"))
+        if res.get("skipped"):
+            print(f"[{name}] skipped: {res['skipped']}\n")
+        targets += [dict(t, what=f"[{name}] {t['what']}") for t in res.get("targets", [])]
+    common.print_targets(targets)
+    missed = sum(t["verdict"] != "met" for t in targets)
     total = time.perf_counter() - started
+    print(f"targets: {len(targets) - missed} met, {missed} missed")
     print("run time: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + f"; total {total:.0f} s")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"results": results, "seconds": seconds}, f, indent=2)
+            json.dump({**info, "results": results, "seconds": seconds, "targets": targets}, f, indent=2)
     return 0
 
 
