@@ -16,6 +16,7 @@ from operator import mul
 from typing import Optional
 
 import numpy as np
+from microgradx_plugins.activations import sigmoid
 
 from microgradx import Op, hookimpl
 from microgradx.compiler.batching import dot_rule, logsumexp_rule, sum_rule
@@ -161,8 +162,33 @@ logsumexp = Op(name="logsumexp", arity=None, elementwise=True, batch=logsumexp_r
                forward=_lse_forward, backward=_lse_backward)
 
 
+# -- bce_logit ---------------------------------------------------------------------------------
+#
+# Binary cross-entropy of a logit z against a 0/1 target t: log(1 + e^z) - t*z, the loss "bce"
+# computes per example, as one node instead of three (logsumexp(0, z), t * z, their difference).
+# log(1 + e^z) = max(z, 0) + log(1 + e^-|z|) never overflows; d/dz = sigmoid(z) - t, d/dt = -z.
+
+def _softplus_scalar(z: float) -> float:
+    return (z if z > 0.0 else 0.0) + math.log1p(math.exp(-abs(z))) if z == z else z
+
+
+def _bce_forward(z, t):
+    if z.__class__ is _ndarray or t.__class__ is _ndarray:
+        return np.logaddexp(0.0, z) - t * z
+    return _softplus_scalar(z) - t * z
+
+
+def _bce_backward(g, out, z, t):
+    return g * (sigmoid.forward(z) - t), -g * z
+
+
+bce_logit = Op(name="bce_logit", arity=2, elementwise=True,
+               doc="binary cross-entropy of a logit z and a 0/1 target t: log(1 + e**z) - t*z, without overflow",
+               forward=_bce_forward, backward=_bce_backward)
+
+
 @hookimpl
 def microgradx_register_ops(register):
-    """Register dot, sum and logsumexp."""
-    for op in (dot, sum_op, logsumexp):
+    """Register dot, sum, logsumexp and bce_logit."""
+    for op in (dot, sum_op, logsumexp, bce_logit):
         register(op)

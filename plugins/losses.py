@@ -274,8 +274,8 @@ class Hinge(_OneOutputBinary):
 class BCE(_OneOutputBinary):
     """Binary cross-entropy on a logit z: ``log(1 + e**z) - t * z`` (``-log sigmoid`` of the right sign).
 
-    Computed as ``logsumexp(0, z) - t * z``, so it stays finite (and its gradient
-    ``sigmoid(z) - t`` exact) for logits of any size. One output; predicted label ``z > 0``
+    Computed by the op ``bce_logit`` as ``max(z, 0) + log(1 + e**-|z|) - t * z``, so it stays
+    finite (and its gradient ``sigmoid(z) - t`` exact) for logits of any size. One output; predicted label ``z > 0``
     (probability > 1/2).
     """
 
@@ -287,9 +287,8 @@ class BCE(_OneOutputBinary):
         return self._labels(targets, n_outputs, n)[:, None]
 
     def per_example(self, outputs: list[Value], targets: list[Value]) -> Value:
-        """``logsumexp(0, z) - t * z`` per example."""
-        z = outputs[0]
-        return ops.logsumexp(0.0, z) - targets[0] * z
+        """``log(1 + e**z) - t * z`` per example: one ``bce_logit`` node."""
+        return ops.bce_logit(outputs[0], targets[0])
 
 
 @attrs.define

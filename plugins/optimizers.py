@@ -184,11 +184,17 @@ class Adam(_Optimizer):
             self._m = np.zeros_like(g)
             self._v = np.zeros_like(g)
         self.t += 1
-        self._m = self.beta1 * self._m + (1.0 - self.beta1) * g
-        self._v = self.beta2 * self._v + (1.0 - self.beta2) * (g * g)
-        m_hat = self._m / (1.0 - self.beta1 ** self.t)
-        v_hat = self._v / (1.0 - self.beta2 ** self.t)
-        self._subtract(values, self.lr * m_hat / (np.sqrt(v_hat) + self.eps))
+        m, v = self._m, self._v  # updated in place: m = beta1*m + (1-beta1)*g, v = beta2*v + (1-beta2)*g*g
+        m *= self.beta1
+        m += (1.0 - self.beta1) * g
+        v *= self.beta2
+        v += (1.0 - self.beta2) * (g * g)
+        step = m / (1.0 - self.beta1 ** self.t)  # m_hat, then lr * m_hat / (sqrt(v_hat) + eps)
+        denom = np.sqrt(v / (1.0 - self.beta2 ** self.t))
+        denom += self.eps
+        step *= self.lr
+        step /= denom
+        self._subtract(values, step)
 
 
 @hookimpl

@@ -277,10 +277,13 @@ class LaneReduction:
     def forward(self, env: Env) -> None:
         """Each input's lanes added up (or averaged)."""
         x = self.gather.take(env)
-        env.data[0][self.rows] = x.mean(axis=1) if self.mean else x.sum(axis=1)
+        total = x.sum(axis=1)
+        env.data[0][self.rows] = total / self.lanes if self.mean else total
 
     def backward(self, env: Env, variant: int) -> None:
         """Every lane of an input gets the output's gradient (divided by the lanes for a mean)."""
         if self.wants[variant]:
             g = env.grad[0][self.rows]
-            self.gather.add(env, np.broadcast_to((g / self.lanes if self.mean else g)[:, None], (len(g), self.lanes)))
+            full = np.empty((len(g), self.lanes))
+            full[...] = (g / self.lanes if self.mean else g)[:, None]
+            self.gather.add(env, full)

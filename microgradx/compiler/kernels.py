@@ -113,8 +113,12 @@ class Gather(_Rows):
 
     def add(self, env: Env, g: Any) -> None:  # type: ignore[override]
         """Add the gradient ``g`` (any shape that broadcasts to, or reduces to, what `take` gave)."""
-        g = reduce_to(g, self.take_shape)
-        super().add(env.grad[self.space], g.reshape(self.shape) if self.column else g)
+        if self.column and g.__class__ is np.ndarray and g.ndim == 2 and g.shape[0] == self.shape[0]:
+            g = g.sum(axis=1)  # a float input of lane nodes: its gradient is the lanes' total
+        else:
+            g = reduce_to(g, self.take_shape)
+            g = g.reshape(self.shape) if self.column else g
+        super().add(env.grad[self.space], g)
 
 
 class Block(_Rows):
@@ -147,7 +151,7 @@ def reduce_to(g: Any, shape: tuple) -> np.ndarray:
     axes = tuple(i for i, (have, want) in enumerate(zip(g.shape, shape)) if want == 1 and have != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
-    return np.broadcast_to(g, shape)
+    return g if g.shape == shape else np.broadcast_to(g, shape)
 
 
 class ElementwiseKernel:

@@ -112,7 +112,7 @@ class Call:
         """
         plan, env = self.plan, Env(self.env.data)  # this pass's gradients: two passes never share them
         variant = INPUTS if inputs else PARAMS
-        env.grad = {s: np.zeros_like(d) for s, d in env.data.items()}
+        env.grad = {s: np.zeros(d.shape) for s, d in env.data.items()}
         for v, grad in seeds:
             space, row = int(plan.space_of[v]), int(plan.row_of[v])
             seed = check_seed(env.data[space][row] if space else float(env.data[0][row]), grad)
