@@ -120,13 +120,14 @@ def as_inputs(x: Any, nin: int, who: str = "model") -> list:
     """Turn a model input into a list of ``nin`` Values.
 
     ``x`` is one example (a list, tuple or 1-D array of numbers or Values) or a 2-D numpy
-    array of shape ``(n, nin)``, whose columns become lane Values (lane mode). Values are
-    used as they are (so their gradients can be asked for); numbers become new leaves.
+    array of shape ``(n, nin)``, whose columns become lane Values (lane mode) that take no
+    gradient (``grad`` None: they are data, and nothing outside holds them). Values are used
+    as they are (so their gradients can be asked for); numbers become new leaves.
     """
     if isinstance(x, np.ndarray):
         if x.ndim == 2:
             _check_batch(x, nin, who)
-            return [Value(column) for column in x.T]
+            return [_data(column) for column in x.T]
         if x.ndim != 1:
             raise ValueError(f"{who} takes one example (1-D) or a batch (2-D array of shape (n, {nin})), "
                              f"got an array of shape {x.shape}")
@@ -143,6 +144,13 @@ def as_inputs(x: Any, nin: int, who: str = "model") -> list:
             raise TypeError(f"{who}: input {i} is a {type(xi).__name__}; pass a batch as a 2-D numpy array "
                             f"of shape (n, {nin})")
     return [xi if isinstance(xi, Value) else Value(xi) for xi in x]
+
+
+def _data(column: np.ndarray) -> Value:
+    """A lane Value of input data: it takes no gradient (backward passes it by)."""
+    v = Value(column)
+    v.grad = None
+    return v
 
 
 def _check_weights(weights: Any, n: int, who: str) -> list[float]:

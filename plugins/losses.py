@@ -111,8 +111,11 @@ def _stack(outputs: list[Value]) -> np.ndarray:
 
 
 def _constant(column: np.ndarray, lanes: Optional[int]) -> Value:
-    """One column of encoded targets (or weights) as a Value: a float (scalar mode) or lanes."""
-    return Value(float(column[0]) if lanes is None else column)
+    """One column of encoded targets (or weights) as a Value that takes no gradient: a float or lanes."""
+    v = Value(float(column[0]) if lanes is None else column)
+    if lanes is not None:
+        v.grad = None  # data: backward passes it by (a float's gradient is one cheap addition anyway)
+    return v
 
 
 @attrs.define

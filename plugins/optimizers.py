@@ -73,34 +73,36 @@ def _check_params(instance: Any, attribute: attrs.Attribute, params: list) -> No
 class _Optimizer:
     """Shared behaviour: the parameters' numbers and grads as arrays, updates, ``zero_grad``.
 
-    When every parameter is a `microgradx.Parameter`, the optimizer binds them to one
-    `ParameterStore` and updates its array in place (each ``p.data`` reads from it); plain
-    Values are gathered into arrays and written back one by one.
+    While the parameters live in a `ParameterStore` (a compiled training step binds them), the
+    optimizer reads and updates that array in place; otherwise it gathers the numbers into
+    arrays and writes the new ones back one by one.
     """
 
     params: list
-    _store: Optional[ParameterStore]
+    _where: Any  # (store, index) of the parameters, or None; worked out again when bindings change
+    _generation: int
 
-    def _bind(self) -> Optional[ParameterStore]:
-        store = self._store
-        if store is None or not store.valid:  # not bound yet, or a parameter was bound elsewhere since
-            store = self._store = ParameterStore.bind(self.params)
-        return store
+    def _located(self) -> Optional[tuple]:
+        if self._generation != ParameterStore.generation:
+            self._where, self._generation = ParameterStore.locate(self.params), ParameterStore.generation
+        where = self._where
+        return where if where is not None and where[0].valid else None
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to 0.0."""
-        store = self._bind()
-        if store is not None:
-            store.grad[:] = 0.0
+        where = self._located()
+        if where is not None:
+            where[0].grad[where[1]] = 0.0
         else:
             for p in self.params:
                 p.grad = 0.0
 
     def _arrays(self) -> tuple:
-        """``(values, grads)`` of the parameters as float arrays (the store's own, when bound)."""
-        store = self._bind()
-        if store is not None:
-            return store.data, store.grad
+        """``(values, grads)`` of the parameters as float arrays (views or copies: `_subtract` writes new values)."""
+        where = self._located()
+        if where is not None:
+            store, index = where
+            return store.data[index], store.grad[index]
         n = len(self.params)
         try:
             grads = np.fromiter([p.grad for p in self.params], dtype=np.float64, count=n)
@@ -112,8 +114,9 @@ class _Optimizer:
 
     def _subtract(self, values: np.ndarray, steps: np.ndarray) -> None:
         """``p.data -= step`` for each parameter: in the store's array, or one by one."""
-        if self._store is not None and values is self._store.data:
-            values -= steps
+        where = self._located()
+        if where is not None:
+            where[0].data[where[1]] -= steps
         else:
             for p, x in zip(self.params, (values - steps).tolist()):
                 p.data = x
@@ -134,12 +137,12 @@ class SGD(_Optimizer):
     weight_decay: float = attrs.field(default=0.0, validator=_at_least_zero)
     nesterov: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     _buf: Any = attrs.field(init=False, default=None, repr=False)
-    _store: Optional[ParameterStore] = attrs.field(init=False, default=None, repr=False)
+    _where: Any = attrs.field(init=False, default=None, repr=False)
+    _generation: int = attrs.field(init=False, default=-1, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("SGD: nesterov=True needs a momentum > 0")
-        self._bind()
 
     def step(self) -> None:
         """Update every parameter from its gradient."""
@@ -170,10 +173,8 @@ class Adam(_Optimizer):
     t: int = attrs.field(init=False, default=0)
     _m: Any = attrs.field(init=False, default=None, repr=False)
     _v: Any = attrs.field(init=False, default=None, repr=False)
-    _store: Optional[ParameterStore] = attrs.field(init=False, default=None, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        self._bind()
+    _where: Any = attrs.field(init=False, default=None, repr=False)
+    _generation: int = attrs.field(init=False, default=-1, repr=False)
 
     def step(self) -> None:
         """Update every parameter from its gradient."""

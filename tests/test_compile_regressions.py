@@ -52,7 +52,13 @@ def test_a_recording_made_in_anomaly_mode_replays_plain_ops_after_it(rng):
     fn = lambda X: ops.lane_mean(ops.sum(*[(x * w).tanh() * 2.0 + x * w - x for x in X]))
     compiled = microgradx.compile(fn)
     with microgradx.detect_anomaly():
-        check_compiled(fn, [rng.normal(size=(4, 3))], [w], compiled=compiled)
+        assert isinstance(compiled(rng.normal(size=(4, 3))), Value)  # in anomaly mode it runs eagerly, checked
+        assert compiled.recordings == 0
+        with microgradx.detect_anomaly():  # and a recording made from a graph of checked ops reads the plain ones
+            from microgradx.compiler.record import read_graph
+
+            program = read_graph([fn([Value(rng.normal(size=4)) for _ in range(3)])], True)
+        assert all(getattr(op.forward, "plain_op", None) is None for op in program.ops)
     made = len(anomaly._made)
     for _ in range(5):
         check_compiled(fn, [rng.normal(size=(4, 3))], [w], compiled=compiled)

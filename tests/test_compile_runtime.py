@@ -287,7 +287,7 @@ def test_parameters_bound_to_an_optimizer_store(optimizer, settings):
     _, want = _train(MLP(3, [5, 2], seed=23), steps, None, optimizer, **settings)
     np.testing.assert_allclose(got, want, **REORDERED)  # p.data right after every step
     for _, closed in compiled._recordings.values():
-        assert closed._resolve() is opt._store  # the replays read and write the store's arrays
+        assert closed._resolve() is opt._located()[0]  # the replays and the optimizer share the store's arrays
     check_compiled(_mlp_step(model), [np.ones((8, 3))], model.parameters(), compiled=compiled)  # grads via the store
 
 
@@ -316,7 +316,7 @@ def test_plain_values_and_a_mix_as_parameters(rng):
     fn = lambda X: ops.lane_mean((ops.dot(bias, *weights[:3], *X) * ops.dot(*weights[3:], *X)).tanh())
     compiled = microgradx.compile(fn)
     opt = SGD([*weights, bias], lr=0.2)
-    assert opt._store is None  # some are plain Values: read and written one by one
+    assert opt._located() is None  # some are plain Values: read and written one by one
     for n in (6, 6, 2):
         X = rng.normal(size=(n, 3))
         check_compiled(fn, [X], [*weights, bias], compiled=compiled)

@@ -1,13 +1,17 @@
 """`Parameter`: a number a model learns, whose data and grad can live in one flat array.
 
 An optimizer step over 785 parameters, one Python attribute at a time, costs more than
-the whole compiled forward and backward of a small MLP. So the optimizer and the compiled
-step keep every parameter's number in one float64 array (a `ParameterStore`) and work on
-that array; a `Parameter` reads and writes its own entry there, so ``p.data`` and
-``p.grad`` are right whenever anyone looks, and ``p.data = 0.5`` changes the array.
+the whole compiled forward and backward of a small MLP. So while a compiled step trains
+them, the parameters' numbers live in one float64 array (a `ParameterStore`) that the
+compiled step and the optimizer work on with numpy. A bound parameter reads and writes its
+own entry there, so ``p.data`` and ``p.grad`` are right whenever anyone looks, and
+``p.data = 0.5`` changes the array.
 
-A Parameter is a `Value` in every other way (a float leaf); it is plain until a store binds
-it. Plain Values work as parameters too: they are read and written one by one.
+Binding switches a `Parameter` to `BoundParameter`, the same object with ``data`` and
+``grad`` as properties over the store; `ParameterStore.release` puts the numbers back
+in the object and switches it back. An unbound Parameter is a plain `Value` (its ``data``
+and ``grad`` are slots), so eager code pays nothing for the arrays it is not using. Plain
+Values work as parameters too: they are read and written one by one.
 """
 
 from __future__ import annotations
@@ -19,15 +23,15 @@ import numpy as np
 
 from microgradx.engine.value import Value
 
-_DATA = Value.data  # the slots of Value, which a Parameter uses while no store holds it
+_DATA = Value.data  # the slots of Value: a Parameter's own number while no store holds it
 _GRAD = Value.grad
 
 
 class Parameter(Value):
-    """A float leaf Value that a model trains; its number may live in a `ParameterStore`.
+    """A float leaf Value that a model trains: ``Parameter(0.5, label="w0")``.
 
-    ``Parameter(0.5, label="w0")``. ``p.data`` and ``p.grad`` read and write the store's
-    arrays while it is bound to one (an optimizer binds its parameters), else its own slots.
+    Exactly a Value (``data`` and ``grad`` are its own slots) until a `ParameterStore`
+    binds it; then it is a `BoundParameter` until the store releases it.
     """
 
     __slots__ = ("_store", "_index")
@@ -39,37 +43,33 @@ class Parameter(Value):
         if not isinstance(self.data, float):
             raise TypeError(f"a Parameter holds one number, not {type(data).__name__} (lanes are data, not weights)")
 
-    @property
-    def data(self) -> Any:
-        """The parameter's value (a float)."""
-        store = self._store
-        return _DATA.__get__(self) if store is None else store.data.item(self._index)
-
-    @data.setter
-    def data(self, x: Any) -> None:
-        store = self._store
-        if store is None:
-            _DATA.__set__(self, x)
-        else:
-            store.data[self._index] = x
-
-    @property
-    def grad(self) -> Any:
-        """The gradient gathered by ``backward()`` (a float)."""
-        store = self._store
-        return _GRAD.__get__(self) if store is None else store.grad.item(self._index)
-
-    @grad.setter
-    def grad(self, g: Any) -> None:
-        store = self._store
-        if store is None:
-            _GRAD.__set__(self, g)
-        else:
-            store.grad[self._index] = g
-
     def __reduce__(self) -> tuple:
         # a copy (pickle, deepcopy) is a plain Parameter with the same number, bound to no store
         return (_rebuild, (self.data, self.grad, self.label))
+
+
+class BoundParameter(Parameter):
+    """A `Parameter` while a `ParameterStore` holds it: ``data`` and ``grad`` are its entries there."""
+
+    __slots__ = ()
+
+    @property
+    def data(self) -> float:
+        """The parameter's value, read from its store."""
+        return self._store.data.item(self._index)
+
+    @data.setter
+    def data(self, x: Any) -> None:
+        self._store.data[self._index] = x
+
+    @property
+    def grad(self) -> float:
+        """The parameter's gradient, read from its store."""
+        return self._store.grad.item(self._index)
+
+    @grad.setter
+    def grad(self, g: Any) -> None:
+        self._store.grad[self._index] = g
 
 
 def _rebuild(data: float, grad: float, label: Optional[str]) -> Parameter:
@@ -82,8 +82,9 @@ class ParameterStore:
     """The data and grads of a list of Parameters, as two float64 arrays in the list's order.
 
     Making a store binds its parameters to it (a parameter is in one store at a time; a store
-    that loses one to another store is no longer ``valid``). ``generation`` counts bindings
-    process-wide, so a holder can tell cheaply whether anything was bound anew since it looked.
+    that loses one to another store is no longer ``valid``); `release` unbinds them, leaving
+    their numbers in them. ``generation`` counts bindings process-wide, so a holder can tell
+    cheaply whether anything was bound or released since it looked.
     """
 
     generation = 0
@@ -98,6 +99,7 @@ class ParameterStore:
             if old is not None and old is not self:
                 old.valid = False
             p._store, p._index = self, i
+            p.__class__ = BoundParameter
         ParameterStore.generation += 1
 
     @staticmethod
@@ -121,13 +123,31 @@ class ParameterStore:
     def locate(values: Sequence[Any]) -> Optional[tuple]:
         """``(store, index)`` when every value is a Parameter of one valid store (``index`` into its arrays), else None.
 
+        ``index`` is a slice when the values are the store's own consecutive entries, in order.
         For code that works on a subset of parameters as arrays: ``store.grad[index] += ...``.
         """
         values = list(values)
         store = getattr(values[0], "_store", None) if values else None
         if store is None or not store.valid or not all(getattr(v, "_store", None) is store for v in values):
             return None
-        return store, np.array([v._index for v in values], dtype=np.intp)
+        index = np.array([v._index for v in values], dtype=np.intp)
+        if len(np.unique(index)) != len(index):
+            return None
+        start = int(index[0])
+        if (index == np.arange(start, start + len(index))).all():
+            return store, slice(start, start + len(index))
+        return store, index
+
+    def release(self) -> None:
+        """Unbind the parameters this store still holds: their numbers go back into them, as plain Parameters."""
+        for i, p in enumerate(self.params):
+            if p._store is self:
+                data, grad = self.data.item(i), self.grad.item(i)
+                p.__class__, p._store, p._index = Parameter, None, -1
+                _DATA.__set__(p, data)
+                _GRAD.__set__(p, grad)
+        self.valid = False
+        ParameterStore.generation += 1
 
     def __repr__(self) -> str:
         return f"ParameterStore({len(self.params)} parameters{'' if self.valid else ', no longer valid'})"

@@ -33,16 +33,12 @@ class ClosedFloats:
         store = self.store
         if self.generation == ParameterStore.generation and (store is None or store.valid):
             return store
-        self.generation, self.store = ParameterStore.generation, None
         values = self.values
-        first = values[0] if values else None
-        if isinstance(first, Parameter) and first._store is not None and all(
-                isinstance(v, Parameter) and v._store is first._store for v in values):
-            index = np.array([v._index for v in values], dtype=np.intp)
-            if len(np.unique(index)) == len(index):
-                start = int(index[0])
-                contiguous = (index == np.arange(start, start + len(index))).all()
-                self.store, self.index = first._store, slice(start, start + len(index)) if contiguous else index
+        if values and all(isinstance(v, Parameter) and v._store is None for v in values):
+            ParameterStore(values)  # Parameters no store holds yet: keep them in one array from now on
+        where = ParameterStore.locate(values) if values else None
+        self.generation = ParameterStore.generation
+        self.store, self.index = where if where is not None else (None, None)
         return self.store
 
     def read(self) -> np.ndarray:
@@ -65,7 +61,8 @@ class ClosedFloats:
                 store.grad[self.index] += g
             else:
                 for v, gi in zip(self.values, g.tolist()):
-                    v.grad = v.grad + gi
+                    if v.grad is not None:  # (grad None: a Value that takes no gradient)
+                        v.grad = v.grad + gi
 
 
 def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats) -> Env:
@@ -126,7 +123,7 @@ class Call:
             self.closed.add_grads(g0[first:first + len(plan.closed_float)])
         with _GRAD_LOCK:
             for s, r, value in plan.closed_lanes:
-                if s in env.grad:
+                if s in env.grad and value.grad is not None:
                     value.grad = value.grad + env.grad[s][r]
         input_grads = None
         if inputs:

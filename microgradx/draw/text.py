@@ -19,6 +19,8 @@ def format_number(x: float, precision: int = 4) -> str:
 
 def summarize(x: Any, precision: int = 4) -> str:
     """A number as a node shows it; a lane array as ``N lanes, mean M: [x0, x1, x2, ...]``."""
+    if x is None:  # the grad of a Value that takes no gradient (a model's input data)
+        return "none"
     if isinstance(x, np.ndarray):
         n = x.size
         mean = float(np.mean(x)) if n else math.nan

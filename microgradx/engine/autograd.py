@@ -41,11 +41,12 @@ RELEASED = Op(name="released", arity=None, forward=_refuse, backward=_refuse,
               doc="an op output whose graph backward(retain_graph=False) released")
 
 
-def topological_order(root: Any) -> list:
+def topological_order(root: Any, leaves: bool = True) -> list:
     """Every Value ``root`` depends on, each after all of its inputs (``root`` last).
 
     A depth-first search with an explicit stack: a node goes on the stack twice, first to
-    push its inputs, then, once they are all in the order, to be added itself.
+    push its inputs, then, once they are all in the order, to be added itself. With
+    ``leaves=False`` only op outputs are listed (a backward pass needs no step for a leaf).
     """
     order: list = []
     seen = set()
@@ -57,7 +58,7 @@ def topological_order(root: Any) -> list:
         elif v not in seen:
             seen.add(v)
             stack.append((v, True))
-            stack.extend([(p, False) for p in v._parents if p not in seen])
+            stack.extend([(p, False) for p in v._parents if p not in seen and (leaves or p._op is not None)])
     return order
 
 
@@ -72,7 +73,7 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = True) -> None:
     if root._op is RELEASED:
         raise released(root.data)
     seed = check_seed(root.data, grad)
-    nodes = [v for v in topological_order(root) if v._op is not None]  # leaves need no step of their own
+    nodes = [v for v in topological_order(root, leaves=False) if v._op is not None]  # (a leaf root has none)
     for v in nodes:
         if v._op is RELEASED:  # stop before any gradient moves
             raise released(v.data)
@@ -88,9 +89,11 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = True) -> None:
 
 def visit_node(v: Any) -> None:
     """One node's backward step: its op's local gradients, added to its inputs' grads."""
-    for p, g in zip(v._parents, local_gradients(v)):
-        if g is not None:  # a new sum, not +=: one gradient array can be handed to several inputs (add's g, g)
-            p.grad = p.grad + (g if g.__class__ is float else check_gradient(v._op, p.data, g))
+    for p, g in zip(v._parents, local_gradients(v)):  # a new sum, not +=: add's backward hands one g to two
+        if g.__class__ is float:
+            p.grad = p.grad + g
+        elif g is not None and p.grad is not None:  # grad None: a Value that takes no gradient (a model's data)
+            p.grad = p.grad + check_gradient(v._op, p.data, g)
 
 
 def local_gradients(v: Any) -> tuple:

@@ -59,8 +59,7 @@ class Value:
     def item(self) -> float:
         """The data as a float (a lane Value must have exactly one lane)."""
         if isinstance(self.data, np.ndarray) and self.data.size != 1:
-            raise ValueError(f"item() needs one number; this Value has {self.data.size} lanes "
-                             f"(reduce them first: v.lane_mean() or v.lane_sum())")
+            raise ValueError(f"item() needs one number, not {self.data.size} lanes (use lane_mean() or lane_sum())")
         return float(self.data[0]) if isinstance(self.data, np.ndarray) else self.data
 
     __float__ = item

@@ -12,6 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx.collector import gc_paused
+from microgradx.compiler.params import ParameterStore
 from microgradx.compiler.replay import backward_many
 from microgradx.engine.value import Value
 from microgradx.registry import ops
@@ -32,6 +33,9 @@ class EagerSteps:
     def encode_targets(self, y: np.ndarray) -> None:
         """Eager steps check the targets in the loss itself: nothing to do ahead."""
         return None
+
+    def release(self) -> None:
+        """Eager steps keep the parameters as they are: nothing to release."""
 
     def loss_and_grad(self, X: np.ndarray, y: np.ndarray, weights: Optional[np.ndarray] = None,
                       targets: Optional[np.ndarray] = None) -> float:
@@ -81,6 +85,7 @@ class CompiledSteps:
 
         self.model, self.loss, self.params = model, loss, params
         self.n_outputs: Optional[int] = None  # the model's number of outputs, seen on the first batch
+        self._store: Optional[ParameterStore] = None
         lanes = mode == "lanes"
         self.whole = callable(getattr(loss, "encode_targets", None)) and callable(getattr(loss, "build", None))
         self._step = compile(self._lane_graph if lanes else self._scalar_graph, lanes=lanes) if self.whole else None
@@ -104,9 +109,21 @@ class CompiledSteps:
             return None
         return self.loss.encode_targets(y, self.n_outputs, len(y))
 
+    def bind(self) -> None:
+        """Keep the parameters in one flat array (the optimizer's order) while training: see `ParameterStore`."""
+        if self._store is None or not self._store.valid:
+            self._store = ParameterStore.bind(self.params)
+
+    def release(self) -> None:
+        """Put the parameters' numbers back in them (plain Parameters again) after training."""
+        if self._store is not None:
+            self._store.release()
+            self._store = None
+
     def loss_and_grad(self, X: np.ndarray, y: np.ndarray, weights: Optional[np.ndarray] = None,
                       targets: Optional[np.ndarray] = None) -> float:
         """Add d(batch loss)/d(p) to every parameter's ``grad``; return the batch loss."""
+        self.bind()
         if self.whole:
             if self.n_outputs is None:
                 self.n_outputs = _output_count(self.model) or len(self._forward(X[:1]))

@@ -250,6 +250,7 @@ class Trainer:
         finally:
             for cb in registered:
                 pm.unregister(plugin=cb)
+            self._steps.release()  # compiled steps kept the parameters in one array: plain Parameters again
 
     def _fit(self, hook: Any) -> History:
         ds = self.dataset
