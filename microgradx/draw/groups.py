@@ -16,7 +16,7 @@ neuron in a plain MLP, named ``neuron L.i`` after the neuron it comes from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from microgradx import Value
@@ -188,6 +188,23 @@ def find_instances(order: list[Value], groups: list[tuple[str, list[Value]]]) ->
                     stack.append(p)
         instances.append(inst)
     return instances
+
+
+def reading_order(members: set[int], outputs: Sequence[Value]) -> dict[int, int]:
+    """``id(value) -> position`` of the values a group's ops read (``members``: their ids), as the
+    formula reads: from each output in turn, depth first, arguments left to right
+    (``b + w0*x0 + w1*x1``: b, w0, x0, w1, x1)."""
+    pos: dict[int, int] = {}
+    for o in outputs:
+        stack = [o]
+        while stack:
+            v = stack.pop()
+            if id(v) in pos:
+                continue
+            pos[id(v)] = len(pos)
+            if id(v) in members:
+                stack.extend(reversed(v.parents))
+    return pos
 
 
 def _distance_rank(order: list[Value]) -> dict[int, int]:

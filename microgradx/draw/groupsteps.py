@@ -64,19 +64,3 @@ def jacobian(run: Sequence[BackwardStep], outputs: Sequence[Value]) -> list[dict
         out.append(replay([v for v in visit if id(v) in below], {id(o): ones_like(o.data)})[1])
     return out
 
-
-def reading_order(run: Sequence[BackwardStep], outputs: Sequence[Value]) -> dict[int, int]:
-    """``id(value) -> position`` of the values the run's ops read, as the formula reads: from each
-    output in turn, depth first, arguments left to right (``b + w0*x0 + w1*x1``: b, w0, x0, w1, x1)."""
-    members = {id(s.value) for s in run}
-    pos: dict[int, int] = {}
-    for o in outputs:
-        stack = [o]
-        while stack:
-            v = stack.pop()
-            if id(v) in pos:
-                continue
-            pos[id(v)] = len(pos)
-            if id(v) in members:
-                stack.extend(reversed(v.parents))
-    return pos

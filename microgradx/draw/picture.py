@@ -42,6 +42,7 @@ from microgradx.draw.groups import (
     groups_from,
     layer_instances,
     named_neurons,
+    reading_order,
 )
 
 __all__ = ["COLLAPSE_BY", "COMMUTATIVE", "DEFAULT_MAX_NODES", "RANKDIRS", "Node", "Picture", "check_options",
@@ -191,7 +192,7 @@ class Picture:
 
         The row is the source's `Node.port` of the Value it passes (None for a one-output
         source). An op's inputs are listed as its arguments (``x * x`` twice); a group's once each, in
-        topological order (a layer's rows in order).
+        the order its formula reads them (`microgradx.draw.groups.reading_order`).
         """
         if node.links is None:
             if node.group is None:
@@ -199,17 +200,18 @@ class Picture:
             else:
                 inst = self.owner[id(node.value)]
                 member_ids = {id(m) for m in inst.members}
+                pos = reading_order(member_ids, [v for _, v in inst.outputs or [(None, inst.end)]])
                 seen: set[tuple[int, Optional[int]]] = set()
-                node.links = []
-                for m in reversed(inst.members):
+                read: list[tuple[int, tuple[Node, Optional[int]]]] = []
+                for m in inst.members:
                     for p in m.parents:
                         if id(p) in member_ids or id(p) in self.hidden:
                             continue
                         link = self._link(p)
                         if (id(link[0]), link[1]) not in seen and link[0] is not node:
                             seen.add((id(link[0]), link[1]))
-                            node.links.append(link)
-                node.links.sort(key=lambda link: (self.index[id(link[0].value)], link[1] or 0))
+                            read.append((pos.get(id(p), len(pos)), link))
+                node.links = [link for _, link in sorted(read, key=lambda r: r[0])]
         return node.links
 
     def _link(self, v: Value) -> tuple[Node, Optional[int]]:

@@ -2,9 +2,12 @@
 
 Each entry says which nodes it visits and highlights, what it writes out (the op applied,
 the chain-rule terms) and which node texts it changes (``[key, "data" | "grad", text]``); the
-page applies the changes of entries 1..k over the start's texts to show step k. The backward
-steps come from `microgradx.draw.steps.replay`, over the drawn nodes: a collapsed neuron's
-ops are visited together, as one step whose terms are its inputs and its parameters.
+page applies the changes of entries 1..k over the start's texts to show step k; a key is a
+node's (``n7``) or a collapsed layer's output row's (``n7:0``). The backward steps come from
+`microgradx.draw.steps.replay`, over the drawn nodes: a collapsed neuron's or layer's ops are
+visited together, as one step whose terms are its inputs and its parameters, each with the
+upstream grads of the outputs that depend on it and their local derivatives
+(`microgradx.draw.groupsteps`). ``Timeline.steps`` keeps the replayed steps.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx import Value
-from microgradx.draw.groupsteps import jacobian, merge, reading_order
+from microgradx.draw.groups import reading_order
+from microgradx.draw.groupsteps import jacobian, merge
 from microgradx.draw.picture import Node, Picture
 from microgradx.draw.steps import check_order, ones_like, op_outputs_in_order, replay, zero_like
 from microgradx.draw.text import summarize
@@ -286,7 +290,7 @@ class Timeline:
         outputs = node.outputs or [(node.group, node.value)]
         jac = jacobian(run, [o for _, o in outputs])
         out = []
-        hidden, pos = self.picture.hidden, reading_order(run, [o for _, o in outputs])
+        hidden, pos = self.picture.hidden, reading_order({id(s.value) for s in run}, [o for _, o in outputs])
         reached = {id(m.value): [k for k in range(len(outputs)) if id(m.value) in jac[k]] or [0] for m in merge(run)}
         for m in sorted(merge(run), key=lambda m: (id(m.value) in hidden, reached[id(m.value)][0],
                                                    pos.get(id(m.value), 0))):  # inputs, then each neuron's params
