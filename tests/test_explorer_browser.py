@@ -56,8 +56,8 @@ class Page:
         self.page.goto(self.url)
 
     def field(self, key: str, field: str) -> str:
-        """The text a node shows in one field (``data`` or ``grad``)."""
-        return self.page.text_content(f'g.node[data-node="{key}"] .field-{field}')
+        """The text a node (or a layer's output row, ``n7:0``) shows in one field (``data`` or ``grad``)."""
+        return self.page.text_content(f'g[data-node="{key}"] .field-{field}', timeout=5000)
 
     def marked(self, cls: str) -> list[str]:
         """The nodes highlighted with ``cls`` (visited, input, changed, pending), sorted."""
@@ -173,4 +173,53 @@ def test_the_collapsed_mlp_page_steps_a_neuron_at_a_time(browser, tmp_path):
     assert page.page.text_content("#mgx-title").startswith("Backward step 7 of 7: neuron 0.")
     assert len(page.page.query_selector_all("#mgx-terms tr.term")) == 5  # x0, x1, w0, w1, b
     assert len(page.marked("input")) == 2  # x0 and x1 are drawn; the parameters are inside the neuron
+    page.assert_offline_and_clean()
+
+
+def test_the_mlp_page_collapsed_by_layer_steps_a_layer_at_a_time(browser, tmp_path):
+    model, (out,), inputs = build_model_graph("MLP", 2, [3, 1], seed=0)
+    loss = (out - 0.5) ** 2
+    loss.label = "loss"
+    path = explore(loss, tmp_path / "layers.html", collapse=model, by="layer")
+    page = Page(browser, path)
+    picture = Picture([loss], model, by="layer")
+    layers = {n.group: n for n in picture.shown(None) if n.group is not None}
+    first, last = layers["layer 0"].ident, layers["layer 1"].ident
+    x0 = picture.node(inputs["x0"]).ident
+    titles = page.page.eval_on_selector_all("g.node.group .field-label", "els => els.map(e => e.textContent)")
+    assert sorted(titles) == ["layer 0", "layer 1"]
+    rows = page.page.eval_on_selector_all(f'g.node[data-node="{first}"] g.port .field-name',
+                                          "els => els.map(e => e.textContent)")
+    assert rows == ["neuron 0.0", "neuron 0.1", "neuron 0.2"]
+    loss.backward()  # the page shows what backward() computes, at the end and step by step
+    hidden = [h for _, h in layers["layer 0"].outputs]
+    row = [f"{first}:{k}" for k in range(3)]
+    assert [page.field(k, "grad") for k in row] == [f"grad {summarize(h.grad, PRECISION)}" for h in hidden]
+
+    page.key("ArrowLeft")  # the last step: layer 0, visited as one node, its input x0 and x1 highlighted
+    assert page.page.text_content("#mgx-title") == "Backward step 4 of 4: layer 0"
+    assert page.marked("visited") == [first]
+    assert page.marked("input") == sorted(picture.node(inputs[n]).ident for n in ("x0", "x1"))
+    assert page.field(x0, "grad") == f"grad {summarize(inputs['x0'].grad, PRECISION)}"
+    text = page.page.text_content("#mgx-text")
+    assert text.startswith("upstream grads dloss/d(each output): neuron 0.0 = ")
+    terms = page.page.eval_on_selector_all("#mgx-terms tr.term", "rows => rows.map(r => r.innerText)")
+    assert len(terms) == 2 + 9 and terms[0].startswith("x0")  # x0, x1, then 3 x (b, w0, w1)
+    assert terms[0].count("\u00d7") == 3  # the sum over the three neurons of upstream x local
+
+    page.key("ArrowLeft")  # layer 1: it passes the grads to the rows of layer 0; x0 has none yet
+    assert page.page.text_content("#mgx-title") == "Backward step 3 of 4: layer 1"
+    assert page.marked("visited") == [last] and page.marked("input") == [first]
+    assert page.field(x0, "grad") == "grad 0"
+    assert [page.field(k, "grad") for k in row] == [f"grad {summarize(h.grad, PRECISION)}" for h in hidden]
+    changed = page.page.eval_on_selector_all("g.port.changed", "els => els.map(e => e.dataset.node)")
+    assert sorted(changed) == row
+    assert len(page.page.query_selector_all("path.edge.active")) == 3  # one edge per row of layer 0
+
+    page.key("ArrowLeft")  # before it: the rows of layer 0 hold no grad yet
+    assert page.marked("visited") != [last]
+    assert {page.field(k, "grad") for k in row} == {"grad 0"}
+    page.key("Home")
+    assert {page.field(k, "data") for k in row} == {"data ?"}
+    page.page.screenshot(path=str(tmp_path / "layers.png"))
     page.assert_offline_and_clean()

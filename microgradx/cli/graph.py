@@ -12,6 +12,7 @@ import numpy as np
 
 from microgradx import Value
 from microgradx.draw import (
+    COLLAPSE_BY,
     DEFAULT_MAX_NODES,
     DOT_SUFFIXES,
     FORMATS,
@@ -28,8 +29,10 @@ examples:
   microgradx graph "tanh(a*b + c)" a=2 b=-3 c=10 --out expr.svg
   microgradx graph "relu(x) * w" x=1,-2,3 w=0.5 --out lanes.dot
   microgradx graph --neuron 3 --activation tanh --out neuron.svg
-  microgradx graph --mlp 2,3,1 --out mlp.png [--collapse]
+  microgradx graph --mlp 2,3,1 --out mlp.png [--collapse]    (each neuron's weighted sum one node)
+  microgradx graph --mlp 2,3,1 --collapse layer --out mlp.svg  (each layer one node: x -> layer 0 -> layer 1)
   microgradx graph "tanh(a*b + c)" a=2 b=-3 c=10 --html expr.html    (the explorer page)
+  microgradx graph --mlp 2,3,1 --collapse layer --html mlp.html     (a step per layer)
 
 The expression may use numbers, the NAME=VALUE inputs (a comma-separated VALUE gives
 lanes), + - * / ** and unary -, and calls of any registered op (see `microgradx plugins`).
@@ -67,7 +70,11 @@ def add_graph_command(subparsers: Any) -> None:
     p.add_argument("--activation", default="tanh",
                    help="activation op of the neuron / hidden layers (any registered unary op; default: tanh)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default: 0)")
-    p.add_argument("--collapse", action="store_true", help="draw each neuron's pre-activation as one node")
+    p.add_argument("--collapse", nargs="?", const="neuron", choices=COLLAPSE_BY, default=None,
+                   help="draw a network in fewer nodes: '--collapse' or '--collapse neuron' makes each neuron's "
+                        "pre-activation (its weighted sum) one node; '--collapse layer' makes each layer one node "
+                        "(its weighted sums and activations, a row per neuron's output); on the explorer page "
+                        "(--html) each such node is one step")
     p.add_argument("--rankdir", choices=RANKDIRS, default="LR", help="layout direction (default: LR)")
     p.set_defaults(func=cmd_graph)
 
@@ -78,6 +85,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     try:
         roots, inputs, title, collapse = _graph_subject(args)
+        collapse_options = {} if collapse is None else {"collapse": collapse, "by": args.collapse}
     except (ExpressionError, ValueError, TypeError, LookupError) as exc:
         print(f"microgradx graph: error: {exc}", file=sys.stderr)
         return 2
@@ -99,7 +107,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         from microgradx.draw import explore
 
         try:
-            page = explore(roots if len(roots) > 1 else roots[0], args.html, collapse=collapse,
+            page = explore(roots if len(roots) > 1 else roots[0], args.html, **collapse_options,
                            max_nodes=args.max_nodes, rankdir=args.rankdir, title=title)
         except (ValueError, TypeError, ArithmeticError, RuntimeError, OSError) as exc:
             print(f"microgradx graph: error writing the explorer page: {exc}", file=sys.stderr)
@@ -111,7 +119,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", GraphvizNotFoundWarning)
             written = draw(roots if len(roots) > 1 else roots[0], args.out, max_nodes=args.max_nodes,
-                           collapse=collapse, rankdir=args.rankdir, title=title)
+                           **collapse_options, rankdir=args.rankdir, title=title)
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"microgradx graph: error: {exc}", file=sys.stderr)
         return 1
@@ -168,6 +176,8 @@ def _graph_subject(args: argparse.Namespace) -> tuple[list[Value], dict[str, Val
     if args.neuron is not None:
         if args.neuron < 1:
             raise ValueError(f"--neuron needs at least 1 input, got {args.neuron}")
+        if args.collapse == "layer":
+            raise ValueError("--collapse layer applies to --mlp (one neuron has no layers); use --collapse neuron")
         nin, kind = args.neuron, "Neuron"
     else:
         try:

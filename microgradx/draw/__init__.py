@@ -9,8 +9,8 @@
 * `explore` -- one self-contained HTML page that steps the forward and backward pass node by
   node (`microgradx.draw.explore`), computed by `backward_steps` (`microgradx.draw.steps`).
 
-Collapsing neurons and capping the node count work the same in all of them
-(`microgradx.draw.picture`).
+Collapsing a network (``collapse=model``, by neuron or with ``by="layer"`` by layer) and capping
+the node count work the same in all of them (`microgradx.draw.picture`).
 """
 
 from microgradx.draw.dot import to_dot
@@ -26,12 +26,12 @@ from microgradx.draw.files import (
 )
 from microgradx.draw.models import build_model_graph
 from microgradx.draw.page import explore, explorer_html
-from microgradx.draw.picture import DEFAULT_MAX_NODES, RANKDIRS, groups_from, named_neurons
+from microgradx.draw.picture import COLLAPSE_BY, DEFAULT_MAX_NODES, RANKDIRS, groups_from, named_neurons
 from microgradx.draw.steps import BackwardStep, Term, backward_steps
 from microgradx.draw.svg import to_svg
 from microgradx.draw.text import escape_record, format_number, summarize
 
-__all__ = ["DEFAULT_MAX_NODES", "DOT_SUFFIXES", "ENGINES", "FORMATS", "INSTALL_HINT", "RANKDIRS",
+__all__ = ["COLLAPSE_BY", "DEFAULT_MAX_NODES", "DOT_SUFFIXES", "ENGINES", "FORMATS", "INSTALL_HINT", "RANKDIRS",
            "BackwardStep", "GraphvizNotFoundWarning", "Term", "backward_steps", "build_model_graph", "draw", "explore",
            "explorer_html", "escape_record", "find_dot", "format_number",
            "groups_from", "named_neurons", "summarize", "to_dot", "to_svg", "write_atomic"]

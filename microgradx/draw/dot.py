@@ -12,8 +12,9 @@ Each Value is a record ``{ label | data ... | grad ... }`` (a lane Value shows i
 of lanes, the mean and the first few lanes); each op application is a small ellipse naming
 the op; edges follow the data: ``input -> op -> output``. Inputs of a two-input op other
 than add and mul are numbered (1, 2) on their edges, since order matters for ``sub``,
-``div``, ``pow``. The root has a bold outline. ``collapse=`` and ``max_nodes=`` are
-described in `microgradx.draw.picture`.
+``div``, ``pow``. The root has a bold outline. ``collapse=``, ``by=`` and ``max_nodes=`` are
+described in `microgradx.draw.picture`; a collapsed layer is a record with a header and one
+row per output, each row's grad field a port (``o0``, ``o1`` ...) its edges leave from.
 """
 
 from __future__ import annotations
@@ -22,8 +23,27 @@ from collections.abc import Sequence
 from typing import Any, Optional, Union
 
 from microgradx import Value
+from microgradx.draw.layout import output_rows, value_fields
 from microgradx.draw.picture import COMMUTATIVE, DEFAULT_MAX_NODES, Picture, check_options, roots_of
-from microgradx.draw.text import escape_plain, escape_record, summarize
+from microgradx.draw.text import escape_plain, escape_record
+
+_EXIT = {"LR": "e", "RL": "w", "TB": "s", "BT": "n"}  # the side of a record the edges leave from
+
+
+def _layer_label(header: str, rows: list[tuple[str, list[tuple[str, str]]]], rankdir: str) -> str:
+    """A layer's record label: the header, and a row per output (a column top to bottom, the header
+    on the far side from the edges for ``BT``); each output's field on the side its edges leave
+    from (the grad; the name for ``RL`` and ``BT``) is its port ``o0``, ``o1`` ..."""
+    exit_first = rankdir in ("RL", "BT")
+    cells = []
+    for k, (_, fields) in enumerate(rows):
+        at = 0 if exit_first else len(fields) - 1
+        cells.append("{ " + " | ".join((f"<o{k}> " if i == at else "") + escape_record(text)
+                                       for i, (_, text) in enumerate(fields)) + " }")
+    if rankdir in ("LR", "RL"):  # the top level of a record is vertical here: header, then the rows
+        return " | ".join([header, *cells])
+    outputs = "{ " + " | ".join(cells) + " }"
+    return "{ " + " | ".join([outputs, header] if rankdir == "BT" else [header, outputs]) + " }"
 
 
 def to_dot(
@@ -31,6 +51,7 @@ def to_dot(
     *,
     max_nodes: Optional[int] = DEFAULT_MAX_NODES,
     collapse: Any = None,
+    by: str = "neuron",
     rankdir: str = "LR",
     precision: int = 4,
     title: Optional[str] = None,
@@ -43,7 +64,10 @@ def to_dot(
             those nearest the root; ``None`` draws everything. A note node counts the rest.
         collapse: draw each neuron's pre-activation subgraph as one node: a model with
             ``.layers`` of ``.neurons``, a layer, a neuron, or ``{name: parameters}``.
-            See the module docstring.
+            See `microgradx.draw.picture`.
+        by: ``"neuron"`` (the default: one node per neuron's weighted sum) or ``"layer"``:
+            one node per layer of the ``collapse=`` model, its weighted sums and activations
+            together, with a row per output; each edge leaves from the row it carries.
         rankdir: Graphviz layout direction: ``"LR"`` (inputs on the left), ``"TB"``, ...
         precision: significant digits of the numbers shown.
         title: an optional caption drawn under the graph.
@@ -53,7 +77,7 @@ def to_dot(
     """
     roots = roots_of(value)
     check_options(max_nodes, rankdir, precision)
-    picture = Picture(roots, collapse)
+    picture = Picture(roots, collapse, by)
     shown = picture.shown(max_nodes)
     kept = {id(n) for n in shown}
     root_ids = {id(r) for r in picture.roots}
@@ -67,19 +91,13 @@ def to_dot(
         '  edge [fontname="Helvetica", fontsize=9];',
     ]
     cut: list[str] = []  # ids of the nodes whose inputs were partly left out
+    compass = _EXIT[rankdir]
     for node in shown:
         v = node.value
-        fields = []
-        if node.group is not None:
-            fields.append(node.group)
-        elif v.label is not None:
-            fields.append(str(v.label))
-        fields.append(f"data {summarize(v.data, precision)}")
-        fields.append(f"grad {summarize(v.grad, precision)}")
-        if node.group is not None:
-            fields.append(f"{node.n_ops} op{'s' if node.n_ops != 1 else ''}, "
-                          f"{node.n_params} param{'s' if node.n_params != 1 else ''}")
-        label = "{ " + " | ".join(escape_record(f) for f in fields) + " }"
+        fields = value_fields(node, precision)
+        label = "{ " + " | ".join(escape_record(text) for _, text in fields) + " }"
+        if node.outputs is not None:
+            label = _layer_label(label, output_rows(node, precision), rankdir)
         attrs = [f'label="{label}"', "shape=record"]
         if node.group is not None:
             attrs += ["style=filled", 'fillcolor="#dbe9f6"']
@@ -91,15 +109,16 @@ def to_dot(
             target = f"{node.ident}_op"
             lines.append(f'  {target} [label="{escape_plain(v.op.name)}", shape=ellipse, fontsize=10];')
             lines.append(f"  {target} -> {node.ident};")
-        inputs = picture.inputs(node)
-        numbered = node.group is None and v.op is not None and len(inputs) == 2 and v.op.name not in COMMUTATIVE
+        links = picture.links(node)
+        numbered = node.group is None and v.op is not None and len(links) == 2 and v.op.name not in COMMUTATIVE
         missing = False
-        for k, p in enumerate(inputs, start=1):
+        for k, (p, port) in enumerate(links, start=1):
             if id(p) not in kept:
                 missing = True
                 continue
             extra = f' [label="{k}"]' if numbered else ""
-            lines.append(f"  {p.ident} -> {target}{extra};")
+            source = p.ident if port is None else f"{p.ident}:o{port}:{compass}"
+            lines.append(f"  {source} -> {target}{extra};")
         if missing:
             cut.append(target)
     omitted = picture.total - len(shown)

@@ -8,7 +8,7 @@
   var last = entries.length - 1;
   var svg = document.querySelector("#mgx-graph svg");
   var nodes = {};
-  svg.querySelectorAll("g.node").forEach(function (g) {
+  svg.querySelectorAll("g.node, g.port").forEach(function (g) {  // a port: one output row of a layer
     nodes[g.getAttribute("data-node")] = g;
   });
   var edges = Array.prototype.slice.call(svg.querySelectorAll("path.edge"));
@@ -49,7 +49,7 @@
       row.className = "term";
       cell(row, t.name);
       cell(row, t.local_text, "num");
-      cell(row, t.upstream + " \u00d7 " + t.local, "num");
+      cell(row, t.product_text || (t.upstream + " \u00d7 " + t.local), "num");
       cell(row, t.product, "num add");
       cell(row, t.before + " \u2192 " + t.after, "num");
       table.appendChild(row);

@@ -56,33 +56,41 @@ def text_width(text: str, size: float = FONT_SIZE) -> float:
 class Box:
     """One drawn node: a Value's record, a collapsed group's record, an op's ellipse, or the note.
 
-    ``key`` names it in the SVG (``data-node``); ``kind`` is ``value``, ``group``, ``op`` or
-    ``note``; ``fields`` are ``(name, text)`` pairs (``label``, ``data``, ``grad``, ``count``; an
-    op's or note's one field is ``name``/``note``). ``x``, ``y`` is the centre.
+    ``key`` names it in the SVG (``data-node``); ``kind`` is ``value``, ``group``, ``op``,
+    ``note`` or ``row``; ``fields`` are ``(name, text)`` pairs (``label``, ``data``, ``grad``,
+    ``count``; an op's or note's one field is ``name``/``note``). A layer's record has a header
+    (its ``fields``) and one ``row`` box per output in ``rows`` (fields ``name``, ``data``,
+    ``grad``; keyed ``n7:0``, ``n7:1`` ...): rows under the header left to right, columns side by
+    side top to bottom (above the header for ``BT``, so edges leave them). ``x``, ``y`` is the centre.
     """
 
-    __slots__ = ("key", "kind", "fields", "widths", "root", "width", "height", "x", "y", "layer")
+    __slots__ = ("key", "kind", "fields", "widths", "root", "width", "height", "x", "y", "layer", "rows")
 
-    def __init__(self, key: str, kind: str, fields: list[tuple[str, str]], root: bool = False):
+    def __init__(self, key: str, kind: str, fields: list[tuple[str, str]], root: bool = False,
+                 rows: Optional[list[Box]] = None):
         self.key = key
         self.kind = kind
         self.fields = fields
         self.root = root
+        self.rows = rows or []
         self.widths: list[float] = []
         self.width = self.height = self.x = self.y = 0.0
         self.layer = 0
 
 
 class Edge:
-    """An arrow from box ``src`` to box ``dst`` through ``points`` (the first and last on the boxes)."""
+    """An arrow from box ``src`` to box ``dst`` through ``points`` (the first and last on the boxes);
+    ``port`` is the output row of ``src`` it leaves from (None: the box itself)."""
 
-    __slots__ = ("src", "dst", "label", "dashed", "points")
+    __slots__ = ("src", "dst", "label", "dashed", "points", "port")
 
-    def __init__(self, src: str, dst: str, label: Optional[str] = None, dashed: bool = False):
+    def __init__(self, src: str, dst: str, label: Optional[str] = None, dashed: bool = False,
+                 port: Optional[int] = None):
         self.src = src
         self.dst = dst
         self.label = label
         self.dashed = dashed
+        self.port = port
         self.points: list[tuple[float, float]] = []
 
 
@@ -96,21 +104,39 @@ class Scene:
         self.title = title
         self.width = self.height = 0.0
 
+    def slot(self, key: str) -> Box:
+        """The box, or a layer's output row, that shows the data and grad keyed ``key`` (``n7``, ``n7:1``)."""
+        box = self.boxes.get(key)
+        if box is None:
+            node, _, row = key.rpartition(":")
+            box = self.boxes[node].rows[int(row)]
+        return box
+
 
 def value_fields(node: Node, precision: int) -> list[tuple[str, str]]:
-    """The record fields of a Value or group node as the pictures show them (after `summarize`)."""
+    """The record fields of a Value or group node as the pictures show them (after `summarize`);
+    a layer's header fields (its name and what it counts), whose rows are `output_rows`."""
     v = node.value
     fields = []
     if node.group is not None:
         fields.append(("label", node.group))
     elif v.label is not None:
         fields.append(("label", str(v.label)))
-    fields.append(("data", f"data {summarize(v.data, precision)}"))
-    fields.append(("grad", f"grad {summarize(v.grad, precision)}"))
+    if node.outputs is None:
+        fields.append(("data", f"data {summarize(v.data, precision)}"))
+        fields.append(("grad", f"grad {summarize(v.grad, precision)}"))
     if node.group is not None:
-        fields.append(("count", f"{node.n_ops} op{'s' if node.n_ops != 1 else ''}, "
+        units = f"{node.units} neuron{'s' if node.units != 1 else ''}, " if node.outputs is not None else ""
+        fields.append(("count", f"{units}{node.n_ops} op{'s' if node.n_ops != 1 else ''}, "
                                 f"{node.n_params} param{'s' if node.n_params != 1 else ''}"))
     return fields
+
+
+def output_rows(node: Node, precision: int) -> list[tuple[str, list[tuple[str, str]]]]:
+    """``(key, fields)`` of each output row of a layer's node: ``name``, ``data`` and ``grad``."""
+    return [(key, [("name", name), ("data", f"data {summarize(v.data, precision)}"),
+                   ("grad", f"grad {summarize(v.grad, precision)}")])
+            for (key, v), (name, _) in zip(node.slots(), node.outputs or [])]
 
 
 def scene(
@@ -140,16 +166,17 @@ def scene(
             target = f"{node.ident}_op"
             boxes[target] = Box(target, "op", [("name", v.op.name)])
             edges.append(Edge(target, node.ident))
+        rows = [Box(key, "row", fields) for key, fields in output_rows(node, precision)]
         boxes[node.ident] = Box(node.ident, "group" if node.group is not None else "value",
-                                value_fields(node, precision), root=id(node) in root_ids)
-        inputs = picture.inputs(node)
-        numbered = node.group is None and v.op is not None and len(inputs) == 2 and v.op.name not in COMMUTATIVE
+                                value_fields(node, precision), root=id(node) in root_ids, rows=rows)
+        links = picture.links(node)
+        numbered = node.group is None and v.op is not None and len(links) == 2 and v.op.name not in COMMUTATIVE
         missing = False
-        for k, p in enumerate(inputs, start=1):
+        for k, (p, port) in enumerate(links, start=1):
             if id(p) not in kept:
                 missing = True
                 continue
-            edges.append(Edge(p.ident, target, str(k) if numbered else None))
+            edges.append(Edge(p.ident, target, str(k) if numbered else None, port=port))
         if missing:
             cut.append(target)
     omitted = picture.total - len(shown)
@@ -167,13 +194,28 @@ def scene(
 def _measure(sc: Scene, alternatives: Mapping[str, Mapping[str, Sequence[str]]]) -> None:
     across = sc.rankdir in ("LR", "RL")  # a record's fields side by side (else stacked)
     for box in sc.boxes.values():
-        extra = alternatives.get(box.key, {})
-        box.widths = [max(text_width(t) for t in (text, *extra.get(name, ()))) + 2 * _PAD
-                      for name, text in box.fields]
+        for b in (box, *box.rows):
+            extra = alternatives.get(b.key, {})
+            b.widths = [max(text_width(t) for t in (text, *extra.get(name, ()))) + 2 * _PAD for name, text in b.fields]
         if box.kind == "op":
             box.width, box.height = max(box.widths[0] + 8, 44.0), _ROW
         elif box.kind == "note":
             box.width, box.height = box.widths[0], _ROW
+        elif box.rows and across:  # a table: the header, then a row per output, columns aligned
+            columns = [max(r.widths[c] for r in box.rows) for c in range(3)]
+            box.width = max(sum(box.widths), sum(columns))
+            box.widths[-1] += box.width - sum(box.widths)
+            columns[-1] += box.width - sum(columns)
+            box.height = _ROW * (1 + len(box.rows))
+            for r in box.rows:
+                r.widths, r.width, r.height = list(columns), box.width, _ROW
+        elif box.rows:  # top to bottom: the header, and the outputs side by side, each a column
+            for r in box.rows:
+                r.width, r.height = max(r.widths), _ROW * len(r.fields) * 0.8
+            box.width = max(sum(box.widths), sum(r.width for r in box.rows))
+            box.widths[-1] += box.width - sum(box.widths)
+            box.rows[-1].width += box.width - sum(r.width for r in box.rows)
+            box.height = _ROW + box.rows[0].height
         elif across:
             box.width, box.height = sum(box.widths), _ROW
         else:
@@ -278,6 +320,14 @@ def _lay_out(sc: Scene) -> None:
                 b.x = sc.width - b.x
             else:
                 b.y = sc.height - b.y
+    for b in boxes:  # a layer's output rows under its header; top to bottom, columns on the side the edges leave
+        at = b.x - b.width / 2
+        for k, r in enumerate(b.rows):
+            if across:
+                r.x, r.y = b.x, b.y - b.height / 2 + _ROW * (k + 1.5)
+            else:
+                r.x, r.y = at + r.width / 2, b.y + (b.height - r.height) / 2 * (-1.0 if flip else 1.0)
+                at += r.width
     for e, pts in zip(sc.edges, bends):
         src, dst = sc.boxes[e.src], sc.boxes[e.dst]
         sign = -1.0 if flip else 1.0
@@ -285,8 +335,9 @@ def _lay_out(sc: Scene) -> None:
         for spot, n in pts:
             d = ((sc.width if across else sc.height) - depth[n]) if flip else depth[n]
             middle.append((d, spot + shift) if across else (spot + shift, d))
+        row = src.rows[e.port] if e.port is not None else src  # an edge from a layer's output leaves its row
         if across:
-            start, end = (src.x + sign * src.width / 2, src.y), (dst.x - sign * dst.width / 2, dst.y)
+            start, end = (src.x + sign * src.width / 2, row.y), (dst.x - sign * dst.width / 2, dst.y)
         else:
-            start, end = (src.x, src.y + sign * src.height / 2), (dst.x, dst.y - sign * dst.height / 2)
+            start, end = (row.x, src.y + sign * src.height / 2), (dst.x, dst.y - sign * dst.height / 2)
         e.points = [start, *middle, end]

@@ -14,8 +14,9 @@ built-in layout (the same SVG as `microgradx.draw.to_svg`; no Graphviz), and a t
 
 The page opens at *done*, the picture the other tools draw; buttons, a slider and the keys
 (left/right arrows, Home, End, ``b`` for the start of the backward pass) step through it.
-With ``collapse=`` (a model) each neuron's weighted sum is one node and one step. Scripts and
-styles are inlined: opening the page makes no network request.
+With ``collapse=`` (a model) each neuron's weighted sum is one node and one step; with
+``by="layer"`` too, each layer is (its outputs' data and grads in rows ``n7:0``, ``n7:1`` ...).
+Scripts and styles are inlined: opening the page makes no network request.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def explorer_html(
     value: Union[Value, list, tuple],
     *,
     collapse: Any = None,
+    by: str = "neuron",
     max_nodes: Optional[int] = DEFAULT_MAX_NODES,
     rankdir: str = "LR",
     precision: int = 5,
@@ -103,6 +105,10 @@ def explorer_html(
             (each seeded with grad 1, as calling ``backward()`` on each would add up).
         collapse: a model (with ``.layers`` of ``.neurons``), a layer, a neuron or ``{name:
             parameters}``: each neuron's weighted sum is one node and one step.
+        by: ``"neuron"`` (the default) or ``"layer"``: each layer of the ``collapse=`` model is
+            one node (its weighted sums and activations, a row per output) and one step, whose
+            table lists each input and parameter with the upstream grads of the outputs that
+            depend on it, their local derivatives and what is added.
         max_nodes: draw at most this many Value nodes (those nearest the root; ``None``: all);
             the steps of the nodes not drawn still happen, shown with the step before them.
         rankdir: ``"LR"`` (inputs on the left), ``"TB"``, ``"RL"`` or ``"BT"``.
@@ -114,7 +120,7 @@ def explorer_html(
     """
     roots = roots_of(value, "explore")
     check_options(max_nodes, rankdir, precision)
-    picture = Picture(roots, collapse)
+    picture = Picture(roots, collapse, by)
     shown = picture.shown(max_nodes)
     line = Timeline(picture, shown, precision)
     heading = title or (roots[0].label if len(roots) == 1 and roots[0].label else None) or "graph"
@@ -136,7 +142,7 @@ def explorer_html(
 def _reset_texts(sc: Any, initial: dict[str, tuple[str, str]]) -> None:
     """Draw each node with the text the page opens with (done: the final data and grads)."""
     for key, (data, grad) in initial.items():
-        box = sc.boxes[key]
+        box = sc.slot(key)
         box.fields = [(n, data if n == "data" else grad if n == "grad" else t) for n, t in box.fields]
 
 
@@ -147,7 +153,7 @@ def explore(
 ) -> Path:
     """Write the explorer page for the graph behind ``value`` to ``path`` (``.html``); returns the path.
 
-    ``options`` are those of `explorer_html` (``collapse``, ``max_nodes``, ``rankdir``,
+    ``options`` are those of `explorer_html` (``collapse``, ``by``, ``max_nodes``, ``rankdir``,
     ``precision``, ``title``). The file is self-contained (open it in any browser, offline) and
     written atomically. Raises ``TypeError`` for a ``value`` that is not a Value, ``ValueError``
     for a path without an ``.html`` suffix, ``FileNotFoundError`` when its folder does not exist.

@@ -1,31 +1,52 @@
 """The display graph shared by every picture (DOT text, the built-in SVG, the explorer page).
 
-**Collapsing neurons** (``collapse=``): draw each neuron's pre-activation subgraph
-(``b + w1*x1 + ... + wn*xn``, whether built of single ``mul``/``add`` ops or one fused
-``dot``) as one node named ``neuron L.i``. Pass the model (an object with ``.layers``,
-each with ``.neurons``, each with ``parameters()``; or a layer with ``.neurons``; or a
-single neuron with ``parameters()``), or a dict ``{name: parameters}`` for any grouping
-of your own. A group's node stands for the ops computed from its parameters, starting
-at the ops that use a parameter directly and ending at the first op whose result
-depends on all of the group's parameters (the pre-activation): the activation that
-follows stays a node of its own. The group's parameters are hidden when nothing outside
-the group uses them; the node shows the pre-activation's data and grad and how many ops
-and parameters it stands for. When a group's parameters are used again elsewhere in the
-graph (the model applied to a second example, an L2 penalty summing ``p*p``), each further
-use that depends on all of them is its own node, ``neuron L.i (use 2)``, ... (uses are
-numbered from the one nearest the root, ties in argument order).
+**Collapsing** (``collapse=``, ``by=``) draws a network's ops as fewer, bigger nodes; the
+ops are found by `microgradx.draw.groups`:
 
-**Capping** (``max_nodes=``): at most that many Value (or collapsed-neuron) nodes are
-drawn, the ones nearest the root (breadth-first from it); a note says how many were
-left out, with dashed edges to the ops whose inputs were cut.
+* ``by="neuron"`` (the default): each neuron's pre-activation subgraph (``b + w1*x1 + ... +
+  wn*xn``, whether built of single ``mul``/``add`` ops or one fused ``dot``) is one node named
+  ``neuron L.i``. Pass the model (an object with ``.layers``, each with ``.neurons``, each with
+  ``parameters()``; or a layer with ``.neurons``; or a single neuron with ``parameters()``), or
+  a dict ``{name: parameters}`` for any grouping of your own. A group's node stands for the
+  ops computed from its parameters, starting at the ops that use a parameter directly and
+  ending at the first op whose result depends on all of the group's parameters (the
+  pre-activation): the activation that follows stays a node of its own. The node shows the
+  pre-activation's data and grad and how many ops and parameters it stands for.
+* ``by="layer"``: each layer of the model (a model with ``.layers``, or one layer) is one
+  node named ``layer L``: its neurons' weighted sums *and* their activations, so an MLP is
+  drawn ``inputs -> layer 0 -> layer 1 -> ... -> the loss``. Such a node has several
+  outputs, one row each (``neuron L.i | data | grad``, the neuron's output after its
+  activation), and each edge leaving it starts at the row of the output it carries.
+
+A group's parameters are hidden when nothing outside the group uses them. When they are
+used again elsewhere in the graph (the model applied to a second example, an L2 penalty
+summing ``p*p``), each further use is its own node, ``neuron L.i (use 2)`` or ``layer L
+(use 2)``, ... (uses are numbered from the one nearest the root, ties in argument order).
+
+**Capping** (``max_nodes=``): at most that many Value (or collapsed) nodes are drawn, the
+ones nearest the root (breadth-first from it); a note says how many were left out, with
+dashed edges to the ops whose inputs were cut.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Optional, Union
 
 from microgradx import Value, topological_order
+from microgradx.draw.groups import (
+    COLLAPSE_BY,
+    Instance,
+    check_by,
+    find_instances,
+    groups_from,
+    layer_instances,
+    named_neurons,
+    reading_order,
+)
+
+__all__ = ["COLLAPSE_BY", "COMMUTATIVE", "DEFAULT_MAX_NODES", "RANKDIRS", "Node", "Picture", "check_options",
+           "groups_from", "named_neurons", "order_of", "roots_of"]
 
 #: Default cap on the Value nodes drawn (pictures get slow to lay out and unreadable beyond it).
 DEFAULT_MAX_NODES = 250
@@ -46,29 +67,45 @@ def check_options(max_nodes: Optional[int], rankdir: str, precision: int) -> Non
 
 
 class Node:
-    """One node of the picture: a Value, or a collapsed group of ops."""
+    """One node of the picture: a Value, or a collapsed group of ops (a neuron's or a layer's).
 
-    __slots__ = ("ident", "value", "group", "n_ops", "n_params", "inputs")
+    ``value`` is the Value it draws (for a group, its last member in topological order: a
+    neuron's pre-activation). ``outputs`` is None for a node with one output, and for a
+    layer its ``(name, Value)`` outputs, drawn one row each; ``slot``/``port`` address them.
+    """
 
-    def __init__(self, ident: str, value: Value, group: Optional[str] = None, n_ops: int = 0, n_params: int = 0):
+    __slots__ = ("ident", "value", "group", "n_ops", "n_params", "units", "outputs", "inputs", "links", "_ports")
+
+    def __init__(self, ident: str, value: Value, group: Optional[str] = None, n_ops: int = 0, n_params: int = 0,
+                 units: int = 1, outputs: Optional[list[tuple[str, Value]]] = None):
         self.ident = ident
         self.value = value
         self.group = group
         self.n_ops = n_ops
         self.n_params = n_params
+        self.units = units  # neurons in a layer's node
+        self.outputs = outputs
+        self._ports = None if outputs is None else {id(v): k for k, (_, v) in enumerate(outputs)}
         self.inputs: Optional[list[Node]] = None  # filled by Picture.inputs
+        self.links: Optional[list[tuple[Node, Optional[int]]]] = None  # filled by Picture.links
 
+    def port(self, v: Value) -> Optional[int]:
+        """The row of output ``v`` in a several-output node (None for a one-output node or a non-output)."""
+        return None if self._ports is None else self._ports.get(id(v))
 
-class Instance:
-    """One occurrence of a collapsed group: its end (pre-activation) and member Values."""
+    def slot(self, v: Value) -> Optional[str]:
+        """The key of the texts that show ``v``'s data and grad: ``n7`` for the Value a node draws,
+        ``n7:2`` for a layer's output row 2; None when this node does not show ``v``."""
+        if self._ports is None:
+            return self.ident if v is self.value else None
+        k = self._ports.get(id(v))
+        return None if k is None else f"{self.ident}:{k}"
 
-    __slots__ = ("group", "name", "end", "members")
-
-    def __init__(self, group: str, name: str, end: Value):
-        self.group = group
-        self.name = name
-        self.end = end
-        self.members: list[Value] = []
+    def slots(self) -> list[tuple[str, Value]]:
+        """``(key, Value)`` of each data/grad pair the node shows (one, or one per output row)."""
+        if self.outputs is None:
+            return [(self.ident, self.value)]
+        return [(f"{self.ident}:{k}", v) for k, (_, v) in enumerate(self.outputs)]
 
 
 def roots_of(value: Union[Value, Sequence[Value]], caller: str = "to_dot") -> list[Value]:
@@ -96,166 +133,32 @@ def order_of(roots: list[Value]) -> list[Value]:
     return order
 
 
-def groups_from(collapse: Any) -> list[tuple[str, list[Value]]]:
-    """The ``(name, parameters)`` groups that ``collapse=`` describes (see the module docstring).
-
-    A dict maps names to iterables of parameter Values. A model with ``.layers`` gives
-    ``neuron L.i`` for neuron ``i`` of layer ``L`` (both from 0); a layer with ``.neurons``
-    gives ``neuron i``; a single neuron (``parameters()``) gives ``neuron``.
-    """
-    if isinstance(collapse, Mapping):
-        groups = []
-        for name, params in collapse.items():
-            if not isinstance(name, str):
-                raise TypeError(f"collapse= dict keys are group names (str), not {type(name).__name__}: {name!r}")
-            params = list(params) if not isinstance(params, Value) else [params]
-            bad = next((p for p in params if not isinstance(p, Value)), None)
-            if bad is not None or not params:
-                what = type(bad).__name__ if params else "nothing"
-                raise TypeError(f"collapse= group {name!r} must list parameter Values, got {what}")
-            groups.append((name, params))
-        return groups
-    if (getattr(collapse, "layers", None) is not None or getattr(collapse, "neurons", None) is not None
-            or callable(getattr(collapse, "parameters", None))):
-        return [(name, _params(neuron)) for name, neuron in named_neurons(collapse)]
-    raise TypeError(
-        "collapse= takes a model (with .layers of .neurons), a layer (with .neurons), a neuron "
-        f"(with parameters()), or a dict {{name: parameters}}, not {type(collapse).__name__}"
-    )
-
-
-def named_neurons(model: Any) -> list[tuple[str, Any]]:
-    """``[(name, neuron)]``: ``neuron L.i`` for a model with ``.layers``, ``neuron i`` for a
-    layer with ``.neurons``, ``neuron`` for a single neuron."""
-    layers = getattr(model, "layers", None)
-    if layers is not None:
-        return [
-            (f"neuron {li}.{ni}", neuron)
-            for li, layer in enumerate(layers)
-            for ni, neuron in enumerate(_neurons(layer, f"layer {li}"))
-        ]
-    if getattr(model, "neurons", None) is not None:
-        return [(f"neuron {ni}", neuron) for ni, neuron in enumerate(_neurons(model, "the layer"))]
-    return [("neuron", model)]
-
-
-def _neurons(layer: Any, where: str) -> list:
-    neurons = getattr(layer, "neurons", None)
-    if neurons is None:
-        raise TypeError(f"collapse=: {where} ({type(layer).__name__}) has no .neurons to collapse")
-    return list(neurons)
-
-
-def _params(neuron: Any) -> list[Value]:
-    params = list(neuron.parameters())
-    if not all(isinstance(p, Value) for p in params):
-        raise TypeError(f"collapse=: {type(neuron).__name__}.parameters() must return Values")
-    return params
-
-
-def _find_instances(order: list[Value], groups: list[tuple[str, list[Value]]]) -> list[Instance]:
-    """Find each group's collapsed subgraphs in ``order`` (see the module docstring).
-
-    Walking in topological order, an op joins group g when its inputs include a parameter
-    of g or an unfinished member of g, and nothing of another group; it carries the set
-    of g's parameters it depends on (a bitmask). A member depending on all of them is
-    finished: an *end*, and its consumers do not join through it.
-    """
-    bits: dict[int, tuple[int, int]] = {}  # id(param) -> (group index, its bit)
-    full = []  # group index -> the mask of all its parameters
-    for gi, (name, params) in enumerate(groups):
-        mask = 0
-        for p in params:
-            owner = bits.get(id(p))
-            if owner is not None:
-                if owner[0] != gi:
-                    raise ValueError(
-                        f"collapse=: a parameter ({p!r}) is in two groups, {groups[owner[0]][0]!r} and {name!r}"
-                    )
-                continue  # listed twice in one group
-            bits[id(p)] = (gi, mask + 1)  # bits are given out in order: mask is always 2**k - 1
-            mask = 2 * mask + 1
-        full.append(mask)
-    state: dict[int, tuple[int, int]] = {}  # id(member) -> (group index, mask)
-    ends: list[tuple[int, Value]] = []
-    for v in order:
-        if v.op is None:
-            continue
-        group, mask = -1, 0
-        for p in v.parents:
-            hit = bits.get(id(p))
-            if hit is None:
-                hit = state.get(id(p))
-                if hit is None or hit[1] == full[hit[0]]:
-                    continue
-            if group == -1:
-                group = hit[0]
-            elif group != hit[0]:
-                group = -2  # touches two groups: belongs to neither
-                break
-            mask |= hit[1]
-        if group >= 0:
-            state[id(v)] = (group, mask)
-            if mask == full[group]:
-                ends.append((group, v))
-    if len({gi for gi, _ in ends}) < len(ends):  # a group used more than once: number its uses
-        rank = _distance_rank(order)
-        ends.sort(key=lambda e: rank[id(e[1])])
-    instances = []
-    assigned: set[int] = set()
-    counts: dict[int, int] = {}
-    for gi, end in ends:
-        counts[gi] = counts.get(gi, 0) + 1
-        group = groups[gi][0]
-        inst = Instance(group, group if counts[gi] == 1 else f"{group} (use {counts[gi]})", end)
-        stack = [end]
-        assigned.add(id(end))
-        while stack:
-            m = stack.pop()
-            inst.members.append(m)
-            for p in m.parents:
-                st = state.get(id(p))
-                if st is not None and st[0] == gi and st[1] != full[gi] and id(p) not in assigned:
-                    assigned.add(id(p))
-                    stack.append(p)
-        instances.append(inst)
-    return instances
-
-
-def _distance_rank(order: list[Value]) -> dict[int, int]:
-    """id(Value) -> its rank breadth-first from the root(s) (the last Values of ``order``),
-    parents in argument order: "nearest the root, then first in reading order"."""
-    children = {id(p) for v in order for p in v.parents}
-    queue = [v for v in order if id(v) not in children]
-    rank = {id(v): i for i, v in enumerate(queue)}
-    i = 0
-    while i < len(queue):
-        for p in queue[i].parents:
-            if id(p) not in rank:
-                rank[id(p)] = len(queue)
-                queue.append(p)
-        i += 1
-    return rank
-
-
 class Picture:
     """The picture's nodes, made on demand: drawing 200 nodes of a million-node graph
-    costs one topological sort, not a million node objects."""
+    costs one topological sort, not a million node objects.
 
-    def __init__(self, roots: list[Value], collapse: Any):
+    ``collapse`` and ``by`` are described in the module docstring.
+    """
+
+    def __init__(self, roots: list[Value], collapse: Any, by: str = "neuron"):
+        check_by(collapse, by)
         self.order = order = order_of(roots)
         self.index = {id(v): i for i, v in enumerate(order)}
         self.owner: dict[int, Instance] = {}  # id(member Value) -> its collapsed instance
-        self.hidden: set[int] = set()  # ids of parameters drawn inside their neuron's node
+        self.hidden: set[int] = set()  # ids of parameters drawn inside their group's node
         self.nodes: dict[int, Node] = {}  # id(Value) -> its node (members map to their group's node)
         instances: list[Instance] = []
         if collapse is not None:
-            groups = groups_from(collapse)
-            instances = _find_instances(order, groups)
+            if by == "layer":
+                groups, instances = layer_instances(order, collapse, roots)
+            else:
+                groups = groups_from(collapse)
+                instances = find_instances(order, groups)
             self._hide_parameters(groups, instances)
         for inst in instances:
             n_params = len({id(p) for m in inst.members for p in m.parents if id(p) in self.hidden})
-            node = Node(f"n{self.index[id(inst.end)]}", inst.end, inst.name, len(inst.members), n_params)
+            node = Node(f"n{self.index[id(inst.end)]}", inst.end, inst.name, len(inst.members), n_params,
+                        inst.units, inst.outputs)
             for m in inst.members:
                 self.owner[id(m)] = inst
                 self.nodes[id(m)] = node
@@ -278,30 +181,52 @@ class Picture:
                     self.hidden.add(id(p))
 
     def node(self, v: Value) -> Node:
-        """The node that draws ``v`` (its collapsed neuron's node for a member)."""
+        """The node that draws ``v`` (its collapsed group's node for a member)."""
         node = self.nodes.get(id(v))
         if node is None:
             node = self.nodes[id(v)] = Node(f"n{self.index[id(v)]}", v)
         return node
 
-    def inputs(self, node: Node) -> list[Node]:
-        """The nodes drawn as ``node``'s inputs, in argument order, computed once."""
-        if node.inputs is None:
+    def links(self, node: Node) -> list[tuple[Node, Optional[int]]]:
+        """The edges into ``node``: ``(source node, output row)`` in argument order, computed once.
+
+        The row is the source's `Node.port` of the Value it passes (None for a one-output
+        source). An op's inputs are listed as its arguments (``x * x`` twice); a group's once each, in
+        the order its formula reads them (`microgradx.draw.groups.reading_order`).
+        """
+        if node.links is None:
             if node.group is None:
-                node.inputs = [self.node(p) for p in node.value.parents]
+                node.links = [self._link(p) for p in node.value.parents]
             else:
                 inst = self.owner[id(node.value)]
                 member_ids = {id(m) for m in inst.members}
-                seen: set[int] = set()
-                node.inputs = []
-                for m in reversed(inst.members):
+                pos = reading_order(member_ids, [v for _, v in inst.outputs or [(None, inst.end)]])
+                seen: set[tuple[int, Optional[int]]] = set()
+                read: list[tuple[int, tuple[Node, Optional[int]]]] = []
+                for m in inst.members:
                     for p in m.parents:
                         if id(p) in member_ids or id(p) in self.hidden:
                             continue
-                        target = self.node(p)
-                        if id(target) not in seen and target is not node:
-                            seen.add(id(target))
-                            node.inputs.append(target)
+                        link = self._link(p)
+                        if (id(link[0]), link[1]) not in seen and link[0] is not node:
+                            seen.add((id(link[0]), link[1]))
+                            read.append((pos.get(id(p), len(pos)), link))
+                node.links = [link for _, link in sorted(read, key=lambda r: r[0])]
+        return node.links
+
+    def _link(self, v: Value) -> tuple[Node, Optional[int]]:
+        source = self.node(v)
+        return source, source.port(v)
+
+    def inputs(self, node: Node) -> list[Node]:
+        """The nodes drawn as ``node``'s inputs (the sources of its `links`), in argument order, computed once."""
+        if node.inputs is None:
+            if node.group is None:
+                node.inputs = [source for source, _ in self.links(node)]
+            else:
+                seen: set[int] = set()
+                node.inputs = [source for source, _ in self.links(node)
+                               if id(source) not in seen and not seen.add(id(source))]
         return node.inputs
 
     def shown(self, max_nodes: Optional[int]) -> list[Node]:

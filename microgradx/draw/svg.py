@@ -5,7 +5,9 @@ shows; the explorer page embeds the same drawing (`render_svg` of the same `Scen
 changes its texts and highlights as it steps. Each node is a ``<g class="node ...">`` with
 ``data-node`` naming it (``n3``; its op's ellipse ``n3_op``) and one ``<text>`` per field,
 whose class names the field (``field-data``, ``field-grad`` ...): what a test or a script
-reads. Styling is in presentation attributes, so the file looks the same anywhere.
+reads. A collapsed layer's node holds one ``<g class="port" data-node="n3:ROW">`` per output
+row, and an edge leaving from a row says which in ``data-port``. Styling is in presentation
+attributes, so the file looks the same anywhere.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def to_svg(
     *,
     max_nodes: Optional[int] = DEFAULT_MAX_NODES,
     collapse: Any = None,
+    by: str = "neuron",
     rankdir: str = "LR",
     precision: int = 4,
     title: Optional[str] = None,
@@ -38,12 +41,12 @@ def to_svg(
 
     Draws what `microgradx.draw.to_dot` describes, with the same options: a record per Value
     (``label | data | grad``, the root's outline bold), an ellipse per op application, edges
-    following the data, inputs of non-commutative ops numbered, ``collapse=`` and
-    ``max_nodes=`` as there.
+    following the data, inputs of non-commutative ops numbered, ``collapse=``, ``by=`` and
+    ``max_nodes=`` as there (a collapsed layer: a header, then a row per output).
     """
     roots = roots_of(value, "to_svg")
     check_options(max_nodes, rankdir, precision)
-    picture = Picture(roots, collapse)
+    picture = Picture(roots, collapse, by)
     shown = picture.shown(max_nodes)
     return render_svg(scene(picture, shown, precision=precision, rankdir=rankdir, title=title, max_nodes=max_nodes))
 
@@ -76,7 +79,8 @@ def _text(x: float, y: float, text: str, cls: str, extra: str = "") -> str:
     return f'<text class="{cls}" x="{_num(x)}" y="{_num(y + 4.2)}" text-anchor="middle"{extra}>{_xml(text)}</text>'
 
 
-def _box(box: Box, across: bool) -> list[str]:
+def _box(box: Box, rankdir: str) -> list[str]:
+    across = rankdir in ("LR", "RL")
     classes = f"node {box.kind}" + (" root" if box.root else "")
     out = [f'<g class="{classes}" data-node={quoteattr(box.key)}>']
     left, top = box.x - box.width / 2, box.y - box.height / 2
@@ -85,6 +89,8 @@ def _box(box: Box, across: bool) -> list[str]:
         out.append(f'<ellipse cx="{_num(box.x)}" cy="{_num(box.y)}" rx="{_num(box.width / 2)}" '
                    f'ry="{_num(box.height / 2)}" fill="{_FILL["op"]}" {stroke}/>')
         out.append(_text(box.x, box.y, box.fields[0][1], "field-name", ' font-size="11"'))
+    elif box.rows:
+        out.extend(_table(box, stroke, rankdir))
     else:
         dash = ' stroke-dasharray="4,3"' if box.kind == "note" else ""
         out.append(f'<rect x="{_num(left)}" y="{_num(top)}" width="{_num(box.width)}" height="{_num(box.height)}" '
@@ -102,6 +108,52 @@ def _box(box: Box, across: bool) -> list[str]:
             out.append(_text(cx, cy, text, f"field-{name}", weight))
             at += size
     out.append("</g>")
+    return out
+
+
+def _cells(left: float, top: float, width: float, height: float, fields: list[tuple[str, str]],
+           widths: list[float], across: bool, bold: bool = False) -> list[str]:
+    """The texts of a record's area: side by side (``across``, each its width) or stacked, a line between."""
+    out, at = [], left if across else top
+    size = height / len(fields)
+    for i, ((name, text), w) in enumerate(zip(fields, widths)):
+        if i:
+            line = (f'x1="{_num(at)}" y1="{_num(top)}" x2="{_num(at)}" y2="{_num(top + height)}"' if across
+                    else f'x1="{_num(left)}" y1="{_num(at)}" x2="{_num(left + width)}" y2="{_num(at)}"')
+            out.append(f'<line {line} stroke="{_STROKE}" stroke-width="1"/>')
+        step = w if across else size
+        cx, cy = (at + step / 2, top + height / 2) if across else (left + width / 2, at + step / 2)
+        weight = ' font-weight="bold"' if bold and name == "label" else ""
+        out.append(_text(cx, cy, text, f"field-{name}", weight))
+        at += step
+    return out
+
+
+def _table(box: Box, stroke: str, rankdir: str) -> list[str]:
+    """A layer's record: its header and one ``<g class="port" data-node="KEY:ROW">`` per output
+    (rows under the header, or columns beside each other top to bottom, as `Box` says)."""
+    across = rankdir in ("LR", "RL")
+    left, top = box.x - box.width / 2, box.y - box.height / 2
+    header = box.height - (sum(r.height for r in box.rows) if across else box.rows[0].height)
+    head_top = top + box.height - header if rankdir == "BT" else top
+    out = [f'<rect x="{_num(left)}" y="{_num(top)}" width="{_num(box.width)}" height="{_num(box.height)}" '
+           f'rx="3" fill="{_FILL[box.kind]}" {stroke}/>']
+    out.extend(_cells(left, head_top, box.width, header, box.fields, box.widths, True, True))
+    for k, row in enumerate(box.rows):
+        x, y = row.x - row.width / 2, row.y - row.height / 2
+        out.append(f'<g class="port" data-node={quoteattr(row.key)} data-port="{k}">')
+        out.append(f'<rect class="port-bg" x="{_num(x + 1)}" y="{_num(y + 1)}" width="{_num(row.width - 2)}" '
+                   f'height="{_num(row.height - 2)}" fill="none" stroke="none"/>')
+        line = (f'x1="{_num(x)}" y1="{_num(y)}" x2="{_num(x + row.width)}" y2="{_num(y)}"' if across
+                else f'x1="{_num(x)}" y1="{_num(y)}" x2="{_num(x)}" y2="{_num(y + row.height)}"')
+        if across or k:
+            out.append(f'<line {line} stroke="{_STROKE}" stroke-width="1"/>')
+        out.extend(_cells(x, y, row.width, row.height, row.fields, row.widths, across))
+        out.append("</g>")
+    if not across:
+        edge = head_top + header if rankdir != "BT" else head_top
+        out.append(f'<line x1="{_num(left)}" y1="{_num(edge)}" x2="{_num(left + box.width)}" y2="{_num(edge)}" '
+                   f'stroke="{_STROKE}" stroke-width="1"/>')
     return out
 
 
@@ -126,7 +178,8 @@ def render_svg(sc: Scene, *, ident: Optional[str] = None) -> str:
     ]
     for e in sc.edges:
         dash = ' stroke-dasharray="5,4"' if e.dashed else ""
-        out.append(f'<path class="edge" data-src={quoteattr(e.src)} data-dst={quoteattr(e.dst)} '
+        port = f' data-port="{e.port}"' if e.port is not None else ""
+        out.append(f'<path class="edge" data-src={quoteattr(e.src)}{port} data-dst={quoteattr(e.dst)} '
                    f'd="{_path(e.points, across)}" fill="none" stroke="#555555" stroke-width="1.2"{dash} '
                    f'marker-end="url(#{arrow})"/>')
         if e.label:
@@ -136,7 +189,7 @@ def render_svg(sc: Scene, *, ident: Optional[str] = None) -> str:
     out.append("</g>")
     out.append('<g class="nodes">')
     for box in sc.boxes.values():
-        out.extend(_box(box, across))
+        out.extend(_box(box, sc.rankdir))
     out.append("</g>")
     if sc.title:
         out.append(_text(sc.width / 2, sc.height + _CAPTION / 2, sc.title, "caption"))

@@ -2,9 +2,12 @@
 
 Each entry says which nodes it visits and highlights, what it writes out (the op applied,
 the chain-rule terms) and which node texts it changes (``[key, "data" | "grad", text]``); the
-page applies the changes of entries 1..k over the start's texts to show step k. The backward
-steps come from `microgradx.draw.steps.replay`, over the drawn nodes: a collapsed neuron's
-ops are visited together, as one step whose terms are its inputs and its parameters.
+page applies the changes of entries 1..k over the start's texts to show step k; a key is a
+node's (``n7``) or a collapsed layer's output row's (``n7:0``). The backward steps come from
+`microgradx.draw.steps.replay`, over the drawn nodes: a collapsed neuron's or layer's ops are
+visited together, as one step whose terms are its inputs and its parameters, each with the
+upstream grads of the outputs that depend on it and their local derivatives
+(`microgradx.draw.groupsteps`). ``Timeline.steps`` keeps the replayed steps.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx import Value
+from microgradx.draw.groups import reading_order
+from microgradx.draw.groupsteps import jacobian, merge
 from microgradx.draw.picture import Node, Picture
 from microgradx.draw.steps import check_order, ones_like, op_outputs_in_order, replay, zero_like
 from microgradx.draw.text import summarize
 
+_TERM_KEYS = ("name", "local", "local_text", "upstream", "product", "product_text", "before", "after")
 _LONGEST_NAME = 28  # an unlabelled node is named by its expression up to this length
 _PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "pow": 3}
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
@@ -64,8 +70,9 @@ class Timeline:
         self.initial: dict[str, tuple[str, str]] = {}
         self.computed_at: dict[str, int] = {}
         for n in shown:
-            data = self.fmt(n.value.data) if n.value.op is None else "?"
-            self.initial[n.ident] = (f"data {data}", f"grad {self.fmt(zero_like(n.value.data))}")
+            for key, v in n.slots():
+                data = self.fmt(v.data) if v.op is None else "?"
+                self.initial[key] = (f"data {data}", f"grad {self.fmt(zero_like(v.data))}")
         self._start()
         self.seed = self._forward()
         self._backward()
@@ -87,6 +94,11 @@ class Timeline:
         """Whether ``node`` is drawn (not left out by max_nodes)."""
         return node is not None and id(node) in self.shown
 
+    def slot(self, v: Value) -> Optional[str]:
+        """The key of the texts that show ``v``'s data and grad (``n7``, a layer's row ``n7:2``), if drawn."""
+        node = self.display(v)
+        return node.slot(v) if self.visible(node) else None
+
     def name(self, v: Value) -> str:
         """How the page names ``v``: its label, its neuron, its value for a constant, else the expression
         that made it from its inputs' names (``a * b + c``) while that is short, else ``node N``."""
@@ -97,6 +109,8 @@ class Timeline:
 
     def _name(self, v: Value) -> str:
         node = self.display(v)
+        if node is not None and node.port(v) is not None:  # a layer's output: named as its row
+            return node.outputs[node.port(v)][0]
         if v.label is not None:
             return str(v.label)
         if node is not None and node.group is not None and node.value is v:
@@ -159,15 +173,22 @@ class Timeline:
                 title = f"Forward step {j} of {len(drawn)}: {self.name(v)}" + (f" = {made}" if made != self.name(v)
                                                                                 else "")
                 inputs = self.input_keys(list(v.parents))
-            else:
+            elif node.outputs is None:
                 text = (f"{node.group} = its weighted sum: {node.n_ops} op{'s' if node.n_ops != 1 else ''} on its "
                         f"inputs and {node.n_params} parameters = {result}")
+            else:
+                acts = sorted({o.op.name for _, o in node.outputs if len(o.parents) == 1})
+                whose = f"its {node.units} neurons' weighted sums" if node.units != 1 else "its neuron's weighted sum"
+                text = (f"{node.group} = {whose} ({node.n_ops} ops on the layer's inputs and "
+                        f"{node.n_params} parameters)" + (f", through {' / '.join(acts)}" if acts else "") + ": "
+                        + ", ".join(f"{name} = {self.fmt(o.data)}" for name, o in node.outputs))
+            if node.group is not None:
                 title = f"Forward step {j} of {len(drawn)}: {node.group}"
                 inputs = [p.ident for p in self.picture.inputs(node) if self.visible(p)]
             self.computed_at[node.ident] = len(self.entries)
             self.entries.append({"kind": "forward", "phase": "forward", "title": title, "text": text,
                                  "visit": self.keys(node), "inputs": inputs,
-                                 "set": [[node.ident, "data", f"data {result}"]]})
+                                 "set": [[key, "data", f"data {self.fmt(o.data)}"] for key, o in node.slots()]})
         seed = len(self.entries)
         if len(self.roots) == 1:
             r = self.name(self.roots[0])
@@ -178,10 +199,11 @@ class Timeline:
             "kind": "seed", "phase": "backward", "title": "Backward pass: the seed",
             "text": text + "Now each node, from the root back, passes upstream grad \u00d7 local derivative to its "
                            "inputs.",
-            "visit": [k for r in self.roots if self.visible(self.display(r)) for k in self.keys(self.display(r))],
+            "visit": list(dict.fromkeys(k for r in self.roots if self.visible(self.display(r))
+                                        for k in self.keys(self.display(r)))),
             "inputs": [],
-            "set": [[self.display(r).ident, "grad", f"grad {self.fmt(ones_like(r.data))}"] for r in self.roots
-                    if self.visible(self.display(r))]})
+            "set": [[self.slot(r), "grad", f"grad {self.fmt(ones_like(r.data))}"] for r in self.roots
+                    if self.slot(r) is not None]})
         return seed
 
     def _order(self, ops: list[Value]) -> list[Value]:
@@ -207,71 +229,87 @@ class Timeline:
                 runs.append((node, [step]))
         drawn = sum(self.visible(n) for n, _ in runs)
         root = " + ".join(self.name(r) for r in self.roots)
+        self.steps = steps
+        now: dict[int, Any] = dict(seeds)  # every grad as the steps go
         j = 0
         for node, run in runs:
-            terms = self._terms(node, run)
-            changes = []
-            for t in terms:
-                target = self.display(t["value"])
-                if self.visible(target) and target.value is t["value"]:
-                    changes.append([target.ident, "grad", f"grad {t['after']}"])
+            outputs = node.outputs or [(node.group or self.name(node.value), node.value)]
+            upstreams = [now.get(id(o), zero_like(o.data)) for _, o in outputs]  # what arrived from above
+            passed = ([(t.input, t.after) for t in run[0].terms] if node.group is None
+                      else [(m.value, m.after) for m in merge(run)])
+            for s in run:
+                for t in s.terms:
+                    now[id(t.input)] = t.after
+            changes = [[self.slot(v), "grad", f"grad {self.fmt(after)}"] for v, after in passed
+                       if self.slot(v) is not None]
             if not self.visible(node):  # not drawn (max_nodes): its grads change with the step before
                 self.entries[-1]["set"].extend(changes)
                 continue
             j += 1
+            terms = self._terms(node, run) if node.group is None else self._group_terms(node, run, upstreams)
             v = node.value
             name = node.group or self.name(v)
             what = expression(v.op.name, [self.name(p) for p in v.parents]) if node.group is None else "its ops"
+            if node.outputs is None:
+                text = f"upstream grad d{_wrap(root)}/d{_wrap(name)} = {self.fmt(upstreams[0])}; the chain rule adds "
+            else:
+                text = (f"upstream grads d{_wrap(root)}/d(each output): "
+                        + ", ".join(f"{n} = {self.fmt(u)}" for (n, _), u in zip(outputs, upstreams))
+                        + "; the chain rule adds, summed over the outputs, ")
             self.entries.append({
                 "kind": "backward", "phase": "backward",
                 "title": f"Backward step {j} of {drawn}: {name}" + (f" = {what}" if what not in (name, "its ops")
                                                                       else ""),
-                "text": f"upstream grad d{_wrap(root)}/d{_wrap(name)} = {self.fmt(run[0].upstream)}; the chain rule "
-                        f"adds upstream \u00d7 local derivative to each input's grad:",
+                "text": text + "upstream \u00d7 local derivative to each input's grad"
+                        + (" (and each parameter's inside it):" if node.group is not None else ":"),
                 "visit": self.keys(node), "inputs": self.input_keys([t["value"] for t in terms]),
-                "terms": [{k: t[k] for k in ("name", "local", "local_text", "upstream", "product", "before", "after")}
-                          for t in terms],
+                "terms": [{k: t[k] for k in _TERM_KEYS if k in t} for t in terms],
                 "set": changes})
 
     def _terms(self, node: Node, run: list) -> list[dict]:
-        """The chain-rule terms of one drawn step: per input of the op, or per input and parameter of a neuron."""
-        upstream = self.fmt(run[0].upstream)
-        if node.group is None:
-            step = run[0]
-            v = step.value
-            names = [self.name(p) for p in v.parents]
-            formulas = _FORMULAS.get(v.op.name, lambda n, out: [None] * len(n))(names, self.name(v))
-            out = []
-            for t in step.terms:
-                formula = formulas[t.position] if t.position < len(formulas) else None
-                partial = f"\u2202{_wrap(self.name(v))}/\u2202{_wrap(names[t.position])}"
-                local = self.fmt(t.local)
-                out.append({"value": t.input, "name": names[t.position], "upstream": upstream, "local": local,
-                            "local_text": f"{partial} = {formula} = {local}" if formula not in (None, local)
-                            else f"{partial} = {local}",
-                            "product": self.fmt(t.product), "before": self.fmt(t.before), "after": self.fmt(t.after)})
-            return out
-        # a collapsed neuron: what its ops pass, together, to each value outside it
-        members = {id(s.value) for s in run}
-        _, local = replay([s.value for s in run], {id(node.value): ones_like(node.value.data)})
-        merged: dict[int, list] = {}
-        for s in run:
-            for t in s.terms:
-                if id(t.input) in members:
-                    continue
-                if id(t.input) in merged:
-                    entry = merged[id(t.input)]
-                    entry[1] = entry[1] + t.product
-                    entry[3] = t.after
-                else:
-                    merged[id(t.input)] = [t.input, t.product, t.before, t.after]
+        """The chain-rule terms of one drawn op's step: one per input."""
+        step = run[0]
+        upstream = self.fmt(step.upstream)
+        v = step.value
+        names = [self.name(p) for p in v.parents]
+        formulas = _FORMULAS.get(v.op.name, lambda n, out: [None] * len(n))(names, self.name(v))
         out = []
-        for value, product, before, after in merged.values():
-            partial = f"\u2202({node.group})/\u2202{_wrap(self.name(value))}"
-            lv = self.fmt(local.get(id(value), np.nan))
-            out.append({"value": value, "name": self.name(value), "upstream": upstream, "local": lv,
-                        "local_text": f"{partial} = {lv}", "product": self.fmt(product), "before": self.fmt(before),
-                        "after": self.fmt(after)})
+        for t in step.terms:
+            formula = formulas[t.position] if t.position < len(formulas) else None
+            partial = f"\u2202{_wrap(self.name(v))}/\u2202{_wrap(names[t.position])}"
+            local = self.fmt(t.local)
+            out.append({"value": t.input, "name": names[t.position], "upstream": upstream, "local": local,
+                        "local_text": f"{partial} = {formula} = {local}" if formula not in (None, local)
+                        else f"{partial} = {local}",
+                        "product": self.fmt(t.product), "before": self.fmt(t.before), "after": self.fmt(t.after)})
+        return out
+
+    def _group_terms(self, node: Node, run: list, upstreams: list) -> list[dict]:
+        """The terms of a collapsed neuron's or layer's step: what its ops pass, together, to each input
+        and parameter, with the local derivative of each output that depends on it (`groupsteps`)."""
+        outputs = node.outputs or [(node.group, node.value)]
+        jac = jacobian(run, [o for _, o in outputs])
+        out = []
+        hidden, pos = self.picture.hidden, reading_order({id(s.value) for s in run}, [o for _, o in outputs])
+        reached = {id(m.value): [k for k in range(len(outputs)) if id(m.value) in jac[k]] or [0] for m in merge(run)}
+        for m in sorted(merge(run), key=lambda m: (id(m.value) in hidden, reached[id(m.value)][0],
+                                                   pos.get(id(m.value), 0))):  # inputs, then each neuron's params
+            name = self.name(m.value)
+            reach = reached[id(m.value)]
+            ups = [self.fmt(upstreams[k]) for k in reach]
+            locs = [self.fmt(jac[k].get(id(m.value), np.nan)) for k in reach]
+            term = {"value": m.value, "name": name, "product": self.fmt(m.product), "before": self.fmt(m.before),
+                    "after": self.fmt(m.after)}
+            if len(reach) == 1:  # one output depends on it: a neuron's input or parameter
+                term.update(upstream=ups[0], local=locs[0],
+                            local_text=f"\u2202({outputs[reach[0]][0]})/\u2202{_wrap(name)} = {locs[0]}")
+            else:  # a layer's input: each neuron's output depends on it
+                term.update(upstream=f"[{', '.join(ups)}]", local=f"[{', '.join(locs)}]",
+                            local_text=f"\u2202(each output of {node.group})/\u2202{_wrap(name)} = "
+                                       f"[{', '.join(locs)}]",
+                            product_text=" + ".join(f"{u} \u00d7 {lo}" for u, lo in zip(ups, locs))
+                            if len(reach) <= 4 else f"\u03a3 of {len(reach)} upstream \u00d7 local")
+            out.append(term)
         return out
 
     # -- what the page needs -------------------------------------------------------------------
