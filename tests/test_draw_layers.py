@@ -246,6 +246,9 @@ def test_the_layer_steps_end_with_the_grads_backward_computes(case):
     texts = line.final()
     loss.backward()
     for v in nodes:
+        if v.grad is None:  # data that takes no gradient (a model's input column): the replay skips it too
+            assert id(v) not in replayed
+            continue
         np.testing.assert_allclose(replayed.get(id(v), 0.0), v.grad, rtol=1e-12, atol=1e-15, err_msg=repr(v))
     shown = 0
     for node in picture.shown(None):

@@ -126,7 +126,7 @@ def replay(visit: Iterable[Value], seeds: dict[int, Any]) -> tuple[list[Backward
                              f"{len(products) if isinstance(products, tuple) else '?'} gradients for {len(xs)} inputs")
         terms = []
         for i, (p, g, local) in enumerate(zip(v.parents, products, locals_)):
-            if g is None:
+            if g is None or p.grad is None:  # (grad None: data that takes no gradient, as backward() skips it)
                 continue
             before = grads.get(id(p), zero_like(p.data))
             g = _as_input_takes(p, g)

@@ -72,7 +72,8 @@ class Timeline:
         for n in shown:
             for key, v in n.slots():
                 data = self.fmt(v.data) if v.op is None else "?"
-                self.initial[key] = (f"data {data}", f"grad {self.fmt(zero_like(v.data))}")
+                grad = self.fmt(None if v.grad is None else zero_like(v.data))  # grad None: takes no gradient
+                self.initial[key] = (f"data {data}", f"grad {grad}")
         self._start()
         self.seed = self._forward()
         self._backward()
