@@ -44,21 +44,23 @@ RELEASED = Op(name="released", arity=None, forward=_refuse, backward=_refuse,
 def topological_order(root: Any, leaves: bool = True) -> list:
     """Every Value ``root`` depends on, each after all of its inputs (``root`` last).
 
-    A depth-first search with an explicit stack: a node goes on the stack twice, first to
-    push its inputs, then, once they are all in the order, to be added itself. With
-    ``leaves=False`` only op outputs are listed (a backward pass needs no step for a leaf).
+    A depth-first search with an explicit stack of (node, its inputs still to look at): a
+    node joins the order once all its inputs have. With ``leaves=False`` only op outputs
+    are listed (a backward pass needs no step for a leaf).
     """
     order: list = []
-    seen = set()
-    stack = [(root, False)]
+    seen = {root}
+    stack = [(root, reversed(root._parents))]
     while stack:
-        v, inputs_done = stack.pop()
-        if inputs_done:
+        v, inputs = stack[-1]
+        for p in inputs:
+            if p not in seen and (leaves or p._op is not None):
+                seen.add(p)
+                stack.append((p, reversed(p._parents)))  # p's inputs first (the last first), then back to v
+                break
+        else:  # every input of v is in the order
+            stack.pop()
             order.append(v)
-        elif v not in seen:
-            seen.add(v)
-            stack.append((v, True))
-            stack.extend([(p, False) for p in v._parents if p not in seen and (leaves or p._op is not None)])
     return order
 
 

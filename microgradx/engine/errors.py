@@ -161,6 +161,13 @@ def released(data: Any) -> GraphReleasedError:
         f"through a graph again, or rebuild the graph")
 
 
+def lanes(x: Any, like: Any = None) -> str:
+    """A lane array in a few numbers, for a repr (``like``: broadcast a grad of 0.0 or None to its shape)."""
+    if like is not None and x is not None:  # an op output's grad is 0.0 until backward
+        x = np.broadcast_to(x, like.shape)
+    return np.array2string(x, precision=4, threshold=6, edgeitems=2) if x is not None else "None"
+
+
 def describe(x: Any) -> str:
     """``x`` in a few words, for messages: "an array of shape (3,)", "a tuple of 2", "a list"."""
     if isinstance(x, np.ndarray):

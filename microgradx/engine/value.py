@@ -19,7 +19,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from microgradx.engine import autograd
-from microgradx.engine.errors import as_data, check_output, forward_error
+from microgradx.engine.errors import as_data, check_output, forward_error, lanes
 from microgradx.engine.op import Op
 from microgradx.engine.optable import OPS
 
@@ -105,9 +105,7 @@ class Value:
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         if isinstance(self.data, np.ndarray):
-            brief = partial(np.array2string, precision=4, threshold=6, edgeitems=2)
-            grad = brief(np.broadcast_to(self.grad, self.data.shape))  # an op output's grad is 0.0 until backward
-            return f"Value(lanes={self.data.size}, data={brief(self.data)}, grad={grad}{label})"
+            return f"Value(lanes={self.data.size}, data={lanes(self.data)}, grad={lanes(self.grad, self.data)}{label})"
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
 
 
