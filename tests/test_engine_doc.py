@@ -305,3 +305,17 @@ def test_the_readme_tour_runs_and_points_learners_to_the_engine_page(builtin_ops
         exec(compile(block.code, f"README.md (tour, block at line {block.line})", "exec"), namespace)
         if "from microgradx.nn import MLP" in block.code:
             assert namespace["loss"].data < 0.05  # the micrograd-style loop learned its four examples
+
+
+def test_the_readmes_compiled_steps_example_runs_and_learns(builtin_ops_only):
+    readme = README.read_text(encoding="utf-8")
+    section = re.search(r"^## Compiled steps: where the speed lives\n(.*?)^## ", readme, re.S | re.M).group(1)
+    (block,) = [b for b in blocks(section) if b.lang == "python"]
+    namespace: dict = {"__name__": "__readme__"}
+    exec(compile(block.code, f"README.md (compiled steps, line {block.line})", "exec"), namespace)
+    step, X, y, targets, loss = (namespace[k] for k in ("step", "X", "y", "targets", "loss"))
+    assert step.recordings == 1  # recorded once, replayed for the other nine epochs
+    eager = loss(namespace["model"](X), y).data
+    assert step(X, targets).data == pytest.approx(eager, rel=1e-12)  # the replay computes the eager loss
+    untrained = loss(namespace["MLP"](30, [16, 16, 1])(X), y).data  # the same seed, before training
+    assert eager < untrained
