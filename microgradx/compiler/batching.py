@@ -79,6 +79,17 @@ def dot_rule(batch: Batch) -> Optional[Any]:
     return GenericDot(batch, bias, W, X, w_space, x_space)
 
 
+def _dot_upstream(kernel: Any, env: Env, variant: int) -> Optional[np.ndarray]:
+    """A dot kernel's output gradients (None if none arrived), after adding them to the biases: d/db = g."""
+    g = env.grad.get(kernel.out_space)
+    if g is None:
+        return None
+    g = g[kernel.rows]
+    if kernel.bias is not None and kernel.wants_b[variant]:
+        kernel.bias.add(env, g)
+    return g
+
+
 class SharedDot:
     """k dot nodes computed from the distinct weight rows Wu and the distinct input rows Xu.
 
@@ -114,12 +125,9 @@ class SharedDot:
 
     def backward(self, env: Env, variant: int) -> None:
         """d/dW = G @ X, d/dX = G.T @ W, d/db = g, with G the output gradients put back in R's shape."""
-        g = env.grad.get(self.out_space)
+        g = _dot_upstream(self, env, variant)
         if g is None:
             return
-        g = g[self.rows]
-        if self.bias is not None and self.wants_b[variant]:
-            self.bias.add(env, g)
         W, X = self.W.take(env), self.X.take(env)
         if self.x_space:
             if self.identity:
@@ -173,12 +181,9 @@ class GenericDot:
 
     def backward(self, env: Env, variant: int) -> None:
         """d/dW_j = g * X_j and d/dX_j = g * W_j (summed over the lanes for a float), d/db = g."""
-        g = env.grad.get(self.out_space)
+        g = _dot_upstream(self, env, variant)
         if g is None:
             return
-        g = g[self.rows]
-        if self.bias is not None and self.wants_b[variant]:
-            self.bias.add(env, g)
         W, X = self._blocks(env)
         g = g[:, None]
         if self.wants_w[variant]:
