@@ -24,6 +24,7 @@ _expm1 = lanewise(math.expm1, np.expm1)
 softplus = Op(
     name="softplus",
     doc="log(1 + e ** x), computed without overflow for large |x|",
+    elementwise=True,  # forward and backward work element by element on arrays of any shape
     forward=lanewise(lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x))),
                      lambda x: np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))),
     backward=lambda g, out, x: (-g * _expm1(-out),),
@@ -81,5 +82,5 @@ def _huber_backward(g: Any, out: Any, r: Any, delta: Any) -> tuple:
     return g * max(-delta, min(r, delta)), g * max(abs(r) - delta, 0.0)
 
 
-huber = Op(name="huber", arity=2, doc="Huber penalty of a residual r with threshold delta > 0",
+huber = Op(name="huber", arity=2, doc="Huber penalty of a residual r with threshold delta > 0", elementwise=True,
            forward=_huber_forward, backward=_huber_backward, check=_check_huber)
