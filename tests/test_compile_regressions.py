@@ -103,3 +103,28 @@ def test_a_recording_evicted_by_another_thread_between_lookup_and_use():
     assert compiled(np.ones(2)).data == 1.0
     compiled._recordings = EvictedAfterLookup(compiled._recordings)
     assert compiled(np.array([1.0, 3.0])).data == 2.0
+
+
+@pytest.mark.parametrize("kind", ["Parameter", "Value"])
+def test_a_closed_over_leaf_whose_grad_is_none_takes_no_gradient_when_replayed(kind):
+    """Regression: a Parameter with grad None was bound to a store by the replay and its grad became nan."""
+    from microgradx import Parameter
+    from microgradx.compiler.params import BoundParameter, ParameterStore
+
+    make = Parameter if kind == "Parameter" else Value
+    frozen, w = make(2.0), make(0.5)
+    frozen.grad = None
+    compiled = microgradx.compile(lambda x: (frozen * w * x).lane_sum())
+    out = compiled(np.array([1.0, 2.0, 3.0]))
+    out.backward()
+    assert frozen.grad is None and type(frozen) is make  # not bound: a store's array holds numbers only
+    assert w.grad == pytest.approx(12.0)
+    assert ParameterStore.bind([frozen, w]) is None
+    if kind == "Parameter":
+        with pytest.raises(TypeError, match="grad None"):
+            ParameterStore([frozen, w])
+        store = ParameterStore([w])
+        assert type(w) is BoundParameter
+        with pytest.raises(TypeError, match="grad None"):
+            w.grad = None  # the store's array would have held nan
+        store.release()

@@ -69,6 +69,9 @@ class BoundParameter(Parameter):
 
     @grad.setter
     def grad(self, g: Any) -> None:
+        if g is None:  # the store's float64 array would hold nan, and every gradient would be added to it
+            raise TypeError(f"{self!r} is held by a ParameterStore, whose array of gradients holds numbers: it "
+                            f"cannot take grad None (no gradient) until the store is released")
         self._store.grad[self._index] = g
 
 
@@ -83,7 +86,8 @@ class ParameterStore:
 
     Making a store binds its parameters to it (a parameter is in one store at a time; a store
     that loses one to another store is no longer ``valid``); `release` unbinds them, leaving
-    their numbers in them. ``generation`` counts bindings process-wide, so a holder can tell
+    their numbers in them. A Parameter whose grad is None (it takes no gradient) cannot be
+    bound: the array of gradients holds numbers. ``generation`` counts bindings process-wide, so a holder can tell
     cheaply whether anything was bound or released since it looked.
     """
 
@@ -91,6 +95,10 @@ class ParameterStore:
 
     def __init__(self, params: Sequence[Parameter]) -> None:
         self.params = list(params)
+        frozen = [p for p in self.params if p.grad is None]
+        if frozen:
+            raise TypeError(f"a ParameterStore holds gradients as numbers, and {frozen[0]!r} has grad None (it takes "
+                            f"no gradient): leave it out of the store")
         self.data = np.array([p.data for p in self.params], dtype=np.float64)
         self.grad = np.array([p.grad for p in self.params], dtype=np.float64)
         self.valid = True
@@ -106,10 +114,11 @@ class ParameterStore:
     def bind(params: Sequence[Any]) -> Optional[ParameterStore]:
         """A valid store holding exactly ``params`` in order (the one they share, or a new one).
 
-        None when some are not Parameters, or one appears twice: those are read one by one.
+        None when some are not Parameters, one appears twice or one has grad None (takes no
+        gradient): those are read one by one.
         """
         params = list(params)
-        if not params or not all(isinstance(p, Parameter) for p in params):
+        if not params or not all(isinstance(p, Parameter) and p.grad is not None for p in params):
             return None
         if len({id(p) for p in params}) != len(params):
             return None

@@ -34,7 +34,7 @@ class ClosedFloats:
         if self.generation == ParameterStore.generation and (store is None or store.valid):
             return store
         values = self.values
-        if values and all(isinstance(v, Parameter) and v._store is None for v in values):
+        if values and all(isinstance(v, Parameter) and v._store is None and v.grad is not None for v in values):
             ParameterStore(values)  # Parameters no store holds yet: keep them in one array from now on
         where = ParameterStore.locate(values) if values else None
         self.generation = ParameterStore.generation
