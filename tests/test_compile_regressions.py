@@ -128,3 +128,19 @@ def test_a_closed_over_leaf_whose_grad_is_none_takes_no_gradient_when_replayed(k
         with pytest.raises(TypeError, match="grad None"):
             w.grad = None  # the store's array would have held nan
         store.release()
+
+
+def test_a_released_graph_in_a_recording_is_the_eager_error():
+    """Regression: a closed-over node whose graph backward(retain_graph=False) released failed recording with
+    "max() arg is an empty sequence"; eager backward names the released graph (GraphReleasedError)."""
+    w = Value(2.0)
+    h = w * 3.0
+    h.backward(retain_graph=False)
+    fn = lambda x: (h * x).lane_sum()
+    with pytest.raises(microgradx.GraphReleasedError) as eager:
+        fn(Value(np.ones(3))).backward()
+    compiled = microgradx.compile(fn)
+    with pytest.raises(microgradx.GraphReleasedError) as recorded:
+        compiled(np.ones(3))
+    assert str(recorded.value) == str(eager.value)
+    assert compiled.recordings == 0

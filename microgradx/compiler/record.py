@@ -24,6 +24,8 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
+from microgradx.engine.autograd import RELEASED
+from microgradx.engine.errors import released
 from microgradx.engine.value import Value
 
 
@@ -100,6 +102,8 @@ def read_graph(outputs: list, single: bool) -> Program:
             if v._op is None:
                 leaf_values.append(v)
                 ids[id(v)] = -len(leaf_values)
+            elif v._op is RELEASED:  # its inputs are gone: no replay can recompute it (eager backward says so too)
+                raise released(v.data)
             else:
                 node = fused(v)
                 stack.append((v, node))
