@@ -7,6 +7,8 @@ bytes in ``test_compile_runtime.py``.)
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from helpers.compiled import check_compiled
@@ -144,3 +146,37 @@ def test_a_released_graph_in_a_recording_is_the_eager_error():
         compiled(np.ones(3))
     assert str(recorded.value) == str(eager.value)
     assert compiled.recordings == 0
+
+
+class _BorrowingSys:
+    """``sys`` with a ``getrefcount`` one lower, as on CPython 3.14, where a local passed to a call may lend its
+    reference (LOAD_FAST_BORROW) instead of adding one: ``x = object(); sys.getrefcount(x)`` is 1 there, 2 before."""
+
+    def __getattr__(self, name):
+        return getattr(sys, name)
+
+    @staticmethod
+    def getrefcount(obj):
+        return sys.getrefcount(obj) - 2  # this frame's argument, and the reference the caller lends
+
+
+@pytest.mark.parametrize("borrowing", [pytest.param(False, id="this-interpreter"), pytest.param(True, id="borrowing")])
+def test_constants_and_chain_fusion_do_not_depend_on_how_a_call_argument_is_counted(borrowing, monkeypatch, rng):
+    """Regression: fixed thresholds (``getrefcount(v) > 2``, ``<= 3``) assumed that passing ``v`` adds a reference.
+    Where it does not, every closed-over parameter held once elsewhere was baked in as a constant (training did
+    nothing), and a partial sum used twice was expanded into each user (a program as big as the sum of its uses)."""
+    from microgradx.compiler import record
+    from microgradx.nn import MLP
+
+    if borrowing:
+        monkeypatch.setattr(record, "sys", _BorrowingSys())
+    model = MLP(3, [4, 1], seed=3, fused=False)
+    fn = lambda X: (1.0 - model(X)[0]).relu().lane_mean()
+    compiled = microgradx.compile(fn)
+    compiled(rng.normal(size=(6, 3)))  # recorded while only the model holds each parameter, once
+    [plan] = plans(compiled)
+    kinds = [leaf[0] for leaf in plan.program.leaves]
+    assert kinds.count("closed") == model.num_parameters() and kinds.count("const") == 1  # the 1.0 of 1.0 - out
+    assert [op.name for op in plan.program.ops].count("dot") == 5  # each neuron's b + w1*x1 + ... is one dot
+    check_compiled(fn, [rng.normal(size=(6, 3))], model.parameters(), compiled=compiled)
+    test_shared_partial_sums_are_read_in_linear_size()
