@@ -180,3 +180,32 @@ def test_constants_and_chain_fusion_do_not_depend_on_how_a_call_argument_is_coun
     assert [op.name for op in plan.program.ops].count("dot") == 5  # each neuron's b + w1*x1 + ... is one dot
     check_compiled(fn, [rng.normal(size=(6, 3))], model.parameters(), compiled=compiled)
     test_shared_partial_sums_are_read_in_linear_size()
+
+
+def test_gradients_go_to_the_store_bound_while_a_backward_waits_for_the_lock(monkeypatch):
+    """Regression: a replay's backward looked the parameters' store up, then took the gradient lock and read the
+    indices again. When another thread bound the parameters to a new store in between (and its replay looked
+    them up), the gradients went to the old store, which no parameter reads any more, at the new store's indices.
+
+    The interleaving is forced: entering the lock rebinds the parameters, as the other thread would."""
+    from microgradx import Parameter
+    from microgradx.compiler import replay
+    from microgradx.compiler.params import ParameterStore
+
+    a, b = Parameter(1.0), Parameter(2.0)
+    compiled = microgradx.compile(lambda x: (a * x + b * x * x).lane_sum())
+    out = compiled(np.array([1.0, 2.0]))  # the replay binds a and b to one store
+    real_lock = replay._GRAD_LOCK
+
+    class RebindingLock:
+        def __enter__(self):
+            ParameterStore([b, a])  # another thread: a new store, in another order
+            compiled(np.array([1.0, 2.0]))  # and its replay, which looks the new store up
+            return real_lock.__enter__()
+
+        def __exit__(self, *exc):
+            return real_lock.__exit__(*exc)
+
+    monkeypatch.setattr(replay, "_GRAD_LOCK", RebindingLock())
+    out.backward()
+    assert (a.grad, b.grad) == (3.0, 5.0)  # d/da = 1 + 2, d/db = 1 + 4

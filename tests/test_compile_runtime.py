@@ -287,7 +287,7 @@ def test_parameters_bound_to_an_optimizer_store(optimizer, settings):
     _, want = _train(MLP(3, [5, 2], seed=23), steps, None, optimizer, **settings)
     np.testing.assert_allclose(got, want, **REORDERED)  # p.data right after every step
     for _, closed in compiled._recordings.values():
-        assert closed._resolve() is opt._located()[0]  # the replays and the optimizer share the store's arrays
+        assert closed._resolve()[0] is opt._located()[0]  # the replays and the optimizer share the store's arrays
     check_compiled(_mlp_step(model), [np.ones((8, 3))], model.parameters(), compiled=compiled)  # grads via the store
 
 

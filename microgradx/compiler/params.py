@@ -160,3 +160,24 @@ class ParameterStore:
 
     def __repr__(self) -> str:
         return f"ParameterStore({len(self.params)} parameters{'' if self.valid else ', no longer valid'})"
+
+
+class StoreLookup:
+    """Where a list of values lives in a store (`ParameterStore.locate`), looked up again only when bindings change.
+
+    Call it for ``(store, index)`` or None. The answer is worked out again when a store has been
+    made or released since (``ParameterStore.generation``), and kept with that generation as one
+    attribute, so a thread never pairs one lookup's store with another's index.
+    """
+
+    def __init__(self, values: Sequence[Any]) -> None:
+        self.values = values
+        self._found: tuple = (-1, None)  # (ParameterStore.generation, (store, index) or None)
+
+    def __call__(self) -> Optional[tuple]:
+        generation, where = self._found
+        if generation != ParameterStore.generation or (where is not None and not where[0].valid):
+            generation = ParameterStore.generation  # (read first: a binding made meanwhile is looked up next time)
+            where = ParameterStore.locate(self.values)
+            self._found = (generation, where)
+        return where

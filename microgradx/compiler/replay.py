@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx.compiler.kernels import Env
-from microgradx.compiler.params import Parameter, ParameterStore
+from microgradx.compiler.params import Parameter, ParameterStore, StoreLookup
 from microgradx.compiler.plan import INPUTS, PARAMS, Plan
 from microgradx.engine.errors import check_seed
 
@@ -25,27 +25,26 @@ class ClosedFloats:
 
     def __init__(self, values: list) -> None:
         self.values = values
-        self.generation = -1  # ParameterStore.generation when `store` and `index` were worked out
-        self.store: Optional[ParameterStore] = None
-        self.index: Any = None
+        self._lookup = StoreLookup(values)
+        self._bound = -1  # ParameterStore.generation when binding the values to a store of their own was last tried
 
-    def _resolve(self) -> Optional[ParameterStore]:
-        store = self.store
-        if self.generation == ParameterStore.generation and (store is None or store.valid):
-            return store
-        values = self.values
-        if values and all(isinstance(v, Parameter) and v._store is None and v.grad is not None for v in values):
-            ParameterStore(values)  # Parameters no store holds yet: keep them in one array from now on
-        where = ParameterStore.locate(values) if values else None
-        self.generation = ParameterStore.generation
-        self.store, self.index = where if where is not None else (None, None)
-        return self.store
+    def _resolve(self) -> Optional[tuple]:
+        """``(store, index)`` of the values, binding Parameters that no store holds yet; None: one by one."""
+        where = self._lookup()
+        if where is None and self._bound != ParameterStore.generation:
+            values = self.values
+            if values and all(isinstance(v, Parameter) and v._store is None and v.grad is not None for v in values):
+                ParameterStore(values)  # Parameters no store holds yet: keep them in one array from now on
+                where = self._lookup()
+            self._bound = ParameterStore.generation
+        return where
 
     def read(self) -> np.ndarray:
         """Every value's current number."""
-        store = self._resolve()
-        if store is not None:
-            return store.data[self.index]
+        where = self._resolve()
+        if where is not None:
+            store, index = where
+            return store.data[index]
         try:
             return np.fromiter([v.data for v in self.values], dtype=np.float64, count=len(self.values))
         except (TypeError, ValueError):
@@ -55,10 +54,11 @@ class ClosedFloats:
 
     def add_grads(self, g: np.ndarray) -> None:
         """Add ``g`` (one number per value) to the values' gradients."""
-        store = self._resolve()
-        with _GRAD_LOCK:
-            if store is not None:
-                store.grad[self.index] += g
+        with _GRAD_LOCK:  # looked up under the lock too: where the values live when the gradients are added
+            where = self._resolve()
+            if where is not None:
+                store, index = where
+                store.grad[index] += g
             else:
                 for v, gi in zip(self.values, g.tolist()):
                     if v.grad is not None:  # (grad None: a Value that takes no gradient)
