@@ -117,13 +117,12 @@ class Call:
         for kernel, wanted in zip(reversed(plan.kernels), reversed(plan.wanted)):
             if wanted[variant]:
                 kernel.backward(env, variant)
-        g0 = env.grad.get(0)
         if plan.closed_float:
             first = plan.closed_float_first
-            self.closed.add_grads(g0[first:first + len(plan.closed_float)])
+            self.closed.add_grads(env.grad[0][first:first + len(plan.closed_float)])
         with _GRAD_LOCK:
             for s, r, value in plan.closed_lanes:
-                if s in env.grad and value.grad is not None:
+                if value.grad is not None:
                     value.grad = value.grad + env.grad[s][r]
         input_grads = None
         if inputs:
@@ -134,10 +133,7 @@ class Call:
         if spec is None:
             return None
         space, first, count = spec
-        g = env.grad.get(space)
-        if g is None:
-            return np.zeros(shape)
-        block = g[first:first + count]
+        block = env.grad[space][first:first + count]
         if self.lanes_mode:
             return block.T.copy() if len(shape) == 2 else block[0].copy()
         return block.reshape(shape).copy()
