@@ -10,8 +10,11 @@ own entry there, so ``p.data`` and ``p.grad`` are right whenever anyone looks, a
 Binding switches a `Parameter` to `BoundParameter`, the same object with ``data`` and
 ``grad`` as properties over the store; `ParameterStore.release` puts the numbers back
 in the object and switches it back. An unbound Parameter is a plain `Value` (its ``data``
-and ``grad`` are slots), so eager code pays nothing for the arrays it is not using. Plain
-Values work as parameters too: they are read and written one by one.
+and ``grad`` are slots), so eager code pays nothing for the arrays it is not using. Who
+binds: a compiled training step, for its session (the Trainer releases them at the end),
+and a compiled function's replay, when no store holds the Parameters it closes over yet
+(they stay bound until some store's ``release()``). Plain Values, and Parameters whose grad
+is None, work as parameters too: they are read and written one by one.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Replaying a plan on new arrays: the forward pass, the backward pass, and the results a call returns.
 
 Closed-over float leaves are read at every replay and receive their gradients afterwards:
-when they are `Parameter` s that share one `ParameterStore` (an optimizer binds them), in
-two array operations on the store; otherwise one Value at a time.
+when they are `Parameter` s that share one `ParameterStore` (a compiled training step binds
+them, and so does a replay whose Parameters no store holds yet), in two array operations on
+the store; otherwise one Value at a time.
 """
 
 from __future__ import annotations
