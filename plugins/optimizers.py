@@ -18,7 +18,7 @@ import attrs
 import numpy as np
 
 from microgradx import Value, hookimpl
-from microgradx.compiler.params import ParameterStore
+from microgradx.compiler.params import StoreLookup
 
 
 def _number(instance: Any, attribute: attrs.Attribute, value: Any) -> float:
@@ -79,14 +79,10 @@ class _Optimizer:
     """
 
     params: list
-    _where: Any  # (store, index) of the parameters, or None; worked out again when bindings change
-    _generation: int
+    _lookup: StoreLookup  # (store, index) of the parameters, or None
 
     def _located(self) -> Optional[tuple]:
-        if self._generation != ParameterStore.generation:
-            self._where, self._generation = ParameterStore.locate(self.params), ParameterStore.generation
-        where = self._where
-        return where if where is not None and where[0].valid else None
+        return self._lookup()
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to 0.0."""
@@ -137,8 +133,8 @@ class SGD(_Optimizer):
     weight_decay: float = attrs.field(default=0.0, validator=_at_least_zero)
     nesterov: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     _buf: Any = attrs.field(init=False, default=None, repr=False)
-    _where: Any = attrs.field(init=False, default=None, repr=False)
-    _generation: int = attrs.field(init=False, default=-1, repr=False)
+    _lookup: StoreLookup = attrs.field(init=False, repr=False,
+                                       default=attrs.Factory(lambda self: StoreLookup(self.params), takes_self=True))
 
     def __attrs_post_init__(self) -> None:
         if self.nesterov and self.momentum == 0.0:
@@ -173,8 +169,8 @@ class Adam(_Optimizer):
     t: int = attrs.field(init=False, default=0)
     _m: Any = attrs.field(init=False, default=None, repr=False)
     _v: Any = attrs.field(init=False, default=None, repr=False)
-    _where: Any = attrs.field(init=False, default=None, repr=False)
-    _generation: int = attrs.field(init=False, default=-1, repr=False)
+    _lookup: StoreLookup = attrs.field(init=False, repr=False,
+                                       default=attrs.Factory(lambda self: StoreLookup(self.params), takes_self=True))
 
     def step(self) -> None:
         """Update every parameter from its gradient."""

@@ -274,3 +274,15 @@ def test_topological_order_lists_every_node_but_backward_visits_only_op_outputs(
     assert len(visited) == len(order) - len(leaves)
     assert visited == [v for v in reversed(order) if v.op is not None]  # each op output once, users first
     assert a.grad == pytest.approx(2.0 * (b.data * (1 - math.tanh(a.data * b.data) ** 2) + 1.0))
+
+
+@pytest.mark.parametrize("data", [pytest.param(2.0, id="float"), pytest.param(np.array([1.0, -2.0]), id="lanes")])
+@pytest.mark.parametrize("anomaly", [pytest.param(False, id="plain"), pytest.param(True, id="anomaly")])
+def test_a_value_whose_grad_is_none_takes_no_gradient_float_or_lanes(data, anomaly):
+    """Regression: grad None marked "takes no gradient" for lanes only; a float gradient raised a bare TypeError."""
+    x, w = Value(data), Value(3.0)
+    x.grad = None
+    with microgradx.detect_anomaly() if anomaly else gc_paused():
+        (w * x * x).lane_sum().backward()
+    assert x.grad is None
+    assert w.grad == pytest.approx(float(np.sum(np.asarray(data) ** 2)))

@@ -7,6 +7,8 @@ bytes in ``test_compile_runtime.py``.)
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from helpers.compiled import check_compiled
@@ -103,3 +105,107 @@ def test_a_recording_evicted_by_another_thread_between_lookup_and_use():
     assert compiled(np.ones(2)).data == 1.0
     compiled._recordings = EvictedAfterLookup(compiled._recordings)
     assert compiled(np.array([1.0, 3.0])).data == 2.0
+
+
+@pytest.mark.parametrize("kind", ["Parameter", "Value"])
+def test_a_closed_over_leaf_whose_grad_is_none_takes_no_gradient_when_replayed(kind):
+    """Regression: a Parameter with grad None was bound to a store by the replay and its grad became nan."""
+    from microgradx import Parameter
+    from microgradx.compiler.params import BoundParameter, ParameterStore
+
+    make = Parameter if kind == "Parameter" else Value
+    frozen, w = make(2.0), make(0.5)
+    frozen.grad = None
+    compiled = microgradx.compile(lambda x: (frozen * w * x).lane_sum())
+    out = compiled(np.array([1.0, 2.0, 3.0]))
+    out.backward()
+    assert frozen.grad is None and type(frozen) is make  # not bound: a store's array holds numbers only
+    assert w.grad == pytest.approx(12.0)
+    assert ParameterStore.bind([frozen, w]) is None
+    if kind == "Parameter":
+        with pytest.raises(TypeError, match="grad None"):
+            ParameterStore([frozen, w])
+        store = ParameterStore([w])
+        assert type(w) is BoundParameter
+        with pytest.raises(TypeError, match="grad None"):
+            w.grad = None  # the store's array would have held nan
+        store.release()
+
+
+def test_a_released_graph_in_a_recording_is_the_eager_error():
+    """Regression: a closed-over node whose graph backward(retain_graph=False) released failed recording with
+    "max() arg is an empty sequence"; eager backward names the released graph (GraphReleasedError)."""
+    w = Value(2.0)
+    h = w * 3.0
+    h.backward(retain_graph=False)
+    fn = lambda x: (h * x).lane_sum()
+    with pytest.raises(microgradx.GraphReleasedError) as eager:
+        fn(Value(np.ones(3))).backward()
+    compiled = microgradx.compile(fn)
+    with pytest.raises(microgradx.GraphReleasedError) as recorded:
+        compiled(np.ones(3))
+    assert str(recorded.value) == str(eager.value)
+    assert compiled.recordings == 0
+
+
+class _BorrowingSys:
+    """``sys`` with a ``getrefcount`` one lower, as on CPython 3.14, where a local passed to a call may lend its
+    reference (LOAD_FAST_BORROW) instead of adding one: ``x = object(); sys.getrefcount(x)`` is 1 there, 2 before."""
+
+    def __getattr__(self, name):
+        return getattr(sys, name)
+
+    @staticmethod
+    def getrefcount(obj):
+        return sys.getrefcount(obj) - 2  # this frame's argument, and the reference the caller lends
+
+
+@pytest.mark.parametrize("borrowing", [pytest.param(False, id="this-interpreter"), pytest.param(True, id="borrowing")])
+def test_constants_and_chain_fusion_do_not_depend_on_how_a_call_argument_is_counted(borrowing, monkeypatch, rng):
+    """Regression: fixed thresholds (``getrefcount(v) > 2``, ``<= 3``) assumed that passing ``v`` adds a reference.
+    Where it does not, every closed-over parameter held once elsewhere was baked in as a constant (training did
+    nothing), and a partial sum used twice was expanded into each user (a program as big as the sum of its uses)."""
+    from microgradx.compiler import record
+    from microgradx.nn import MLP
+
+    if borrowing:
+        monkeypatch.setattr(record, "sys", _BorrowingSys())
+    model = MLP(3, [4, 1], seed=3, fused=False)
+    fn = lambda X: (1.0 - model(X)[0]).relu().lane_mean()
+    compiled = microgradx.compile(fn)
+    compiled(rng.normal(size=(6, 3)))  # recorded while only the model holds each parameter, once
+    [plan] = plans(compiled)
+    kinds = [leaf[0] for leaf in plan.program.leaves]
+    assert kinds.count("closed") == model.num_parameters() and kinds.count("const") == 1  # the 1.0 of 1.0 - out
+    assert [op.name for op in plan.program.ops].count("dot") == 5  # each neuron's b + w1*x1 + ... is one dot
+    check_compiled(fn, [rng.normal(size=(6, 3))], model.parameters(), compiled=compiled)
+    test_shared_partial_sums_are_read_in_linear_size()
+
+
+def test_gradients_go_to_the_store_bound_while_a_backward_waits_for_the_lock(monkeypatch):
+    """Regression: a replay's backward looked the parameters' store up, then took the gradient lock and read the
+    indices again. When another thread bound the parameters to a new store in between (and its replay looked
+    them up), the gradients went to the old store, which no parameter reads any more, at the new store's indices.
+
+    The interleaving is forced: entering the lock rebinds the parameters, as the other thread would."""
+    from microgradx import Parameter
+    from microgradx.compiler import replay
+    from microgradx.compiler.params import ParameterStore
+
+    a, b = Parameter(1.0), Parameter(2.0)
+    compiled = microgradx.compile(lambda x: (a * x + b * x * x).lane_sum())
+    out = compiled(np.array([1.0, 2.0]))  # the replay binds a and b to one store
+    real_lock = replay._GRAD_LOCK
+
+    class RebindingLock:
+        def __enter__(self):
+            ParameterStore([b, a])  # another thread: a new store, in another order
+            compiled(np.array([1.0, 2.0]))  # and its replay, which looks the new store up
+            return real_lock.__enter__()
+
+        def __exit__(self, *exc):
+            return real_lock.__exit__(*exc)
+
+    monkeypatch.setattr(replay, "_GRAD_LOCK", RebindingLock())
+    out.backward()
+    assert (a.grad, b.grad) == (3.0, 5.0)  # d/da = 1 + 2, d/db = 1 + 4

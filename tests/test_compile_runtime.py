@@ -5,7 +5,7 @@
   with its own ``batch=`` rule gets its own kernel; all give eager's numbers.
 * Two threads calling one compiled function (one signature, or several being recorded at once).
 * A recording holds no Value per node and fewer bytes than the eager graph's data.
-* `microgradx.Parameter` s bound to an optimizer's `ParameterStore`, plain Values as parameters.
+* `microgradx.Parameter` s in a `ParameterStore` (made by a replay or by hand) that an optimizer shares; plain Values.
 * ``backward(inputs=True)``: each output's own input gradients, in both lane styles.
 
 Regression tests for the other bugs these tests found are in ``test_compile_regressions.py``.
@@ -23,6 +23,7 @@ from helpers.compiled import REORDERED, check_compiled, run_compiled, run_eager
 import microgradx
 from microgradx import Op, Parameter, Value, hookimpl, ops
 from microgradx.compiler.kernels import ElementwiseKernel, NodeKernel
+from microgradx.compiler.params import ParameterStore
 from microgradx.engine.autograd import topological_order
 from microgradx.engine.value import apply
 from microgradx.nn import MLP, SGD, Adam
@@ -172,7 +173,7 @@ def _mlp_step(model):
 def test_threads_calling_one_compiled_function(sizes, rng):
     model = MLP(3, [6, 2], seed=21)
     params = model.parameters()
-    SGD(params)  # bound to a store: gradients are added to its array
+    ParameterStore.bind(params)  # gradients are added to the store's array (an optimizer makes none)
     fn = _mlp_step(model)
     compiled = microgradx.compile(fn)
     batches = [[rng.normal(size=(n, 3)) for _ in range(15)] for n in sizes]
@@ -287,7 +288,7 @@ def test_parameters_bound_to_an_optimizer_store(optimizer, settings):
     _, want = _train(MLP(3, [5, 2], seed=23), steps, None, optimizer, **settings)
     np.testing.assert_allclose(got, want, **REORDERED)  # p.data right after every step
     for _, closed in compiled._recordings.values():
-        assert closed._resolve() is opt._located()[0]  # the replays and the optimizer share the store's arrays
+        assert closed._resolve()[0] is opt._located()[0]  # the replays and the optimizer share the store's arrays
     check_compiled(_mlp_step(model), [np.ones((8, 3))], model.parameters(), compiled=compiled)  # grads via the store
 
 
@@ -296,10 +297,13 @@ def test_a_store_made_after_recording_or_in_another_order_is_used(rng):
     params = model.parameters()
     fn = _mlp_step(model)
     compiled = check_compiled(fn, [rng.normal(size=(5, 3))], params)  # recorded while no store binds them
-    SGD(params)
+    [(_, closed)] = compiled._recordings.values()
+    assert closed._resolve()[1] == slice(0, len(params))  # its first replay bound them, in the recording's order
+    store = ParameterStore(list(reversed(params)))  # a new store, its indices not the recording's order
     check_compiled(fn, [rng.normal(size=(5, 3))], params, compiled=compiled)
-    reordered = SGD(list(reversed(params)), lr=0.5)  # a new store, its indices not the recording's order
-    check_compiled(fn, [rng.normal(size=(5, 3))], params, compiled=compiled)
+    assert closed._resolve()[0] is store  # read through the new store's indices
+    reordered = SGD(list(reversed(params)), lr=0.5)  # the store's own order: one slice of its arrays
+    assert reordered._located() == (store, slice(0, len(params)))
     X = rng.normal(size=(5, 3))
     before = np.array(model.get_weights())
     reordered.zero_grad()

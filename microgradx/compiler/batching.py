@@ -79,12 +79,9 @@ def dot_rule(batch: Batch) -> Optional[Any]:
     return GenericDot(batch, bias, W, X, w_space, x_space)
 
 
-def _dot_upstream(kernel: Any, env: Env, variant: int) -> Optional[np.ndarray]:
-    """A dot kernel's output gradients (None if none arrived), after adding them to the biases: d/db = g."""
-    g = env.grad.get(kernel.out_space)
-    if g is None:
-        return None
-    g = g[kernel.rows]
+def _dot_upstream(kernel: Any, env: Env, variant: int) -> np.ndarray:
+    """A dot kernel's output gradients, after adding them to the biases: d/db = g."""
+    g = env.grad[kernel.out_space][kernel.rows]
     if kernel.bias is not None and kernel.wants_b[variant]:
         kernel.bias.add(env, g)
     return g
@@ -126,8 +123,6 @@ class SharedDot:
     def backward(self, env: Env, variant: int) -> None:
         """d/dW = G @ X, d/dX = G.T @ W, d/db = g, with G the output gradients put back in R's shape."""
         g = _dot_upstream(self, env, variant)
-        if g is None:
-            return
         W, X = self.W.take(env), self.X.take(env)
         if self.x_space:
             if self.identity:
@@ -182,8 +177,6 @@ class GenericDot:
     def backward(self, env: Env, variant: int) -> None:
         """d/dW_j = g * X_j and d/dX_j = g * W_j (summed over the lanes for a float), d/db = g."""
         g = _dot_upstream(self, env, variant)
-        if g is None:
-            return
         W, X = self._blocks(env)
         g = g[:, None]
         if self.wants_w[variant]:
@@ -214,9 +207,9 @@ class BlockSum:
 
     def backward(self, env: Env, variant: int) -> None:
         """Every input of a node gets the node's gradient."""
-        g = env.grad.get(self.out_space)
-        if g is not None and self.wants[variant]:
-            self.block.add(env, np.broadcast_to(g[self.rows][:, None], self.block.shape))
+        if self.wants[variant]:
+            g = env.grad[self.out_space][self.rows]
+            self.block.add(env, np.broadcast_to(g[:, None], self.block.shape))
 
 
 def logsumexp_rule(batch: Batch) -> Optional[Any]:

@@ -23,7 +23,7 @@ from microgradx.engine.errors import backward_error, check_gradient, check_outpu
 
 
 class Env:
-    """One replay's arrays: ``data[space]`` (every value) and, in backward, ``grad[space]``."""
+    """One replay's arrays: ``data[space]`` (every value) and, in backward, ``grad[space]`` (each space, from zeros)."""
 
     __slots__ = ("data", "grad")
 

@@ -10,8 +10,11 @@ own entry there, so ``p.data`` and ``p.grad`` are right whenever anyone looks, a
 Binding switches a `Parameter` to `BoundParameter`, the same object with ``data`` and
 ``grad`` as properties over the store; `ParameterStore.release` puts the numbers back
 in the object and switches it back. An unbound Parameter is a plain `Value` (its ``data``
-and ``grad`` are slots), so eager code pays nothing for the arrays it is not using. Plain
-Values work as parameters too: they are read and written one by one.
+and ``grad`` are slots), so eager code pays nothing for the arrays it is not using. Who
+binds: a compiled training step, for its session (the Trainer releases them at the end),
+and a compiled function's replay, when no store holds the Parameters it closes over yet
+(they stay bound until some store's ``release()``). Plain Values, and Parameters whose grad
+is None, work as parameters too: they are read and written one by one.
 """
 
 from __future__ import annotations
@@ -69,6 +72,9 @@ class BoundParameter(Parameter):
 
     @grad.setter
     def grad(self, g: Any) -> None:
+        if g is None:  # the store's float64 array would hold nan, and every gradient would be added to it
+            raise TypeError(f"{self!r} is held by a ParameterStore, whose array of gradients holds numbers: it "
+                            f"cannot take grad None (no gradient) until the store is released")
         self._store.grad[self._index] = g
 
 
@@ -83,7 +89,8 @@ class ParameterStore:
 
     Making a store binds its parameters to it (a parameter is in one store at a time; a store
     that loses one to another store is no longer ``valid``); `release` unbinds them, leaving
-    their numbers in them. ``generation`` counts bindings process-wide, so a holder can tell
+    their numbers in them. A Parameter whose grad is None (it takes no gradient) cannot be
+    bound: the array of gradients holds numbers. ``generation`` counts bindings process-wide, so a holder can tell
     cheaply whether anything was bound or released since it looked.
     """
 
@@ -91,6 +98,10 @@ class ParameterStore:
 
     def __init__(self, params: Sequence[Parameter]) -> None:
         self.params = list(params)
+        frozen = [p for p in self.params if p.grad is None]
+        if frozen:
+            raise TypeError(f"a ParameterStore holds gradients as numbers, and {frozen[0]!r} has grad None (it takes "
+                            f"no gradient): leave it out of the store")
         self.data = np.array([p.data for p in self.params], dtype=np.float64)
         self.grad = np.array([p.grad for p in self.params], dtype=np.float64)
         self.valid = True
@@ -106,10 +117,11 @@ class ParameterStore:
     def bind(params: Sequence[Any]) -> Optional[ParameterStore]:
         """A valid store holding exactly ``params`` in order (the one they share, or a new one).
 
-        None when some are not Parameters, or one appears twice: those are read one by one.
+        None when some are not Parameters, one appears twice or one has grad None (takes no
+        gradient): those are read one by one.
         """
         params = list(params)
-        if not params or not all(isinstance(p, Parameter) for p in params):
+        if not params or not all(isinstance(p, Parameter) and p.grad is not None for p in params):
             return None
         if len({id(p) for p in params}) != len(params):
             return None
@@ -151,3 +163,24 @@ class ParameterStore:
 
     def __repr__(self) -> str:
         return f"ParameterStore({len(self.params)} parameters{'' if self.valid else ', no longer valid'})"
+
+
+class StoreLookup:
+    """Where a list of values lives in a store (`ParameterStore.locate`), looked up again only when bindings change.
+
+    Call it for ``(store, index)`` or None. The answer is worked out again when a store has been
+    made or released since (``ParameterStore.generation``), and kept with that generation as one
+    attribute, so a thread never pairs one lookup's store with another's index.
+    """
+
+    def __init__(self, values: Sequence[Any]) -> None:
+        self.values = values
+        self._found: tuple = (-1, None)  # (ParameterStore.generation, (store, index) or None)
+
+    def __call__(self) -> Optional[tuple]:
+        generation, where = self._found
+        if generation != ParameterStore.generation or (where is not None and not where[0].valid):
+            generation = ParameterStore.generation  # (read first: a binding made meanwhile is looked up next time)
+            where = ParameterStore.locate(self.values)
+            self._found = (generation, where)
+        return where

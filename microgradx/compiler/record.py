@@ -24,6 +24,8 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
+from microgradx.engine.autograd import RELEASED
+from microgradx.engine.errors import released
 from microgradx.engine.value import Value
 
 
@@ -61,6 +63,7 @@ def _bundled() -> tuple:
 def read_graph(outputs: list, single: bool) -> Program:
     """The `Program` of the graph below ``outputs``, its leaves still Values (see `classify_leaves`)."""
     add, mul, sum_op, dot = _bundled()
+    alone = _refs_at([object()], 0)  # what _refs_at counts for an item nothing else refers to
     ids: dict = {}  # id(Value) -> -(leaf index + 1) for a leaf, node index for an op node
     leaf_values: list = []
     node_ops: list = []
@@ -72,14 +75,15 @@ def read_graph(outputs: list, single: bool) -> Program:
         op = _plain(v._op)
         if op is not add:
             return op, v._parents
-        terms, todo = [], [v]
-        while todo:  # the addends of the chain of adds below v, left to right
-            t = todo.pop()
-            # an inner add read only by the add above it (its refcount: that tuple, t, getrefcount's argument)
-            if _plain(t._op) is add and (t is v or sys.getrefcount(t) <= 3):
-                todo.extend(reversed(t._parents))
-            else:
-                terms.append(t)
+        terms, todo = [], [(v._parents, 0)]
+        while todo:  # the addends of the chain of adds below v, left to right: (an add's inputs, the next one)
+            inputs, k = todo.pop()
+            if k < len(inputs):
+                todo.append((inputs, k + 1))
+                if _plain(inputs[k]._op) is add and _refs_at(inputs, k) <= alone:  # an add only the one above reads
+                    todo.append((inputs[k]._parents, 0))
+                else:
+                    terms.append(inputs[k])
         if len(terms) < 3:
             return op, v._parents
         products = [t for t in terms if _plain(t._op) is mul]
@@ -100,6 +104,8 @@ def read_graph(outputs: list, single: bool) -> Program:
             if v._op is None:
                 leaf_values.append(v)
                 ids[id(v)] = -len(leaf_values)
+            elif v._op is RELEASED:  # its inputs are gone: no replay can recompute it (eager backward says so too)
+                raise released(v.data)
             else:
                 node = fused(v)
                 stack.append((v, node))
@@ -125,6 +131,16 @@ def _lanes(data: Any) -> int:
     return data.size if isinstance(data, np.ndarray) else 0
 
 
+def _refs_at(items: Any, k: int) -> int:
+    """``sys.getrefcount`` of ``items[k]``, held by nothing of the caller's but ``items``.
+
+    Compared only with the count for an item that nothing else refers to, made the same way:
+    how many references the call itself adds differs between interpreters (CPython 3.14 lends
+    a local's reference to a call instead of adding one).
+    """
+    return sys.getrefcount(items[k])
+
+
 def classify_leaves(program: Program, inputs: dict) -> None:
     """Sort ``program``'s leaves (Values) into ("input", arg, position), ("closed", Value), ("const", data).
 
@@ -132,15 +148,13 @@ def classify_leaves(program: Program, inputs: dict) -> None:
     gradient: it is a constant. Call this once the eager graph is gone (nothing else holds its
     nodes), so that only this program holds such a leaf.
     """
-    leaves = program.leaves
-    for i in range(len(leaves)):  # (not enumerate: its cached result tuple would hold a reference)
-        v = leaves[i]
-        where = inputs.get(id(v))
+    leaves, alone = program.leaves, _refs_at([object()], 0)
+    for i in range(len(leaves)):  # (no enumerate, no local holding the leaf: each would be a reference)
+        where = inputs.get(id(leaves[i]))
         if where is not None:
             leaves[i] = ("input", *where)
-            continue
-        leaves[i] = None  # count without the program's own reference
-        leaves[i] = ("closed", v) if sys.getrefcount(v) > 2 else ("const", v.data)  # 2: v here, getrefcount's arg
+        else:  # held by this list alone, or also by someone else: a model, a closure
+            leaves[i] = ("closed", leaves[i]) if _refs_at(leaves, i) > alone else ("const", leaves[i].data)
 
 
 def input_values(arrays: list, lanes: bool) -> list:

@@ -1,8 +1,9 @@
 """Replaying a plan on new arrays: the forward pass, the backward pass, and the results a call returns.
 
 Closed-over float leaves are read at every replay and receive their gradients afterwards:
-when they are `Parameter` s that share one `ParameterStore` (an optimizer binds them), in
-two array operations on the store; otherwise one Value at a time.
+when they are `Parameter` s that share one `ParameterStore` (a compiled training step binds
+them, and so does a replay whose Parameters no store holds yet), in two array operations on
+the store; otherwise one Value at a time.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx.compiler.kernels import Env
-from microgradx.compiler.params import Parameter, ParameterStore
+from microgradx.compiler.params import Parameter, ParameterStore, StoreLookup
 from microgradx.compiler.plan import INPUTS, PARAMS, Plan
 from microgradx.engine.errors import check_seed
 
@@ -25,27 +26,26 @@ class ClosedFloats:
 
     def __init__(self, values: list) -> None:
         self.values = values
-        self.generation = -1  # ParameterStore.generation when `store` and `index` were worked out
-        self.store: Optional[ParameterStore] = None
-        self.index: Any = None
+        self._lookup = StoreLookup(values)
+        self._bound = -1  # ParameterStore.generation when binding the values to a store of their own was last tried
 
-    def _resolve(self) -> Optional[ParameterStore]:
-        store = self.store
-        if self.generation == ParameterStore.generation and (store is None or store.valid):
-            return store
-        values = self.values
-        if values and all(isinstance(v, Parameter) and v._store is None for v in values):
-            ParameterStore(values)  # Parameters no store holds yet: keep them in one array from now on
-        where = ParameterStore.locate(values) if values else None
-        self.generation = ParameterStore.generation
-        self.store, self.index = where if where is not None else (None, None)
-        return self.store
+    def _resolve(self) -> Optional[tuple]:
+        """``(store, index)`` of the values, binding Parameters that no store holds yet; None: one by one."""
+        where = self._lookup()
+        if where is None and self._bound != ParameterStore.generation:
+            values = self.values
+            if values and all(isinstance(v, Parameter) and v._store is None and v.grad is not None for v in values):
+                ParameterStore(values)  # Parameters no store holds yet: keep them in one array from now on
+                where = self._lookup()
+            self._bound = ParameterStore.generation
+        return where
 
     def read(self) -> np.ndarray:
         """Every value's current number."""
-        store = self._resolve()
-        if store is not None:
-            return store.data[self.index]
+        where = self._resolve()
+        if where is not None:
+            store, index = where
+            return store.data[index]
         try:
             return np.fromiter([v.data for v in self.values], dtype=np.float64, count=len(self.values))
         except (TypeError, ValueError):
@@ -55,10 +55,11 @@ class ClosedFloats:
 
     def add_grads(self, g: np.ndarray) -> None:
         """Add ``g`` (one number per value) to the values' gradients."""
-        store = self._resolve()
-        with _GRAD_LOCK:
-            if store is not None:
-                store.grad[self.index] += g
+        with _GRAD_LOCK:  # looked up under the lock too: where the values live when the gradients are added
+            where = self._resolve()
+            if where is not None:
+                store, index = where
+                store.grad[index] += g
             else:
                 for v, gi in zip(self.values, g.tolist()):
                     if v.grad is not None:  # (grad None: a Value that takes no gradient)
@@ -117,13 +118,12 @@ class Call:
         for kernel, wanted in zip(reversed(plan.kernels), reversed(plan.wanted)):
             if wanted[variant]:
                 kernel.backward(env, variant)
-        g0 = env.grad.get(0)
         if plan.closed_float:
             first = plan.closed_float_first
-            self.closed.add_grads(g0[first:first + len(plan.closed_float)])
+            self.closed.add_grads(env.grad[0][first:first + len(plan.closed_float)])
         with _GRAD_LOCK:
             for s, r, value in plan.closed_lanes:
-                if s in env.grad and value.grad is not None:
+                if value.grad is not None:
                     value.grad = value.grad + env.grad[s][r]
         input_grads = None
         if inputs:
@@ -134,10 +134,7 @@ class Call:
         if spec is None:
             return None
         space, first, count = spec
-        g = env.grad.get(space)
-        if g is None:
-            return np.zeros(shape)
-        block = g[first:first + count]
+        block = env.grad[space][first:first + count]
         if self.lanes_mode:
             return block.T.copy() if len(shape) == 2 else block[0].copy()
         return block.reshape(shape).copy()

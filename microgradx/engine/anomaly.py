@@ -166,7 +166,7 @@ def checked_visit(v: Any) -> None:
                                  f"{_show(v.grad, _bad_lane(v.grad))} (the seed passed to backward()?)\n"
                                  + _where_made(v))
     for i, (p, g) in enumerate(zip(v._parents, local_gradients(v))):
-        if g is None or (p.grad is None and g.__class__ is not float):  # (grad None: takes no gradient)
+        if g is None or p.grad is None:  # (grad None: a Value that takes no gradient)
             continue
         if not _finite(g):
             lane = _bad_lane(g)

@@ -91,11 +91,9 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = True) -> None:
 
 def visit_node(v: Any) -> None:
     """One node's backward step: its op's local gradients, added to its inputs' grads."""
-    for p, g in zip(v._parents, local_gradients(v)):  # a new sum, not +=: add's backward hands one g to two
-        if g.__class__ is float:
-            p.grad = p.grad + g
-        elif g is not None and p.grad is not None:  # grad None: a Value that takes no gradient (a model's data)
-            p.grad = p.grad + check_gradient(v._op, p.data, g)
+    for p, g in zip(v._parents, local_gradients(v)):
+        if g is not None and p.grad is not None:  # grad None: a Value that takes no gradient (a model's data)
+            p.grad = p.grad + (g if g.__class__ is float else check_gradient(v._op, p.data, g))  # a new sum, not +=
 
 
 def local_gradients(v: Any) -> tuple:

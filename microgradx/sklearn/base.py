@@ -23,7 +23,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from microgradx.compiler.params import ParameterStore
+from microgradx.compiler.params import StoreLookup
 from microgradx.registry.core import get_registry
 from microgradx.sklearn.params import batch_size_for, checked, optimizer_and_schedule
 from microgradx.train import History, Trainer, parse_component
@@ -44,7 +44,7 @@ class _Penalised:
 
     def __init__(self, inner: Any, weights: list, alpha: float):
         self.inner, self.weights, self.alpha, self.batch_weight = inner, weights, alpha, 1.0
-        self._where, self._generation = None, -1  # the weights' ParameterStore and indices, when they share one
+        self._lookup = StoreLookup(weights)  # the weights' ParameterStore and indices, when they share one
 
     @property
     def lr(self) -> float:
@@ -63,10 +63,9 @@ class _Penalised:
         """Add the L2 gradient to the weights' gradients, then step the inner optimizer."""
         if self.alpha:
             c = self.alpha / self.batch_weight
-            if self._generation != ParameterStore.generation:  # bindings changed: look the weights up again
-                self._where, self._generation = ParameterStore.locate(self.weights), ParameterStore.generation
-            if self._where is not None and self._where[0].valid:
-                store, index = self._where
+            where = self._lookup()
+            if where is not None:
+                store, index = where
                 store.grad[index] += c * store.data[index]  # the optimizer's own arrays: two array operations
             else:
                 for w in self.weights:

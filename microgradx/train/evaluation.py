@@ -13,16 +13,10 @@ from microgradx.engine.value import Value
 def model_outputs(model: Any, X: np.ndarray, mode: str = "lanes") -> list:
     """``model``'s outputs for the examples ``X`` (2-D), as lane Values, one per output unit.
 
-    Predictions and metrics need no gradient, so no graph is built when the model can compute
-    without one (``model.output_arrays(X)``, as the bundled `MLP` can: the numbers lane mode
-    gives). Otherwise lane mode runs one graph over all of ``X``, scalar mode one graph per
-    example, collected into lanes afterwards; either way only forward (no backward).
+    Eagerly, forward only: lane mode runs one graph over all of ``X``, scalar mode one graph per
+    example, collected into lanes afterwards. (A compiled Trainer's predictions replay a
+    compiled forward instead: `microgradx.train.steps.CompiledSteps.outputs`.)
     """
-    arrays = getattr(model, "output_arrays", None)
-    if callable(arrays):
-        arrays = arrays(X)
-        if arrays is not None:
-            return [Value(np.atleast_1d(np.asarray(a, dtype=np.float64))) for a in arrays]
     with gc_paused():
         if mode == "lanes":
             return [Value(np.atleast_1d(np.asarray(o.data, dtype=np.float64))) for o in model(X)]

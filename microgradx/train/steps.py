@@ -16,6 +16,7 @@ from microgradx.compiler.params import ParameterStore
 from microgradx.compiler.replay import backward_many
 from microgradx.engine.value import Value
 from microgradx.registry import ops
+from microgradx.train.components import check_sample_weight
 from microgradx.train.evaluation import model_outputs, penalty
 
 
@@ -129,7 +130,8 @@ class CompiledSteps:
                 self.n_outputs = _output_count(self.model) or len(self._forward(X[:1]))
             if targets is None:
                 targets = self.loss.encode_targets(y, self.n_outputs, len(y))
-            out = self._step(X, targets) if weights is None else self._step(X, targets, _weights(weights))
+            out = self._step(X, targets) if weights is None else \
+                self._step(X, targets, check_sample_weight(weights, len(y)))
             out.backward()
             return float(out.data)
         outs = self._forward(X)
@@ -152,13 +154,6 @@ def _output_count(model: Any) -> Optional[int]:
         return int(nouts[-1])
     nout = getattr(model, "nout", None)
     return int(nout) if isinstance(nout, int) else None
-
-
-def _weights(weights: np.ndarray) -> np.ndarray:
-    w = np.asarray(weights, dtype=np.float64)
-    if not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError("weights must be finite numbers >= 0, not all 0")
-    return w
 
 
 def make_steps(model: Any, loss: Any, params: list, mode: str, compiled: bool = True) -> Any:
