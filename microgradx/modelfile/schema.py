@@ -161,8 +161,13 @@ def _numbers(path: PathLike, value: Any, where: str, n: Optional[int], positive:
     if n is not None and len(value) != n:
         raise ModelFileError(path, f"{where} holds {len(value)} numbers, expected {n}")
     for i, v in enumerate(value):
-        if not math.isfinite(v) or (positive and v <= 0):
-            raise ModelFileError(path, f"{where}[{i}] = {v!r} must be a finite number" + (" > 0" if positive else ""))
+        try:
+            number = float(v)
+        except OverflowError:  # an integer too large for a float (JSON allows 4300 digits)
+            number = math.inf
+        if not math.isfinite(number) or (positive and number <= 0):
+            raise ModelFileError(path, f"{where}[{i}] = {short(v)} must be a finite number" +
+                                 (" > 0" if positive else ""))
 
 
 # -- where components came from -----------------------------------------------------------------
