@@ -55,6 +55,8 @@ def test_npz_files_hold_the_schema_too(tmp_path):
                                t.dataset.inverse_target(t.predict(t.dataset.X_test)), rtol=1e-10)
     with pytest.raises(ValueError, match="no class probabilities: it is a regression model"):
         predictor.predict_proba(ds.X_test)
+    with pytest.raises(ValueError, match="no class probabilities: it is a regression model"):
+        predictor.predict_csv(tmp_path / "not-read.csv", proba=True)  # refused before the file is read
 
 
 def good(tmp_path, digits_run):

@@ -59,8 +59,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     try:
         _check_output_path("--out", args.out)
         predictor = modelfile.load_predictor(args.model)
-        if args.proba and not predictor.has_proba:
-            predictor.predict_proba([[0.0] * len(predictor.schema.features)])  # raises, saying why
         header, rows = predictor.predict_csv(args.data, proba=args.proba)
     except _SETTING_ERRORS as exc:
         return _error("predict", exc)

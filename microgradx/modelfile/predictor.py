@@ -87,11 +87,15 @@ class Predictor:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, an (n, n_classes) array in the order of ``schema.classes``."""
+        self._require_proba()
+        return probabilities(self.outputs(X))
+
+    def _require_proba(self) -> None:
+        """A ValueError saying why, when the model has no class probabilities."""
         if not self.has_proba:
             why = "a regression model" if not self.classification else f"trained with loss {self.schema.loss!r}, " \
                   f"whose outputs are scores, not log-odds"
             raise ValueError(f"{self.path}: no class probabilities: it is {why}")
-        return probabilities(self.outputs(X))
 
     def read_csv(self, path: PathLike, delimiter: Optional[str] = None) -> tuple[np.ndarray, Optional[list]]:
         """The model's feature columns of a CSV file (checked against ``schema.features``), and the
@@ -107,8 +111,10 @@ class Predictor:
         """Predictions for every row of a CSV file: ``(header, rows)`` ready to write as CSV.
 
         The header is ``prediction`` (the target's name when known), then with ``proba`` one
-        column ``P(label)`` per class.
+        column ``P(label)`` per class. A model without probabilities is refused before the file is read.
         """
+        if proba:
+            self._require_proba()
         X, _ = self.read_csv(path)
         header = [self.schema.target or "prediction"]
         predicted = self.predict(X)
