@@ -183,6 +183,21 @@ def test_predict_checks_the_header_and_writes_nothing_on_an_error(data_dir, tmp_
     assert capsys.readouterr().out == straight
 
 
+def test_predictions_are_written_atomically_with_a_new_files_mode_or_the_old_files(data_dir, tmp_path, capsys):
+    model, out = tmp_path / "m.json", tmp_path / "pred.csv"
+    assert main(["train", "--data", str(data_dir / "bc.csv"), "--epochs", "1", "--quiet", "--save", str(model)]) == 0
+    old = os.umask(0o027)
+    try:
+        assert main(["predict", str(model), str(data_dir / "bc.csv"), "--out", str(out)]) == 0
+        assert out.stat().st_mode & 0o777 == 0o640  # 0666 less the umask, not mkstemp's 0600
+        out.chmod(0o604)
+        assert main(["predict", str(model), str(data_dir / "bc.csv"), "--out", str(out)]) == 0
+        assert out.stat().st_mode & 0o777 == 0o604  # replacing a file keeps its mode
+    finally:
+        os.umask(old)
+    assert len(read_rows(out)) == 570 and sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "pred.csv"]
+
+
 def test_a_version_1_model_file_evaluates_but_cannot_predict_from_raw_data(tmp_path, capsys, data_dir):
     model = tmp_path / "m.json"
     assert main(["train", "--dataset", "iris", "--epochs", "2", "--quiet", "--save", str(model)]) == 0
