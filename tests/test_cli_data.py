@@ -172,6 +172,12 @@ def test_predict_checks_the_header_and_writes_nothing_on_an_error(data_dir, tmp_
     line = one_line(capsys.readouterr().err)
     assert "renamed.csv: row 1: the header does not match the model's 30 features: no column 'mean_radius'" in line
     assert "column 'radius' is not a feature of the model" in line and not out.exists()
+    write_csv(tmp_path / "two.csv", ["a", "b", *rows[0][2:]], rows[1:])
+    (tmp_path / "two.csv").write_text("\n\n" + (tmp_path / "two.csv").read_text())  # blank lines before the header
+    assert main(["predict", str(model), str(tmp_path / "two.csv")]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "two.csv: row 3: the header does not match the model's 30 features: no columns 'mean_radius', " \
+           "'mean_texture'; columns 'a', 'b' are not features of the model" in line
     write_csv(tmp_path / "broken.csv", rows[0], [*rows[1:40], rows[40][:-3], *rows[41:]])
     assert main(["predict", str(model), str(tmp_path / "broken.csv"), "--out", str(out)]) == 2
     assert "broken.csv: row 41, column 29 ('worst_symmetry'): the row ends after 28 cells" in \

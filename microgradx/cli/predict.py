@@ -74,7 +74,7 @@ def _evaluate_csv(args: argparse.Namespace) -> dict:
     X, texts, table = read_features(args.data, schema.features, schema.target)
     if texts is None:
         raise CSVError(args.data, f"no column named {schema.target!r}, the model's target: evaluate needs it to "
-                                  f"score the predictions (predict needs only the features)", row=1)
+                                  f"score the predictions (predict needs only the features)", row=table.header_row)
     table_rows, column = table.row_numbers, table.columns.index(schema.target) + 1
     loss = get_registry().get("losses", args.loss or schema.loss or "mse")()
     result: dict = {"model": args.model, "data": args.data, "n": len(X), "loss_name": args.loss or schema.loss}
