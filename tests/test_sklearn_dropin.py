@@ -188,6 +188,15 @@ def test_microgradx_extras_stay_available_by_name(cancer):
         MLPClassifier(epochs=3)  # the public class is named, not a private one
 
 
+def test_a_loss_with_settings_keeps_its_probabilities(cancer):
+    """``loss="bce:l2=..."`` is bce: predict_proba is there, the sigmoid of decision_function."""
+    X, _, y, _ = cancer
+    clf = MLPClassifier(hidden_layer_sizes=(4,), loss="bce:l2=0.001", max_iter=3, random_state=0).fit(X, y)
+    assert clf.loss_name_ == "bce" and hasattr(clf, "predict_proba")
+    np.testing.assert_allclose(clf.predict_proba(X[:5])[:, 1], 1 / (1 + np.exp(-clf.decision_function(X[:5]))))
+    assert not hasattr(MLPClassifier(loss="hinge:l2=0.001"), "predict_proba")
+
+
 def test_a_fitted_pipeline_ships_as_a_model_file_without_pickle(cancer, tmp_path):
     raw_X, raw_y = load_breast_cancer(return_X_y=True)
     names = np.array(["malignant", "benign"])[raw_y]

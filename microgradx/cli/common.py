@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Any, NoReturn, Optional
 
 #: Errors that mean "a bad setting": reported as one line, exit status 2, no traceback.
 _SETTING_ERRORS = (ValueError, TypeError, LookupError, ImportError, OSError)
@@ -21,6 +22,17 @@ def _error(command: str, exc: BaseException, status: int = 2) -> int:
         message = str(exc.args[0])
     print(f"microgradx {command}: error: {' '.join(message.split())}", file=sys.stderr)
     return status
+
+
+def _percent(x: Optional[float]) -> str:
+    """A fraction as a percentage for the reports (``"n/a"`` for None)."""
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _check_output_path(option: str, path: Optional[str]) -> None:
+    """A `UsageError` before any work when the directory of an output file (``--save``, ``--out``) is missing."""
+    if path is not None and not Path(path).resolve().parent.is_dir():
+        raise UsageError(f"{option} {path}: directory {str(Path(path).resolve().parent)!r} does not exist")
 
 
 def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -6,48 +6,19 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from microgradx.cli.common import _DATASET_SETTINGS, _SETTING_ERRORS, UsageError, _error, _one_line_errors
-
-
-def _percent(x: Optional[float]) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def _check_output_path(option: str, path: Optional[str]) -> None:
-    if path is not None and not Path(path).resolve().parent.is_dir():
-        raise UsageError(f"{option} {path}: directory {str(Path(path).resolve().parent)!r} does not exist")
-
-
-def write_text_atomically(path: str, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``: all or nothing."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.resolve().parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
+from microgradx.cli.common import (
+    _DATASET_SETTINGS,
+    _SETTING_ERRORS,
+    UsageError,
+    _check_output_path,
+    _error,
+    _one_line_errors,
+    _percent,
+)
 
 # -- predict ---------------------------------------------------------------------------------------
 
@@ -59,8 +30,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     try:
         _check_output_path("--out", args.out)
         predictor = modelfile.load_predictor(args.model)
-        if args.proba and not predictor.has_proba:
-            predictor.predict_proba([[0.0] * len(predictor.schema.features)])  # raises, saying why
         header, rows = predictor.predict_csv(args.data, proba=args.proba)
     except _SETTING_ERRORS as exc:
         return _error("predict", exc)
@@ -71,8 +40,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(buffer.getvalue())
         return 0
+    from microgradx.modelfile.storage import write_atomically
+
+    text = buffer.getvalue().encode("utf-8")
     try:
-        write_text_atomically(args.out, buffer.getvalue())
+        write_atomically(Path(args.out), lambda f: f.write(text), binary=True)
     except OSError as exc:
         return _error("predict", OSError(f"--out {args.out}: cannot write: {exc.strerror or exc}"), status=1)
     print(f"predicted {len(rows)} rows of {args.data} with {args.model}: {args.out}", file=sys.stderr)
@@ -102,7 +74,7 @@ def _evaluate_csv(args: argparse.Namespace) -> dict:
     X, texts, table = read_features(args.data, schema.features, schema.target)
     if texts is None:
         raise CSVError(args.data, f"no column named {schema.target!r}, the model's target: evaluate needs it to "
-                                  f"score the predictions (predict needs only the features)", row=1)
+                                  f"score the predictions (predict needs only the features)", row=table.header_row)
     table_rows, column = table.row_numbers, table.columns.index(schema.target) + 1
     loss = get_registry().get("losses", args.loss or schema.loss or "mse")()
     result: dict = {"model": args.model, "data": args.data, "n": len(X), "loss_name": args.loss or schema.loss}

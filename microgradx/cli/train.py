@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 from typing import Any, Optional
 
 from microgradx.cli.common import (
     _SETTING_ERRORS,
     DivergenceReport,
     UsageError,
+    _check_output_path,
     _error,
     _one_line_errors,
+    _percent,
     parse_component,
 )
 from microgradx.train.components import settings_of
@@ -48,11 +49,6 @@ def _check_settings(registry: Any, option: str, kind: str, name: str, settings: 
         check_settings(registry, kind, name, settings, where=option)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-
-
-def _check_output_path(option: str, path: Optional[str]) -> None:
-    if path is not None and not Path(path).resolve().parent.is_dir():
-        raise UsageError(f"{option} {path}: directory {str(Path(path).resolve().parent)!r} does not exist")
 
 
 def _looks_like_a_file(name: str) -> bool:
@@ -156,10 +152,6 @@ def _describe_optimizer(trainer: Any) -> str:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and (value or key == "momentum"):
             parts.append(f"{key.replace('_', ' ')} {value:g}")
     return f"{component_name('optimizers', opt)} ({', '.join(parts)})"
-
-
-def _percent(x: Optional[float]) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def _final_metrics(trainer: Any, history: Any) -> dict:

@@ -51,12 +51,13 @@ class CSVError(ValueError):
 
 @attrs.frozen
 class Table:
-    """A CSV file's cells as text: the header, the data rows and each row's number in the file."""
+    """A CSV file's cells as text: the header, the data rows, each row's number in the file, the header's."""
 
     path: str
     columns: tuple
     rows: list = attrs.field(repr=False)
     row_numbers: list = attrs.field(repr=False)
+    header_row: int = 1
 
     def index(self, name: str) -> int:
         """The position (from 0) of the column named ``name``; a `CSVError` listing the columns if none."""
@@ -130,12 +131,12 @@ def read_table(path: PathLike, delimiter: Optional[str] = None) -> Table:
     try:
         with f:
             reader = csv.reader(f, delimiter=delimiter, strict=True)
-            header = None
+            header, header_row = None, 1
             for record in reader:
                 if not record or (len(record) == 1 and not record[0].strip()):
                     continue  # a blank line
                 if header is None:
-                    header = _header(path, record, reader.line_num)
+                    header, header_row = _header(path, record, reader.line_num), reader.line_num
                     continue
                 if len(record) < len(header):
                     raise CSVError(path, f"the row ends after {len(record)} cells, but the header names "
@@ -154,7 +155,7 @@ def read_table(path: PathLike, delimiter: Optional[str] = None) -> Table:
         raise CSVError(path, "the file is empty; expected a header row naming the columns, then one row per example")
     if not rows:
         raise CSVError(path, "the file has a header row but no data rows")
-    return Table(path=str(path), columns=header, rows=rows, row_numbers=numbers)
+    return Table(path=str(path), columns=header, rows=rows, row_numbers=numbers, header_row=header_row)
 
 
 def _header(path: Path, record: list, row: int) -> tuple:
@@ -262,12 +263,13 @@ def read_features(path: PathLike, feature_names: Any, target: Optional[str] = No
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"no column {names(missing)}")
+            parts.append(f"no column {names(missing)}" if len(missing) == 1 else f"no columns {names(missing)}")
         if extra:
-            parts.append(f"column {names(extra)} is not a feature of the model")
+            parts.append(f"column {names(extra)} is not a feature of the model" if len(extra) == 1 else
+                         f"columns {names(extra)} are not features of the model")
         also = f", and optionally the target {target!r}" if target else ""
         raise CSVError(path, f"the header does not match the model's {len(wanted)} features: {'; '.join(parts)} "
-                             f"(the model takes {names(wanted, 4)}{also})", row=1)
+                             f"(the model takes {names(wanted, 4)}{also})", row=table.header_row)
     X = np.column_stack([table.numbers(table.columns.index(n)) for n in wanted])
     texts = table.texts(table.columns.index(target)) if target is not None and target in table.columns else None
     return X, texts, table

@@ -87,17 +87,15 @@ class Predictor:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, an (n, n_classes) array in the order of ``schema.classes``."""
+        self._require_proba()
+        return probabilities(self.outputs(X))
+
+    def _require_proba(self) -> None:
+        """A ValueError saying why, when the model has no class probabilities."""
         if not self.has_proba:
             why = "a regression model" if not self.classification else f"trained with loss {self.schema.loss!r}, " \
                   f"whose outputs are scores, not log-odds"
             raise ValueError(f"{self.path}: no class probabilities: it is {why}")
-        Z = self.outputs(X)
-        if Z.shape[1] == 1:
-            p = 1.0 / (1.0 + np.exp(-Z[:, 0]))
-            return np.column_stack([1.0 - p, p])
-        Z = Z - Z.max(axis=1, keepdims=True)
-        E = np.exp(Z)
-        return E / E.sum(axis=1, keepdims=True)
 
     def read_csv(self, path: PathLike, delimiter: Optional[str] = None) -> tuple[np.ndarray, Optional[list]]:
         """The model's feature columns of a CSV file (checked against ``schema.features``), and the
@@ -113,8 +111,10 @@ class Predictor:
         """Predictions for every row of a CSV file: ``(header, rows)`` ready to write as CSV.
 
         The header is ``prediction`` (the target's name when known), then with ``proba`` one
-        column ``P(label)`` per class.
+        column ``P(label)`` per class. A model without probabilities is refused before the file is read.
         """
+        if proba:
+            self._require_proba()
         X, _ = self.read_csv(path)
         header = [self.schema.target or "prediction"]
         predicted = self.predict(X)
@@ -127,6 +127,19 @@ class Predictor:
             header += [f"P({c})" for c in self.schema.classes or range(P.shape[1])]
             columns += [[repr(float(p)) for p in P[:, j]] for j in range(P.shape[1])]
         return header, [list(row) for row in zip(*columns)]
+
+
+def probabilities(Z: np.ndarray) -> np.ndarray:
+    """Class probabilities from a bce or softmax_ce model's raw outputs ``Z`` (n, k), rows summing to 1.
+
+    One column is a log-odds ``z``: ``[1 - sigmoid(z), sigmoid(z)]``; k columns are logits: their
+    softmax. `Predictor` and the scikit-learn classifier both use it.
+    """
+    if Z.shape[1] == 1:
+        p = 1.0 / (1.0 + np.exp(-Z[:, 0]))
+        return np.column_stack([1.0 - p, p])
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
 
 
 def _cell(value: Any) -> str:

@@ -11,6 +11,7 @@ is named with the distribution to install.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Optional
 
 import attrs
@@ -23,6 +24,10 @@ SCHEMA_KEYS = {"task", "loss", "features", "mean", "scale", "target", "classes",
 COMPONENT_KEYS = {"kind", "name", "plugin", "distribution", "version"}
 #: Losses whose outputs are log-odds (bce) or logits (softmax_ce): probabilities exist for them.
 PROBABILISTIC_LOSSES = ("bce", "softmax_ce")
+#: A distribution name (PEP 508) and a version (PEP 440's characters): a file's components are
+#: quoted in a ``pip install`` line, so nothing else may stand there.
+_DISTRIBUTION = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
+_VERSION = re.compile(r"[A-Za-z0-9.+!_-]{1,100}")
 
 
 def _floats(value: Any) -> Optional[tuple]:
@@ -161,8 +166,13 @@ def _numbers(path: PathLike, value: Any, where: str, n: Optional[int], positive:
     if n is not None and len(value) != n:
         raise ModelFileError(path, f"{where} holds {len(value)} numbers, expected {n}")
     for i, v in enumerate(value):
-        if not math.isfinite(v) or (positive and v <= 0):
-            raise ModelFileError(path, f"{where}[{i}] = {v!r} must be a finite number" + (" > 0" if positive else ""))
+        try:
+            number = float(v)
+        except OverflowError:  # an integer too large for a float (JSON allows 4300 digits)
+            number = math.inf
+        if not math.isfinite(number) or (positive and number <= 0):
+            raise ModelFileError(path, f"{where}[{i}] = {short(v)} must be a finite number" +
+                                 (" > 0" if positive else ""))
 
 
 # -- where components came from -----------------------------------------------------------------
@@ -201,6 +211,10 @@ def check_components(path: PathLike, value: Any) -> list:
                                        f"and version")
         if not all(v is None or isinstance(v, str) for v in c.values()):
             raise ModelFileError(path, f"components[{i}] must hold strings")
+        for key, pattern, what in (("distribution", _DISTRIBUTION, "a distribution name"),
+                                   ("version", _VERSION, "a version")):
+            if c.get(key) is not None and not pattern.fullmatch(c[key]):
+                raise ModelFileError(path, f"components[{i}][{key!r}] = {short(c[key])} is not {what}")
     return value
 
 

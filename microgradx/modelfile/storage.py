@@ -7,8 +7,9 @@ import math
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -18,16 +19,16 @@ from microgradx.modelfile.checks import MAX_PARAMETERS, ModelFileError, json_typ
 NPZ_MEMBERS = {"header.npy", "weights.npy"}
 
 
-def atomic_write(path: Path, write: Any, binary: bool) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it over ``path``."""
-    directory = path.parent
-    if not directory.is_dir():
-        raise ModelFileError(path, f"cannot write: directory {str(directory)!r} does not exist")
-    try:
-        mode = path.stat().st_mode & 0o777 if path.exists() else None
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ModelFileError(path, f"cannot write: {exc.strerror or exc}") from exc
+def write_atomically(path: Path, write: Callable[[IO], Any], binary: bool) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, rename it over ``path``.
+
+    A reader sees the old file or the whole new one, never a part; on any error the temporary
+    file is removed and ``path`` is left as it was (the error, an `OSError` for one, propagates).
+    The file keeps the mode of the file it replaces, else gets a new file's (``0666`` less the
+    umask, not ``tempfile.mkstemp``'s ``0600``). Model files and ``microgradx predict --out`` use it.
+    """
+    mode = path.stat().st_mode & 0o777 if path.exists() else None
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             write(f)
@@ -39,14 +40,23 @@ def atomic_write(path: Path, write: Any, binary: bool) -> None:
             mode = 0o666 & ~umask
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException as exc:
+    except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(exc, OSError):
-            raise ModelFileError(path, f"cannot write: {exc.strerror or exc}") from exc
         raise
+
+
+def atomic_write(path: Path, write: Callable[[IO], Any], binary: bool) -> None:
+    """`write_atomically` for a model file: a missing directory or an `OSError` is a `ModelFileError`."""
+    directory = path.parent
+    if not directory.is_dir():
+        raise ModelFileError(path, f"cannot write: directory {str(directory)!r} does not exist")
+    try:
+        write_atomically(path, write, binary)
+    except OSError as exc:
+        raise ModelFileError(path, f"cannot write: {exc.strerror or exc}") from exc
 
 
 def read_json(path: Path) -> tuple[Any, Any]:

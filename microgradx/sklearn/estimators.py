@@ -32,11 +32,10 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import validate_data
 
+from microgradx.modelfile.predictor import probabilities
+from microgradx.modelfile.schema import PROBABILISTIC_LOSSES
 from microgradx.registry.core import get_registry
 from microgradx.sklearn.base import BaseMLP
-
-#: Losses whose outputs are log-odds (bce) or logits (softmax_ce), so ``predict_proba`` exists.
-PROBABILISTIC_LOSSES = ("auto", "bce", "softmax_ce")
 
 
 class HalfSquaredError(MSE):
@@ -142,7 +141,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             name = "bce" if n_classes == 2 else "softmax_ce"
         else:
             name = self.loss
-            task = getattr(registry.get("losses", name.split(":")[0]), "task", None)
+            task = getattr(registry.get("losses", self._loss_name()), "task", None)
             if task == "binary" and n_classes != 2:
                 raise ValueError(f"Only binary classification is supported with loss={self.loss!r}: "
                                  f"{type(self).__name__} got {n_classes} classes; use loss='softmax_ce' or 'auto'")
@@ -162,8 +161,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _validation_score(self, trainer: Any, X: np.ndarray, y: np.ndarray, w: Optional[np.ndarray]) -> float:
         z = np.column_stack([np.asarray(o.data, dtype=np.float64) for o in trainer.outputs(X)])
-        codes = (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1)
-        return float(np.average(codes == y, weights=w))
+        return float(np.average(_codes(z) == y, weights=w))
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Scores: shape (n,) for two classes (> 0 means ``classes_[1]``), else (n, n_classes) logits."""
@@ -174,23 +172,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def predict(self, X: Any) -> np.ndarray:
         """The predicted class label of each row of ``X``."""
-        scores = self.decision_function(X)
-        index = (scores > 0).astype(np.int64) if scores.ndim == 1 else np.argmax(scores, axis=1)
-        return self.classes_[index]
+        codes = _codes(self._outputs(X))  # first: an unfitted estimator raises NotFittedError
+        return self.classes_[codes]
 
     def _has_proba(self) -> bool:
-        return self.loss in PROBABILISTIC_LOSSES
+        return self.loss == "auto" or self._loss_name() in PROBABILISTIC_LOSSES
 
     @available_if(_has_proba)
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), columns in the order of ``classes_``."""
-        z = self._outputs(X)
-        if z.shape[1] == 1:
-            p = 1.0 / (1.0 + np.exp(-z[:, 0]))
-            return np.column_stack([1.0 - p, p])
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return probabilities(self._outputs(X))
 
     @available_if(_has_proba)
     def predict_log_proba(self, X: Any) -> np.ndarray:
@@ -204,13 +195,22 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         tags.classifier_tags.multi_class = self._loss_task() != "binary"
         return tags
 
+    def _loss_name(self) -> Optional[str]:
+        """The registered name of ``loss`` (``"bce"`` of ``"bce:l2=0.01"``), None for ``"auto"`` or a non-string."""
+        return self.loss.split(":")[0] if isinstance(self.loss, str) and self.loss != "auto" else None
+
     def _loss_task(self) -> Optional[str]:
-        if not isinstance(self.loss, str) or self.loss == "auto":
+        if self._loss_name() is None:
             return None
         try:
-            return getattr(get_registry().get("losses", self.loss.split(":")[0]), "task", None)
+            return getattr(get_registry().get("losses", self._loss_name()), "task", None)
         except LookupError:
             return None
+
+
+def _codes(z: np.ndarray) -> np.ndarray:
+    """Each row's class index from raw outputs (n, k): one score (> 0 is class 1), else the largest output."""
+    return (z[:, 0] > 0).astype(np.int64) if z.shape[1] == 1 else np.argmax(z, axis=1)
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
