@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers.plugin_env import PLUGIN_VARIABLES
 
 import microgradx
 from microgradx.registry import KINDS, hookspecs
@@ -139,6 +140,7 @@ def test_the_documented_environment_variables_are_the_ones_the_code_reads(doc):
     read = set(re.findall(r'"(MICROGRADX_[A-Z_]+)"', code))
     assert documented == read == {"MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS",
                                   "MICROGRADX_STRICT_PLUGINS", "MICROGRADX_PLUGIN_MODULES"}
+    assert read == set(PLUGIN_VARIABLES), "the tests' list of variables to clear misses one the code reads"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert read <= set(re.findall(r"`(MICROGRADX_[A-Z_]+)=", readme)), "README.md's table misses a variable"
 

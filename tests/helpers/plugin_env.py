@@ -45,7 +45,8 @@ DISTS = {
 #: the console script installed next to the interpreter running the tests
 CLI = Path(sys.executable).parent / "microgradx"
 
-_ENV_VARS = ("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS", "MICROGRADX_STRICT_PLUGINS",
+#: the environment variables that steer plugin discovery: no test inherits them from the shell
+PLUGIN_VARIABLES = ("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS", "MICROGRADX_STRICT_PLUGINS",
              "MICROGRADX_PLUGIN_MODULES")
 
 
@@ -94,7 +95,7 @@ def make_layered_venv(root: Path) -> Path:
 
 def subprocess_env(sites: Iterable[Path] = (), **env: str) -> dict[str, str]:
     """The current environment without microgradx's plugin variables, plus ``PYTHONPATH=sites`` and ``env``."""
-    base = {k: v for k, v in os.environ.items() if k not in _ENV_VARS and k != "PYTHONPATH"}
+    base = {k: v for k, v in os.environ.items() if k not in PLUGIN_VARIABLES and k != "PYTHONPATH"}
     path = [str(s) for s in sites]
     if os.environ.get("PYTHONPATH"):
         path.append(os.environ["PYTHONPATH"])
