@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REQUIRE_TORCH
-from helpers.plugin_env import CLI, last_json, run_cli, run_python, subprocess_env
+from helpers.plugin_env import CLI, last_json, pip_install_to, run_cli, run_python, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = ROOT / "examples" / "custom_op_plugin"
@@ -69,12 +69,6 @@ def _plugin_version() -> str:
     return match.group(1)
 
 
-def _pip_install(src: Path, site: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-           "--no-cache-dir", "--disable-pip-version-check", "--no-input", "-q", "--target", str(site), str(src)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
 @pytest.fixture(scope="session")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """``{"softplus": SITE, "wrong_count": SITE, "src": DIR}``: both distributions installed (in parallel) once.
@@ -91,7 +85,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (bad / "pyproject.toml").write_text(WRONG_COUNT_PYPROJECT)
     (bad / "mgxt_wrong_count.py").write_text(WRONG_COUNT_MODULE)
     procs = {"softplus": (src, work / "site-softplus"), "wrong_count": (bad, work / "site-wrong-count")}
-    running = {name: _pip_install(s, site) for name, (s, site) in procs.items()}
+    running = {name: pip_install_to(s, site) for name, (s, site) in procs.items()}
     for name, proc in running.items():
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode == 0, f"pip could not install {name} (exit {proc.returncode}):\n{out}"

@@ -54,6 +54,16 @@ class BuildError(RuntimeError):
     """pip could not build or install one of the throwaway distributions."""
 
 
+def pip_install_to(src: Path, site: Path) -> subprocess.Popen:
+    """Start installing the distribution in folder ``src`` into the directory ``site``, offline (see above).
+
+    Returns the running pip, its output (stdout and stderr together) as text on ``stdout``.
+    """
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+           "--no-cache-dir", "--disable-pip-version-check", "--no-input", "-q", "--target", str(site), str(src)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 def build_sites(workdir: Path, names: Iterable[str] = DISTS) -> dict[str, Path]:
     """Install each named distribution into ``workdir/site-NAME``; return name -> site dir."""
     procs = {}
@@ -61,9 +71,7 @@ def build_sites(workdir: Path, names: Iterable[str] = DISTS) -> dict[str, Path]:
         src = workdir / "src" / name
         shutil.copytree(DISTS_DIR / name, src)
         site = workdir / f"site-{name}"
-        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-               "--no-cache-dir", "--disable-pip-version-check", "--no-input", "-q", "--target", str(site), str(src)]
-        procs[name] = (site, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs[name] = (site, pip_install_to(src, site))
     sites = {}
     for name, (site, proc) in procs.items():
         out, _ = proc.communicate(timeout=300)
