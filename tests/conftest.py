@@ -7,14 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.plugin_env import build_sites
+from helpers.plugin_env import PLUGIN_VARIABLES, build_sites
 
 import microgradx
 
 pytest_plugins = ["pytester"]
-
-_PLUGIN_ENV = ("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS", "MICROGRADX_STRICT_PLUGINS",
-               "MICROGRADX_PLUGIN_MODULES")
 
 
 @pytest.fixture
@@ -24,7 +21,7 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch):
     For tests that register plugins at run time or patch the discovery: whatever they do
     to the registry is forgotten afterwards.
     """
-    for name in _PLUGIN_ENV:
+    for name in PLUGIN_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     microgradx.reset_registry()
     yield microgradx.get_registry

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REQUIRE_TORCH
-from helpers.plugin_env import CLI, last_json, run_cli, run_python, subprocess_env
+from helpers.plugin_env import CLI, last_json, pip_install_to, run, run_cli, run_python, subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = ROOT / "examples" / "custom_op_plugin"
@@ -69,12 +69,6 @@ def _plugin_version() -> str:
     return match.group(1)
 
 
-def _pip_install(src: Path, site: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-           "--no-cache-dir", "--disable-pip-version-check", "--no-input", "-q", "--target", str(site), str(src)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
 @pytest.fixture(scope="session")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """``{"softplus": SITE, "wrong_count": SITE, "src": DIR}``: both distributions installed (in parallel) once.
@@ -91,7 +85,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (bad / "pyproject.toml").write_text(WRONG_COUNT_PYPROJECT)
     (bad / "mgxt_wrong_count.py").write_text(WRONG_COUNT_MODULE)
     procs = {"softplus": (src, work / "site-softplus"), "wrong_count": (bad, work / "site-wrong-count")}
-    running = {name: _pip_install(s, site) for name, (s, site) in procs.items()}
+    running = {name: pip_install_to(s, site) for name, (s, site) in procs.items()}
     for name, proc in running.items():
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode == 0, f"pip could not install {name} (exit {proc.returncode}):\n{out}"
@@ -178,6 +172,32 @@ def test_train_command_trains_with_the_plugins_components(site, tmp_path):
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(records) == 4
     assert all(math.isfinite(r["grad_norm"]) and r["grad_norm"] > 0 for r in records)
+
+
+def _guide_examples() -> list[str]:
+    """The Python blocks of docs/plugins.md that are neither excerpts of the plugin nor the hook reference."""
+    doc = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    doc = re.sub(r"<!-- hooks:start -->.*<!-- hooks:end -->", "", doc, flags=re.S)
+    return [m["code"] for m in re.finditer(r"(?P<before>[^\n]*)\n```python\n(?P<code>.*?)\n```", doc, re.S)
+            if not m["before"].startswith("<!-- excerpt:")]
+
+
+def test_the_guides_python_examples_run_with_the_plugin_installed(site):
+    examples = _guide_examples()
+    assert len(examples) == 3  # install and use, run-time registration, types
+    code = textwrap.dedent("""
+        import json, sys
+        results = []
+        for source in json.loads(sys.argv[1]):
+            namespace = {}
+            exec(compile(source, "docs/plugins.md", "exec"), namespace)
+            results.append(sorted(k for k in namespace if not k.startswith("__")))
+        from microgradx.types import Optimizer
+        print(json.dumps({"names": results, "typed": isinstance(namespace["opt"], Optimizer)}))
+    """)
+    proc = run([sys.executable, "-c", code, json.dumps(examples)], [site])
+    got = last_json(proc)
+    assert "history" in got["names"][0] and "CubePlugin" in got["names"][1] and got["typed"] is True
 
 
 @pytest.mark.torch  # also part of CI's PyTorch run, where its PyTorch comparisons must run too

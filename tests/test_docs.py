@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers.plugin_env import PLUGIN_VARIABLES
 
 import microgradx
 from microgradx.registry import KINDS, hookspecs
@@ -112,6 +113,22 @@ def test_the_tutorial_covers_every_kind_of_component(doc):
     assert "[project.entry-points.microgradx]" in tutorial
 
 
+def test_the_tutorials_folder_tree_lists_the_example_plugins_files(doc):
+    tree = re.search(r"^### 1\. The folder\n.*?```text\n(.*?)```", doc, re.S | re.M).group(1)
+    listed, folders = set(), []
+    for line in tree.splitlines()[1:]:
+        match = re.match(r"^([│ ]*)[├└]── (\S+)", line)
+        depth, name = len(match.group(1)) // 4, match.group(2)
+        folders[depth:] = [name.rstrip("/")] if name.endswith("/") else []
+        if not name.endswith("/"):
+            listed.add("/".join([*folders[:depth], name]))
+    plugin = ROOT / "examples" / "custom_op_plugin"
+    skip = ("build", "dist", "__pycache__", ".pytest_cache", ".ruff_cache")
+    files = {str(p.relative_to(plugin)) for p in plugin.rglob("*") if p.is_file()
+             and not any(part in skip or part.endswith(".egg-info") for part in p.relative_to(plugin).parts)}
+    assert listed == files, "docs/plugins.md's folder tree differs from examples/custom_op_plugin/"
+
+
 def _prose(doc: str) -> str:
     """The document without its fenced code blocks (where ``x[0](y)`` is code, not a link)."""
     return re.sub(r"^```.*?^```", "", doc, flags=re.S | re.M)
@@ -139,6 +156,7 @@ def test_the_documented_environment_variables_are_the_ones_the_code_reads(doc):
     read = set(re.findall(r'"(MICROGRADX_[A-Z_]+)"', code))
     assert documented == read == {"MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS",
                                   "MICROGRADX_STRICT_PLUGINS", "MICROGRADX_PLUGIN_MODULES"}
+    assert read == set(PLUGIN_VARIABLES), "the tests' list of variables to clear misses one the code reads"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert read <= set(re.findall(r"`(MICROGRADX_[A-Z_]+)=", readme)), "README.md's table misses a variable"
 

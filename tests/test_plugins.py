@@ -168,6 +168,19 @@ def test_disable_autoload_loads_only_the_builtins(plugin_sites):
     assert out["imported"] == [] and out["warnings"] == []
 
 
+@pytest.mark.parametrize("raw, on", [("1", True), ("yes", True), ("TRUE", True), ("0", False), ("off", False),
+                                     ("No", False), ("", False)])
+def test_the_plugin_flags_read_on_and_off_alike(monkeypatch, raw, on):
+    """``MICROGRADX_DISABLE_PLUGIN_AUTOLOAD=off`` leaves autoload on (``MICROGRADX_STRICT_PLUGINS=off``: not strict)."""
+    looked: list = []
+    monkeypatch.setattr(discovery, "entry_points", lambda group: looked.append(group) or [])
+    monkeypatch.setenv("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", raw)
+    monkeypatch.setenv("MICROGRADX_STRICT_PLUGINS", raw)
+    assert discovery.entry_point_plugins() == []
+    assert looked == ([] if on else ["microgradx"])
+    assert (problems.strict_selection() is not None) is on
+
+
 @pytest.mark.parametrize("selection, loaded", [
     ("softsign", {"softsign"}),
     ("mgx-dup-one", {"dup_one"}),  # a distribution name selects too

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.plugin_env import pip_install_to
 
 ROOT = Path(__file__).resolve().parents[1]
 TYPING = Path(__file__).parent / "typed"
@@ -24,10 +25,9 @@ TYPING = Path(__file__).parent / "typed"
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """microgradx installed for real (a wheel's files) into a temp directory."""
     target = tmp_path_factory.mktemp("typed-site")
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-                           "--no-cache-dir", "--disable-pip-version-check", "-q", "--target", str(target), str(ROOT)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = pip_install_to(ROOT, target)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
     assert (target / "microgradx" / "py.typed").is_file(), "the distribution does not ship microgradx/py.typed"
     return target
 

@@ -23,6 +23,7 @@ from microgradx.draw import (
     find_dot,
     summarize,
 )
+from microgradx.draw.page import HTML_SUFFIXES
 
 _GRAPH_EPILOG = """\
 examples:
@@ -96,6 +97,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         except (ValueError, TypeError, ArithmeticError, RuntimeError) as exc:
             print(f"microgradx graph: error in backward(): {exc}", file=sys.stderr)
             return 1
+    subject = roots if len(roots) > 1 else roots[0]  # what the pictures draw
     for r in roots:
         name = r.label or "result"
         print(f"{name} = {summarize(r.data, 6)}")
@@ -107,7 +109,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         from microgradx.draw import explore
 
         try:
-            page = explore(roots if len(roots) > 1 else roots[0], args.html, **collapse_options,
+            page = explore(subject, args.html, **collapse_options,
                            max_nodes=args.max_nodes, rankdir=args.rankdir, title=title)
         except (ValueError, TypeError, ArithmeticError, RuntimeError, OSError) as exc:
             print(f"microgradx graph: error writing the explorer page: {exc}", file=sys.stderr)
@@ -118,7 +120,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", GraphvizNotFoundWarning)
-            written = draw(roots if len(roots) > 1 else roots[0], args.out, max_nodes=args.max_nodes,
+            written = draw(subject, args.out, max_nodes=args.max_nodes,
                            **collapse_options, rankdir=args.rankdir, title=title)
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"microgradx graph: error: {exc}", file=sys.stderr)
@@ -154,7 +156,7 @@ def _graph_subject(args: argparse.Namespace) -> tuple[list[Value], dict[str, Val
             raise ValueError(f"--out {args.out}: the suffix picks the format; use .svg, .png, .pdf or .dot")
     if args.html is not None:
         page = Path(args.html)
-        if page.suffix.lower() not in (".html", ".htm"):
+        if page.suffix.lower() not in HTML_SUFFIXES:
             raise ValueError(f"--html {args.html}: the explorer page is HTML; use a .html suffix")
         if not page.parent.is_dir():
             raise ValueError(f"--html {args.html}: the folder {page.parent} does not exist")

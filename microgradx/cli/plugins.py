@@ -9,9 +9,16 @@ import sys
 import traceback
 from typing import Any
 
-#: How the text listing names each kind in the singular ("op softplus").
-_ONE = {"ops": "op", "losses": "loss", "optimizers": "optimizer", "schedules": "schedule", "layers": "layer",
-        "datasets": "dataset", "callbacks": "callback"}
+from microgradx.registry.resolve import SINGULAR
+
+#: The listing's line for each outcome of `microgradx.registry.resolve` (keys of `plugins_report`),
+#: filled with the component's kind in the singular, its name and the outcome's value.
+_OUTCOMES = (
+    ("replaces", "replaces: {kind} {name} of {value}"),
+    ("replaced_by", "replaced: {kind} {name} by {value}"),
+    ("skipped", "SKIPPED {kind} {name}: {value}"),
+    ("clashes", "CLASH {kind} {name}: also registered by {value}; the name is unusable"),
+)
 
 
 def _doc(obj: Any) -> str:
@@ -22,8 +29,8 @@ def _doc(obj: Any) -> str:
     return (doc or "").strip().splitlines()[0] if doc and doc.strip() else ""
 
 
-def _by_kind(entries: dict, value: Any = None) -> dict[str, dict[str, Any]]:
-    """``{(kind, name): x}`` -> ``{kind: {name: value(x)}}``, JSON-ready."""
+def _by_kind(entries: dict) -> dict[str, dict[str, Any]]:
+    """``{(kind, name): x}`` -> ``{kind: {name: x}}``, JSON-ready (a tuple becomes a list)."""
     out: dict[str, dict[str, Any]] = {}
     for (kind, name), x in entries.items():
         out.setdefault(kind, {})[name] = list(x) if isinstance(x, tuple) else x
@@ -60,10 +67,7 @@ def plugins_report(tracebacks: bool = True) -> list[dict]:
             "source": info.source,
             "components": components,
             "docs": docs,
-            "replaces": _by_kind(info.replaces),
-            "replaced_by": _by_kind(info.replaced_by),
-            "skipped": _by_kind(info.skipped),
-            "clashes": _by_kind(info.clashes),
+            **{key: _by_kind(getattr(info, key)) for key, _ in _OUTCOMES},
             "unmarked": list(info.unmarked),
             "error": info.error,
             "traceback": "".join(traceback.format_exception(exc)) if exc is not None and tracebacks else None,
@@ -71,41 +75,39 @@ def plugins_report(tracebacks: bool = True) -> list[dict]:
     return report
 
 
-def _print_plugin(p: dict, verbose: bool, tracebacks: bool) -> None:
+def _print_plugin(p: dict, verbose: bool) -> None:
+    """The text listing of one plugin of `plugins_report` (its traceback, when the report holds one)."""
     origin = "built-in" if p["builtin"] else (p["distribution"] or ("-p module" if p["source"] == "module"
                                                                      else "run time"))
     version = f" {p['version']}" if p["version"] else ""
     print(f"{p['name']}  ({origin}{version})")
     if p["error"]:
         print(f"    SKIPPED: {p['error']}")
-        if p["traceback"] and tracebacks:
+        if p["traceback"]:
             print("    " + p["traceback"].rstrip().replace("\n", "\n    "))
     for kind, names in p["components"].items():
         if verbose:
             width = max(len(n) for n in names)
             for name in names:
                 doc = p["docs"].get(kind, {}).get(name, "")
-                print(f"    {_ONE[kind]} {name:<{width}}  {doc}".rstrip())
+                print(f"    {SINGULAR[kind]} {name:<{width}}  {doc}".rstrip())
         else:
             print(f"    {kind}: {', '.join(names)}")
-    for kind, names in p["replaces"].items():
-        for name, others in names.items():
-            print(f"    replaces: {_ONE[kind]} {name} of {', '.join(others)}")
-    for kind, names in p["replaced_by"].items():
-        for name, other in names.items():
-            print(f"    replaced: {_ONE[kind]} {name} by {other}")
-    for kind, names in p["skipped"].items():
-        for name, reason in names.items():
-            print(f"    SKIPPED {_ONE[kind]} {name}: {reason}")
-    for kind, names in p["clashes"].items():
-        for name, others in names.items():
-            print(f"    CLASH {_ONE[kind]} {name}: also registered by {', '.join(others)}; the name is unusable")
+    for key, line in _OUTCOMES:
+        for kind, names in p[key].items():
+            for name, value in names.items():
+                value = ", ".join(value) if isinstance(value, list) else value
+                print("    " + line.format(kind=SINGULAR[kind], name=name, value=value))
     if p["unmarked"]:
         print(f"    UNMARKED: {', '.join(p['unmarked'])} (not marked @hookimpl: ignored)")
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    """List the plugins; with ``--check``, exit 1 when any failed, was skipped or clashed.
+    """List the plugins; with ``--check``, exit 1 on any problem that counts as a failure.
+
+    Those are the `microgradx.registry.problems.FAILURES`: a plugin that failed to load, a
+    component skipped or clashing, hook functions without ``@hookimpl``, a ``MICROGRADX_PLUGINS``
+    name that no installed plugin has; a deliberate replacement is not one.
 
     The registry is built leniently here: in strict mode the listing still shows what loaded
     and what failed, and the exit status is 1 when a problem concerns a strict plugin.
@@ -122,7 +124,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         for p in report:
-            _print_plugin(p, args.verbose, args.traceback)
+            _print_plugin(p, args.verbose)
         if failures and not args.traceback and any(p.cause is not None for p in failures):
             print("(run `microgradx plugins --traceback` for the full tracebacks)")
     if args.check:
@@ -181,7 +183,9 @@ def add_plugin_commands(sub: Any) -> None:
                                    "and what was skipped or failed.")
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per plugin")
     p.add_argument("--check", action="store_true",
-                   help="exit 1 when any plugin failed, was skipped or clashed (for a plugin's CI)")
+                   help="exit 1 when a plugin failed to load, a component was skipped or clashes, hook functions "
+                        "lack @hookimpl, or MICROGRADX_PLUGINS names a plugin that is not installed (for a "
+                        "plugin's CI)")
     p.add_argument("--traceback", action="store_true", help="print the traceback of each plugin that failed")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per component, with its doc")
     p.set_defaults(func=cmd_plugins)

@@ -23,27 +23,54 @@ from collections.abc import Sequence
 from typing import Any, Optional, Union
 
 from microgradx import Value
-from microgradx.draw.layout import output_rows, value_fields
-from microgradx.draw.picture import COMMUTATIVE, DEFAULT_MAX_NODES, Picture, check_options, roots_of
+from microgradx.draw.layout import Box, Edge, elements
+from microgradx.draw.picture import DEFAULT_MAX_NODES, prepare
 from microgradx.draw.text import escape_plain, escape_record
 
 _EXIT = {"LR": "e", "RL": "w", "TB": "s", "BT": "n"}  # the side of a record the edges leave from
 
 
-def _layer_label(header: str, rows: list[tuple[str, list[tuple[str, str]]]], rankdir: str) -> str:
+def _record(fields: list[tuple[str, str]]) -> str:
+    return "{ " + " | ".join(escape_record(text) for _, text in fields) + " }"
+
+
+def _layer_label(header: str, rows: list[Box], rankdir: str) -> str:
     """A layer's record label: the header, and a row per output (a column top to bottom, the header
     on the far side from the edges for ``BT``); each output's field on the side its edges leave
     from (the grad; the name for ``RL`` and ``BT``) is its port ``o0``, ``o1`` ..."""
     exit_first = rankdir in ("RL", "BT")
     cells = []
-    for k, (_, fields) in enumerate(rows):
-        at = 0 if exit_first else len(fields) - 1
+    for k, row in enumerate(rows):
+        at = 0 if exit_first else len(row.fields) - 1
         cells.append("{ " + " | ".join((f"<o{k}> " if i == at else "") + escape_record(text)
-                                       for i, (_, text) in enumerate(fields)) + " }")
+                                       for i, (_, text) in enumerate(row.fields)) + " }")
     if rankdir in ("LR", "RL"):  # the top level of a record is vertical here: header, then the rows
         return " | ".join([header, *cells])
     outputs = "{ " + " | ".join(cells) + " }"
     return "{ " + " | ".join([outputs, header] if rankdir == "BT" else [header, outputs]) + " }"
+
+
+def _node(box: Box, rankdir: str) -> str:
+    """The DOT statement of one box of `microgradx.draw.layout.elements`."""
+    if box.kind == "op":
+        return f'  {box.key} [label="{escape_plain(box.fields[0][1])}", shape=ellipse, fontsize=10];'
+    if box.kind == "note":
+        return f'  {box.key} [shape=note, label="{escape_plain(box.fields[0][1])}", fontsize=10];'
+    label = _record(box.fields)
+    if box.rows:
+        label = _layer_label(label, box.rows, rankdir)
+    attrs = [f'label="{label}"', "shape=record"]
+    if box.kind == "group":
+        attrs += ["style=filled", 'fillcolor="#dbe9f6"']
+    if box.root:
+        attrs.append("penwidth=2")
+    return f"  {box.key} [{', '.join(attrs)}];"
+
+
+def _edge(edge: Edge, rankdir: str) -> str:
+    source = edge.src if edge.port is None else f"{edge.src}:o{edge.port}:{_EXIT[rankdir]}"
+    extra = ' [style=dashed]' if edge.dashed else f' [label="{edge.label}"]' if edge.label else ""
+    return f"  {source} -> {edge.dst}{extra};"
 
 
 def to_dot(
@@ -73,59 +100,19 @@ def to_dot(
         title: an optional caption drawn under the graph.
 
     Numbers are shown with `format_number` (``precision`` significant digits); a lane
-    Value's data and grad with `summarize`.
+    Value's data and grad with `summarize`. The nodes and edges are those the built-in
+    layout places (`microgradx.draw.layout.elements`), so both pictures show one graph.
     """
-    roots = roots_of(value)
-    check_options(max_nodes, rankdir, precision)
-    picture = Picture(roots, collapse, by)
-    shown = picture.shown(max_nodes)
-    kept = {id(n) for n in shown}
-    root_ids = {id(r) for r in picture.roots}
-
-    lines = [
+    picture, shown = prepare(value, "to_dot", max_nodes=max_nodes, collapse=collapse, by=by, rankdir=rankdir,
+                             precision=precision)
+    boxes, edges = elements(picture, shown, precision=precision, max_nodes=max_nodes)
+    caption = f', label="{escape_plain(title)}", labelloc=b' if title else ""
+    return "\n".join([
         "digraph microgradx {",
-        f'  graph [rankdir={rankdir}, charset="UTF-8", fontname="Helvetica"'
-        + (f', label="{escape_plain(title)}", labelloc=b' if title else "")
-        + "];",
+        f'  graph [rankdir={rankdir}, charset="UTF-8", fontname="Helvetica"{caption}];',
         '  node [fontname="Helvetica", fontsize=11];',
         '  edge [fontname="Helvetica", fontsize=9];',
-    ]
-    cut: list[str] = []  # ids of the nodes whose inputs were partly left out
-    compass = _EXIT[rankdir]
-    for node in shown:
-        v = node.value
-        fields = value_fields(node, precision)
-        label = "{ " + " | ".join(escape_record(text) for _, text in fields) + " }"
-        if node.outputs is not None:
-            label = _layer_label(label, output_rows(node, precision), rankdir)
-        attrs = [f'label="{label}"', "shape=record"]
-        if node.group is not None:
-            attrs += ["style=filled", 'fillcolor="#dbe9f6"']
-        if id(node) in root_ids:
-            attrs.append("penwidth=2")
-        lines.append(f"  {node.ident} [{', '.join(attrs)}];")
-        target = node.ident
-        if node.group is None and v.op is not None:
-            target = f"{node.ident}_op"
-            lines.append(f'  {target} [label="{escape_plain(v.op.name)}", shape=ellipse, fontsize=10];')
-            lines.append(f"  {target} -> {node.ident};")
-        links = picture.links(node)
-        numbered = node.group is None and v.op is not None and len(links) == 2 and v.op.name not in COMMUTATIVE
-        missing = False
-        for k, (p, port) in enumerate(links, start=1):
-            if id(p) not in kept:
-                missing = True
-                continue
-            extra = f' [label="{k}"]' if numbered else ""
-            source = p.ident if port is None else f"{p.ident}:o{port}:{compass}"
-            lines.append(f"  {source} -> {target}{extra};")
-        if missing:
-            cut.append(target)
-    omitted = picture.total - len(shown)
-    if omitted:
-        note = (f"{omitted} more value{'s' if omitted != 1 else ''} not shown (max_nodes={max_nodes}); "
-                f"dashed edges mark the cut inputs")
-        lines.append(f'  omitted [shape=note, label="{escape_plain(note)}", fontsize=10];')
-        lines.extend(f"  omitted -> {t} [style=dashed];" for t in cut)
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+        *(_node(box, rankdir) for box in boxes.values()),
+        *(_edge(edge, rankdir) for edge in edges),
+        "}",
+    ]) + "\n"

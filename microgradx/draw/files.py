@@ -62,7 +62,7 @@ def draw(
     Graphviz where it is installed and the built-in layout otherwise. Without Graphviz a PNG
     or PDF cannot be made: ``"auto"`` then writes the SVG (same name, suffix ``.svg``), warns
     with `GraphvizNotFoundWarning` (saying how to install Graphviz) and returns the SVG's path.
-    ``to_dot_options`` (``max_nodes``, ``collapse``, ``rankdir``, ``precision``, ``title``) go to
+    ``to_dot_options`` (``max_nodes``, ``collapse``, ``by``, ``rankdir``, ``precision``, ``title``) go to
     `to_dot` and `to_svg` alike.
 
     Raises ``ValueError`` for an unknown format or engine, a suffix that contradicts ``format``

@@ -1,8 +1,9 @@
 """The built-in layout: where each node and edge of a picture goes, without Graphviz.
 
 One path serves the SVG picture that `draw` writes when Graphviz is not installed and the
-explorer page (`microgradx.draw.explore`): `scene` turns a `Picture` into boxes and edges,
-then lays them out in layers the way Graphviz's ``dot`` does (a Sugiyama layout):
+explorer page (`microgradx.draw.explore`): `elements` turns a `Picture` into boxes and edges
+(the same ones `microgradx.draw.to_dot` writes for Graphviz), and `scene` lays them out in
+layers the way Graphviz's ``dot`` does (a Sugiyama layout):
 
 1. **layers**: each op node one layer after its last input, each Value one after its op; a
    leaf (an input, a parameter) sits just before the first node that uses it, so a bias
@@ -139,20 +140,15 @@ def output_rows(node: Node, precision: int) -> list[tuple[str, list[tuple[str, s
             for (key, v), (name, _) in zip(node.slots(), node.outputs or [])]
 
 
-def scene(
-    picture: Picture,
-    shown: Sequence[Node],
-    *,
-    precision: int = 4,
-    rankdir: str = "LR",
-    title: Optional[str] = None,
-    max_nodes: Optional[int] = None,
-    alternatives: Optional[Mapping[str, Mapping[str, Sequence[str]]]] = None,
-) -> Scene:
-    """Boxes and edges of ``shown`` (nodes of ``picture``), laid out (see the module docstring).
+def elements(picture: Picture, shown: Sequence[Node], *, precision: int = 4,
+             max_nodes: Optional[int] = None) -> tuple[dict[str, Box], list[Edge]]:
+    """The boxes (by key, in topological order) and edges that draw ``shown``, not yet measured.
 
-    ``alternatives`` maps a box key and a field name to other texts the field will show (the
-    explorer page's data and grads at each step): the field is made wide enough for all.
+    What every picture draws, whoever lays it out: `microgradx.draw.to_dot` writes them as
+    DOT text, `scene` places them. An op application is its own box (``n3_op``) just before its
+    output's; the inputs of a two-input op other than add and mul are numbered on their edges;
+    when ``shown`` leaves nodes out, a note box says how many, with a dashed edge to each box
+    whose inputs were cut.
     """
     boxes: dict[str, Box] = {}
     edges: list[Edge] = []
@@ -185,6 +181,25 @@ def scene(
                 f"dashed edges mark the cut inputs")
         boxes["omitted"] = Box("omitted", "note", [("note", note)])
         edges.extend(Edge("omitted", t, dashed=True) for t in cut)
+    return boxes, edges
+
+
+def scene(
+    picture: Picture,
+    shown: Sequence[Node],
+    *,
+    precision: int = 4,
+    rankdir: str = "LR",
+    title: Optional[str] = None,
+    max_nodes: Optional[int] = None,
+    alternatives: Optional[Mapping[str, Mapping[str, Sequence[str]]]] = None,
+) -> Scene:
+    """The `elements` of ``shown`` (nodes of ``picture``), laid out (see the module docstring).
+
+    ``alternatives`` maps a box key and a field name to other texts the field will show (the
+    explorer page's data and grads at each step): the field is made wide enough for all.
+    """
+    boxes, edges = elements(picture, shown, precision=precision, max_nodes=max_nodes)
     result = Scene(boxes, edges, rankdir, title)
     _measure(result, alternatives or {})
     _lay_out(result)

@@ -30,7 +30,7 @@ from typing import Any, Optional, Union
 
 from microgradx import Value
 from microgradx.draw.layout import scene
-from microgradx.draw.picture import DEFAULT_MAX_NODES, Picture, check_options, roots_of
+from microgradx.draw.picture import DEFAULT_MAX_NODES, prepare
 from microgradx.draw.svg import render_svg
 from microgradx.draw.timeline import Timeline
 
@@ -118,12 +118,11 @@ def explorer_html(
     The page never changes the graph: grads are replayed from zero on the side, so it shows one
     backward pass whether or not ``backward()`` was called.
     """
-    roots = roots_of(value, "explore")
-    check_options(max_nodes, rankdir, precision)
-    picture = Picture(roots, collapse, by)
-    shown = picture.shown(max_nodes)
+    picture, shown = prepare(value, "explore", max_nodes=max_nodes, collapse=collapse, by=by, rankdir=rankdir,
+                             precision=precision)
     line = Timeline(picture, shown, precision)
-    heading = title or (roots[0].label if len(roots) == 1 and roots[0].label else None) or "graph"
+    root = value if isinstance(value, Value) else value[0] if len(value) == 1 else None
+    heading = title or (root.label if root is not None else None) or "graph"
     sc = scene(picture, shown, precision=precision, rankdir=rankdir, max_nodes=max_nodes,
                alternatives=line.alternatives())
     _reset_texts(sc, line.final())

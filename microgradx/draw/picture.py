@@ -46,7 +46,7 @@ from microgradx.draw.groups import (
 )
 
 __all__ = ["COLLAPSE_BY", "COMMUTATIVE", "DEFAULT_MAX_NODES", "RANKDIRS", "Node", "Picture", "check_options",
-           "groups_from", "named_neurons", "order_of", "roots_of"]
+           "groups_from", "named_neurons", "order_of", "prepare", "roots_of"]
 
 #: Default cap on the Value nodes drawn (pictures get slow to lay out and unreadable beyond it).
 DEFAULT_MAX_NODES = 250
@@ -106,6 +106,18 @@ class Node:
         if self.outputs is None:
             return [(self.ident, self.value)]
         return [(f"{self.ident}:{k}", v) for k, (_, v) in enumerate(self.outputs)]
+
+
+def prepare(value: Union[Value, Sequence[Value]], caller: str, *, max_nodes: Optional[int], collapse: Any, by: str,
+            rankdir: str, precision: int) -> tuple[Picture, list[Node]]:
+    """The `Picture` of ``value`` and the nodes to draw, after checking every option of a picture.
+
+    What `to_dot`, `to_svg` and `explorer_html` (named in errors as ``caller``) start with.
+    """
+    roots = roots_of(value, caller)
+    check_options(max_nodes, rankdir, precision)
+    picture = Picture(roots, collapse, by)
+    return picture, picture.shown(max_nodes)
 
 
 def roots_of(value: Union[Value, Sequence[Value]], caller: str = "to_dot") -> list[Value]:

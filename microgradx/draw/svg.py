@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from microgradx import Value
 from microgradx.draw.layout import FONT_FAMILY, FONT_SIZE, Box, Scene, scene
-from microgradx.draw.picture import DEFAULT_MAX_NODES, Picture, check_options, roots_of
+from microgradx.draw.picture import DEFAULT_MAX_NODES, prepare
 
 _STROKE = "#333333"
 _FILL = {"value": "#ffffff", "group": "#dbe9f6", "op": "#f3f3f3", "note": "#fff8dc"}
@@ -44,10 +44,8 @@ def to_svg(
     following the data, inputs of non-commutative ops numbered, ``collapse=``, ``by=`` and
     ``max_nodes=`` as there (a collapsed layer: a header, then a row per output).
     """
-    roots = roots_of(value, "to_svg")
-    check_options(max_nodes, rankdir, precision)
-    picture = Picture(roots, collapse, by)
-    shown = picture.shown(max_nodes)
+    picture, shown = prepare(value, "to_svg", max_nodes=max_nodes, collapse=collapse, by=by, rankdir=rankdir,
+                             precision=precision)
     return render_svg(scene(picture, shown, precision=precision, rankdir=rankdir, title=title, max_nodes=max_nodes))
 
 
@@ -95,18 +93,7 @@ def _box(box: Box, rankdir: str) -> list[str]:
         dash = ' stroke-dasharray="4,3"' if box.kind == "note" else ""
         out.append(f'<rect x="{_num(left)}" y="{_num(top)}" width="{_num(box.width)}" height="{_num(box.height)}" '
                    f'rx="3" fill="{_FILL[box.kind]}" {stroke}{dash}/>')
-        row = box.height / len(box.fields)
-        at = left if across else top
-        for i, ((name, text), w) in enumerate(zip(box.fields, box.widths)):
-            if i:
-                line = (f'x1="{_num(at)}" y1="{_num(top)}" x2="{_num(at)}" y2="{_num(top + box.height)}"' if across
-                        else f'x1="{_num(left)}" y1="{_num(at)}" x2="{_num(left + box.width)}" y2="{_num(at)}"')
-                out.append(f'<line {line} stroke="{_STROKE}" stroke-width="1"/>')
-            size = w if across else row
-            cx, cy = (at + size / 2, box.y) if across else (box.x, at + size / 2)
-            weight = ' font-weight="bold"' if name == "label" and box.kind == "group" else ""
-            out.append(_text(cx, cy, text, f"field-{name}", weight))
-            at += size
+        out.extend(_cells(left, top, box.width, box.height, box.fields, box.widths, across, box.kind == "group"))
     out.append("</g>")
     return out
 

@@ -37,7 +37,7 @@ import attrs
 import pluggy
 
 from microgradx.registry import hookspecs
-from microgradx.registry.problems import Problem, canonical, describe, report, strict
+from microgradx.registry.problems import OFF, Problem, canonical, describe, report, strict
 
 __all__ = ["BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "MODULES_VARIABLE", "PluginInfo", "add_plugin",
            "builtin_plugins", "entry_point_plugins", "hookimpl", "missing_selection", "module_plugins",
@@ -68,7 +68,7 @@ _CLI_MODULES: list[str] = []
 
 
 def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+    return os.environ.get(name, "").strip().lower() not in OFF
 
 
 def _env_list(name: str) -> list[str]:

@@ -29,7 +29,8 @@ from microgradx.registry.errors import PluginLoadError, PluginWarning
 
 STRICT_VARIABLE = "MICROGRADX_STRICT_PLUGINS"
 _ALL = ("1", "true", "yes", "on", "all")
-_NONE = ("", "0", "false", "no", "off")
+#: Values that turn a microgradx environment flag off (``MICROGRADX_STRICT_PLUGINS=off``, ``...AUTOLOAD=0``).
+OFF = ("", "0", "false", "no", "off")
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # microgradx/
 _STATE = threading.local()
 
@@ -45,7 +46,7 @@ def canonical(name: str) -> str:
 def strict_selection() -> Optional[frozenset[str]]:
     """The plugins strict mode applies to: ``None`` (off), an empty set (all), or canonical names."""
     raw = os.environ.get(STRICT_VARIABLE, "").strip()
-    if raw.lower() in _NONE:
+    if raw.lower() in OFF:
         return None
     if raw.lower() in _ALL:
         return frozenset()

@@ -16,9 +16,9 @@ problem, with the checker's own frames hidden from pytest's traceback.
 """
 
 from microgradx.testing.checks import GradcheckResult, Mismatch, check_op, gradcheck
-from microgradx.testing.contracts import check_loss, check_optimizer
+from microgradx.testing.contracts import OptimizerCheckResult, check_loss, check_optimizer
 from microgradx.testing.errors import ContractError, GradcheckError
 from microgradx.testing.points import edge_grid, sample_points
 
-__all__ = ["ContractError", "GradcheckError", "GradcheckResult", "Mismatch", "check_loss", "check_op",
-           "check_optimizer", "edge_grid", "gradcheck", "sample_points"]
+__all__ = ["ContractError", "GradcheckError", "GradcheckResult", "Mismatch", "OptimizerCheckResult", "check_loss",
+           "check_op", "check_optimizer", "edge_grid", "gradcheck", "sample_points"]

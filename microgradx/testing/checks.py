@@ -156,54 +156,15 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
     def fail(msg: str) -> GradcheckError:
         return GradcheckError(f"op {op.name!r}: {msg}")
 
+    def fn(*vs: Any) -> Value:
+        return apply(op, *vs)
+
     for point in points:
         for arity in arities:
             lanes = [np.atleast_1d(np.array(p, dtype=np.float64)) for p in point]
             lanes = (lanes * arity)[:arity]  # repeat the point's inputs to fill a longer (variadic) arity
-            n = lanes[0].size
-            kept = copy.deepcopy(lanes)
-            # forward: lanes and scalars
-            y = op.forward(*lanes)
-            _unchanged(kept, lanes, "forward", fail)
-            if op.reduces_lanes:
-                if not isinstance(y, float):
-                    raise fail(f"a lane reduction must return a float, got {_kind(y)}")
-            elif not (isinstance(y, np.ndarray) and y.shape == (n,)):
-                raise fail(f"forward of {n} lanes must return an array of shape ({n},), got {_kind(y)}")
-            for lane in range(0 if op.reduces_lanes else n):
-                ys = op.forward(*[float(x[lane]) for x in lanes])
-                if not isinstance(ys, float):
-                    raise fail(f"forward of floats must return a float, got {_kind(ys)}")
-                if not np.isclose(ys, y[lane], rtol=1e-12, atol=1e-12, equal_nan=True):
-                    raise fail(f"lane {lane}: lane-mode forward {float(y[lane])!r} differs from scalar-mode {ys!r}")
-            # backward: arity and shapes
-            g = 1.0 if op.reduces_lanes else np.ones(n)
-            grads = op.backward(g, y, *lanes)
-            _unchanged(kept, lanes, "backward", fail)
-            if not isinstance(grads, tuple) or len(grads) != arity:
-                got = f"{len(grads)} values" if isinstance(grads, (tuple, list)) else _kind(grads)
-                raise fail(f"backward must return a tuple of {arity} gradient(s) (one per input), got {got}")
-            for i, gl in enumerate(grads):
-                if isinstance(gl, np.ndarray) and gl.shape not in ((n,), ()):
-                    raise fail(f"input {i}: the lane-mode gradient must be a float or shape ({n},), got {_kind(gl)}")
-            for lane in range(0 if op.reduces_lanes else n):
-                xs = [float(x[lane]) for x in lanes]
-                sgrads = op.backward(1.0, op.forward(*xs), *xs)
-                if not isinstance(sgrads, tuple) or len(sgrads) != arity:
-                    raise fail(f"backward of floats must return a tuple of {arity} gradient(s)")
-                for i, (gl, gs) in enumerate(zip(grads, sgrads)):
-                    if (gl is None) != (gs is None):
-                        raise fail(f"input {i}: backward gives None in one mode and a gradient in the other")
-                    if gl is None:
-                        continue
-                    gl_lane = float(np.broadcast_to(gl, (n,))[lane])
-                    if not np.isclose(gl_lane, gs, rtol=1e-12, atol=1e-12, equal_nan=True):
-                        raise fail(f"input {i} lane {lane}: lane-mode gradient {gl_lane!r} "
-                                   f"differs from scalar-mode {gs!r}")
+            _check_shapes(op, lanes, fail)
             # gradients against finite differences, scalar mode (lane 0) and lane mode
-            def fn(*vs: Any) -> Value:
-                return apply(op, *vs)
-
             for inputs in ([float(x[0]) for x in lanes], lanes):
                 try:
                     result = gradcheck(fn, inputs, eps=eps, atol=atol, rtol=rtol)
@@ -217,6 +178,65 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
         for arity in arities:  # errors at large magnitudes are large in absolute terms: not in max_error
             check_edges(op, arity, fail, atol, rtol)
     return GradcheckResult(ok=True, max_error=worst)
+
+
+def _check_shapes(op: Op, lanes: list[np.ndarray], fail: Callable[[str], GradcheckError]) -> None:
+    """The shape part of the op contract at one point: `_check_forward`, then `_check_backward`."""
+    __tracebackhide__ = True
+    kept = copy.deepcopy(lanes)
+    y = _check_forward(op, lanes, kept, fail)
+    _check_backward(op, lanes, y, kept, fail)
+
+
+def _check_forward(op: Op, lanes: list[np.ndarray], kept: list[np.ndarray],
+                   fail: Callable[[str], GradcheckError]) -> Any:
+    """Forward of ``lanes`` leaves them as ``kept``, has the right kind and shape, and each lane
+    equals forward of its floats."""
+    __tracebackhide__ = True
+    n = lanes[0].size
+    y = op.forward(*lanes)
+    _unchanged(kept, lanes, "forward", fail)
+    if op.reduces_lanes:
+        if not isinstance(y, float):
+            raise fail(f"a lane reduction must return a float, got {_kind(y)}")
+        return y
+    if not (isinstance(y, np.ndarray) and y.shape == (n,)):
+        raise fail(f"forward of {n} lanes must return an array of shape ({n},), got {_kind(y)}")
+    for lane in range(n):
+        ys = op.forward(*[float(x[lane]) for x in lanes])
+        if not isinstance(ys, float):
+            raise fail(f"forward of floats must return a float, got {_kind(ys)}")
+        if not np.isclose(ys, y[lane], rtol=1e-12, atol=1e-12, equal_nan=True):
+            raise fail(f"lane {lane}: lane-mode forward {float(y[lane])!r} differs from scalar-mode {ys!r}")
+    return y
+
+
+def _check_backward(op: Op, lanes: list[np.ndarray], y: Any, kept: list[np.ndarray],
+                    fail: Callable[[str], GradcheckError]) -> None:
+    """Backward of ``lanes`` returns one float or lane gradient per input, leaves the inputs as ``kept``,
+    and each lane equals backward of its floats."""
+    __tracebackhide__ = True
+    arity, n = len(lanes), lanes[0].size
+    grads = op.backward(1.0 if op.reduces_lanes else np.ones(n), y, *lanes)
+    _unchanged(kept, lanes, "backward", fail)
+    if not isinstance(grads, tuple) or len(grads) != arity:
+        got = f"{len(grads)} values" if isinstance(grads, (tuple, list)) else _kind(grads)
+        raise fail(f"backward must return a tuple of {arity} gradient(s) (one per input), got {got}")
+    for i, gl in enumerate(grads):
+        if isinstance(gl, np.ndarray) and gl.shape not in ((n,), ()):
+            raise fail(f"input {i}: the lane-mode gradient must be a float or shape ({n},), got {_kind(gl)}")
+    for lane in range(0 if op.reduces_lanes else n):
+        xs = [float(x[lane]) for x in lanes]
+        sgrads = op.backward(1.0, op.forward(*xs), *xs)
+        if not isinstance(sgrads, tuple) or len(sgrads) != arity:
+            raise fail(f"backward of floats must return a tuple of {arity} gradient(s)")
+        for i, (gl, gs) in enumerate(zip(grads, sgrads)):
+            if (gl is None) != (gs is None):
+                raise fail(f"input {i}: backward gives None in one mode and a gradient in the other")
+            gl_lane = None if gl is None else float(np.broadcast_to(gl, (n,))[lane])
+            if gl_lane is not None and not np.isclose(gl_lane, gs, rtol=1e-12, atol=1e-12, equal_nan=True):
+                raise fail(f"input {i} lane {lane}: lane-mode gradient {gl_lane!r} "
+                           f"differs from scalar-mode {gs!r}")
 
 
 def _unchanged(kept: list, lanes: list, step: str, fail: Callable[[str], GradcheckError]) -> None:

@@ -45,12 +45,23 @@ DISTS = {
 #: the console script installed next to the interpreter running the tests
 CLI = Path(sys.executable).parent / "microgradx"
 
-_ENV_VARS = ("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS", "MICROGRADX_STRICT_PLUGINS",
+#: the environment variables that steer plugin discovery: no test inherits them from the shell
+PLUGIN_VARIABLES = ("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "MICROGRADX_PLUGINS", "MICROGRADX_STRICT_PLUGINS",
              "MICROGRADX_PLUGIN_MODULES")
 
 
 class BuildError(RuntimeError):
     """pip could not build or install one of the throwaway distributions."""
+
+
+def pip_install_to(src: Path, site: Path) -> subprocess.Popen:
+    """Start installing the distribution in folder ``src`` into the directory ``site``, offline (see above).
+
+    Returns the running pip, its output (stdout and stderr together) as text on ``stdout``.
+    """
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+           "--no-cache-dir", "--disable-pip-version-check", "--no-input", "-q", "--target", str(site), str(src)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def build_sites(workdir: Path, names: Iterable[str] = DISTS) -> dict[str, Path]:
@@ -60,9 +71,7 @@ def build_sites(workdir: Path, names: Iterable[str] = DISTS) -> dict[str, Path]:
         src = workdir / "src" / name
         shutil.copytree(DISTS_DIR / name, src)
         site = workdir / f"site-{name}"
-        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-               "--no-cache-dir", "--disable-pip-version-check", "--no-input", "-q", "--target", str(site), str(src)]
-        procs[name] = (site, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs[name] = (site, pip_install_to(src, site))
     sites = {}
     for name, (site, proc) in procs.items():
         out, _ = proc.communicate(timeout=300)
@@ -94,7 +103,7 @@ def make_layered_venv(root: Path) -> Path:
 
 def subprocess_env(sites: Iterable[Path] = (), **env: str) -> dict[str, str]:
     """The current environment without microgradx's plugin variables, plus ``PYTHONPATH=sites`` and ``env``."""
-    base = {k: v for k, v in os.environ.items() if k not in _ENV_VARS and k != "PYTHONPATH"}
+    base = {k: v for k, v in os.environ.items() if k not in PLUGIN_VARIABLES and k != "PYTHONPATH"}
     path = [str(s) for s in sites]
     if os.environ.get("PYTHONPATH"):
         path.append(os.environ["PYTHONPATH"])
