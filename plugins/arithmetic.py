@@ -93,7 +93,8 @@ def _pow_backward(g, out, x, y):
     # y == 0 (x**0 is constant; the formula gives 0 * inf at x == 0), and d/dy is 0 where x <= 0
     # (log(x) is undefined there; x**y was then 0, 1/0 or an integer power).
     if x.__class__ is _ndarray or y.__class__ is _ndarray:
-        dx = g * y * _pow(x, y - 1)
+        with np.errstate(invalid="ignore"):  # 0 * inf is nan, silently, as on the float path
+            dx = g * y * _pow(x, y - 1)
         if y.__class__ is _ndarray:
             dx = np.where(y == 0.0, 0.0, dx)
         elif y == 0.0:
