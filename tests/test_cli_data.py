@@ -17,20 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.files import write_csv
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 
 from microgradx import modelfile
 from microgradx.cli import main
 
 SCRIPT = Path(sys.executable).parent / "microgradx"
-
-
-def write_csv(path: Path, header, rows) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def read_rows(path: Path) -> list:

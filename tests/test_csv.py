@@ -3,23 +3,15 @@ the 'csv' dataset is split and standardised as the bundled ones are; the 'diabet
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.files import write_csv
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
 from microgradx.datasets import CSVError, from_csv, load, read_csv
 from microgradx.train import Trainer
-
-
-def write_csv(path: Path, header, rows) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture(scope="module")
