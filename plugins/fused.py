@@ -38,12 +38,13 @@ def _split(args: tuple) -> tuple:
 
 def _lane_matrix(ws: tuple, xs: tuple) -> Optional[tuple]:
     """``(w, X)``: the float weights as a vector and the lane inputs as an (n, lanes) matrix, if they are that."""
-    if not xs or not all([x.__class__ is _ndarray for x in xs]) or any([w.__class__ is _ndarray for w in ws]):
+    if not xs or xs[0].__class__ is not _ndarray:  # scalar mode
         return None
-    try:
-        return np.array(ws, dtype=np.float64), np.array(xs, dtype=np.float64)  # (np.array: a third of np.stack's cost)
-    except ValueError:  # lanes of different lengths: the general path says so
+    try:  # (np.array: a third of np.stack's cost; it also tells the cases apart, faster than a loop over the inputs)
+        w, X = np.array(ws, dtype=np.float64), np.array(xs, dtype=np.float64)
+    except ValueError:  # floats mixed with lanes, or lanes of different lengths: the general path
         return None
+    return (w, X) if w.ndim == 1 and X.ndim == 2 else None  # (lane weights: the general path)
 
 
 def _dot_forward(*args):
@@ -63,7 +64,8 @@ def _dot_backward(g, out, *args):
     lanes = _lane_matrix(ws, xs)
     if lanes is not None:
         w, X = lanes
-        g = np.broadcast_to(g, X.shape[1:])
+        if g.__class__ is not _ndarray or g.shape != X.shape[1:]:
+            g = np.broadcast_to(g, X.shape[1:])
         return (*head, *(X @ g).tolist(), *np.outer(w, g))  # d/dw_i = sum of g * x_i; d/dx_i = g * w_i
     return (*head, *[g * x for x in xs], *[g * w for w in ws])
 

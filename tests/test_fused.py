@@ -70,9 +70,16 @@ def test_dot_mixed_floats_and_lanes_falls_back_correctly(rng):
     """A lane weight, or a float among the lane inputs, takes the general path: same answers."""
     b, w, xs = _lane_case(rng, k=3)
     inputs_lane_w = [b, rng.normal(size=N), *w[1:], *xs]
+    every_w_lanes = [b, *[rng.normal(size=N) for _ in w], *xs]
     inputs_float_x = [b, *w, xs[0], 0.7, xs[2]]
-    for inputs in (inputs_lane_w, inputs_float_x):
+    first_x_float = [b, *w, 0.7, xs[1], xs[2]]
+    for inputs in (inputs_lane_w, every_w_lanes, inputs_float_x, first_x_float):
         gradcheck(lambda *vs: ops.lane_sum(ops.dot(*vs)), inputs)
+
+
+def test_dot_lanes_of_different_lengths_is_an_error_naming_dot():
+    with pytest.raises(ValueError, match="op 'dot'"):
+        ops.dot(1.0, 2.0, Value(np.ones(3)), Value(np.ones(4)))
 
 
 def test_dot_without_bias_in_lane_mode(rng):
