@@ -21,6 +21,11 @@ Rows:
 * ``eager lanes``: the graph built anew every epoch, each input a lane Value of 455 lanes,
   ``loss(model(X), y, params).backward(retain_graph=False)`` inside ``microgradx.gc_paused()``
   (what the Trainer's eager step does), fused or fine-grained;
+* two bounds of the eager fused lane target (``benchmarks/floor.py``): ``backward checks off``,
+  the eager lane row with its backward step swapped for one with no checks (the checks are not
+  what bounds it), and ``numpy per neuron``, the numpy calls that graph makes, neuron by neuron,
+  with no graph around them (what is left is the Python of one node per neuron, one gradient
+  per input);
 * ``eager scalar mode``: one graph per example, as micrograd: ``loss(model(x), y_i)``,
   ``backward(1/n, retain_graph=False)``, gradients accumulated, one step (the Trainer's
   eager scalar step); fused, and fine-grained (micrograd's very graph) as context;
@@ -54,7 +59,9 @@ import time
 from typing import Optional
 
 import numpy as np
+from microgradx.engine.optable import OPS
 
+import floor
 import peers
 from common import Timed, median, paired, ratio, target
 from peers import LR, SEED, SIZES, Impl, Problem
@@ -65,13 +72,15 @@ CHECK_EXAMPLES = 50
 class MicrogradxImpl(Impl):
     """microgradx: ``how`` is "compiled", "eager" (lanes) or "scalar" (one eager graph per example)."""
 
-    def __init__(self, prob: Problem, how: str, fused: bool = True) -> None:
+    def __init__(self, prob: Problem, how: str, fused: bool = True, checks: bool = True) -> None:
         import microgradx
         from microgradx.nn import MLP, SGD, Hinge
 
-        self.how, self.fused = how, fused
+        self.how, self.fused, self.checks = how, fused, checks
         kind = {"compiled": "compiled", "eager": "eager lanes", "scalar": "eager scalar mode"}[how]
         self.name = f"microgradx {kind}, {'fused' if fused else 'fine-grained'}"
+        if not checks:  # a bound, not a way to run microgradx: see benchmarks/floor.py
+            self.name += ", backward checks off (bound)"
         self.model = MLP(prob.X.shape[1], SIZES, seed=SEED, fused=fused)
         self.model.set_weights(prob.weights)
         self.params = self.model.parameters()
@@ -86,7 +95,7 @@ class MicrogradxImpl(Impl):
             self.f = microgradx.compile(lambda xs, ts: loss_fn.build(model(xs), ts, None, params))
             self.note = "records once, then replays"
         elif how == "eager":
-            self.note = "a lane graph per epoch"
+            self.note = "a lane graph per epoch" if checks else "floor.visit_without_checks"
         else:
             self.note = "a graph per example"
 
@@ -107,7 +116,14 @@ class MicrogradxImpl(Impl):
             with self.gc_paused():
                 opt.zero_grad()
                 out = self.loss_fn(self.model(self.X), self.y, self.params)
-                out.backward(retain_graph=False)
+                if self.checks:
+                    out.backward(retain_graph=False)
+                else:
+                    OPS.visit = floor.visit_without_checks  # (the slot anomaly mode uses: picked once per call)
+                    try:
+                        out.backward(retain_graph=False)
+                    finally:
+                        OPS.visit = None
                 opt.step()
                 self.loss = out.data
         else:
@@ -130,6 +146,7 @@ def lane_rows(prob: Problem) -> list[Impl]:
     """The rows timed in interleaved rounds (PyTorch last, if installed)."""
     rows: list[Impl] = [MicrogradxImpl(prob, "compiled", True), MicrogradxImpl(prob, "compiled", False),
                         MicrogradxImpl(prob, "eager", True), MicrogradxImpl(prob, "eager", False),
+                        MicrogradxImpl(prob, "eager", True, checks=False), floor.PerNeuronNumpy(prob),
                         peers.NumpyImpl(prob)]
     if common.have("torch"):
         rows.append(peers.TorchImpl(prob))
@@ -226,6 +243,11 @@ def run(args: argparse.Namespace) -> dict:
                             ("microgradx eager lanes, fused", 4.0)):
             targets.append(target(f"{name.replace('microgradx ', '')} epoch vs PyTorch", paired(by[name], torch_row),
                                   "<=", limit))
+    if torch_row:
+        bare = by["microgradx eager lanes, fused, backward checks off (bound)"]
+        numpy_floor = by[floor.PerNeuronNumpy.name]
+        print(f"bound of the eager fused lane target: with no checks in backward {paired(bare, torch_row):.2f}x "
+              f"PyTorch; its numpy calls alone, neuron by neuron, {paired(numpy_floor, torch_row):.2f}x")
     scalar = slow_ms["microgradx eager scalar mode, fused"]
     if mg_each:
         targets.append(target(f"eager scalar mode vs micrograd per example ({m} ex.): speed-up", mg_each / scalar,

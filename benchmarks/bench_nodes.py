@@ -22,6 +22,13 @@ engine. Four ways, each its own processes:
 * ``anomaly``: microgradx inside ``microgradx.detect_anomaly()`` (context: what anomaly mode
   costs when on; off, it is the gc-default row).
 
+``floor``, in the gc-default way only (``benchmarks/floor.py``): microgradx's own registered ops
+through their protocol (``forward(*xs)``, ``backward(grad, out, *xs)`` returning one gradient
+per input, which the compiler batches over), an iterative topological order and the same
+slots per node, with every check, error message, lane path and anomaly hook taken out. It
+is not a way to run microgradx: it bounds the target, since a plain engine on this op
+protocol cannot cost less.
+
 ``reclaim``, after each measurement: a timed ``gc.collect()`` minus a second, baseline one
 (0 when the first finds nothing unreachable). micrograd's nodes are reference cycles (each
 ``_backward`` closure holds its node), so its graph is freed only by a later collection: on
@@ -62,9 +69,12 @@ from common import GcTimer, median, target
 LIMIT = 4.0
 OP_WEIGHTS = {"add": 0.35, "mul": 0.3, "pow": 0.15, "relu": 0.2}
 ENGINES = ("micrograd", "microgradx")
+FLOOR = "floor"  # benchmarks/floor.py: microgradx's ops and op protocol with every check taken out
 MODES = {"default": "gc default (target)", "paused": "gc paused", "steady": "steady: 5 graphs in a row",
          "anomaly": "anomaly mode on, gc default"}
-ONLY = {"anomaly": ("microgradx",)}  # micrograd has no anomaly mode: that row is compared with its gc-default row
+# The engines of each way (default: both). micrograd has no anomaly mode: that row is compared with micrograd's
+# gc-default row. The floor runs in the target's way only: it is what bounds the target.
+ONLY = {"default": (*ENGINES, FLOOR), "anomaly": ("microgradx",)}
 TIME_LIMIT, MEMORY_LIMIT = 1.0, 0.35
 
 
@@ -133,6 +143,8 @@ def value_class(engine: str) -> Any:
     """The engine's Value class."""
     if engine == "micrograd":
         from micrograd.engine import Value
+    elif engine == FLOOR:
+        from floor import Value
     else:
         from microgradx import Value
     return Value
@@ -205,17 +217,20 @@ def spawn(engine: str, mode: str, n_ops: int, seed: int, memory: bool, cpu_time:
 def check_gradients(inputs: list, ops: list) -> float:
     """Assert every node's data and gradient agree between the engines (relative 1e-9); the worst difference."""
     build = compile_build(inputs, ops, return_all=True)
-    ref, got = build(inputs, value_class("micrograd")), build(inputs, value_class("microgradx"))
+    ref = build(inputs, value_class("micrograd"))
     ref[-1].backward()
-    got[-1].backward()
     worst = 0.0
-    for i, (r, g) in enumerate(zip(ref, got)):
-        for what, a, b in (("data", r.data, g.data), ("grad", float(r.grad), float(g.grad))):
-            if not math.isclose(a, b, rel_tol=peers.REL_TOL, abs_tol=1e-300):
-                raise AssertionError(f"node {i}: {what} differs: micrograd {a!r}, microgradx {b!r}")
-            if a != b:
-                worst = max(worst, abs(a - b) / max(abs(a), abs(b)))
-    del ref, got
+    for engine in ("microgradx", FLOOR):
+        got = build(inputs, value_class(engine))
+        got[-1].backward()
+        for i, (r, g) in enumerate(zip(ref, got)):
+            for what, a, b in (("data", r.data, g.data), ("grad", float(r.grad), float(g.grad))):
+                if not math.isclose(a, b, rel_tol=peers.REL_TOL, abs_tol=1e-300):
+                    raise AssertionError(f"node {i}: {what} differs: micrograd {a!r}, {engine} {b!r}")
+                if a != b and engine == "microgradx":
+                    worst = max(worst, abs(a - b) / max(abs(a), abs(b)))
+        del got
+    del ref
     gc.collect()
     return worst
 
@@ -237,8 +252,8 @@ def run(args: argparse.Namespace) -> dict:
     counts = ", ".join(f"{k} {sum(op[0] == k for op in ops)}" for k in OP_WEIGHTS)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * n + 1000))
     print(f"DAG: {n:,} op nodes over {len(inputs)} inputs (seed {args.seed}): {counts}")
-    print(f"gradients: microgradx == micrograd on all {len(inputs) + n:,} nodes (worst relative difference "
-          f"{check_gradients(inputs, ops):.1e}, tolerance {peers.REL_TOL:g})")
+    print(f"gradients: microgradx (and the floor) == micrograd on all {len(inputs) + n:,} nodes (worst relative "
+          f"difference {check_gradients(inputs, ops):.1e}, tolerance {peers.REL_TOL:g})")
     print(f"timing: {'process CPU time' if args.cpu_time else 'wall clock'}, one fresh interpreter per measurement, "
           f"{repeat} repeats x {sum(len(ONLY.get(m, ENGINES)) for m in MODES)} (engine, way) pairs; memory: "
           f"tracemalloc in the gc-default processes\n")
@@ -254,33 +269,41 @@ def run(args: argparse.Namespace) -> dict:
     def total(r: dict) -> float:
         return r["build"] + r["backward"] + r["release"]
 
-    ratios = {mode: median(total(x) / total(m) for x, m in zip(res["microgradx", mode],
-                                                               res["micrograd", "default" if mode in ONLY else mode]))
-              for mode in MODES}
+    def vs_micrograd(engine: str, mode: str) -> float:
+        return median(total(x) / total(m) for x, m in zip(res[engine, mode],
+                                                          res["micrograd", "default" if mode == "anomaly" else mode]))
+
+    ratios = {mode: vs_micrograd("microgradx", mode) for mode in MODES}
+    floor_ratio = vs_micrograd(FLOOR, "default")
     with_reclaim = median((total(x) + x["reclaim"]) / (total(m) + m["reclaim"])
                           for x, m in zip(res["microgradx", "default"], res["micrograd", "default"]))
     rows = []
     for mode, title in MODES.items():
         for e in ONLY.get(mode, ENGINES):
             runs = res[e, mode]
-            rows.append([f"{e}, {title}", per_node(runs, "build"), per_node(runs, "backward"),
+            name = "floor: microgradx's ops, no checks" if e == FLOOR else e
+            ratio = {"micrograd": 1.0, "microgradx": ratios[mode], FLOOR: floor_ratio}[e]
+            rows.append([f"{name}, {title}", per_node(runs, "build"), per_node(runs, "backward"),
                          per_node(runs, "release"), median(total(r) for r in runs) / n, per_node(runs, "gc"),
-                         per_node(runs, "reclaim"), f"{ratios[mode]:.2f}x" if e == "microgradx" else "1.00x"])
+                         per_node(runs, "reclaim"), f"{ratio:.2f}x"])
     tables = [common.table("Time, ns per op node, medians (total = build + backward + release; reclaim: left to "
                            "the collector; vs micrograd: median of paired repeats of total):",
                            ["engine, way", "build", "backward", "release", "total", "of which in gc", "reclaim",
                             "total vs micrograd"], rows)]
     mem = {e: {k: median(r[k] for r in res[e, "default"]) / n for k in ("graph_bytes", "peak_bytes")}
-           for e in ENGINES}
+           for e in ONLY["default"]}
     mrows = [[e, mem[e]["graph_bytes"], mem[e]["peak_bytes"], common.ratio(mem[e]["graph_bytes"],
               mem["micrograd"]["graph_bytes"]), common.ratio(mem[e]["peak_bytes"], mem["micrograd"]["peak_bytes"])]
-             for e in ENGINES]
+             for e in ONLY["default"]]
     tables.append(common.table("Memory, bytes per op node (graph: held while alive; peak: over build + backward):",
                                ["engine", "graph", "peak", "graph vs micrograd", "peak vs micrograd"], mrows))
     print(f"context: with what each leaves to the collector counted (total + reclaim), gc default: "
           f"{with_reclaim:.2f}x; gc paused: {ratios['paused']:.2f}x; steady state: {ratios['steady']:.2f}x; "
           f"microgradx in anomaly mode vs micrograd (gc default): {ratios['anomaly']:.2f}x (anomaly mode off is the "
-          f"target row: it costs nothing there)\n")
+          f"target row: it costs nothing there)")
+    print(f"bound: the floor (microgradx's ops through their protocol, forward(*xs) and backward(grad, out, *xs), "
+          f"an iterative order, with every check, error message and hook taken out; benchmarks/floor.py) takes "
+          f"{floor_ratio:.2f}x micrograd's time: a plain engine on this op protocol pays at least that\n")
     targets = [target("eager node time vs micrograd, clean heap, gc default", ratios["default"], "<=", TIME_LIMIT),
                target("eager node memory vs micrograd, graph alive", mem["microgradx"]["graph_bytes"] /
                       mem["micrograd"]["graph_bytes"], "<=", MEMORY_LIMIT),
@@ -289,7 +312,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.profile:
         profile(inputs, ops)
     return {**info, "quick": args.quick, "ops": n, "tables": tables, "targets": targets,
-            "ratios": {**ratios, "default_with_reclaim": with_reclaim}, "memory_per_node": mem,
+            "ratios": {**ratios, "default_with_reclaim": with_reclaim, "floor": floor_ratio}, "memory_per_node": mem,
             "runs": {f"{e}/{m}": v for (e, m), v in res.items()}}
 
 
@@ -321,7 +344,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--cpu-time", action="store_true", help="time with the process CPU clock (the collector: wall)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of microgradx")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=[*ENGINES, FLOOR], help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=list(MODES), default="default", help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
