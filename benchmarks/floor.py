@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from peers import LR, Impl, Problem, flatten
+from peers import NumpyImpl, Problem
 
 from microgradx.engine.optable import OPS
 
@@ -88,7 +88,7 @@ def visit_without_checks(v: Any) -> None:
             p.grad = p.grad + (g.sum() if g.__class__ is np.ndarray and p.data.__class__ is float else g)
 
 
-class PerNeuronNumpy(Impl):
+class PerNeuronNumpy(NumpyImpl):
     """The numpy work of the eager lane graph, neuron by neuron, and no Python graph around it.
 
     The floor of the eager fused lane epoch: per ``dot`` node, the inputs stacked into a matrix
@@ -100,10 +100,11 @@ class PerNeuronNumpy(Impl):
     name, note = "numpy per neuron (floor of eager lanes)", "the eager graph's numpy calls only"
 
     def __init__(self, prob: Problem) -> None:
-        self.columns, self.s, self.layers = list(prob.X.T.copy()), prob.signs, prob.layer_arrays()
-        self.loss, self.grads = 0.0, []
+        super().__init__(prob)
+        self.columns = list(prob.X.T.copy())
 
-    def epoch(self) -> None:
+    def gradients(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`NumpyImpl.gradients`, neuron by neuron as the eager lane graph computes them (the step is NumpyImpl's)."""
         layers, last = self.layers, len(self.layers) - 1
         inputs, outputs, h = [], [], self.columns
         for i, (W, b) in enumerate(layers):  # forward: one dot (and one ReLU) per neuron
@@ -126,10 +127,4 @@ class PerNeuronNumpy(Impl):
                     dx = [row if d is None else d + row for d, row in zip(dx, rows)]
             grads.append((gW, gb))
             dh = dx
-        self.grads = grads[::-1]
-        for (W, b), (gW, gb) in zip(layers, self.grads):
-            W -= LR * gW
-            b -= LR * gb
-
-    def state(self) -> tuple[float, np.ndarray, np.ndarray]:
-        return self.loss, flatten(self.grads), flatten(self.layers)
+        return grads[::-1]

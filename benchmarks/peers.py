@@ -87,6 +87,13 @@ class NumpyImpl(Impl):
         self.loss, self.grads = 0.0, []
 
     def epoch(self) -> None:
+        self.grads = self.gradients()
+        for (W, b), (gW, gb) in zip(self.layers, self.grads):
+            W -= LR * gW
+            b -= LR * gb
+
+    def gradients(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The loss (kept in ``self.loss``) and its gradients, [(dW, db), ...] per layer."""
         X, s, layers = self.X, self.s, self.layers
         acts, pre, h = [X], [], X
         for i, (W, b) in enumerate(layers):
@@ -102,10 +109,7 @@ class NumpyImpl(Impl):
             grads.append((dz.T @ acts[i], dz.sum(axis=0)))
             if i:
                 dz = (dz @ layers[i][0]) * (pre[i - 1] > 0.0)
-        self.grads = grads[::-1]
-        for (W, b), (gW, gb) in zip(layers, self.grads):
-            W -= LR * gW
-            b -= LR * gb
+        return grads[::-1]
 
     def state(self) -> tuple[float, np.ndarray, np.ndarray]:
         return self.loss, flatten(self.grads), flatten(self.layers)
