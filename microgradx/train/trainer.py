@@ -200,6 +200,8 @@ class Trainer:
         self.should_stop = False
         self._reference_loss = math.inf  # for the divergence warning: min(first step's loss, best epoch's)
         self._warned_divergence = False
+        #: The `DivergenceWarning` this run issued, or None (for callers that show it elsewhere: the playground)
+        self.divergence: Optional[DivergenceWarning] = None
 
     # -- construction helpers -------------------------------------------------------------
 
@@ -259,6 +261,7 @@ class Trainer:
         self.step = 0
         self._reference_loss = math.inf
         self._warned_divergence = False
+        self.divergence = None
         self._rng = np.random.default_rng(self.seed)
         X, y = ds.X_train, ds.y_train
         started = time.perf_counter()
@@ -325,10 +328,11 @@ class Trainer:
         if not self._warned_divergence and loss > DIVERGENCE_FACTOR * max(reference, 1e-3):
             self._warned_divergence = True
             lr = self.base_lr
-            warnings.warn(DivergenceWarning(
+            self.divergence = DivergenceWarning(
                 f"the training loss grew from {reference:.3g} to {loss:.3g} by epoch {self.epoch + 1}: the learning "
                 f"rate lr={lr:g} is most likely too large; try a smaller one, such as {lr / 10:g}",
-                lr=lr, loss=loss, reference=reference), stacklevel=3)
+                lr=lr, loss=loss, reference=reference)
+            warnings.warn(self.divergence, stacklevel=3)
         if math.isfinite(loss):
             self._reference_loss = min(reference, loss)
 
