@@ -2,7 +2,7 @@
 
 ``plugins`` and ``gradcheck`` (`microgradx.cli.plugins`), ``train`` and ``evaluate``
 (`microgradx.cli.train`), ``graph`` (`microgradx.cli.graph`), ``new-plugin``
-(`microgradx.cli.newplugin`). Each module adds its subparsers with an ``add_*_commands(sub)``
+(`microgradx.cli.newplugin`), ``playground`` (`microgradx.cli.playground`). Each module adds its subparsers with an ``add_*_commands(sub)``
 function; a handler is ``cmd_NAME(args) -> int``. ``-p MODULE`` (before the subcommand, any
 number of times) loads a plugin module that is not installed, for that command.
 """
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``microgradx`` command, with every subcommand."""
     from microgradx.cli.graph import add_graph_command
     from microgradx.cli.newplugin import add_newplugin_command
+    from microgradx.cli.playground import add_playground_command
     from microgradx.cli.plugins import add_plugin_commands
     from microgradx.cli.train import add_train_commands
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_graph_command(sub)
     add_train_commands(sub)
     add_newplugin_command(sub)
+    add_playground_command(sub)
     return parser
 
 
