@@ -170,8 +170,9 @@ def test_dataset_validates_its_arrays():
 
 def test_registered_by_the_datasets_plugin():
     registry = microgradx.get_registry()
-    assert registry.names("datasets") == sorted([*SHAPES, "diabetes", "bumps", "csv"])
-    assert all(registry.component("datasets", n).plugin.name == "datasets" for n in [*SHAPES, "diabetes", "bumps", "csv"])
+    names = [*SHAPES, "diabetes", "bumps", "csv"]
+    assert registry.names("datasets") == sorted(names)
+    assert all(registry.component("datasets", n).plugin.name == "datasets" for n in names)
 
 
 def test_import_and_registry_do_not_import_sklearn():

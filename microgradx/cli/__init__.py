@@ -2,9 +2,10 @@
 
 ``plugins`` and ``gradcheck`` (`microgradx.cli.plugins`), ``train`` and ``evaluate``
 (`microgradx.cli.train`), ``graph`` (`microgradx.cli.graph`), ``new-plugin``
-(`microgradx.cli.newplugin`), ``playground`` (`microgradx.cli.playground`). Each module adds its subparsers with an ``add_*_commands(sub)``
-function; a handler is ``cmd_NAME(args) -> int``. ``-p MODULE`` (before the subcommand, any
-number of times) loads a plugin module that is not installed, for that command.
+(`microgradx.cli.newplugin`), ``playground`` (`microgradx.cli.playground`). Each module adds
+its subparsers with an ``add_*_commands(sub)`` function; a handler is ``cmd_NAME(args) -> int``.
+``-p MODULE`` (before the subcommand, any number of times) loads a plugin module that is not
+installed, for that command.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from microgradx.playground.explore import explore_page
 from microgradx.playground.model import CSV, load_dataset, playground_datasets
-from microgradx.playground.run import Run, RunError
+from microgradx.playground.run import Run
 from microgradx.playground.settings import LABELS, MAX_LAYERS, MAX_NEURONS, Settings, parse_partial, unary_ops
 
 HOST = "127.0.0.1"
@@ -260,15 +260,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routing ---------------------------------------------------------------------------------
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         """The page, its two files, the options, a frame, an explorer page."""
         self._route()
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         """As GET, without the body."""
         self._route()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         """New runs, settings, controls, uploads, closing a run."""
         self._route()
 
