@@ -208,6 +208,7 @@ class Run:
             try:
                 with np.errstate(all="ignore"):  # overflow becomes the state "diverged", not noise in the terminal
                     trainer.train_epoch(model.data.X_train, model.data.y_train, hook=model.hook)
+                    metrics = model.metrics()
             except FloatingPointError as exc:  # the loss became nan or inf: so did the weights
                 self.state, self.message, self._nan = "diverged", f"Diverged: {exc}.", True
                 self.version += 1
@@ -218,7 +219,7 @@ class Run:
                 self.version += 1
                 return
             self.epoch += 1
-            self._record(model.metrics())
+            self._record(metrics)
             self._times.append(time.monotonic())
             if trainer.divergence is not None and trainer.divergence is not self._shown_divergence:
                 self._shown_divergence = trainer.divergence  # once: play goes on if the user asks
@@ -289,12 +290,15 @@ class Run:
     def _pictures(self, model: Model) -> dict:
         """The heat maps (one compiled forward call on the grid) and weights, computed once per version."""
         if self._frame is None or self._frame[0] != (self.generation, self.version):
-            layers = model.layer_outputs(model.grid)
-            self._frame = ((self.generation, self.version), {
-                "heat": [[heat(v) for v in layer] for layer in layers],
-                "boundary": boundary(layers[-1], model.loss, model.data.task, model.target_scale),
-                "weights": [[rounded(w, 4) for w in layer] for layer in model.network.weights()],
-            })
+            pictures: dict = {"weights": [[rounded(w, 4) for w in layer] for layer in model.network.weights()]}
+            try:
+                with np.errstate(all="ignore"):
+                    layers = model.layer_outputs(model.grid)
+                pictures["heat"] = [[heat(v) for v in layer] for layer in layers]
+                pictures["boundary"] = boundary(layers[-1], model.loss, model.data.task, model.target_scale)
+            except Exception as exc:  # an activation that refuses part of the plane (log of a negative ...)
+                pictures["heat_error"] = f"The heat maps cannot be drawn: {type(exc).__name__}: {exc}"
+            self._frame = ((self.generation, self.version), pictures)
         return self._frame[1]
 
     def latest(self) -> dict:

@@ -106,20 +106,23 @@ def unary_ops() -> list[str]:
     return sorted(name for name, c in table.items() if c.obj.arity == 1 and not c.obj.reduces_lanes)
 
 
+class _NotANumber(ValueError):
+    """A setting's text that does not read as the number it must be."""
+
+
 def _number(text: Any) -> float:
-    if isinstance(text, bool):
-        raise ValueError
-    if isinstance(text, numbers.Real):
+    if isinstance(text, numbers.Real) and not isinstance(text, bool):
         return float(text)
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError
-    return float(text.strip())
+    try:
+        return float(text.strip())
+    except (AttributeError, ValueError):
+        raise _NotANumber("must be a number") from None
 
 
 def _integer(text: Any) -> int:
     x = _number(text)
     if not math.isfinite(x) or x != int(x):
-        raise ValueError
+        raise _NotANumber("must be a whole number")
     return int(x)
 
 
@@ -205,10 +208,8 @@ def _check(key: str, text: Any, datasets: tuple, losses: tuple, optimizers: tupl
             if text not in optimizers:
                 raise ValueError(f"no optimizer named {shown} is registered; choose one of {', '.join(optimizers)}")
             return text
-    except ValueError as exc:
-        if exc.args:
-            raise
-        raise ValueError(f"must be a number, got {shown}") from None
+    except _NotANumber as exc:
+        raise ValueError(f"{exc}, got {shown}") from None
     raise ValueError("is not a setting of the playground")
 
 

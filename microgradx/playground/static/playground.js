@@ -137,11 +137,12 @@
     $("rate").textContent = String(f.rate);
     $("state").textContent = state;
     $("state").className = "state " + state;
-    if (f.heat) {
+    if (f.weights) {
       weights = f.weights;
-      boundaryData = f.boundary;
-      paintNeurons(f.heat);
+      boundaryData = f.boundary || null;
+      if (f.heat) { paintNeurons(f.heat); }
       paintEdges();
+      runMessage = runMessage || f.heat_error || null;
     }
     showMetrics();
     drawCurve();
