@@ -67,16 +67,16 @@
     });
   }
 
-  function fillControls(s) {
+  function fillControls(s, force) {  // (a control being edited keeps its text, unless a refusal puts it back)
     FIELDS.forEach(function (key) {
       var el = $(key);
-      if (el && el !== document.activeElement && s[key] !== undefined) { el.value = s[key]; }
+      if (el && (force || el !== document.activeElement) && s[key] !== undefined) { el.value = s[key]; }
     });
     var sizes = layerSizes(s), acts = (s.acts || "").split(",");
     sizes.forEach(function (n, i) {
       var box = document.querySelector('[data-testid="layer-' + (i + 1) + '-neurons"]');
       var act = document.querySelector('[data-testid="layer-' + (i + 1) + '-activation"]');
-      if (box && box !== document.activeElement) { box.value = String(n); }
+      if (box && (force || box !== document.activeElement)) { box.value = String(n); }
       if (act) { act.value = acts[i]; }
     });
   }
@@ -97,7 +97,7 @@
 
   function refused(e) {
     actionMessage = e.message;
-    if (e.data && e.data.settings) { fillControls(e.data.settings); }
+    if (e.data && e.data.settings) { fillControls(e.data.settings, true); }
     showMessage();
   }
 
