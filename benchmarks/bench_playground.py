@@ -37,7 +37,6 @@ import http.client
 import json
 import shutil
 import statistics
-import threading
 import time
 from typing import Any, Optional
 
@@ -92,7 +91,8 @@ def over_http(server: PlaygroundServer, seconds: float) -> dict:
     epochs, elapsed = run.epoch - epoch0, time.perf_counter() - start
     client("POST", f"/api/runs/{ident}/close", {})
     return {"eps": epochs / elapsed, "frame_ms": 1000 * statistics.median(latencies),
-            "frame_kb": statistics.median(sizes) / 1024, "frames": len(sizes), "accuracy": run.latest()["test_accuracy"]}
+            "frame_kb": statistics.median(sizes) / 1024, "frames": len(sizes),
+            "accuracy": run.latest()["test_accuracy"]}
 
 
 def in_chromium(server: PlaygroundServer, page: Any, seconds: float) -> dict:
