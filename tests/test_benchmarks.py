@@ -51,3 +51,17 @@ def test_run_all_quick_prints_its_tables(torch, tmp_path):
               "scalar-mode epoch peak memory", "fit time vs scikit-learn", "test score")
     for what in wanted:
         assert any(what in t["what"] for t in targets), f"no target {what!r} in {[t['what'] for t in targets]}"
+
+
+@pytest.mark.slow
+def test_the_playground_benchmark_prints_its_table_and_target(tmp_path):
+    """bench_playground.py is not part of run_all.py (it needs a server, and Chromium where there is one)."""
+    pytest.importorskip("sklearn")
+    results = tmp_path / "playground.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_playground.py"), "--quick", "--seconds",
+                           "0.5", "--json", str(results)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "playground, frames over HTTP" in proc.stdout and "Targets:" in proc.stdout
+    data = json.loads(results.read_text())
+    assert data["tables"][0]["rows"] and data["rows"]["http"][0]["eps"] > 0
+    assert any(t["what"] == "playground, frames over HTTP: epochs/s" for t in data["targets"])

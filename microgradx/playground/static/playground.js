@@ -70,8 +70,13 @@
   function fillControls(s, force) {  // (a control being edited keeps its text, unless a refusal puts it back)
     FIELDS.forEach(function (key) {
       var el = $(key);
-      if (el && (force || el !== document.activeElement) && s[key] !== undefined) { el.value = s[key]; }
+      if (!el || (!force && el === document.activeElement) || s[key] === undefined) { return; }
+      if (el.tagName === "SELECT" && !Array.prototype.some.call(el.options, function (o) { return o.value === s[key]; })) {
+        element("option", {value: s[key], text: key === "speed" ? s[key] + " epochs/s" : s[key]}, el);
+      }
+      el.value = s[key];
     });
+    ["noise", "samples"].forEach(function (key) { $(key).disabled = s.dataset === "csv"; });  // a file's own points
     var sizes = layerSizes(s), acts = (s.acts || "").split(",");
     sizes.forEach(function (n, i) {
       var box = document.querySelector('[data-testid="layer-' + (i + 1) + '-neurons"]');
@@ -111,6 +116,7 @@
   // -- a frame ---------------------------------------------------------------------------------
 
   function take(f) {
+    if (f.version < version) { return; }  // an older answer overtaken by a newer one (versions only grow)
     if (f.describe) {
       describe = f.describe;
       if (opened && !neuronExists(opened)) { closeExplorer(); }
