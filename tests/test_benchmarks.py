@@ -59,7 +59,7 @@ def test_the_playground_benchmark_prints_its_table_and_target(tmp_path):
     pytest.importorskip("sklearn")
     results = tmp_path / "playground.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_playground.py"), "--quick", "--seconds",
-                           "0.5", "--json", str(results)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+                           "0.3", "--json", str(results)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "playground, frames over HTTP" in proc.stdout and "Targets:" in proc.stdout
     data = json.loads(results.read_text())

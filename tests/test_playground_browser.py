@@ -134,6 +134,10 @@ def test_moons_two_layers_to_95_percent_then_open_a_neuron_and_step_its_backward
     tab.wait(lambda: tab("neuron-2-8").count() == 1, what="8 neurons in layer 2")
     assert tab.settings()["layers"] == "8,8" and tab.run.model.network.nouts == [8, 8, 1]
     assert tab.text("epoch") == "0" and tab.message() == ""
+    tab("step").click()  # one epoch
+    tab.wait(lambda: tab.text("epoch") == "1", what="one epoch")
+    assert tab.run.epoch == 1 and tab.text("state") == "paused"
+    assert float(tab.text("train-loss")) == pytest.approx(tab.run.latest()["train_loss"], abs=6e-4)
 
     tab("play").click()  # and wait until the test accuracy shown reaches 95%
     tab.wait(lambda: tab.text("test-accuracy") not in ("-", "") and float(tab.text("test-accuracy")) >= 95.0,
@@ -146,6 +150,12 @@ def test_moons_two_layers_to_95_percent_then_open_a_neuron_and_step_its_backward
     assert float(tab.text("test-loss")) == pytest.approx(tab.run.latest()["test_loss"], abs=6e-4)
     tab.page.wait_for_timeout(300)  # the last frame's heat maps
     shoot(tab.page, "playground.png", tmp_path, clip={"x": 0, "y": 0, "width": 1400, "height": 640})
+    colours = tab.page.evaluate("""() => {  // the boundary's heat map: both classes' colours, under the points
+        const c = document.querySelector('[data-testid="boundary"]'), d = c.getContext("2d");
+        const at = (x, y) => Array.from(d.getImageData(x, y, 1, 1).data.slice(0, 3));
+        return [at(2, 2), at(c.width - 3, c.height - 3)]; }""")
+    assert colours[0] != colours[1] and all(c != [0, 0, 0] for c in colours)
+    assert tab.text("example").startswith("Example for the graphs: train point 1 (")
 
     tab("neuron-2-1").click()  # open a neuron: the explorer's view of its graph, for train example 1
     frame = tab.page.frame_locator('[data-testid="explorer"]')
@@ -165,9 +175,19 @@ def test_moons_two_layers_to_95_percent_then_open_a_neuron_and_step_its_backward
     shoot(tab("explorer-panel"), "playground-explorer.png", tmp_path)
 
     tab("weight-2-1-3").dispatch_event("click")  # a weight: the example's loss, with the weight a leaf
-    tab.wait(lambda: "w2-1-3" in tab.text("explorer-title"), what="the weight's graph")
-    frame.locator("#mgx-title").wait_for(timeout=15000)
-    assert "weight w2-1-3: the loss for train example 1" in frame.locator("h1").text_content()
+    tab.wait(lambda: "w2-1-3" in tab.text("explorer-title"), what="the weight's title")
+    tab.wait(lambda: "weight w2-1-3: the loss for train example 1" in (frame.locator("h1").text_content() or ""),
+             what="the weight's graph")  # (the frame loads it after the click)
+    # another example: click the point drawn for test point 3 on the plane
+    model = tab.run.model
+    x, y = model.data.X_test[2]
+    e, box = model.extent, tab("boundary").bounding_box()
+    tab("boundary").click(position={"x": (x - e[0]) / (e[1] - e[0]) * box["width"],
+                                    "y": (e[3] - y) / (e[3] - e[2]) * box["height"]})
+    tab.wait(lambda: "example 1," not in tab.text("explorer-title"), what="another example")
+    assert not tab.text("example").startswith("Example for the graphs: train point 1 (")
+    tab.wait(lambda: "for train example 1 " not in (frame.locator("h1").text_content() or ""),
+             what="the graph of another example")
     tab.assert_local_and_clean()
 
 

@@ -9,7 +9,8 @@ neuron or weight opens the explorer's view of its scalar graph (`explore_page`).
 Modules: `settings` (what the page and its URL can set, checked), `network` (registered
 ``Layer`` s, an activation per layer), `model` (one configuration's dataset, loss, network,
 Trainer and compiled probe), `frames` (the grid and the heat maps), `run` (a session's
-training thread), `explore` (the explorer view), `server` (HTTP).
+training thread), `explore` (the explorer view), `server` (the server and its runs), `handler`
+(each HTTP request).
 """
 
 from microgradx.playground.explore import explore_page
