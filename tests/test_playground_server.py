@@ -264,3 +264,26 @@ def test_the_command_in_a_terminal_with_data_and_ctrl_c(tmp_path):
         proc.kill()
     assert proc.returncode == 0, err
     assert "stopped" in out and "Traceback" not in err
+
+
+def test_a_refused_body_is_not_read_as_the_next_request_on_the_connection(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    host = {"Host": f"127.0.0.1:{server.port}"}
+    smuggled = b"GET /api/options HTTP/1.1\r\nHost: x\r\n\r\n"  # a body that looks like a request
+    conn.request("POST", "/api/runs", body=smuggled, headers={**host, "Content-Type": "text/plain"})
+    response = conn.getresponse()
+    assert response.status == 415 and response.getheader("Connection") == "close"
+    response.read()
+    conn.request("GET", "/api/options", headers=host)  # (http.client opens a new connection)
+    response = conn.getresponse()
+    assert response.status == 200 and json.loads(response.read())["datasets"]
+    conn.close()
+
+
+def test_uploading_a_regression_file_switches_to_its_task_s_loss(server, tmp_path):
+    ident, _ = new_run(server, {"loss": "hinge"})
+    rows = [[i / 10, (i * 3 % 7) / 7, i * 0.5 + 1.25] for i in range(40)]
+    data = write_csv(tmp_path / "amounts.csv", ["a", "b", "amount"], rows).read_bytes()
+    status, frame = api(server, "POST", f"/api/runs/{ident}/upload?name=amounts.csv", data, kind="text/csv")
+    assert status == 200 and frame["settings"]["loss"] == "auto" and frame["describe"]["loss"] == "mse"
+    assert frame["describe"]["task"] == "regression" and frame["boundary"]["kind"] == "values"

@@ -63,7 +63,11 @@ class Handler(BaseHTTPRequestHandler):
     # -- answering --------------------------------------------------------------------------------
 
     def _send(self, status: int, body: bytes, kind: str, policy: Optional[str] = None) -> None:
+        unread = self.command == "POST" and not self._body_read
         self.send_response(status)
+        if unread:  # a refused request's body is still in the connection: it must not be read as a request
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -107,7 +111,9 @@ class Handler(BaseHTTPRequestHandler):
         if length > limit:
             self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"at most {limit // 1024} kB, got {length // 1024} kB")
             return None
-        return self.rfile.read(length)
+        body = self.rfile.read(length)
+        self._body_read = True
+        return body
 
     def _json_body(self) -> Optional[dict]:
         body = self._body("application/json", MAX_JSON)
@@ -137,6 +143,7 @@ class Handler(BaseHTTPRequestHandler):
         self._route()
 
     def _route(self) -> None:
+        self._body_read = False
         try:
             if not self._allowed():
                 return

@@ -133,19 +133,21 @@ class Run:
             return new
 
     def use_csv(self, path: str, name: str) -> Settings:
-        """Switch this run to the CSV file at ``path`` (shown as ``name``); nothing changes if it does not load."""
+        """Switch this run to the CSV file at ``path`` (shown as ``name``), with the loss of its task.
+
+        Starts again from new weights; nothing changes if the file does not load (the error says why).
+        """
         with self.turn():
             old = (self.csv_path, self.csv_name)
             self.csv_path, self.csv_name = path, name
             try:
-                return self.apply({"dataset": CSV}) if self.settings.dataset != CSV else self._reload()
+                new = parse({"dataset": CSV, "loss": "auto"}, self.settings, self.datasets)
+                self._swap(self._build(new), new, restart=True)
             except Exception:
                 self.csv_path, self.csv_name = old
                 raise
-
-    def _reload(self) -> Settings:
-        self._swap(self._build(self.settings), self.settings, restart=True)
-        return self.settings
+            self._wake.notify_all()
+            return new
 
     def _swap(self, model: Model, settings: Settings, restart: bool) -> None:
         old = self.model

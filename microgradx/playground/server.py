@@ -35,6 +35,17 @@ MAX_RUNS = 16
 RUN_TTL = 30 * 60.0
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer that lets a page close its connection without a traceback in the terminal."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection the browser reset or closed is routine; anything else is printed as usual."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class PlaygroundServer:
     """The playground on 127.0.0.1: ``port`` 0 picks a free port; ``data``: a CSV file offered as ``csv``.
 
@@ -58,8 +69,7 @@ class PlaygroundServer:
         #: URL path -> (bytes, content type): the files the server sends, read once from the package.
         self.files = {path: (resources.files("microgradx.playground").joinpath("static", name).read_bytes(), kind)
                       for path, (name, kind) in STATIC.items()}
-        self.httpd = ThreadingHTTPServer((HOST, port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer((HOST, port), Handler)
         self.httpd.playground = self  # type: ignore[attr-defined]
         self._serving = False
 
