@@ -118,11 +118,12 @@ def _xor(n: int, noise: float, rng: np.random.Generator) -> tuple:
 
 
 def _spiral(n: int, noise: float, rng: np.random.Generator) -> tuple:
-    """Two interleaved spirals of 1.75 turns, one per class, with Gaussian noise"""
+    """Two interleaved spirals of 1.75 turns and radius 1, one per class, with Gaussian jitter of noise
+    times the gap between the arms (1 / 3.5)"""
     label = np.arange(n) % 2
     t = rng.uniform(0.0, 1.0, n)
     angle = 1.75 * 2 * np.pi * t + np.pi * label
-    X = np.stack([t * np.sin(angle), t * np.cos(angle)], axis=1) + rng.normal(0.0, noise, (n, 2))
+    X = np.stack([t * np.sin(angle), t * np.cos(angle)], axis=1) + rng.normal(0.0, noise / 3.5, (n, 2))
     return X, label.astype(np.int64)
 
 
@@ -177,7 +178,7 @@ def load_csv(path: str, target: Optional[str] = None, task: Optional[str] = None
 load_moons = _synthetic("moons", "make_moons", 100, 0.1)
 load_circles = _synthetic("circles", "make_circles", 200, 0.1, factor=0.5)
 load_xor = _synthetic("xor", _xor, 200, 0.1)
-load_spiral = _synthetic("spiral", _spiral, 200, 0.05)
+load_spiral = _synthetic("spiral", _spiral, 200, 0.2)
 load_blobs = _synthetic("blobs", _blobs, 200, 0.5)
 load_bumps = _synthetic("bumps", _bumps, 200, 0.05)
 #: The generated datasets: the ones that take n_samples and noise.

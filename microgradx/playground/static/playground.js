@@ -119,6 +119,7 @@
     if (f.version < version) { return; }  // an older answer overtaken by a newer one (versions only grow)
     if (f.describe) {
       describe = f.describe;
+      showClasses();
       if (opened && !neuronExists(opened)) { closeExplorer(); }
       if (example.index > (example.split === "train" ? describe.n_train : describe.points.length - describe.n_train)) {
         example = {split: "train", index: 1};
@@ -378,6 +379,21 @@
         ctx.stroke();
       }
     });
+  }
+
+  function showClasses() {
+    var box = $("classes");
+    box.textContent = "";
+    if (describe.task === "regression") {
+      box.textContent = "colour: the target (points) and the prediction (plane), orange low, blue high";
+      return;
+    }
+    describe.classes.forEach(function (name, k) {
+      var item = element("span", {}, box);
+      element("span", {"class": "swatch"}, item).style.background = rgb(pointColour(k));
+      item.appendChild(document.createTextNode(name));
+    });
+    element("span", {text: "(white rim: training point; black rim: test point)"}, box);
   }
 
   function showExample() {
