@@ -132,9 +132,15 @@ def test_training_uses_compiled_steps_one_recording_per_network_shape(run):
     assert model.trainer.compile and type(model.trainer._steps).__name__ == "CompiledSteps"
     for _ in range(5):
         run.train_epoch()
-    assert model.trainer._steps._step.recordings == 1  # 100 training points, batches of 10: one shape
     assert run.epoch == 5 and len(run.history["test_loss"]) == 6  # epoch 0 (before training), then 1..5
     assert run.history["train_loss"][-1] < run.history["train_loss"][0]
+    assert model.trainer._steps._step.recordings == 1  # 100 training points, batches of 10: one shape
+    run.frame()
+    # the probe: recorded for the 200 points and for the grid (one recording, where the compiler keys by features)
+    assert 1 <= model.probe.recordings <= 2
+    run.apply({"layers": "5"})  # another network shape: a new recording (of a new Trainer and probe)
+    run.train_epoch()
+    assert run.model.trainer._steps._step.recordings == 1 and run.model is not model
 
 
 def test_every_frames_heat_maps_come_from_one_compiled_call_on_the_whole_grid(run):
