@@ -418,3 +418,22 @@ def test_opening_what_the_network_does_not_have_is_refused(run):
     ]:
         with pytest.raises(ValueError, match=message):
             explore_page(network, data, loss, *args, **kwargs)
+
+
+def test_the_docs_list_every_setting_and_show_the_screenshots():
+    import re
+    from pathlib import Path
+
+    import attrs
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "playground.md").read_text(encoding="utf-8")
+    table = doc[doc.index("| key | meaning | default |"):]
+    table = table[:table.index("\n\n")]
+    keys = {k for row in re.findall(r"^\| (`.*?`) \|", table, re.M) for k in re.findall(r"`(\w+)`", row)}
+    assert keys == {f.name for f in attrs.fields(Settings)}
+    for row in table.splitlines()[2:]:  # each default is Settings()'s
+        names, default = re.findall(r"`(\w+)`", row.split("|")[1]), row.split("|")[3]
+        for name, value in zip(names, re.findall(r"`([^`]*)`", default)):
+            assert Settings().query()[name] == value, (name, value)
+    for image in re.findall(r"\]\((\S+\.png)\)", doc):
+        assert (Path(__file__).resolve().parents[1] / "docs" / image).stat().st_size > 20_000

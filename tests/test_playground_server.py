@@ -287,3 +287,16 @@ def test_uploading_a_regression_file_switches_to_its_task_s_loss(server, tmp_pat
     status, frame = api(server, "POST", f"/api/runs/{ident}/upload?name=amounts.csv", data, kind="text/csv")
     assert status == 200 and frame["settings"]["loss"] == "auto" and frame["describe"]["loss"] == "mse"
     assert frame["describe"]["task"] == "regression" and frame["boundary"]["kind"] == "values"
+
+
+def test_a_body_without_a_usable_length_is_refused_at_once(server):
+    for length in ("-1", "lots"):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.putrequest("POST", "/api/runs", skip_host=True)
+        for name, value in (("Host", f"127.0.0.1:{server.port}"), ("Content-Type", "application/json"),
+                            ("Content-Length", length)):
+            conn.putheader(name, value)
+        conn.endheaders(b"{}")
+        response = conn.getresponse()
+        assert response.status == 411 and b"Content-Length" in response.read()
+        conn.close()

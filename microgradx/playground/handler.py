@@ -106,7 +106,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
-            self._error(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is needed")
+            length = -1
+        if length < 0:
+            self._error(HTTPStatus.LENGTH_REQUIRED, "a Content-Length (a number of bytes) is needed")
             return None
         if length > limit:
             self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"at most {limit // 1024} kB, got {length // 1024} kB")

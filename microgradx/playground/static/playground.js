@@ -325,15 +325,16 @@
       curves[k].forEach(function (v) { if (v !== null && isFinite(v)) { top = Math.max(top, v); } });
     });
     if (!top) { return; }
-    var n = Math.max(2, curves.train_loss.length);
+    var n = Math.max(2, curves.train_loss.length), every = Math.max(1, Math.floor(n / w));  // a point a pixel
     [["train_loss", "#999"], ["test_loss", "#000"]].forEach(function (pair) {
+      var series = curves[pair[0]];
       ctx.strokeStyle = pair[1];
       ctx.lineWidth = 1.5;
       ctx.beginPath();
-      curves[pair[0]].forEach(function (v, i) {
-        var x = i / (n - 1) * (w - 4) + 2, y = h - 2 - (v === null ? 1 : Math.min(v / top, 1)) * (h - 6);
+      for (var i = 0; i < series.length; i += (i + every < series.length ? every : Math.max(1, series.length - 1 - i))) {
+        var v = series[i], x = i / (n - 1) * (w - 4) + 2, y = h - 2 - (v === null ? 1 : Math.min(v / top, 1)) * (h - 6);
         if (i === 0) { ctx.moveTo(x, y); } else { ctx.lineTo(x, y); }
-      });
+      }
       ctx.stroke();
     });
   }
