@@ -13,7 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from microgradx.collector import gc_paused
-from microgradx.compiler import CompiledValue, StaleRecordingError, compile
+from microgradx.compiler import CompiledValue, StaleRecordingError, TracedDataError, compile
 from microgradx.compiler.params import Parameter
 from microgradx.engine.anomaly import detect_anomaly, is_anomaly_enabled
 from microgradx.engine.autograd import GraphReleasedError, backward, topological_order, zero_grad
@@ -49,6 +49,7 @@ __all__ = [
     "PluginLoadError",
     "PluginWarning",
     "StaleRecordingError",
+    "TracedDataError",
     "UnknownComponentError",
     "Value",
     "__version__",

@@ -17,8 +17,10 @@ from microgradx.compiler.check import StaleRecordingError
 from microgradx.compiler.function import CompiledFunction
 from microgradx.compiler.params import Parameter, ParameterStore
 from microgradx.compiler.replay import CompiledValue
+from microgradx.compiler.trace import TracedDataError
 
-__all__ = ["CompiledFunction", "CompiledValue", "Parameter", "ParameterStore", "StaleRecordingError", "compile"]
+__all__ = ["CompiledFunction", "CompiledValue", "Parameter", "ParameterStore", "StaleRecordingError", "TracedDataError",
+           "compile"]
 
 
 def compile(fn: Callable[..., Any], lanes: bool = True, check: bool = False) -> CompiledFunction:

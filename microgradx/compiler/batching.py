@@ -209,7 +209,7 @@ class BlockSum:
         """Every input of a node gets the node's gradient."""
         if self.wants[variant]:
             g = env.grad[self.out_space][self.rows]
-            self.block.add(env, np.broadcast_to(g[:, None], self.block.shape))
+            self.block.add(env, np.broadcast_to(g[:, None], self.block.shape(env.grad[self.out_space])))
 
 
 def logsumexp_rule(batch: Batch) -> Optional[Any]:
@@ -256,11 +256,20 @@ class BlockLogSumExp:
             self.block.add(env, np.stack(np.broadcast_arrays(*grads), axis=1))
 
 
-def lane_reduction_rule(batch: Batch) -> Optional[Any]:
-    """``lane_sum`` / ``lane_mean`` nodes of lane inputs: one row-wise sum (or mean) of their rows."""
+def lane_sum_rule(batch: Batch) -> Optional[Any]:
+    """Lane-sum nodes of lane inputs: one row-wise sum of their rows (see `LaneReduction`)."""
+    return _lane_reduction(batch, mean=False)
+
+
+def lane_mean_rule(batch: Batch) -> Optional[Any]:
+    """Lane-mean nodes of lane inputs: one row-wise mean of their rows (see `LaneReduction`)."""
+    return _lane_reduction(batch, mean=True)
+
+
+def _lane_reduction(batch: Batch, mean: bool) -> Optional[Any]:
     if batch.slots.shape[1] != 1 or not batch.spaces[0] or batch.out_space:
         return None
-    return LaneReduction(batch, mean=batch.op.name == "lane_mean")
+    return LaneReduction(batch, mean=mean)
 
 
 class LaneReduction:
@@ -269,19 +278,18 @@ class LaneReduction:
     def __init__(self, batch: Batch, mean: bool) -> None:
         self.rows, self.mean = batch.rows, mean
         self.gather = batch.gather(0)
-        self.lanes = batch.spaces[0]
         self.wants = batch.wants(batch.slots)
 
     def forward(self, env: Env) -> None:
         """Each input's lanes added up (or averaged)."""
         x = self.gather.take(env)
-        total = x.sum(axis=1)
-        env.data[0][self.rows] = total / self.lanes if self.mean else total
+        env.data[0][self.rows] = x.mean(axis=1) if self.mean else x.sum(axis=1)
 
     def backward(self, env: Env, variant: int) -> None:
         """Every lane of an input gets the output's gradient (divided by the lanes for a mean)."""
         if self.wants[variant]:
             g = env.grad[0][self.rows]
-            full = np.empty((len(g), self.lanes))
-            full[...] = (g / self.lanes if self.mean else g)[:, None]
+            lanes = env.lanes(self.gather.space)  # the lanes of this call, whatever the recording had
+            full = np.empty((len(g), lanes))
+            full[...] = (g / lanes if self.mean else g)[:, None]
             self.gather.add(env, full)

@@ -161,6 +161,12 @@ class ParameterStore:
         self.valid = False
         ParameterStore.generation += 1
 
+    def __enter__(self) -> ParameterStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
     def __repr__(self) -> str:
         return f"ParameterStore({len(self.params)} parameters{'' if self.valid else ', no longer valid'})"
 
