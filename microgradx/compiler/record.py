@@ -126,7 +126,8 @@ def read_graph(outputs: list, single: bool, rec: Recording, positions: dict) -> 
     return Program(leaves=leaves, ops=node_ops,
                    inputs=[tuple([i + n if i >= 0 else -i - 1 for i in ins]) for ins in node_inputs],  # leaves first
                    lanes=leaf_lanes + [_lanes(d) for d in node_data],
-                   data=node_data, outputs=tuple(i + n if i >= 0 else -i - 1 for i in [ids[id(v)] for v in outputs]), single=single,
+                   data=node_data, outputs=tuple(i + n if i >= 0 else -i - 1 for i in [ids[id(v)] for v in outputs]),
+                   single=single,
                    made_with=list(made_with.values()))
 
 
