@@ -17,8 +17,8 @@ The contract (issue 20) these tests hold the compiler to:
    by data, numpy on ``.data``) raise `TracedDataError` naming the file and line; printing stays allowed.
 
 The random programs are written by `helpers.programs` (see its docstring); a failure's message holds
-the seed and the program's source (``python tests/helpers/programs.py SEED [scalar] [monitors]``
-prints it again). Parts of the contract today's compiler does not meet are marked
+the seed and the program's source (``python tests/helpers/programs.py SEED [scalar] [monitors]
+[specials]`` prints it again). Parts of the contract today's compiler does not meet are marked
 ``xfail(strict=True)``: each mark goes when its fix lands (a strict xfail that passes fails the run).
 """
 
@@ -71,12 +71,24 @@ def compare_call(program: Program, instance, compiled, args: list, rng: np.rando
     the outputs, added to gradients that already hold something.
     """
     lanes = program.lanes
+    refused = {}
     with np.errstate(all="ignore"):
-        got = as_outputs(compiled(*args))
-    closed = instance.closed()  # (after the call: a Parameter fn makes on its first call is one of them)
-    seen, values = eager_arguments(args, lanes)
-    with np.errstate(all="ignore"):
-        want = as_outputs(instance.fn(*seen))
+        try:
+            got = as_outputs(compiled(*args))
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            refused["compiled"] = exc
+        closed = instance.closed()  # (after the call: a Parameter fn makes on its first call is one of them)
+        seen, values = eager_arguments(args, lanes)
+        try:
+            want = as_outputs(instance.fn(*seen))
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            refused["eager"] = exc
+    if refused:  # an op refusing a special input (program.specials): the replay must refuse it as eager does
+        kinds = {side: type(exc) for side, exc in refused.items()}
+        if program.specials and len(kinds) == 2 and kinds["compiled"] is kinds["eager"]:
+            return []
+        return [f"{what}: " + "; ".join(f"{side} raised {type(exc).__name__}: {exc}" for side, exc in refused.items())
+                + ("" if len(refused) == 2 else f"; {'eager' if 'compiled' in refused else 'compiled'} did not")]
     if len(got) != len(want):
         return [f"{what}: {len(got)} outputs, eagerly {len(want)}"]
     problems = []
@@ -195,7 +207,7 @@ def run_group(seeds: range, lanes: bool, monitors: bool = False, check=None) -> 
 # -- 1, 3, 4: random programs, compiled against eager -------------------------------------------------------
 
 PROGRAMS_PER_CHUNK = 100
-CHUNKS = {True: 12, False: 8}
+CHUNKS = {True: 10, False: 7}
 
 
 def _chunks(lanes: bool) -> list:
@@ -239,7 +251,29 @@ def test_random_programs_with_overflowing_monitors(lanes):
     The monitors (``exp(1000 x0) * h``, ``2 ** (1500 x0 + h)``, ``inf - inf`` ...) are never seeded; every
     output, the monitors' inf and nan included, must still equal eager's.
     """
-    failures = run_group(range(10_000, 10_150), lanes, monitors=True)
+    failures = run_group(range(10_000, 10_100), lanes, monitors=True)
+    assert not failures, report(failures)
+
+
+# -- 1: NaN, inf and zeros in the inputs ----------------------------------------------------------------------
+
+_SHARED_DOT = pytest.mark.xfail(strict=True, reason="issue 20 (found here): lanes=False dot batches multiply by "
+                                                    "structural zeros: one example's inf makes others' gradients nan")
+
+
+@pytest.mark.parametrize("lanes", [pytest.param(True, id="lanes"), pytest.param(False, id="scalar", marks=_SHARED_DOT)])
+def test_random_programs_on_inputs_holding_nan_inf_and_zeros(lanes):
+    """Contract 1 with non-finite inputs: NaN where eager has NaN, inf where eager has inf, the same gradients.
+
+    One output per program (unseeded outputs are contract 2's). Where an op refuses a special input
+    (log of 0.0) the replay must refuse it with the eager error's type.
+    """
+    failures = []
+    for seed in range(30_000, 30_150):
+        program = make_program(seed, lanes, specials=True)
+        problems, _ = run_program(program, calls_of(program, batch_sizes(program)))
+        if problems:
+            failures.append((program, problems))
     assert not failures, report(failures)
 
 
@@ -269,21 +303,22 @@ def _bits(program: Program, calls: list) -> list:
 def test_a_debug_list_of_intermediates_changes_no_bit(lanes):
     """Contract 4: the same program with and without ``DEBUG.append(v)`` after each line gives the same bits."""
     differ = []
-    for seed in range(20_000, 20_100):
+    for seed in range(20_000, 20_050):
         plain, kept = make_program(seed, lanes, debug=False), make_program(seed, lanes, debug=True)
         calls = calls_of(plain, batch_sizes(plain))
         for k, (a, b) in enumerate(zip(_bits(plain, calls), _bits(kept, calls))):
             if not np.array_equal(a, b, equal_nan=True):
-                differ.append(f"seed {seed}: number {k}: {mismatch(b, a, rtol=0.0, atol=0.0)}\n{kept.describe()}")
+                differ.append(f"seed {seed}, number {k}: {b!r} with the debug list, {a!r} without\n{kept.describe()}")
                 break
-    assert not differ, f"{len(differ)} of 100 programs change when a debug list holds their Values; the first:\n" + (
+    assert not differ, f"{len(differ)} of 50 programs change when a debug list holds their Values; the first:\n" + (
         differ[0])
 
 
 # -- 4: what is read afresh; Parameters stay the user's objects ----------------------------------------------
 
 
-def _arrays(lanes: bool, rows: int = 5, seed: int = 0) -> np.ndarray:
+def _arrays(rows: int = 5, seed: int = 0) -> np.ndarray:
+    """Two features of ``rows`` examples in [-2, 2]: two lane Values (lanes=True) or ``rows`` pairs of floats."""
     return np.random.default_rng(seed).uniform(-2.0, 2.0, size=(rows, 2))
 
 
@@ -300,9 +335,9 @@ def test_compiling_never_changes_a_parameters_class(lanes):
     fn = (lambda X: ((X[0] * w + X[1] * w + b).tanh()).lane_sum()) if lanes else (
         lambda X: ops.sum(*[(x[0] * w + x[1] * w + b).tanh() for x in X]))
     compiled = microgradx.compile(fn, lanes=lanes)
-    compiled(_arrays(lanes)).backward()
+    compiled(_arrays()).backward()
     w.data -= 0.1 * w.grad
-    _check(fn, compiled, [_arrays(lanes, seed=1)], [w, b], lanes)
+    _check(fn, compiled, [_arrays(seed=1)], [w, b], lanes)
     assert type(w) is Parameter and type(b) is Parameter
 
 
@@ -317,7 +352,7 @@ def test_numbers_are_constants_of_the_recording(lanes):
         return ops.sum(*[(x * w).tanh() * settings["scale"] for x in xs]).lane_sum()
 
     compiled = microgradx.compile(fn, lanes=lanes)
-    X = _arrays(lanes)
+    X = _arrays()
     compiled(X)
     settings["scale"], w.data = 3.0, 0.75
     got = compiled(X).data
@@ -337,16 +372,15 @@ def test_a_closed_over_computed_value_is_what_eager_reads_or_an_error():
     h = (w * 3.0).tanh()  # made before the call: eagerly its number stays tanh(1.5)
     fn = lambda X: (X[0] * h).lane_sum()
     compiled = microgradx.compile(fn)
-    X = _arrays(True)
+    X = _arrays()
     _check(fn, compiled, [X], [w], True, "recording")
     w.data = -1.0
     try:
-        got = compiled(X)
-    except (TracedDataError, TypeError, ValueError, RuntimeError) as exc:
-        assert str(exc)
+        compiled(X)
+    except (TypeError, ValueError, RuntimeError) as exc:  # refused: fine, if it says why
+        assert "closed" in str(exc) or Path(__file__).name in str(exc), str(exc)
         return
-    want = fn(eager_arguments([X], True)[0][0])
-    assert got.data == pytest.approx(want.data, rel=1e-12)
+    _check(fn, compiled, [X], [w], True, "after its leaf moved")
 
 
 def test_a_closed_over_lane_value_of_a_new_length_records_again_or_raises():
@@ -354,16 +388,16 @@ def test_a_closed_over_lane_value_of_a_new_length_records_again_or_raises():
     w, c = Value(0.5), Value(np.linspace(-1.0, 1.0, 5))
     fn = lambda X: ((X[0] * w + c).tanh()).lane_sum()
     compiled = microgradx.compile(fn)
-    _check(fn, compiled, [_arrays(True)], [w, c], True)
+    _check(fn, compiled, [_arrays()], [w, c], True)
     c.data, c.grad = np.linspace(-1.0, 1.0, 7), np.zeros(7)
     try:
-        _check(fn, compiled, [_arrays(True, rows=7)], [w, c], True)
+        _check(fn, compiled, [_arrays(rows=7)], [w, c], True)
     except (TypeError, ValueError) as exc:
         assert "lane" in str(exc)
     with pytest.raises(ValueError):  # 7 lanes against 5 rows: eagerly numpy refuses, and so must the replay
-        fn(eager_arguments([_arrays(True)], True)[0][0])
+        fn(eager_arguments([_arrays()], True)[0][0])
     with pytest.raises(ValueError):
-        compiled(_arrays(True))
+        compiled(_arrays())
 
 
 @pytest.mark.xfail(strict=True, reason="issue 20: a Value(2.0) made in fn and kept in a list becomes a closed-over "
@@ -378,7 +412,7 @@ def test_check_true_accepts_a_function_that_keeps_its_values_in_a_list():
 
     compiled = microgradx.compile(fn, check=True)
     for seed in range(3):
-        _check(fn, compiled, [_arrays(True, seed=seed)], [], True)
+        _check(fn, compiled, [_arrays(seed=seed)], [], True)
 
 
 # -- 5: settings and replaced ops ----------------------------------------------------------------------------
@@ -417,7 +451,7 @@ def test_settings_that_differ_only_in_sign_or_type_do_not_share_a_recording(firs
     w = Value(0.7)
     fn = _setting_fn(lanes, w)
     compiled = microgradx.compile(fn, lanes=lanes)
-    X = _arrays(lanes)
+    X = _arrays()
     _check(fn, compiled, [X, first], [w], lanes, f"s={first!r}")
     _check(fn, compiled, [X, second], [w], lanes, f"s={second!r} after s={first!r}")
 
@@ -484,7 +518,7 @@ def test_a_replaced_op_is_never_replayed_stale(op, lanes, fresh_registry):
     w = [Parameter(0.3), Parameter(-0.8), Parameter(0.6)]
     fn = _uses(op, lanes, w)
     compiled = microgradx.compile(fn, lanes=lanes)
-    X = _arrays(lanes)
+    X = _arrays()
     _check(fn, compiled, [X], w, lanes, "built-in op")
     with pytest.warns(microgradx.PluginWarning, match="replaces"):
         context = microgradx.plugin_registered(_Replacing(_REPLACEMENTS[op]), name="difftest-replacement")
@@ -507,8 +541,8 @@ def test_replacing_dot_leaves_a_fused_neuron_chain_alone(lanes, fresh_registry):
         context.__enter__()
     try:
         compiled = microgradx.compile(fn, lanes=lanes)
-        _check(fn, compiled, [_arrays(lanes)], w, lanes, "recorded while dot is replaced")
-        _check(fn, compiled, [_arrays(lanes, seed=1)], w, lanes, "replayed while dot is replaced")
+        _check(fn, compiled, [_arrays()], w, lanes, "recorded while dot is replaced")
+        _check(fn, compiled, [_arrays(seed=1)], w, lanes, "replayed while dot is replaced")
     finally:
         context.__exit__(None, None, None)
 
@@ -716,7 +750,7 @@ def test_the_decision_cases_are_valid_eager_code(name):
     fn = builder(Parameter(0.8), Parameter(-0.6))
     results = set()
     for seed in range(12):
-        out = fn(eager_arguments([_arrays(lanes, rows=4, seed=seed)], lanes)[0][0])
+        out = fn(eager_arguments([_arrays(rows=4, seed=seed)], lanes)[0][0])
         out.backward()
         results.add(round(float(out.data), 12))
     assert len(results) > 1
@@ -737,7 +771,7 @@ def test_a_python_decision_on_traced_data_is_never_replayed_stale(name):
     compiled = microgradx.compile(fn, lanes=lanes)
     for seed in range(12):
         try:
-            _check(fn, compiled, [_arrays(lanes, rows=4, seed=seed)], [wa, wb], lanes, f"data seed {seed}")
+            _check(fn, compiled, [_arrays(rows=4, seed=seed)], [wa, wb], lanes, f"data seed {seed}")
         except TracedDataError:
             return
 
@@ -752,7 +786,7 @@ def test_a_python_decision_on_traced_data_raises_naming_its_line(name):
     lanes, builder = DECISIONS[name]
     compiled = microgradx.compile(builder(Parameter(0.8), Parameter(-0.6)), lanes=lanes)
     with pytest.raises(TracedDataError) as caught:
-        compiled(_arrays(lanes, rows=4))
+        compiled(_arrays(rows=4))
     assert issubclass(TracedDataError, TypeError)
     message, line = str(caught.value), line_of(name)
     assert Path(__file__).name in message, message
@@ -778,7 +812,7 @@ def test_printing_traced_data_is_allowed_and_prints_the_numbers(lanes, capsys):
         print("loss", loss.data)
         return loss
 
-    X = _arrays(lanes)
+    X = _arrays()
     compiled = microgradx.compile(fn, lanes=lanes)
     compiled(X)
     recorded, printed[:] = list(printed), []
@@ -801,6 +835,7 @@ def test_a_function_of_the_row_count_is_right_at_every_batch_size_or_refused():
     compiled = microgradx.compile(fn)
     for rows in (3, 5, 3, 8):
         try:
-            _check(fn, compiled, [_arrays(True, rows=rows)], [w], True, f"{rows} rows")
-        except TracedDataError as exc:
-            assert Path(__file__).name in str(exc)
+            _check(fn, compiled, [_arrays(rows=rows)], [w], True, f"{rows} rows")
+        except (TypeError, ValueError) as exc:  # refused (TracedDataError is a TypeError): naming the line
+            assert Path(__file__).name in str(exc), str(exc)
+            return

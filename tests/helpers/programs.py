@@ -47,6 +47,8 @@ POSITIVE = 0.1
 INPUT_RANGE = (-2.0, 2.0)
 TARGET_RANGE = (0.0, 1.0)
 PARAM_RANGE = (-2.0, 2.0)
+#: What `Program.specials` puts into the inputs (outside the intervals: an op may then refuse them, eagerly too).
+SPECIAL_INPUTS = (math.nan, math.inf, -math.inf, 0.0, -0.0, 1e-300)
 
 
 @dataclass
@@ -95,6 +97,7 @@ class Program:
     monitors: list  # output indices that may overflow (never seeded)
     fixed_rows: Optional[int]  # lanes closed over: every call has this many rows
     rows: int  # the rows of the first call (and of the closed-over lane Values)
+    specials: bool = False  # X holds NaN, inf, -inf, 0.0, -0.0 or 1e-300 here and there
 
     def namespace(self) -> dict:
         """Fresh closed-over Values for one instance of the program, and the names ``fn`` uses."""
@@ -123,6 +126,10 @@ class Program:
             column[0] = 1.9
             if rows > 1:
                 column[1] = -1.9
+        if self.specials:  # one or two numbers that eager code meets too: NaN and inf propagate, zeros sit on kinks
+            flat = X.reshape(-1)
+            where = rng.choice(flat.size, size=min(int(rng.integers(1, 3)), flat.size), replace=False)
+            flat[where] = rng.choice(SPECIAL_INPUTS, size=len(where))
         layout = rng.integers(8)
         if layout == 0:
             X = X.astype(np.float32)
@@ -139,8 +146,9 @@ class Program:
 
     def describe(self) -> str:
         """The program for a message: the closed-over data and the source."""
-        lines = [f"program seed={self.seed} lanes={self.lanes} (python tests/helpers/programs.py {self.seed}"
-                 f"{'' if self.lanes else ' scalar'}{' monitors' if self.monitors else ''})"]
+        flags = f"{'' if self.lanes else ' scalar'}{' monitors' if self.monitors else ''}"
+        flags += " specials" if self.specials else ""
+        lines = [f"program seed={self.seed} lanes={self.lanes} (python tests/helpers/programs.py {self.seed}{flags})"]
         for i, (kind, x) in enumerate(self.closed_kinds):
             lines.append(f"P[{i}] = {kind} {np.array2string(np.asarray(x), precision=4, threshold=6)}")
         for i, (kind, x) in enumerate(self.sources_data):
@@ -170,8 +178,9 @@ class Instance:
         for v in [*self.space["P"], *[lazy[k] for k in sorted(lazy)]]:
             if isinstance(v.data, np.ndarray):
                 v.data = np.clip(v.data + rng.normal(0.0, 0.3, size=v.data.shape), *PARAM_RANGE)
-            else:
-                v.data = float(np.clip(v.data + rng.normal(0.0, 0.3), *PARAM_RANGE))
+            else:  # sometimes a numpy float, as ``p.data -= lr * p.grad`` leaves after a lane-mode backward
+                x = np.clip(v.data + rng.normal(0.0, 0.3), *PARAM_RANGE)
+                v.data = x if rng.random() < 0.3 else float(x)
 
 
 class _Writer:
@@ -418,11 +427,13 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
-def make_program(seed: int, lanes: bool, monitors: bool = False, debug: Optional[bool] = None) -> Program:
+def make_program(seed: int, lanes: bool, monitors: bool = False, debug: Optional[bool] = None,
+                 specials: bool = False) -> Program:
     """The random program of ``seed`` (see the module docstring); the same seed gives the same program.
 
     ``monitors``: also return outputs that overflow in some lanes (`Program.monitors`). ``debug``:
     keep every intermediate Value in ``DEBUG`` (True), or not (False), in the otherwise same program.
+    ``specials``: one output, called with NaN, inf, zeros in its inputs (`Program.arguments`).
     """
     rng = random.Random(seed * 4 + 2 * lanes + monitors)
     k = rng.randint(1, 4)
@@ -469,7 +480,7 @@ def make_program(seed: int, lanes: bool, monitors: bool = False, debug: Optional
 
     # outputs: mostly the last nodes, in lane mode sometimes reduced to one number (a loss)
     emitted = [n for n in writer.nodes if n.name.startswith("v")]
-    n_outputs = rng.choice([1, 1, 2, 2, 3])
+    n_outputs = 1 if specials else rng.choice([1, 1, 2, 2, 3])
     outputs = []
     for _ in range(n_outputs):
         r = rng.random()
@@ -511,7 +522,7 @@ def make_program(seed: int, lanes: bool, monitors: bool = False, debug: Optional
             out.append("        x = [xi]")
         out += ["        " + line for line in body]
         out += [f"        outs[{i}].append({name})" for i, name in enumerate(outputs)]
-        if single and rng.random() < 0.3:
+        if single and not specials and rng.random() < 0.3:
             out.append("    return outs[0]")  # every example's output: as many outputs as rows
         else:
             totals = [("ops.sum(*outs[{i}])" if rng.random() < 0.5 else "sum(outs[{i}][1:], outs[{i}][0])").format(i=i)
@@ -521,7 +532,8 @@ def make_program(seed: int, lanes: bool, monitors: bool = False, debug: Optional
     fixed = rows if any(kind == "lanes" for kind, _ in closed_kinds) else None
     program = Program(seed=seed, lanes=lanes, source=source, closed_kinds=closed_kinds, sources_data=sources_data,
                       computed=computed, n_features=k, one_d=one_d, has_t=has_t, setting=setting,
-                      n_outputs=len(outputs), monitors=monitor_outputs, fixed_rows=fixed, rows=rows)
+                      n_outputs=len(outputs), monitors=monitor_outputs, fixed_rows=fixed, rows=rows,
+                      specials=specials)
     return program
 
 
@@ -598,15 +610,15 @@ def mismatch(got: Any, want: Any, rtol: float = 1e-9, atol: float = 1e-12) -> Op
     if close.all():
         return None
     i = int(np.argmax(~close.ravel()))
-    where = "" if got.ndim == 0 else f" at {np.unravel_index(i, got.shape)}"
-    return (f"{got.ravel()[i]!r}, eagerly {want.ravel()[i]!r}{where}"
+    where = "" if got.ndim == 0 else f" at {tuple(int(j) for j in np.unravel_index(i, got.shape))}"
+    return (f"{float(got.ravel()[i])!r}, eagerly {float(want.ravel()[i])!r}{where}"
             f" ({int((~close).sum())} of {close.size} differ)")
 
 
 def main(argv: list) -> None:
-    """Print the program of a seed: ``programs.py SEED [scalar] [monitors]``."""
+    """Print the program of a seed: ``programs.py SEED [scalar] [monitors] [specials]``."""
     seed = int(argv[1])
-    program = make_program(seed, lanes="scalar" not in argv, monitors="monitors" in argv)
+    program = make_program(seed, lanes="scalar" not in argv, monitors="monitors" in argv, specials="specials" in argv)
     print(program.describe())
 
 
