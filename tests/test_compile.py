@@ -285,9 +285,28 @@ def test_check_catches_a_closed_over_value_replaced_by_another():
     current = [Value(1.0)]
     compiled = microgradx.compile(lambda x: (x * current[0]).lane_sum(), check=True)
     compiled(np.array([1.0, 2.0]))
-    current[0] = Value(1.0)  # the same number, another Value: its gradient would go to the old one
-    with pytest.raises(StaleRecordingError, match="closes over"):
+    current[0] = Value(3.0)  # another Value: the recording keeps reading (and giving gradients to) the one it used
+    with pytest.raises(StaleRecordingError, match="keeps the Values fn used"):
         compiled(np.array([1.0, 2.0]))
+
+
+def test_a_backward_after_a_value_the_call_read_changed_is_refused():
+    """As PyTorch refuses a backward after an in-place change of a saved tensor: eager would take the derivatives
+    at the new number, the replay has the old one."""
+    w, h = Value(0.5), Value(np.array([1.0, 2.0]))
+    compiled = microgradx.compile(lambda x: (x * w * h).lane_sum())
+    out = compiled(np.array([1.0, 2.0]))
+    w.data = 2.0
+    with pytest.raises(RuntimeError, match=r"has changed since \(it held 0\.5\).*before changing parameters"):
+        out.backward()
+    w.data = 0.5
+    out = compiled(np.array([1.0, 2.0]))
+    h.data = np.array([1.0, 3.0])
+    with pytest.raises(RuntimeError, match="has changed since"):
+        out.backward()
+    h.data = np.array([1.0, 2.0])
+    out.backward()  # back as it was: the call's gradients
+    assert w.grad == pytest.approx(5.0)
 
 
 @pytest.mark.parametrize("lanes", LANE_STYLES)

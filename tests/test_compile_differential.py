@@ -233,7 +233,6 @@ def _one_recording(program: Program, compiled) -> list:
     return []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: every new row count records the function again")
 def test_random_programs_keep_one_recording_across_batch_sizes():
     """Contract 3: a lane-mode recording does not depend on the number of rows."""
     failures = run_group(range(0, 60), True, check=_one_recording)
@@ -243,7 +242,6 @@ def test_random_programs_keep_one_recording_across_batch_sizes():
 # -- 2: unseeded outputs that overflow ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: backward runs the kernels of unseeded outputs (0 * inf = nan)")
 @pytest.mark.parametrize("lanes", LANE_STYLES)
 def test_random_programs_with_overflowing_monitors(lanes):
     """Contract 2: a monitor output that is inf or nan in some lanes leaves the seeded outputs' gradients eager's.
@@ -257,11 +255,9 @@ def test_random_programs_with_overflowing_monitors(lanes):
 
 # -- 1: NaN, inf and zeros in the inputs ----------------------------------------------------------------------
 
-_SHARED_DOT = pytest.mark.xfail(strict=True, reason="issue 20 (found here): lanes=False dot batches multiply by "
-                                                    "structural zeros: one example's inf makes others' gradients nan")
 
 
-@pytest.mark.parametrize("lanes", [pytest.param(True, id="lanes"), pytest.param(False, id="scalar", marks=_SHARED_DOT)])
+@pytest.mark.parametrize("lanes", [pytest.param(True, id="lanes"), pytest.param(False, id="scalar")])
 def test_random_programs_on_inputs_holding_nan_inf_and_zeros(lanes):
     """Contract 1 with non-finite inputs: NaN where eager has NaN, inf where eager has inf, the same gradients.
 
@@ -298,7 +294,6 @@ def _bits(program: Program, calls: list) -> list:
     return numbers
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: who holds an intermediate Value decides fusion (sys.getrefcount)")
 @pytest.mark.parametrize("lanes", LANE_STYLES)
 def test_a_debug_list_of_intermediates_changes_no_bit(lanes):
     """Contract 4: the same program with and without ``DEBUG.append(v)`` after each line gives the same bits."""
@@ -327,8 +322,6 @@ def _check(fn, compiled, args: list, closed: list, lanes: bool, what: str = "") 
     check_compiled(fn, args, closed, lanes, compiled=compiled, tol={"rtol": 1e-9, "atol": 1e-12}, what=what)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: a replay binds closed-over Parameters, switching them to "
-                                       "BoundParameter for good")
 @pytest.mark.parametrize("lanes", LANE_STYLES)
 def test_compiling_never_changes_a_parameters_class(lanes):
     w, b = Parameter(0.5), Parameter(-0.25)
@@ -361,8 +354,6 @@ def test_numbers_are_constants_of_the_recording(lanes):
     assert got == pytest.approx(want, rel=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: a closed-over computed Value is recomputed from its leaves at "
-                                       "every replay, where eager reads the number it holds")
 def test_a_closed_over_computed_value_is_what_eager_reads_or_an_error():
     """A Value computed before the call, whose leaf then moves: eager reads its (old) number.
 
@@ -400,8 +391,6 @@ def test_a_closed_over_lane_value_of_a_new_length_records_again_or_raises():
         compiled(_arrays())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: a Value(2.0) made in fn and kept in a list becomes a closed-over "
-                                       "leaf, and check=True raises a false StaleRecordingError")
 def test_check_true_accepts_a_function_that_keeps_its_values_in_a_list():
     kept = []
 
@@ -433,16 +422,14 @@ def _setting_fn(lanes: bool, w: Value):
     return fn
 
 
-_SHARED_KEY = pytest.mark.xfail(strict=True, reason="issue 20: settings equal as Python values (0.0 == -0.0, "
-                                                    "(1,) == (1.0,)) share one recording")
 
 
 @pytest.mark.parametrize("lanes", LANE_STYLES)
 @pytest.mark.parametrize(("first", "second"), [
-    pytest.param(0.0, -0.0, id="0.0,-0.0", marks=_SHARED_KEY),
-    pytest.param(-0.0, 0.0, id="-0.0,0.0", marks=_SHARED_KEY),
-    pytest.param((0.0, 1), (-0.0, 1), id="tuple-sign", marks=_SHARED_KEY),
-    pytest.param((1, 2), (1.0, 2), id="tuple-type", marks=_SHARED_KEY),
+    pytest.param(0.0, -0.0, id="0.0,-0.0"),
+    pytest.param(-0.0, 0.0, id="-0.0,0.0"),
+    pytest.param((0.0, 1), (-0.0, 1), id="tuple-sign"),
+    pytest.param((1, 2), (1.0, 2), id="tuple-type"),
     pytest.param(1, 1.0, id="1,1.0"),
     pytest.param(1.0, 1, id="1.0,1"),
     pytest.param(True, 1, id="True,1"),
@@ -510,9 +497,7 @@ def _uses(op: str, lanes: bool, w: list):
 
 @pytest.mark.parametrize("lanes", LANE_STYLES)
 @pytest.mark.parametrize("op", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="issue 20: a recording keeps replaying an op "
-                                                                   "a plugin has replaced"))
-    for name in ("tanh", "mul", "add", "dot")])
+    name for name in ("tanh", "mul", "add", "dot")])
 def test_a_replaced_op_is_never_replayed_stale(op, lanes, fresh_registry):
     """Recorded with the built-in op, called while a plugin replaces it, then after: eager's results each time."""
     w = [Parameter(0.3), Parameter(-0.8), Parameter(0.6)]
@@ -757,8 +742,6 @@ def test_the_decision_cases_are_valid_eager_code(name):
     line_of(name)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: a Python decision on traced data replays the branch taken when "
-                                       "recorded, silently")
 @pytest.mark.parametrize("name", sorted(DECISIONS))
 def test_a_python_decision_on_traced_data_is_never_replayed_stale(name):
     """On data where the decision goes the other way, the compiled function gives eager's result or refuses.
@@ -776,8 +759,6 @@ def test_a_python_decision_on_traced_data_is_never_replayed_stale(name):
             return
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20: a Python decision on traced data replays the branch taken when "
-                                       "recorded, silently")
 @pytest.mark.parametrize("name", sorted(DECISIONS))
 def test_a_python_decision_on_traced_data_raises_naming_its_line(name):
     """Contract 6: ``bool``, ``float``, ``int``, comparisons, ``item()``, sorted/max by data, numpy and math on

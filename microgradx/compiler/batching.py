@@ -137,6 +137,9 @@ class SharedDot:
             return
         if self.out_space:  # lane biases made the outputs lanes; the float products take the lanes' total
             g = g.sum(axis=1)
+        if not (np.isfinite(W).all() and np.isfinite(X).all()):  # G's zeros for the pairs no node multiplies
+            self._pairs_backward(env, variant, W, X, g)          # would meet an inf there: 0 * inf is nan
+            return
         G = np.zeros((W.shape[0], X.shape[0]))
         if self.unique_pairs:
             G[self.iw, self.ix] = g
@@ -146,6 +149,18 @@ class SharedDot:
             self.W.add(env, G @ X)
         if self.wants_x[variant]:
             self.X.add(env, G.T @ W)
+
+
+    def _pairs_backward(self, env: Env, variant: int, W: np.ndarray, X: np.ndarray, g: np.ndarray) -> None:
+        """The float products' gradients pair by pair, as each node's own backward gives them."""
+        if self.wants_w[variant]:
+            dW = np.zeros_like(W)
+            np.add.at(dW, self.iw, g[:, None] * X[self.ix])
+            self.W.add(env, dW)
+        if self.wants_x[variant]:
+            dX = np.zeros_like(X)
+            np.add.at(dX, self.ix, g[:, None] * W[self.iw])
+            self.X.add(env, dX)
 
 
 class GenericDot:

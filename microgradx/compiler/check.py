@@ -1,10 +1,12 @@
 """``check=True``: compare a recording with a fresh eager reading of ``fn`` and name the first difference.
 
 The recording is stale when the graph ``fn`` builds now differs from the recorded one: another
-op or other inputs at some node, a leaf that is now another Value (a closed-over Value replaced,
-an input read at another position), a constant with another number (a float taken out of a
-Value, a Python ``if`` on ``v.data``), or a node whose replayed number differs from the eager
-one. The error names the node (its index in the recording's topological order and its op).
+op or other inputs at some node, a leaf that is now another Value holding another number (a
+closed-over Value replaced: the recording keeps reading the one fn used), an input read at
+another position, another constant (a number in fn that changed), or a node whose replayed
+number differs from the eager one. The error names the node (its index in the recording's
+topological order and its op). Python decisions on traced data never get this far: they are
+refused while recording (`microgradx.compiler.trace`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import numpy as np
 
 from microgradx.compiler.record import Program
 
-HINT = ("; a number fn computes from anything but its Values (a Python if on v.data, a float taken out of a "
-        "Value) is a constant of the recording: compile a function without it, or use a new compile() for "
-        "each case")
+HINT = ("; a recording replays the ops fn applied to the Values it used and the numbers it held when recorded "
+        "(a setting read from a global, a name bound to another Value since): pass what changes as an argument, "
+        "or use a new compile() for each case")
 
 
 class StaleRecordingError(ValueError):
@@ -53,9 +55,10 @@ def compare(name: str, recorded: Program, eager: Any, replayed: Any) -> None:
         user = _user(recorded, i)
         if leaf[0] != now[0] or (leaf[0] == "input" and leaf != now):
             raise stale(f"{user} reads {_leaf(now)} now and {_leaf(leaf)} in the recording")
-        if leaf[0] == "closed" and leaf[1] is not now[1]:
-            raise stale(f"{user} reads another Value than the one fn closes over in the recording "
-                        f"(now {now[1]!r}, recorded {leaf[1]!r})")
+        if leaf[0] == "closed" and leaf[1] is not now[1] and not np.array_equal(
+                leaf[1].data, now[1].data, equal_nan=True):  # (a Value fn makes is another one at every run)
+            raise stale(f"{user} reads another Value than the one the recording reads, holding another number "
+                        f"(now {now[1]!r}, recorded {leaf[1]!r}): the recording keeps the Values fn used")
         if leaf[0] == "const" and not np.array_equal(leaf[1], now[1], equal_nan=True):
             raise stale(f"the constant {_brief(leaf[1])} that {user} reads when recorded is {_brief(now[1])} now")
     for i, (op, data) in enumerate(zip(recorded.ops, eager.data)):

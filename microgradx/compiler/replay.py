@@ -123,6 +123,7 @@ class Call:
         Returns the inputs' gradients when asked (else None).
         """
         plan, env = self.plan, Env(self.env.data)  # this pass's gradients: two passes never share them
+        self._check_unchanged()
         variant = INPUTS if inputs else PARAMS
         env.grad = {s: np.zeros(d.shape) for s, d in env.data.items()}
         seeded = 0
@@ -149,6 +150,27 @@ class Call:
         if inputs:
             input_grads = [self._input_grad(env, spec, shape) for spec, shape in zip(plan.input_rows, self.shapes)]
         return input_grads
+
+    def _check_unchanged(self) -> None:
+        """Refuse a backward after a Value the call read has changed (as PyTorch refuses one after an in-place
+        change): eager backward would take local derivatives at the new number, the replay has the old."""
+        plan, data = self.plan, self.env.data
+        changed = None
+        if plan.closed_float:
+            first = plan.closed_float_first
+            was, now = data[0][first:first + len(plan.closed_float)], self.closed.read()
+            if not np.array_equal(was, now, equal_nan=True):
+                k = int(np.argmax(~((was == now) | (np.isnan(was) & np.isnan(now)))))
+                changed = (plan.closed_float[k], float(was[k]))
+        for s, r, value in plan.closed_lanes + plan.closed_nodes:
+            if changed is None and not np.array_equal(data[s][r] if s else float(data[0][r]), value.data,
+                                                      equal_nan=True):
+                changed = (value, data[s][r] if s else float(data[0][r]))
+        if changed is not None:
+            raise RuntimeError(f"backward() of a compiled call: {changed[0]!r}, which the call read, has changed since "
+                               f"(it held {changed[1]!r}); the call's gradients belong to the numbers it read. Call "
+                               f"backward() before changing parameters (an optimizer's step() after backward()), or "
+                               f"call the compiled function again")
 
     def _input_grad(self, env: Env, spec: Any, shape: Any) -> Optional[np.ndarray]:
         if spec is None:

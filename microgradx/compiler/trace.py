@@ -197,7 +197,9 @@ class _Traced(tuple):
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> NoReturn:
         self._refuse("numpy", f"np.{ufunc.__name__}")
 
-    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> NoReturn:
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func in _PRINTING:  # printing is fine: the numbers the recording saw
+            return func(*[_item(a, 0) if type(a) in _TRACED else a for a in args], **kwargs)
         self._refuse("numpy", f"np.{func.__name__}")
 
     def __getattr__(self, name: str) -> Any:
@@ -277,6 +279,7 @@ class TracedLanes(_Traced):
 
 
 TRACED = _TRACED = (TracedFloat, TracedLanes)  # the traced kinds of data
+_PRINTING = (np.array2string, np.array_repr, np.array_str)
 
 
 def is_traced(data: Any) -> bool:

@@ -195,7 +195,7 @@ def lanes(x: Any, like: Any = None) -> str:
         return "None"
     if like is not None and np.shape(x) == ():  # an op output's grad is 0.0 until backward
         x = np.broadcast_to(x, like.shape)
-    text = np.array2string(np.asarray(x), precision=4, threshold=6, edgeitems=2)
+    text = np.array2string(x if isinstance(x, np.ndarray) else np.asarray(x), precision=4, threshold=6, edgeitems=2)
     return text if like is None or np.shape(x) == like.shape else f"{text} (shape {np.shape(x)}, not {like.shape})"
 
 

@@ -103,9 +103,9 @@ class Value:
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
-        if type(self.data) is np.ndarray:
+        if isinstance(self.data, np.ndarray):
             return f"Value(lanes={self.data.size}, data={lanes(self.data)}, grad={lanes(self.grad, self.data)}{label})"
-        return f"Value(data={self.data!r}, grad={self.grad!r}{label})"  # a float (or a recording's traced data)
+        return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
 
 
 def apply(op: Union[Op, str], *args: Any) -> Value:
