@@ -93,6 +93,7 @@ class MicrogradxImpl(Impl):
             loss_fn, model, params = self.loss_fn, self.model, self.params
             self.ts = loss_fn.encode_targets(prob.y, 1, self.n)
             self.f = microgradx.compile(lambda xs, ts: loss_fn.build(model(xs), ts, None, params))
+            self.store = microgradx.ParameterStore(params)  # the loop's parameters in one array (the Trainer's way)
             self.note = "records once, then replays"
         elif how == "eager":
             self.note = "a lane graph per epoch" if checks else "floor.visit_without_checks"

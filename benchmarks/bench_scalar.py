@@ -76,6 +76,7 @@ class ScalarImpl(Impl):
 
         self.fn = fn
         self.f = microgradx.compile(fn, lanes=False) if compiled else None
+        self.store = microgradx.ParameterStore(self.params) if compiled else None  # one array, as the Trainer does
         self.loss = 0.0
 
     def epoch(self) -> None:

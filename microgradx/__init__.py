@@ -13,8 +13,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from microgradx.collector import gc_paused
-from microgradx.compiler import CompiledValue, StaleRecordingError, compile
-from microgradx.compiler.params import Parameter
+from microgradx.compiler import CompiledValue, StaleRecordingError, TracedDataError, compile
+from microgradx.compiler.params import Parameter, ParameterStore
 from microgradx.engine.anomaly import detect_anomaly, is_anomaly_enabled
 from microgradx.engine.autograd import GraphReleasedError, backward, topological_order, zero_grad
 from microgradx.engine.op import VARIADIC, Op
@@ -45,10 +45,12 @@ __all__ = [
     "GraphReleasedError",
     "Op",
     "Parameter",
+    "ParameterStore",
     "PluginError",
     "PluginLoadError",
     "PluginWarning",
     "StaleRecordingError",
+    "TracedDataError",
     "UnknownComponentError",
     "Value",
     "__version__",

@@ -13,6 +13,7 @@ import math
 import operator
 
 import numpy as np
+from microgradx_plugins.fused import dot, sum_op
 
 from microgradx import Op, hookimpl
 from microgradx.engine.lanes import first_offender, is_lanes
@@ -21,9 +22,36 @@ _ndarray = np.ndarray
 
 # -- add, sub, neg, mul: d(x+y) = dx + dy; d(x*y) = y dx + x dy -------------------------------
 
+
+def _fuse_adds(v, uses):
+    """The compiler's rewrite of a chain of adds (``Op.fuse``): micrograd's ``b + w1*x1 + ...`` as one ``dot``.
+
+    The chain's terms are the inputs of the adds below ``v`` that only the chain uses (an inner
+    add used elsewhere too is a term). Two or more products and at most one other term: one
+    ``dot(b, w1.., x1..)``; three or more terms otherwise: one n-ary ``sum``; else nothing.
+    A product that something else uses too is read again by the dot (computing it twice changes
+    no gradient).
+    """
+    terms, todo, add = [], [v._parents[1], v._parents[0]], v._op
+    while todo:  # the terms left to right
+        t = todo.pop()
+        if t._op is add and uses(t) == 1:  # an inner add that only this chain uses: its inputs are terms
+            todo += (t._parents[1], t._parents[0])
+        else:
+            terms.append(t)
+    if len(terms) < 3:
+        return None
+    products = [t for t in terms if t._op is mul and uses(t)]  # (uses 0: made before the call, read as it is)
+    if len(products) >= 2 and len(terms) - len(products) <= 1:
+        bias = [t for t in terms if not (t._op is mul and uses(t))]
+        return dot, (*bias, *[p._parents[0] for p in products], *[p._parents[1] for p in products])
+    return sum_op, tuple(terms)
+
+
 add = Op(name="add", elementwise=True, arity=2, doc="x + y",
          forward=operator.add,  # x + y
-         backward=lambda g, out, x, y: (g, g))
+         backward=lambda g, out, x, y: (g, g),
+         fuse=_fuse_adds)
 
 sub = Op(name="sub", elementwise=True, arity=2, doc="x - y",
          forward=operator.sub,  # x - y

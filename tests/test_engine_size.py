@@ -40,7 +40,7 @@ def code_lines(path: Path) -> int:
 def test_the_core_is_at_most_200_lines_of_code():
     counts = {name: code_lines(ENGINE / name) for name in CORE}
     assert sum(counts.values()) <= 200, counts
-    assert code_lines(ENGINE / "errors.py") <= 130
+    assert code_lines(ENGINE / "errors.py") <= 140  # (130, then issue 20's lane-count checks of every op's output)
 
 
 def test_the_counter_counts_code_only(tmp_path):

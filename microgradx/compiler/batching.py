@@ -137,6 +137,9 @@ class SharedDot:
             return
         if self.out_space:  # lane biases made the outputs lanes; the float products take the lanes' total
             g = g.sum(axis=1)
+        if not (np.isfinite(W).all() and np.isfinite(X).all()):  # G's zeros for the pairs no node multiplies
+            self._pairs_backward(env, variant, W, X, g)          # would meet an inf there: 0 * inf is nan
+            return
         G = np.zeros((W.shape[0], X.shape[0]))
         if self.unique_pairs:
             G[self.iw, self.ix] = g
@@ -146,6 +149,18 @@ class SharedDot:
             self.W.add(env, G @ X)
         if self.wants_x[variant]:
             self.X.add(env, G.T @ W)
+
+
+    def _pairs_backward(self, env: Env, variant: int, W: np.ndarray, X: np.ndarray, g: np.ndarray) -> None:
+        """The float products' gradients pair by pair, as each node's own backward gives them."""
+        if self.wants_w[variant]:
+            dW = np.zeros_like(W)
+            np.add.at(dW, self.iw, g[:, None] * X[self.ix])
+            self.W.add(env, dW)
+        if self.wants_x[variant]:
+            dX = np.zeros_like(X)
+            np.add.at(dX, self.ix, g[:, None] * W[self.iw])
+            self.X.add(env, dX)
 
 
 class GenericDot:
@@ -209,7 +224,7 @@ class BlockSum:
         """Every input of a node gets the node's gradient."""
         if self.wants[variant]:
             g = env.grad[self.out_space][self.rows]
-            self.block.add(env, np.broadcast_to(g[:, None], self.block.shape))
+            self.block.add(env, np.broadcast_to(g[:, None], self.block.shape(env.grad[self.out_space])))
 
 
 def logsumexp_rule(batch: Batch) -> Optional[Any]:
@@ -256,11 +271,20 @@ class BlockLogSumExp:
             self.block.add(env, np.stack(np.broadcast_arrays(*grads), axis=1))
 
 
-def lane_reduction_rule(batch: Batch) -> Optional[Any]:
-    """``lane_sum`` / ``lane_mean`` nodes of lane inputs: one row-wise sum (or mean) of their rows."""
+def lane_sum_rule(batch: Batch) -> Optional[Any]:
+    """Lane-sum nodes of lane inputs: one row-wise sum of their rows (see `LaneReduction`)."""
+    return _lane_reduction(batch, mean=False)
+
+
+def lane_mean_rule(batch: Batch) -> Optional[Any]:
+    """Lane-mean nodes of lane inputs: one row-wise mean of their rows (see `LaneReduction`)."""
+    return _lane_reduction(batch, mean=True)
+
+
+def _lane_reduction(batch: Batch, mean: bool) -> Optional[Any]:
     if batch.slots.shape[1] != 1 or not batch.spaces[0] or batch.out_space:
         return None
-    return LaneReduction(batch, mean=batch.op.name == "lane_mean")
+    return LaneReduction(batch, mean=mean)
 
 
 class LaneReduction:
@@ -269,19 +293,18 @@ class LaneReduction:
     def __init__(self, batch: Batch, mean: bool) -> None:
         self.rows, self.mean = batch.rows, mean
         self.gather = batch.gather(0)
-        self.lanes = batch.spaces[0]
         self.wants = batch.wants(batch.slots)
 
     def forward(self, env: Env) -> None:
         """Each input's lanes added up (or averaged)."""
         x = self.gather.take(env)
-        total = x.sum(axis=1)
-        env.data[0][self.rows] = total / self.lanes if self.mean else total
+        env.data[0][self.rows] = x.mean(axis=1) if self.mean else x.sum(axis=1)
 
     def backward(self, env: Env, variant: int) -> None:
         """Every lane of an input gets the output's gradient (divided by the lanes for a mean)."""
         if self.wants[variant]:
             g = env.grad[0][self.rows]
-            full = np.empty((len(g), self.lanes))
-            full[...] = (g / self.lanes if self.mean else g)[:, None]
+            lanes = env.lanes(self.gather.space)  # the lanes of this call, whatever the recording had
+            full = np.empty((len(g), lanes))
+            full[...] = (g / lanes if self.mean else g)[:, None]
             self.gather.add(env, full)

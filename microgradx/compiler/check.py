@@ -1,10 +1,12 @@
 """``check=True``: compare a recording with a fresh eager reading of ``fn`` and name the first difference.
 
 The recording is stale when the graph ``fn`` builds now differs from the recorded one: another
-op or other inputs at some node, a leaf that is now another Value (a closed-over Value replaced,
-an input read at another position), a constant with another number (a float taken out of a
-Value, a Python ``if`` on ``v.data``), or a node whose replayed number differs from the eager
-one. The error names the node (its index in the recording's topological order and its op).
+op or other inputs at some node, a leaf that is now another Value holding another number (a
+closed-over Value replaced: the recording keeps reading the one fn used), an input read at
+another position, another constant (a number in fn that changed), or a node whose replayed
+number differs from the eager one. The error names the node (its index in the recording's
+topological order and its op). Python decisions on traced data never get this far: they are
+refused while recording (`microgradx.compiler.trace`).
 """
 
 from __future__ import annotations
@@ -15,21 +17,20 @@ import numpy as np
 
 from microgradx.compiler.record import Program
 
-HINT = ("; a number fn computes from anything but its Values (a Python if on v.data, a float taken out of a "
-        "Value) is a constant of the recording: compile a function without it, or use a new compile() for "
-        "each case")
+HINT = ("; a recording replays the ops fn applied to the Values it used and the numbers it held when recorded "
+        "(a setting read from a global, a name bound to another Value since): pass what changes as an argument, "
+        "or use a new compile() for each case")
 
 
 class StaleRecordingError(ValueError):
     """``check=True`` found that the recording no longer computes what the function computes eagerly."""
 
 
-def compare(name: str, recorded: Program, eager: Any, positions: dict, replayed: Any) -> None:
+def compare(name: str, recorded: Program, eager: Any, replayed: Any) -> None:
     """Raise `StaleRecordingError` at the first difference between ``recorded`` and ``eager``.
 
-    ``eager`` is the `Program` read from ``fn``'s fresh eager graph (its leaves still Values) or
-    None when ``fn`` returned no Value; ``positions`` maps id(input Value) to (argument,
-    position); ``replayed(v)`` is the replay's number for value ``v``.
+    ``eager`` is the `Program` read from ``fn``'s fresh eager graph, or None when ``fn``
+    returned no Value; ``replayed(v)`` is the replay's number for value ``v``.
     """
     def stale(what: str) -> StaleRecordingError:
         return StaleRecordingError(f"compiled {name}: the recording no longer matches the function: {what}{HINT}")
@@ -50,25 +51,26 @@ def compare(name: str, recorded: Program, eager: Any, positions: dict, replayed:
                         f"{_names(ins_b, n)} now")
     if recorded.outputs != eager.outputs or recorded.single != eager.single:
         raise stale(f"it returns {_outputs(eager)} now and {_outputs(recorded)} in the recording")
-    for i, (leaf, value) in enumerate(zip(recorded.leaves, eager.leaves)):
-        where, kind = positions.get(id(value)), leaf[0]
+    for i, (leaf, now) in enumerate(zip(recorded.leaves, eager.leaves)):
         user = _user(recorded, i)
-        if kind == "input":
-            if where != tuple(leaf[1:]):
-                now = "no input" if where is None else f"argument {where[0]} at position {where[1]}"
-                raise stale(f"{user} reads argument {leaf[1]} at position {leaf[2]} in the recording and {now} now")
-        elif where is not None:
-            raise stale(f"{user} reads argument {where[0]} at position {where[1]} now, which the recording "
-                        f"holds as a {'constant' if kind == 'const' else 'Value it closes over'}")
-        elif kind == "closed" and leaf[1] is not value:
-            raise stale(f"{user} reads another Value than the one fn closes over in the recording "
-                        f"(now {value!r}, recorded {leaf[1]!r})")
-        elif kind == "const" and not np.array_equal(leaf[1], value.data, equal_nan=True):
-            raise stale(f"the constant {_brief(leaf[1])} that {user} reads when recorded is {_brief(value.data)} now")
+        if leaf[0] != now[0] or (leaf[0] == "input" and leaf != now):
+            raise stale(f"{user} reads {_leaf(now)} now and {_leaf(leaf)} in the recording")
+        if leaf[0] == "closed" and leaf[1] is not now[1] and not np.array_equal(
+                leaf[1].data, now[1].data, equal_nan=True):  # (a Value fn makes is another one at every run)
+            raise stale(f"{user} reads another Value than the one the recording reads, holding another number "
+                        f"(now {now[1]!r}, recorded {leaf[1]!r}): the recording keeps the Values fn used")
+        if leaf[0] == "const" and not np.array_equal(leaf[1], now[1], equal_nan=True):
+            raise stale(f"the constant {_brief(leaf[1])} that {user} reads when recorded is {_brief(now[1])} now")
     for i, (op, data) in enumerate(zip(recorded.ops, eager.data)):
         got = replayed(n + i)
         if not np.allclose(got, data, rtol=1e-9, atol=1e-12, equal_nan=True):
             raise stale(f"node {i} (op {op.name!r}) is {_brief(data)} eagerly and {_brief(got)} in the replay")
+
+
+def _leaf(leaf: tuple) -> str:
+    if leaf[0] == "input":
+        return f"argument {leaf[1]} at position {leaf[2]}"
+    return f"the constant {_brief(leaf[1])}" if leaf[0] == "const" else "a Value it closes over"
 
 
 def _user(program: Program, leaf: int) -> str:

@@ -23,13 +23,21 @@ from microgradx.engine.errors import backward_error, check_gradient, check_outpu
 
 
 class Env:
-    """One replay's arrays: ``data[space]`` (every value) and, in backward, ``grad[space]`` (each space, from zeros)."""
+    """One replay's arrays: ``data[space]`` (every value) and, in backward, ``grad[space]`` (each space, from zeros).
+
+    A space is named by the lanes its values had when recorded; a call may have another number
+    of rows (`lanes` says how many this call has).
+    """
 
     __slots__ = ("data", "grad")
 
     def __init__(self, data: dict) -> None:
         self.data = data
         self.grad: dict = {}
+
+    def lanes(self, space: int) -> int:
+        """The number of lanes of the values of ``space`` in this call (0 for floats)."""
+        return self.data[space].shape[1] if space else 0
 
 
 def _grid(rows: np.ndarray) -> Optional[tuple]:
@@ -48,9 +56,9 @@ def _grid(rows: np.ndarray) -> Optional[tuple]:
 
 
 class _Rows:
-    """Some rows of one space, shaped ``rows.shape`` (plus the lanes): a strided view where possible."""
+    """Some rows of one space, shaped ``rows.shape`` (plus the call's lanes): a strided view where possible."""
 
-    __slots__ = ("space", "rows", "grid", "unique", "shape", "index", "flat")
+    __slots__ = ("space", "rows", "grid", "unique", "lead", "index", "flat")
 
     def __init__(self, space: int, rows: Any) -> None:
         self.space, self.rows = space, np.asarray(rows, dtype=np.intp)
@@ -59,7 +67,7 @@ class _Rows:
         self.unique = distinct == self.rows.size
         if self.grid is not None and not self.unique and distinct != 1:
             self.grid = None  # a grid that reads a row twice (a zero step) is only a view for one row
-        self.shape = (*self.rows.shape, space) if space else self.rows.shape
+        self.lead = self.rows.shape
         self.index, self.flat = self.rows, 0  # how `view` indexes: rows (0), a slice (1), a slice reshaped (2)
         if self.grid is not None:
             first, steps = self.grid
@@ -69,15 +77,20 @@ class _Rows:
             elif self.rows.ndim == 2 and steps[1] == 1 and (steps[0] == self.rows.shape[1] or self.rows.shape[0] == 1):
                 self.index, self.flat = slice(first, first + size), 2  # row-major and consecutive
 
+    def shape(self, array: np.ndarray) -> tuple:
+        """The shape of these rows of ``array``: ``rows.shape``, then the lanes of this call."""
+        return (*self.lead, *array.shape[1:])
+
     def view(self, array: np.ndarray) -> np.ndarray:
         """The rows of ``array`` (one space's data or grads, C-contiguous), as a view when they form a grid."""
         if self.flat == 1 or self.grid is None:
             return array[self.index]
         if self.flat == 2:
-            return array[self.index].reshape(self.shape)
+            return array[self.index].reshape(self.shape(array))
         first, steps = self.grid
         unit = array.strides[0]
-        return np.ndarray(self.shape, np.float64, array, first * unit, (*[s * unit for s in steps], *array.strides[1:]))
+        return np.ndarray(self.shape(array), np.float64, array, first * unit,
+                          (*[s * unit for s in steps], *array.strides[1:]))
 
     def add(self, grad: np.ndarray, g: np.ndarray) -> None:
         """``grad[rows] += g``, summing where a row appears more than once."""
@@ -96,29 +109,31 @@ class Gather(_Rows):
     every node reads the same value it is one row, (1,) or (1, n), broadcast too.
     """
 
-    __slots__ = ("column", "take_shape")
+    __slots__ = ("column",)
 
     def __init__(self, space: int, rows: Any, column: bool = False) -> None:
         rows = np.asarray(rows, dtype=np.intp)
         if len(rows) > 1 and (rows == rows[0]).all():
             rows = rows[:1]  # every node reads the same value: one row, broadcast
         super().__init__(space, rows)
-        self.column = column
-        self.take_shape = (len(rows), 1) if column else self.shape
+        self.column = column  # (only for floats: a column of floats is (k, 1))
 
     def take(self, env: Env) -> np.ndarray:
         """The gathered values (a view where possible)."""
         x = self.view(env.data[self.space])
-        return x.reshape(self.take_shape) if self.column else x
+        return x.reshape((len(self.rows), 1)) if self.column else x
 
     def add(self, env: Env, g: Any) -> None:  # type: ignore[override]
         """Add the gradient ``g`` (any shape that broadcasts to, or reduces to, what `take` gave)."""
-        if self.column and g.__class__ is np.ndarray and g.ndim == 2 and g.shape[0] == self.shape[0]:
-            g = g.sum(axis=1)  # a float input of lane nodes: its gradient is the lanes' total
+        grad = env.grad[self.space]
+        if self.column:
+            if g.__class__ is np.ndarray and g.ndim == 2 and g.shape[0] == self.lead[0]:
+                g = g.sum(axis=1)  # a float input of lane nodes: its gradient is the lanes' total
+            else:
+                g = reduce_to(g, (len(self.rows), 1)).reshape(self.lead)
         else:
-            g = reduce_to(g, self.take_shape)
-            g = g.reshape(self.shape) if self.column else g
-        super().add(env.grad[self.space], g)
+            g = reduce_to(g, self.shape(grad))
+        super().add(grad, g)
 
 
 class Block(_Rows):
@@ -136,7 +151,8 @@ class Block(_Rows):
 
     def add(self, env: Env, g: Any) -> None:  # type: ignore[override]
         """Add the gradient ``g``."""
-        super().add(env.grad[self.space], reduce_to(g, self.shape))
+        grad = env.grad[self.space]
+        super().add(grad, reduce_to(g, self.shape(grad)))
 
 
 def reduce_to(g: Any, shape: tuple) -> np.ndarray:
@@ -222,10 +238,11 @@ class ElementwiseKernel:
 
 
 class NodeKernel:
-    """Nodes of an op that declares no batching, run one at a time exactly as the eager engine does."""
+    """Nodes run one at a time exactly as the eager engine runs them: an op that declares no batching,
+    and the nodes of a batch that a backward pass reaches only in part (see `microgradx.compiler.plan`)."""
 
-    def __init__(self, op: Any, nodes: list, out_space: int, first_row: int, wants: list) -> None:
-        self.op, self.nodes, self.out_space, self.first_row = op, nodes, out_space, first_row
+    def __init__(self, op: Any, nodes: list, out_space: int, out_rows: list, wants: list) -> None:
+        self.op, self.nodes, self.out_space, self.out_rows = op, nodes, out_space, out_rows
         self.wants = wants  # per node: per input position, per variant
 
     def _inputs(self, env: Env, node: list) -> list:
@@ -234,7 +251,7 @@ class NodeKernel:
     def forward(self, env: Env) -> None:
         """Each node's output, from its own inputs."""
         op, out = self.op, env.data[self.out_space]
-        for i, node in enumerate(self.nodes):
+        for row, node in zip(self.out_rows, self.nodes):
             xs = self._inputs(env, node)
             try:
                 if op.check is not None:
@@ -243,13 +260,12 @@ class NodeKernel:
             except Exception as exc:
                 error = forward_error(op, xs, exc)
                 raise error from (None if error is exc else exc)
-            out[self.first_row + i] = y if y.__class__ is float else check_output(op, y, xs)
+            out[row] = y if y.__class__ is float else check_output(op, y, xs)
 
     def backward(self, env: Env, variant: int) -> None:
         """Each node's op backward, its gradients added to its inputs' rows."""
         op, data, g_out = self.op, env.data[self.out_space], env.grad[self.out_space]
-        for i, node in enumerate(self.nodes):
-            row = self.first_row + i
+        for row, node, wants in zip(self.out_rows, self.nodes, self.wants):
             g = g_out[row] if self.out_space else float(g_out[row])
             xs = self._inputs(env, node)
             out = data[row] if self.out_space else float(data[row])
@@ -259,6 +275,6 @@ class NodeKernel:
                 raise backward_error(op, exc) from exc
             if grads.__class__ is not tuple or len(grads) != len(xs):
                 raise wrong_gradients(op, grads, len(xs))
-            for (s, r), x, gi, want in zip(node, xs, grads, self.wants[i]):
+            for (s, r), x, gi, want in zip(node, xs, grads, wants):
                 if gi is not None and want[variant]:
                     env.grad[s][r] += gi if gi.__class__ is float else check_gradient(op, x, gi)

@@ -10,11 +10,21 @@ own entry there, so ``p.data`` and ``p.grad`` are right whenever anyone looks, a
 Binding switches a `Parameter` to `BoundParameter`, the same object with ``data`` and
 ``grad`` as properties over the store; `ParameterStore.release` puts the numbers back
 in the object and switches it back. An unbound Parameter is a plain `Value` (its ``data``
-and ``grad`` are slots), so eager code pays nothing for the arrays it is not using. Who
-binds: a compiled training step, for its session (the Trainer releases them at the end),
-and a compiled function's replay, when no store holds the Parameters it closes over yet
-(they stay bound until some store's ``release()``). Plain Values, and Parameters whose grad
-is None, work as parameters too: they are read and written one by one.
+and ``grad`` are slots), so eager code pays nothing for the arrays it is not using. Binding
+is always an explicit, scoped arrangement of a training loop: the Trainer's (for its
+session), or a hand-written loop's ``with ParameterStore(params): ...`` (released when the
+block ends). Compiling or replaying never binds. Plain Values, and Parameters whose grad is
+None, work as parameters too: they are read and written one by one.
+
+    >>> import numpy as np, microgradx
+    >>> w = Parameter(0.5)
+    >>> step = microgradx.compile(lambda x: (x * w).lane_sum())
+    >>> with ParameterStore([w]):
+    ...     step(np.array([1.0, 2.0])).backward()
+    ...     type(w).__name__, w.grad
+    ('BoundParameter', 3.0)
+    >>> type(w).__name__, w.grad                  # the block's end put the numbers back
+    ('Parameter', 3.0)
 """
 
 from __future__ import annotations
@@ -86,6 +96,9 @@ def _rebuild(data: float, grad: float, label: Optional[str]) -> Parameter:
 
 class ParameterStore:
     """The data and grads of a list of Parameters, as two float64 arrays in the list's order.
+
+    A context manager: ``with ParameterStore(params):`` binds them for the block and releases
+    them at its end.
 
     Making a store binds its parameters to it (a parameter is in one store at a time; a store
     that loses one to another store is no longer ``valid``); `release` unbinds them, leaving
@@ -160,6 +173,12 @@ class ParameterStore:
                 _GRAD.__set__(p, grad)
         self.valid = False
         ParameterStore.generation += 1
+
+    def __enter__(self) -> ParameterStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
 
     def __repr__(self) -> str:
         return f"ParameterStore({len(self.params)} parameters{'' if self.valid else ', no longer valid'})"

@@ -4,16 +4,23 @@ Nodes are grouped by depth (the longest path from a leaf: nodes of one depth nev
 on each other), op, number of inputs and the kinds of their inputs (DyNet's depth-based
 autobatching). Each group becomes one kernel: the op's batching rule if it has one, one
 elementwise call if the op is ``elementwise``, else the nodes one by one. Leaves come first
-in each space: the inputs (argument by argument), the closed-over leaves, the constants.
+in each space: the inputs (argument by argument), the closed-over Values, the constants.
 
-Gradients are computed only where they can reach a closed-over leaf (variant 0), or a
-closed-over leaf or an input (variant 1, when input gradients are asked for).
+A space is named by the number of lanes its values had when recorded (0: the floats). The
+space of the array arguments' rows holds, at each call, that call's number of rows: a
+recording serves any batch size (`microgradx.compiler.function` records again for each row
+count only when the function depends on it).
+
+Gradients are computed only where they can reach a closed-over Value (variant 0), or a
+closed-over Value or an input (variant 1, when input gradients are asked for), and only for
+the nodes the seeded outputs reach (`Plan.backward_kernels`): a node that feeds only an
+unseeded output is never back-propagated through, as eager backward never visits it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Optional
 
 import attrs
 import numpy as np
@@ -23,7 +30,7 @@ from microgradx.compiler.kernels import Block, ElementwiseKernel, Gather, NodeKe
 from microgradx.compiler.params import ParameterStore
 from microgradx.compiler.record import Program
 
-#: Gradient variants: 0 for the closed-over leaves only, 1 for those and the inputs.
+#: Gradient variants: 0 for the closed-over Values only, 1 for those and the inputs.
 PARAMS, INPUTS = 0, 1
 
 
@@ -33,15 +40,56 @@ class Plan:
 
     program: Program
     sizes: dict  # space -> number of rows
+    rows_space: Optional[int]  # the space of the array arguments' rows (None: no lane arguments)
     row_of: np.ndarray  # value id -> row in its space
     space_of: np.ndarray  # value id -> space
     input_rows: list  # per argument: None or (space, first row, number of rows)
-    closed_float: list  # the float closed-over leaves (Values), in their rows' order
+    closed_float: list  # the float closed-over Values, in their rows' order
     closed_float_first: int  # the first of their rows in space 0
-    closed_lanes: list  # (space, row, Value) for closed-over lane leaves
+    closed_lanes: list  # (space, row, Value) for closed-over lane Values
+    closed_nodes: list  # (space, row, Value) for closed-over Values made by an op before the call
     constants: dict  # space -> (first row, the constants' data as one array)
     kernels: list  # in order: each group after the groups it depends on
     wanted: list  # per kernel: per variant, does it need a backward at all
+    members: list  # per kernel: the value ids of its nodes
+    reach: list  # per value: bit k set when output k depends on it
+    needs: list  # per variant: a bool array, value id -> does it need a gradient
+    _partial: dict = attrs.field(factory=dict)  # seeded outputs (bits) -> kernels for a backward from them
+
+    @property
+    def all_outputs(self) -> int:
+        """The bits of every output."""
+        return (1 << len(self.program.outputs)) - 1
+
+    def backward_kernels(self, seeded: int) -> list:
+        """``(kernel, wanted)`` for a backward pass from the outputs whose bits are ``seeded``, in backward order.
+
+        A kernel whose nodes the seeds reach in full runs as it is; one they do not reach is left
+        out; one they reach in part runs only the nodes they reach, one by one (a batch's other
+        rows would back-propagate through values eager never visits: 0 * inf is NaN).
+        """
+        found = self._partial.get(seeded)
+        if found is not None:
+            return found
+        found = []
+        for kernel, wanted, members in zip(self.kernels, self.wanted, self.members):
+            hit = [bool(self.reach[v] & seeded) for v in members]
+            if all(hit):
+                found.append((kernel, wanted))
+            elif any(hit):
+                reached = [v for v, h in zip(members, hit) if h]
+                found.append((self._node_kernel(reached), wanted))
+        found.reverse()
+        if len(self._partial) < 16:
+            self._partial[seeded] = found
+        return found
+
+    def _node_kernel(self, members: list) -> NodeKernel:
+        program, n = self.program, self.program.n_leaves
+        op = program.ops[members[0] - n]
+        nodes = [[(int(self.space_of[j]), int(self.row_of[j])) for j in program.inputs[v - n]] for v in members]
+        wants = [[tuple(bool(need[j]) for need in self.needs) for j in program.inputs[v - n]] for v in members]
+        return NodeKernel(op, nodes, int(self.space_of[members[0]]), [int(self.row_of[v]) for v in members], wants)
 
 
 def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
@@ -59,21 +107,23 @@ def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
         return first
 
     input_rows: list = []
+    rows_space = None
     for shape in args:  # each argument's values in consecutive rows, in the order fn saw them
         if shape is None:
             input_rows.append(None)
             continue
         if lanes_mode:
             space, count = shape[0], (1 if len(shape) == 1 else shape[1])
+            rows_space = space
         else:
             space, count = 0, int(np.prod(shape))
         input_rows.append((space, take_rows(space, count), count))
-    closed_float, closed_lanes, consts = [], [], defaultdict(list)
+    closed_float, closed_lanes, closed_nodes, consts = [], [], [], defaultdict(list)
     for v, leaf in enumerate(program.leaves):
         if leaf[0] == "input":
             _, arg, position = leaf
             row_of[v] = input_rows[arg][1] + position
-        elif leaf[0] == "closed" and lanes[v] == 0:
+        elif leaf[0] == "closed" and lanes[v] == 0 and leaf[1]._op is None:
             closed_float.append((v, leaf[1]))
     located = ParameterStore.locate([value for _, value in closed_float]) if closed_float else None
     if located is not None:  # the optimizer's order: its array is then read and updated as one slice
@@ -82,9 +132,9 @@ def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
     for k, (v, _) in enumerate(closed_float):
         row_of[v] = closed_first + k
     for v, leaf in enumerate(program.leaves):
-        if leaf[0] == "closed" and lanes[v]:
+        if leaf[0] == "closed" and (lanes[v] or leaf[1]._op is not None):
             row_of[v] = take_rows(int(lanes[v]), 1)
-            closed_lanes.append((int(lanes[v]), int(row_of[v]), leaf[1]))
+            (closed_nodes if leaf[1]._op is not None else closed_lanes).append((int(lanes[v]), int(row_of[v]), leaf[1]))
         elif leaf[0] == "const":
             consts[int(lanes[v])].append((v, leaf[1]))
     constants = {}
@@ -107,23 +157,33 @@ def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
         need_inputs[v] = any([need_inputs[j] for j in ins])
         groups[(d, id(op), len(ins), lane_list[v], tuple([lane_list[j] for j in ins]))].append(v)
     needs = [np.array(need_params, dtype=bool), np.array(need_inputs, dtype=bool)]
+    reach = [0] * n_values  # which outputs each value feeds: a backward pass visits only what its seeds reach
+    for k, o in enumerate(program.outputs):
+        reach[o] |= 1 << k
+    for i in range(len(program.ops) - 1, -1, -1):
+        bits = reach[n_leaves + i]
+        if bits:
+            for j in program.inputs[i]:
+                reach[j] |= bits
 
-    kernels, wanted = [], []
+    kernels, wanted, members_of = [], [], []
     for key in sorted(groups, key=lambda k: k[0]):
         members = groups[key]
         op = program.ops[members[0] - n_leaves]
         space = key[3]
         first = take_rows(space, len(members))
-        members = np.array(members, dtype=np.intp)
-        row_of[members] = np.arange(first, first + len(members))
-        kernels.append(_kernel(program, op, members, space, first, row_of, lanes, needs))
-        wanted.append(tuple(bool(need[members].any()) for need in needs))
-    return Plan(program=program, sizes=dict(sizes), row_of=row_of, space_of=space_of, input_rows=input_rows,
-                closed_float=[value for _, value in closed_float], closed_float_first=closed_first,
-                closed_lanes=closed_lanes, constants=constants, kernels=kernels, wanted=wanted)
+        ids = np.array(members, dtype=np.intp)
+        row_of[ids] = np.arange(first, first + len(members))
+        kernels.append(_kernel(program, op, ids, space, first, row_of, lanes, needs))
+        wanted.append(tuple(bool(need[ids].any()) for need in needs))
+        members_of.append(members)
+    return Plan(program=program, sizes=dict(sizes), rows_space=rows_space, row_of=row_of, space_of=space_of,
+                input_rows=input_rows, closed_float=[value for _, value in closed_float],
+                closed_float_first=closed_first, closed_lanes=closed_lanes, closed_nodes=closed_nodes,
+                constants=constants, kernels=kernels, wanted=wanted, members=members_of, reach=reach, needs=needs)
 
 
-def _kernel(program: Program, op: Any, members: list, space: int, first: int, row_of: np.ndarray,
+def _kernel(program: Program, op: Any, members: np.ndarray, space: int, first: int, row_of: np.ndarray,
             lanes: np.ndarray, needs: list) -> Any:
     """The kernel of one group: the op's batching rule, one elementwise call, or node by node."""
     n_leaves = program.n_leaves
@@ -144,4 +204,4 @@ def _kernel(program: Program, op: Any, members: list, space: int, first: int, ro
         return ElementwiseKernel(op, gathers, space, rows, wants)
     nodes = [[(int(lanes[j]), int(row_of[j])) for j in ins] for ins in slots]
     wants = [[tuple(bool(need[j]) for need in needs) for j in ins] for ins in slots]
-    return NodeKernel(op, nodes, space, first, wants)
+    return NodeKernel(op, nodes, space, list(range(first, first + len(members))), wants)

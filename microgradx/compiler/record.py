@@ -1,31 +1,30 @@
-"""Recording: run ``fn`` once on input Values, then read its graph into a flat program.
+"""Reading a recorded graph into a flat program: one entry per op node, no Value per node.
 
 The program (`Program`) lists the graph's values in topological order: the leaves, sorted
-into *inputs* (made here from the array arguments), *closed-over* leaves (Values that
-something outside the graph holds: a model's parameters, read again at every replay) and
-*constants* (leaves only the graph holds, such as the 1.0 of ``1.0 - x``: their numbers
-are baked in, as jax.jit does with numbers computed outside its traced values), then one
-entry per op node: its op and the value ids of its inputs.
+into *inputs* (made from the array arguments), *closed-over* Values (read afresh at every
+call: parameters, every leaf Value ``fn`` used, and any Value made before the call, whose
+data is read as it stands) and *constants* (the numbers in ``fn``, which `apply` made leaves
+of: their values are baked in, as jax.jit bakes numbers in), then one entry per op node made
+while ``fn`` ran: its op and the value ids of its inputs. Which is which comes from the
+`microgradx.compiler.trace.Recording`, never from who else holds a Value.
 
-While reading, chains of the bundled ``add`` become one n-ary ``sum`` node, and a chain
-that adds up products of the bundled ``mul`` becomes one ``dot`` node (``b + w1*x1 + ...``,
-micrograd's neuron): the same numbers (to rounding) and the same gradients, in one node the
-batcher can turn into a matrix product. A chain's inner products that something else also
-uses stay nodes of their own as well (computing them twice changes no gradient); an inner
-add that something else also uses or holds ends the chain there (it is one of its terms), so
-the program is never bigger than the graph.
+An op may declare a rewrite (``Op.fuse``): the bundled ``add`` reads micrograd's chains
+``b + w1*x1 + ...`` as one ``dot`` node (and longer chains of adds as one ``sum``), absorbing
+the inner adds that only the chain uses (use counts inside the graph). The same numbers (to
+rounding), the same gradients, in one node the batcher can turn into a matrix product.
 """
 
 from __future__ import annotations
 
-import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from itertools import chain
 from typing import Any, Optional
 
 import attrs
 import numpy as np
 
-from microgradx.engine.autograd import RELEASED
-from microgradx.engine.errors import released
+from microgradx.compiler.trace import Recording
 from microgradx.engine.value import Value
 
 
@@ -45,6 +44,7 @@ class Program:
     data: list  # per node: its value when read (check=True compares a fresh reading's; a recording drops it)
     outputs: tuple  # value ids of fn's outputs
     single: bool  # fn returned one Value (not a tuple or list)
+    made_with: list  # the ops the recorded nodes were made with (before any rewrite), each once
 
     @property
     def n_leaves(self) -> int:
@@ -52,45 +52,54 @@ class Program:
         return len(self.leaves)
 
 
-def _bundled() -> tuple:
-    """The bundled add, mul, sum and dot ops: the only ones the reading rewrites (a replaced op is left alone)."""
-    from microgradx_plugins.arithmetic import add, mul
-    from microgradx_plugins.fused import dot, sum_op
+def count_uses(outputs: list, rec: Recording) -> Callable[[Any], int]:
+    """``uses(v)``: how many times the graph below ``outputs`` uses the op node ``v`` of the recording (outputs
+    count too); 0 for any other Value (a leaf, a node made before the call).
 
-    return add, mul, sum_op, dot
+    Counting the inputs of every node made while ``fn`` ran gives the graph's counts unless some of
+    them are not in the graph (computed and dropped): then count again, over the graph only, so
+    that dropped work changes nothing.
+    """
+    made, ends = rec.made, set(outputs)
+    counts = Counter(chain.from_iterable([v._parents for v in made]))  # (C loops: a recording has many nodes)
+    if set(made).difference(counts, ends):  # a node made but used by nothing: dropped work
+        counts, stack = Counter(), [o for o in ends if o._op is not None and rec.owns(o)]
+        seen = set(stack)
+        while stack:
+            for p in stack.pop()._parents:
+                counts[p] += 1
+                if p not in seen and p._op is not None and rec.owns(p):
+                    seen.add(p)
+                    stack.append(p)
+    counts.update(outputs)
+    return defaultdict(int, zip(made, map(counts.__getitem__, made))).__getitem__  # (C calls: see above)
 
 
-def read_graph(outputs: list, single: bool) -> Program:
-    """The `Program` of the graph below ``outputs``, its leaves still Values (see `classify_leaves`)."""
-    add, mul, sum_op, dot = _bundled()
-    alone = _refs_at([object()], 0)  # what _refs_at counts for an item nothing else refers to
+def read_graph(outputs: list, single: bool, rec: Recording, positions: dict) -> Program:
+    """The `Program` of the graph below ``outputs``, recorded by ``rec``.
+
+    ``positions`` maps id(input Value) to (argument index, position in the argument).
+    """
+    uses = count_uses(outputs, rec)
     ids: dict = {}  # id(Value) -> -(leaf index + 1) for a leaf, node index for an op node
-    leaf_values: list = []
+    leaves: list = []
+    leaf_lanes: list = []
     node_ops: list = []
     node_inputs: list = []
     node_data: list = []
+    made_with: dict = {}
 
-    def fused(v: Any) -> tuple:
-        """(op, input Values) of the program node standing for ``v``."""
-        op = _plain(v._op)
-        if op is not add:
-            return op, v._parents
-        terms, todo = [], [(v._parents, 0)]
-        while todo:  # the addends of the chain of adds below v, left to right: (an add's inputs, the next one)
-            inputs, k = todo.pop()
-            if k < len(inputs):
-                todo.append((inputs, k + 1))
-                if _plain(inputs[k]._op) is add and _refs_at(inputs, k) <= alone:  # an add only the one above reads
-                    todo.append((inputs[k]._parents, 0))
-                else:
-                    terms.append(inputs[k])
-        if len(terms) < 3:
-            return op, v._parents
-        products = [t for t in terms if _plain(t._op) is mul]
-        if len(products) >= 2 and len(terms) - len(products) <= 1:
-            bias = [t for t in terms if _plain(t._op) is not mul]
-            return dot, (*bias, *[p._parents[0] for p in products], *[p._parents[1] for p in products])
-        return sum_op, tuple(terms)
+    def leaf(v: Any) -> tuple:
+        where = positions.get(id(v))
+        if where is not None:
+            return ("input", *where)
+        if id(v) in rec.constants:
+            return ("const", v.data)
+        return ("closed", v)
+
+    def lanes(v: Any) -> int:
+        data = v.data
+        return _lanes(data.value if rec.owns(v) else data)  # (not the traced .size: that marks a row count read)
 
     stack: list = [(v, None) for v in reversed(outputs)]
     while stack:
@@ -99,62 +108,40 @@ def read_graph(outputs: list, single: bool) -> Program:
             ids[id(v)] = len(node_ops)
             node_ops.append(node[0])
             node_inputs.append([ids[id(p)] for p in node[1]])
-            node_data.append(v.data)
+            node_data.append(v.data.value)
         elif id(v) not in ids:
-            if v._op is None:
-                leaf_values.append(v)
-                ids[id(v)] = -len(leaf_values)
-            elif v._op is RELEASED:  # its inputs are gone: no replay can recompute it (eager backward says so too)
-                raise released(v.data)
-            else:
-                node = fused(v)
-                stack.append((v, node))
-                stack.extend([(p, None) for p in reversed(node[1]) if id(p) not in ids])
-    n = len(leaf_values)
-    renumber = lambda i: i + n if i >= 0 else -i - 1
-    return Program(leaves=leaf_values, ops=node_ops,
-                   inputs=[tuple([renumber(i) for i in ins]) for ins in node_inputs],
-                   lanes=[_lanes(v.data) for v in leaf_values] + [_lanes(d) for d in node_data],
-                   data=node_data, outputs=tuple(renumber(ids[id(v)]) for v in outputs), single=single)
+            op = v._op
+            if op is None or not rec.owns(v):  # a leaf, or a node made before the call: read as it stands
+                leaves.append(leaf(v))
+                leaf_lanes.append(lanes(v))
+                ids[id(v)] = -len(leaves)
+                continue
+            op = _plain(op)
+            made_with[id(op)] = op
+            node = op.fuse(v, uses) if op.fuse is not None else None
+            node = (op, v._parents) if node is None else node
+            stack.append((v, node))
+            stack.extend([(p, None) for p in reversed(node[1]) if id(p) not in ids])
+    n = len(leaves)
+    return Program(leaves=leaves, ops=node_ops,
+                   inputs=[tuple([i + n if i >= 0 else -i - 1 for i in ins]) for ins in node_inputs],  # leaves first
+                   lanes=leaf_lanes + [_lanes(d) for d in node_data],
+                   data=node_data, outputs=tuple(i + n if i >= 0 else -i - 1 for i in [ids[id(v)] for v in outputs]),
+                   single=single,
+                   made_with=list(made_with.values()))
 
 
 def _plain(op: Any) -> Any:
     """The plain op behind anomaly mode's checked copy (``op`` itself when it is plain).
 
-    A recording made inside ``detect_anomaly()`` outlives the block: its replays must not run
-    the checked forwards, which note every output they make for anomaly mode's messages.
+    Anomaly mode may be switched on by another thread while this one records: its replays must
+    not run the checked forwards, which note every output they make for anomaly mode's messages.
     """
-    return op if op is None else getattr(op.forward, "plain_op", op)
+    return getattr(op.forward, "plain_op", op)
 
 
 def _lanes(data: Any) -> int:
     return data.size if isinstance(data, np.ndarray) else 0
-
-
-def _refs_at(items: Any, k: int) -> int:
-    """``sys.getrefcount`` of ``items[k]``, held by nothing of the caller's but ``items``.
-
-    Compared only with the count for an item that nothing else refers to, made the same way:
-    how many references the call itself adds differs between interpreters (CPython 3.14 lends
-    a local's reference to a call instead of adding one).
-    """
-    return sys.getrefcount(items[k])
-
-
-def classify_leaves(program: Program, inputs: dict) -> None:
-    """Sort ``program``'s leaves (Values) into ("input", arg, position), ("closed", Value), ("const", data).
-
-    A leaf that nothing outside the graph refers to can never change and nobody can read its
-    gradient: it is a constant. Call this once the eager graph is gone (nothing else holds its
-    nodes), so that only this program holds such a leaf.
-    """
-    leaves, alone = program.leaves, _refs_at([object()], 0)
-    for i in range(len(leaves)):  # (no enumerate, no local holding the leaf: each would be a reference)
-        where = inputs.get(id(leaves[i]))
-        if where is not None:
-            leaves[i] = ("input", *where)
-        else:  # held by this list alone, or also by someone else: a model, a closure
-            leaves[i] = ("closed", leaves[i]) if _refs_at(leaves, i) > alone else ("const", leaves[i].data)
 
 
 def input_values(arrays: list, lanes: bool) -> list:

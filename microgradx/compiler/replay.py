@@ -1,9 +1,11 @@
 """Replaying a plan on new arrays: the forward pass, the backward pass, and the results a call returns.
 
-Closed-over float leaves are read at every replay and receive their gradients afterwards:
-when they are `Parameter` s that share one `ParameterStore` (a compiled training step binds
-them, and so does a replay whose Parameters no store holds yet), in two array operations on
-the store; otherwise one Value at a time.
+Closed-over Values are read at every replay and receive their gradients afterwards: float
+leaves in two array operations when they are `Parameter` s held by one `ParameterStore` (a
+training loop's explicit arrangement: the Trainer's, or ``with ParameterStore(params):``),
+otherwise one Value at a time; a closed-over Value made by an op before the call (its data
+read as it stands) passes its gradient on through its own graph, as eager backward does.
+A replay never changes a Value's class.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx.compiler.kernels import Env
-from microgradx.compiler.params import Parameter, ParameterStore, StoreLookup
+from microgradx.compiler.params import StoreLookup
 from microgradx.compiler.plan import INPUTS, PARAMS, Plan
+from microgradx.engine.autograd import backward
 from microgradx.engine.errors import check_seed
+from microgradx.engine.op import VARIADIC, Op
+from microgradx.engine.value import Value
 
 _GRAD_LOCK = threading.Lock()  # gradients of shared parameters are added by one replay at a time
 
@@ -27,22 +32,10 @@ class ClosedFloats:
     def __init__(self, values: list) -> None:
         self.values = values
         self._lookup = StoreLookup(values)
-        self._bound = -1  # ParameterStore.generation when binding the values to a store of their own was last tried
-
-    def _resolve(self) -> Optional[tuple]:
-        """``(store, index)`` of the values, binding Parameters that no store holds yet; None: one by one."""
-        where = self._lookup()
-        if where is None and self._bound != ParameterStore.generation:
-            values = self.values
-            if values and all(isinstance(v, Parameter) and v._store is None and v.grad is not None for v in values):
-                ParameterStore(values)  # Parameters no store holds yet: keep them in one array from now on
-                where = self._lookup()
-            self._bound = ParameterStore.generation
-        return where
 
     def read(self) -> np.ndarray:
         """Every value's current number."""
-        where = self._resolve()
+        where = self._lookup()
         if where is not None:
             store, index = where
             return store.data[index]
@@ -56,7 +49,7 @@ class ClosedFloats:
     def add_grads(self, g: np.ndarray) -> None:
         """Add ``g`` (one number per value) to the values' gradients."""
         with _GRAD_LOCK:  # looked up under the lock too: where the values live when the gradients are added
-            where = self._resolve()
+            where = self._lookup()
             if where is not None:
                 store, index = where
                 store.grad[index] += g
@@ -68,7 +61,9 @@ class ClosedFloats:
 
 def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats) -> Env:
     """Run ``plan`` on the argument arrays (None for the other arguments): every value, in its rows."""
-    data = {s: (np.empty((n, s)) if s else np.empty(n)) for s, n in plan.sizes.items()}
+    rows = next((a.shape[0] for a in arrays if a is not None), None) if lanes_mode else None
+    width = lambda s: rows if s == plan.rows_space else s  # the rows space holds this call's rows
+    data = {s: (np.empty((n, width(s))) if s else np.empty(n)) for s, n in plan.sizes.items()}
     for a, spec in zip(arrays, plan.input_rows):
         if spec is not None:
             space, first, count = spec
@@ -79,10 +74,13 @@ def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats) ->
     if plan.closed_float:
         first = plan.closed_float_first
         data[0][first:first + len(plan.closed_float)] = closed.read()
-    for space, row, value in plan.closed_lanes:
-        if not isinstance(value.data, np.ndarray) or value.data.shape != (space,):
+    for space, row, value in plan.closed_lanes + plan.closed_nodes:
+        if space and (not isinstance(value.data, np.ndarray) or value.data.shape != (space,)):
             raise ValueError(f"a lane Value the compiled function closes over had {space} lanes when recorded, "
-                             f"now {value!r}")
+                             f"now {value!r}; record again with a new compile()")
+        if not space and isinstance(value.data, np.ndarray):
+            raise TypeError(f"a Value the compiled function closes over held a float when recorded and now holds "
+                            f"lanes ({value!r}); record again with a new compile()")
         data[space][row] = value.data
     for space, (first, values) in plan.constants.items():
         data[space][first:first + len(values)] = values
@@ -92,30 +90,50 @@ def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats) ->
     return env
 
 
+def _through_their_graphs(pairs: list) -> None:
+    """Pass each closed-over op node's gradient on through its own graph: one eager backward pass from all.
+
+    Eager backward from fn's output would visit those graphs in the same pass (resetting their
+    nodes' gradients once, then adding every share), so one root stands above them all.
+    """
+    values, grads = tuple(v for v, _ in pairs), tuple(g for _, g in pairs)
+    seeds = Op(name="compiled_call", arity=VARIADIC, forward=lambda *xs: 0.0, backward=lambda g, out, *xs: grads,
+               doc="stands for a compiled call above the graphs of the Values it closes over")
+    backward(Value(0.0, values, seeds))
+
+
 class Call:
     """One call of a compiled function: its arrays, kept for the backward pass (see `CompiledValue`)."""
 
     def __init__(self, plan: Plan, env: Env, shapes: list, lanes_mode: bool, closed: ClosedFloats) -> None:
         self.plan, self.env, self.shapes, self.lanes_mode, self.closed = plan, env, shapes, lanes_mode, closed
 
-    def value(self, v: int) -> Any:
-        """The data of value ``v``: a float, or a copy of its lanes."""
+    def value(self, k: int) -> Any:
+        """The data of output ``k``: a float, or a copy of its lanes."""
+        return self.data_of(self.plan.program.outputs[k])
+
+    def data_of(self, v: int) -> Any:
+        """The data of value ``v`` of the program: a float, or a copy of its lanes."""
         space, row = int(self.plan.space_of[v]), int(self.plan.row_of[v])
         return self.env.data[space][row].copy() if space else float(self.env.data[0][row])
 
     def backward(self, seeds: list, inputs: bool) -> Optional[list]:
-        """Back-propagate from the values and seeds ``[(v, grad), ...]``: closed-over leaves' grads.
+        """Back-propagate from the values and seeds ``[(output index, grad), ...]``: closed-over Values' grads.
 
         Returns the inputs' gradients when asked (else None).
         """
         plan, env = self.plan, Env(self.env.data)  # this pass's gradients: two passes never share them
+        self._check_unchanged()
         variant = INPUTS if inputs else PARAMS
         env.grad = {s: np.zeros(d.shape) for s, d in env.data.items()}
-        for v, grad in seeds:
+        seeded = 0
+        for k, grad in seeds:
+            v = plan.program.outputs[k]
             space, row = int(plan.space_of[v]), int(plan.row_of[v])
             seed = check_seed(env.data[space][row] if space else float(env.data[0][row]), grad)
             env.grad[space][row] += seed
-        for kernel, wanted in zip(reversed(plan.kernels), reversed(plan.wanted)):
+            seeded |= 1 << k
+        for kernel, wanted in plan.backward_kernels(seeded):
             if wanted[variant]:
                 kernel.backward(env, variant)
         if plan.closed_float:
@@ -125,10 +143,34 @@ class Call:
             for s, r, value in plan.closed_lanes:
                 if value.grad is not None:
                     value.grad = value.grad + env.grad[s][r]
+        if plan.closed_nodes:
+            _through_their_graphs([(value, env.grad[s][r].copy() if s else float(env.grad[0][r]))
+                                   for s, r, value in plan.closed_nodes])
         input_grads = None
         if inputs:
             input_grads = [self._input_grad(env, spec, shape) for spec, shape in zip(plan.input_rows, self.shapes)]
         return input_grads
+
+    def _check_unchanged(self) -> None:
+        """Refuse a backward after a Value the call read has changed (as PyTorch refuses one after an in-place
+        change): eager backward would take local derivatives at the new number, the replay has the old."""
+        plan, data = self.plan, self.env.data
+        changed = None
+        if plan.closed_float:
+            first = plan.closed_float_first
+            was, now = data[0][first:first + len(plan.closed_float)], self.closed.read()
+            if not (was == now).all() and not np.array_equal(was, now, equal_nan=True):  # (the quick test first)
+                k = int(np.argmax(~((was == now) | (np.isnan(was) & np.isnan(now)))))
+                changed = (plan.closed_float[k], float(was[k]))
+        for s, r, value in plan.closed_lanes + plan.closed_nodes:
+            if changed is None and not np.array_equal(data[s][r] if s else float(data[0][r]), value.data,
+                                                      equal_nan=True):
+                changed = (value, data[s][r] if s else float(data[0][r]))
+        if changed is not None:
+            raise RuntimeError(f"backward() of a compiled call: {changed[0]!r}, which the call read, has changed since "
+                               f"(it held {changed[1]!r}); the call's gradients belong to the numbers it read. Call "
+                               f"backward() before changing parameters (an optimizer's step() after backward()), or "
+                               f"call the compiled function again")
 
     def _input_grad(self, env: Env, spec: Any, shape: Any) -> Optional[np.ndarray]:
         if spec is None:
@@ -142,7 +184,7 @@ class Call:
 
 def backward_many(outputs: Any, grads: list, inputs: bool = False) -> None:
     """One backward pass from several outputs of one call, each seeded with its gradient (None: skipped)."""
-    seeds = [(o._value, g) for o, g in zip(outputs, grads) if g is not None]
+    seeds = [(o._output, g) for o, g in zip(outputs, grads) if g is not None]
     if any(o._call is not outputs[0]._call for o in outputs):
         raise ValueError("backward_many takes the outputs of one call of a compiled function")
     if seeds:
@@ -158,16 +200,16 @@ class CompiledValue:
     per array argument (shaped like it; None for other arguments).
     """
 
-    __slots__ = ("_call", "_value", "_input_grads", "data")
+    __slots__ = ("_call", "_output", "_input_grads", "data")
 
-    def __init__(self, call: Call, value: int) -> None:
-        self._call, self._value = call, value
+    def __init__(self, call: Call, output: int) -> None:
+        self._call, self._output = call, output  # which of the call's outputs this is
         self._input_grads: Optional[list] = None
-        self.data = call.value(value)
+        self.data = call.value(output)
 
     def backward(self, grad: Any = None, inputs: bool = False) -> None:
         """Back-propagate from this output (see the class docstring)."""
-        input_grads = self._call.backward([(self._value, grad)], inputs)
+        input_grads = self._call.backward([(self._output, grad)], inputs)
         if inputs:
             self._input_grads = input_grads
 

@@ -83,14 +83,35 @@ def _signature(fn: Callable) -> str:
 
 
 def check_output(op: Any, out: Any, xs: list) -> Any:
-    """An op's forward result as ``Value.data`` (a float or a float64 lane array); else an error naming the op."""
+    """An op's forward result as ``Value.data`` (a float or a float64 lane array); else an error naming the op.
+
+    A lane array must have one entry per lane of the inputs (lane inputs must agree, see
+    `lane_count`); an op that is not a lane reduction returns lanes only for lane inputs.
+    """
     if isinstance(out, np.ndarray) and out.ndim == 1 and out.size and out.dtype.kind in "fiu":
+        if lane_count(op, xs) != out.size:
+            raise ValueError(f"op {op.name!r} {OPS.origin(op)}: forward returned {out.size} lanes for {_kinds(xs)}; "
+                             f"a forward returns one number per lane of its inputs (a float for floats)")
         return out if out.dtype == np.float64 else out.astype(np.float64)
     if is_number(out) or (isinstance(out, np.ndarray) and out.ndim == 0 and out.dtype.kind in "fiu"):
         return float(out)
     shape = f" of shape {out.shape}" if isinstance(out, np.ndarray) else ""
     raise TypeError(f"op {op.name!r} {OPS.origin(op)}: forward returned {type(out).__name__}{shape} for "
                     f"{_kinds(xs)}; it must return a float, or a 1-D float array with one entry per lane")
+
+
+def lane_count(op: Any, xs: list) -> Any:
+    """The number of lanes of an op's inputs (None when all are floats); lane inputs must agree.
+
+    Raises ``ValueError`` for inputs of different lane counts: a mistake in the graph the user
+    built, so the message says so rather than blaming the op.
+    """
+    counts = {x.size for x in xs if x.__class__ is np.ndarray}
+    if len(counts) > 1:
+        raise ValueError(f"op {op.name!r} was given inputs of {' and '.join(map(str, sorted(counts)))} lanes; the "
+                         f"lane Values one op combines must have the same number of lanes (the lanes are examples: "
+                         f"give every input the same examples, or reduce one first with lane_mean()/lane_sum())")
+    return counts.pop() if counts else None
 
 
 def forward_error(op: Any, xs: list, exc: Exception) -> Exception:
@@ -100,6 +121,7 @@ def forward_error(op: Any, xs: list, exc: Exception) -> Exception:
     """
     if f"op {op.name!r}" in str(exc):
         return exc
+    lane_count(op, xs)  # inputs of different lane counts: the graph's mistake, not the op's
     hint = ""
     if any(isinstance(x, np.ndarray) for x in xs):
         hint = ("; on lanes each input is a numpy array: write the forward with operators and numpy (or "
@@ -137,6 +159,8 @@ def check_gradient(op: Any, data: Any, g: Any) -> Any:
 
 def check_seed(data: Any, grad: Any) -> Any:
     """The seed d(root)/d(root) of a backward pass from a root holding ``data``."""
+    if OPS.tracer is not None:  # a compiled function is recording: its data is not numbers yet
+        OPS.tracer.check_backward(data)
     lanes = isinstance(data, np.ndarray)
     if grad is None:
         if lanes and data.size != 1:
@@ -162,10 +186,17 @@ def released(data: Any) -> GraphReleasedError:
 
 
 def lanes(x: Any, like: Any = None) -> str:
-    """A lane array in a few numbers, for a repr (``like``: broadcast a grad of 0.0 or None to its shape)."""
-    if like is not None and x is not None:  # an op output's grad is 0.0 until backward
+    """A lane array in a few numbers, for a repr (``like``: broadcast a grad of 0.0 or None to its shape).
+
+    A grad whose shape no longer fits the data (a Value whose lanes were replaced) shows its own
+    shape: a repr must not fail where an error message wants to quote it.
+    """
+    if x is None:
+        return "None"
+    if like is not None and np.shape(x) == ():  # an op output's grad is 0.0 until backward
         x = np.broadcast_to(x, like.shape)
-    return np.array2string(x, precision=4, threshold=6, edgeitems=2) if x is not None else "None"
+    text = np.array2string(x if isinstance(x, np.ndarray) else np.asarray(x), precision=4, threshold=6, edgeitems=2)
+    return text if like is None or np.shape(x) == like.shape else f"{text} (shape {np.shape(x)}, not {like.shape})"
 
 
 def describe(x: Any) -> str:

@@ -66,6 +66,12 @@ class Op:
             nodes of this op as one numpy call on stacked arrays.
         batch: optional batching rule for the compiler (`microgradx.compiler.batching`): how
             many nodes of this op become one call (``dot``: one matrix product).
+        fuse: optional rewrite for the compiler (`microgradx.compiler.record`): ``fuse(node,
+            uses)`` returns ``(op, inputs)``, one node computing what ``node`` and the nodes below
+            it that only it uses compute (micrograd's ``b + w1*x1 + ...`` as one ``dot``), or None
+            to keep ``node`` as it is. ``uses(v)`` counts the uses of the op node ``v`` inside the
+            recorded graph (its outputs included), and is 0 for a Value the rewrite must take as
+            it is (a leaf, or a node made before the call, whose data is read as it stands).
 
     The signatures of ``forward`` (``arity`` inputs) and ``backward`` (``grad, out`` and the
     inputs) are checked here, so a forgotten ``arity=2`` fails when the Op is made.
@@ -80,6 +86,7 @@ class Op:
     reduces_lanes: bool = False
     elementwise: bool = False
     batch: Any = None
+    fuse: Optional[Callable[..., Optional[tuple]]] = attrs.field(default=None, validator=_check_callable)
 
     def __attrs_post_init__(self) -> None:
         check_signatures(self)

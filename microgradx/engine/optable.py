@@ -13,11 +13,13 @@ from typing import Any, Optional
 class OpTable(dict):
     """The op table: op name -> `Op`. The engine reads it; the registry fills it.
 
-    A plain dict with three things others set: ``loader``, called with a name that is not in
+    A plain dict with four things others set: ``loader``, called with a name that is not in
     the table (the registry loads the plugins on the first lookup, once, then answers or
     raises ``KeyError``); ``origins``, op name -> where it was registered (``"built-in plugin
-    'arithmetic'"``), which error messages quote; and ``visit``, the backward step that
-    anomaly mode puts in while it is on (None: the plain step).
+    'arithmetic'"``), which error messages quote; ``visit``, the backward step that anomaly
+    mode puts in while it is on (None: the plain step); and ``tracer``, which a compiled
+    function puts in while it records (`microgradx.compiler.trace`): `apply` shows it every
+    node made meanwhile (None: nobody records).
     """
 
     def __init__(self) -> None:
@@ -25,6 +27,7 @@ class OpTable(dict):
         self.loader: Optional[Callable[[str], Any]] = None
         self.origins: dict[str, str] = {}
         self.visit: Optional[Callable[[Any], None]] = None
+        self.tracer: Optional[Any] = None
 
     def __missing__(self, name: str) -> Any:
         if self.loader is None:

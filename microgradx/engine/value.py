@@ -60,7 +60,7 @@ class Value:
         """The data as a float (a lane Value must have exactly one lane)."""
         if isinstance(self.data, np.ndarray) and self.data.size != 1:
             raise ValueError(f"item() needs one number, not {self.data.size} lanes (use lane_mean() or lane_sum())")
-        return float(self.data[0]) if isinstance(self.data, np.ndarray) else self.data
+        return float(self.data[0] if isinstance(self.data, np.ndarray) else self.data)
 
     __float__ = item
 
@@ -95,12 +95,11 @@ class Value:
     def __getattr__(self, name: str) -> Any:
         # Reached only when normal lookup fails: v.softsign(*others) for any registered op.
         try:
-            op = None if name.startswith("_") else OPS[name]
+            if not name.startswith("_"):
+                return partial(apply, OPS[name], self)
         except KeyError:
-            op = None
-        if op is None:
-            raise AttributeError(f"'Value' object has no attribute or registered op {name!r}")
-        return partial(apply, op, self)
+            pass
+        raise AttributeError(f"'Value' object has no attribute or registered op {name!r}")
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
@@ -109,17 +108,17 @@ class Value:
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
 
 
-def apply(op: Union[Op, str], *inputs: Any) -> Value:
-    """Apply ``op`` (an `Op` or a registered op's name) to ``inputs``: the one way a node is made.
+def apply(op: Union[Op, str], *args: Any) -> Value:
+    """Apply ``op`` (an `Op` or a registered op's name) to ``args``: the one way a node is made.
 
     Numbers among the inputs become leaf Values. The op's domain check runs first; an error in
     its forward is raised again (the same type) naming the op, its plugin and the inputs' kind.
     """
     op = OPS[op] if isinstance(op, str) else op
-    if (op.arity is not None and len(inputs) != op.arity) or not inputs:
-        raise TypeError(f"op {op.name!r} takes {op.arity or 'one or more'} input(s), got {len(inputs)}")
-    inputs = tuple([x if isinstance(x, Value) else Value(x) for x in inputs])  # numbers become leaves
-    xs = [v.data for v in inputs]
+    if (op.arity is not None and len(args) != op.arity) or not args:
+        raise TypeError(f"op {op.name!r} takes {op.arity or 'one or more'} input(s), got {len(args)}")
+    inputs = tuple([x if isinstance(x, Value) else Value(x) for x in args])  # numbers become leaves
+    xs = [v.data for v in inputs] if OPS.tracer is None else OPS.tracer.enter(args, inputs)  # (compile: traced)
     if op.check is not None:
         op.check(*xs)  # a domain check raises its own error, naming the op and the value
     try:
@@ -127,4 +126,5 @@ def apply(op: Union[Op, str], *inputs: Any) -> Value:
     except Exception as exc:
         error = forward_error(op, xs, exc)
         raise error from (None if error is exc else exc)
-    return Value(out if out.__class__ is float else check_output(op, out, xs), inputs, op)
+    out = Value(out if out.__class__ is float else check_output(op, out, xs), inputs, op)
+    return out if OPS.tracer is None else OPS.tracer.leave(out)

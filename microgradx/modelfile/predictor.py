@@ -24,6 +24,7 @@ class Predictor:
     schema: Schema
     path: str = "<model>"
     version: int = 2
+    _forward: Any = attrs.field(default=None, init=False, repr=False)  # the model's compiled forward, once made
 
     @classmethod
     def from_file(cls, path: PathLike) -> Predictor:
@@ -63,11 +64,17 @@ class Predictor:
         return X
 
     def outputs(self, X: Any) -> np.ndarray:
-        """The network's raw outputs for raw feature rows ``X``: an (n, k) array."""
-        from microgradx.train.evaluation import model_outputs
+        """The network's raw outputs for raw feature rows ``X``: an (n, k) array.
 
-        Z = model_outputs(self.model, self.schema.transform(self._check(X)))
-        return np.column_stack([np.atleast_1d(np.asarray(o.data, dtype=np.float64)) for o in Z])
+        A compiled forward (one recording for any number of rows, replayed in chunks: bounded
+        memory however many rows).
+        """
+        if self._forward is None:
+            from microgradx.train.steps import compiled_forward
+
+            self._forward = compiled_forward(self.model)
+        Z = self._forward.forward(self.schema.transform(self._check(X)))
+        return np.column_stack([np.atleast_1d(z) for z in Z])
 
     def _codes(self, Z: np.ndarray) -> np.ndarray:
         loss = self.schema.loss

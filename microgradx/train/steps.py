@@ -90,7 +90,7 @@ class CompiledSteps:
         lanes = mode == "lanes"
         self.whole = callable(getattr(loss, "encode_targets", None)) and callable(getattr(loss, "build", None))
         self._step = compile(self._lane_graph if lanes else self._scalar_graph, lanes=lanes) if self.whole else None
-        self._forward = compile(lambda xs: list(model(xs)))
+        self._forward = compiled_forward(model)
 
     def _lane_graph(self, xs: list, ts: list, ws: Optional[Value] = None) -> Value:
         return self.loss.build(list(self.model(xs)), ts, ws, self.params)
@@ -143,8 +143,11 @@ class CompiledSteps:
         return float(loss.data)
 
     def outputs(self, X: np.ndarray) -> list:
-        """The model's outputs for the examples ``X``: one lane Value per output unit (no graph kept)."""
-        return [Value(np.atleast_1d(o.data)) for o in self._forward(np.asarray(X, dtype=np.float64))]
+        """The model's outputs for the examples ``X``: one lane Value per output unit (no graph kept).
+
+        A compiled forward: one recording for any number of rows, replayed in bounded-memory chunks.
+        """
+        return [Value(np.atleast_1d(d)) for d in self._forward.forward(np.asarray(X, dtype=np.float64))]
 
 
 def _output_count(model: Any) -> Optional[int]:
@@ -154,6 +157,17 @@ def _output_count(model: Any) -> Optional[int]:
         return int(nouts[-1])
     nout = getattr(model, "nout", None)
     return int(nout) if isinstance(nout, int) else None
+
+
+def compiled_forward(model: Any) -> Any:
+    """``model``'s forward pass compiled (lane mode): ``.forward(X)`` gives its outputs' data for the rows ``X``."""
+    from microgradx.compiler import compile
+
+    def forward(xs: list) -> list:
+        return list(model(xs))
+
+    forward.__name__ = f"{type(model).__name__}.forward"
+    return compile(forward)
 
 
 def make_steps(model: Any, loss: Any, params: list, mode: str, compiled: bool = True) -> Any:

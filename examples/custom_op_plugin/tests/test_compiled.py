@@ -26,6 +26,6 @@ def test_compiled_softplus_and_huber_equal_eager_and_run_batched():
         np.testing.assert_allclose(out.data, eager.data, rtol=1e-12)
         np.testing.assert_allclose((w.grad, delta.grad), want, rtol=1e-10)
         w.grad = delta.grad = 0.0
-    plan = next(iter(compiled._recordings.values()))[0]
+    plan = next(iter(compiled._recordings.values())).plan
     batched = {k.op.name: len(k.gathers[0].rows) for k in plan.kernels if type(k).__name__ == "ElementwiseKernel"}
     assert batched["softplus"] == 4 and batched["huber"] == 4  # four nodes of each, one call each
