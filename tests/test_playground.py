@@ -134,11 +134,13 @@ def test_training_uses_compiled_steps_one_recording_per_network_shape(run):
         run.train_epoch()
     assert run.epoch == 5 and len(run.history["test_loss"]) == 6  # epoch 0 (before training), then 1..5
     assert run.history["train_loss"][-1] < run.history["train_loss"][0]
-    assert model.trainer._steps._step.recordings == 1  # 100 training points, batches of 10: one shape
+    assert model.trainer._steps._step.recordings == 1
     run.frame()
-    # the probe: recorded for the 200 points and for the grid (one recording, where the compiler keys by features)
-    assert 1 <= model.probe.recordings <= 2
-    run.apply({"layers": "5"})  # another network shape: a new recording (of a new Trainer and probe)
+    assert model.probe.recordings == 1  # one recording for the grid (2500 rows) and the points (200)
+    run.apply({"batch": "32"})  # 100 training points: batches of 32, 32, 32 and 4, one recording
+    run.train_epoch()
+    assert run.model.trainer._steps._step.recordings == 1
+    run.apply({"layers": "5"})  # another network shape: its own recording (of a new Trainer and probe)
     run.train_epoch()
     assert run.model.trainer._steps._step.recordings == 1 and run.model is not model
 
