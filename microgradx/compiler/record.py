@@ -72,7 +72,7 @@ def read_graph(outputs: list, single: bool) -> Program:
 
     def fused(v: Any) -> tuple:
         """(op, input Values) of the program node standing for ``v``."""
-        op = _plain(v._op)
+        op = _plain(v.op)
         if op is not add:
             return op, v._parents
         terms, todo = [], [(v._parents, 0)]
@@ -80,15 +80,15 @@ def read_graph(outputs: list, single: bool) -> Program:
             inputs, k = todo.pop()
             if k < len(inputs):
                 todo.append((inputs, k + 1))
-                if _plain(inputs[k]._op) is add and _refs_at(inputs, k) <= alone:  # an add only the one above reads
+                if _plain(inputs[k].op) is add and _refs_at(inputs, k) <= alone:  # an add only the one above reads
                     todo.append((inputs[k]._parents, 0))
                 else:
                     terms.append(inputs[k])
         if len(terms) < 3:
             return op, v._parents
-        products = [t for t in terms if _plain(t._op) is mul]
+        products = [t for t in terms if _plain(t.op) is mul]
         if len(products) >= 2 and len(terms) - len(products) <= 1:
-            bias = [t for t in terms if _plain(t._op) is not mul]
+            bias = [t for t in terms if _plain(t.op) is not mul]
             return dot, (*bias, *[p._parents[0] for p in products], *[p._parents[1] for p in products])
         return sum_op, tuple(terms)
 
@@ -101,10 +101,10 @@ def read_graph(outputs: list, single: bool) -> Program:
             node_inputs.append([ids[id(p)] for p in node[1]])
             node_data.append(v.data)
         elif id(v) not in ids:
-            if v._op is None:
+            if v.op is None:
                 leaf_values.append(v)
                 ids[id(v)] = -len(leaf_values)
-            elif v._op is RELEASED:  # its inputs are gone: no replay can recompute it (eager backward says so too)
+            elif v.op is RELEASED:  # its inputs are gone: no replay can recompute it (eager backward says so too)
                 raise released(v.data)
             else:
                 node = fused(v)

@@ -160,7 +160,7 @@ def _forward_message(op: Any, xs: tuple, out: Any, frames: tuple) -> str:
 
 def checked_visit(v: Any) -> None:
     """`microgradx.engine.autograd.visit_node` in anomaly mode: every gradient and accumulation checked."""
-    op = v._op
+    op = v.op
     if not _finite(v.grad):
         raise FloatingPointError(f"backward reached op {op.name!r} ({OPS.origin(op)}) with the non-finite gradient "
                                  f"{_show(v.grad, _bad_lane(v.grad))} (the seed passed to backward()?)\n"

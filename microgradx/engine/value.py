@@ -36,19 +36,18 @@ class Value:
     Reset them with ``microgradx.zero_grad(params)`` (or ``v.grad = 0.0``) between steps.
     """
 
-    __slots__ = ("data", "grad", "_parents", "_op", "label")
+    __slots__ = ("data", "grad", "_parents", "op", "label")
     __array_ufunc__ = None  # numpy hands `array + value` to Value.__radd__ instead of looping
 
-    def __init__(self, data: Any, _parents: tuple = (), _op: Optional[Op] = None, label: Optional[str] = None):
-        if _op is None:  # a leaf made by a user: check what it holds (`apply` checked an op's output)
+    def __init__(self, data: Any, _parents: tuple = (), op: Optional[Op] = None, label: Optional[str] = None):
+        if op is None:  # a leaf made by a user: check what it holds (`apply` checked an op's output)
             data = as_data(data)
         self.data = data
-        self.grad = 0.0 if _op is not None or not isinstance(data, np.ndarray) else np.zeros_like(data)
+        self.grad = 0.0 if op is not None or not isinstance(data, np.ndarray) else np.zeros_like(data)
         self._parents = _parents  # the inputs of the op that made this Value (empty for a leaf)
-        self._op = _op  # that op (None for a leaf)
+        self.op = op  # that op (None for a leaf)
         self.label = label
 
-    op = property(lambda self: self._op, doc="The `Op` that made this Value, or None for a leaf.")
     parents = property(lambda self: self._parents, doc="The Values this one was computed from (empty for a leaf).")
     is_lanes = property(lambda self: isinstance(self.data, np.ndarray), doc="True when ``data`` is an array of lanes.")
 
