@@ -10,7 +10,10 @@ the simplest ops are the `operator` module's functions (``operator.add(x, y)`` i
 from __future__ import annotations
 
 import math
+import numbers
 import operator
+import threading
+import weakref
 
 import numpy as np
 
@@ -21,19 +24,19 @@ _ndarray = np.ndarray
 
 # -- add, sub, neg, mul: d(x+y) = dx + dy; d(x*y) = y dx + x dy -------------------------------
 
-add = Op(name="add", elementwise=True, arity=2, doc="x + y",
+add = Op(name="add", elementwise=True, arity=2, symbol="+", doc="x + y",
          forward=operator.add,  # x + y
          backward=lambda g, out, x, y: (g, g))
 
-sub = Op(name="sub", elementwise=True, arity=2, doc="x - y",
+sub = Op(name="sub", elementwise=True, arity=2, symbol="-", doc="x - y",
          forward=operator.sub,  # x - y
          backward=lambda g, out, x, y: (g, -g))
 
-neg = Op(name="neg", elementwise=True, arity=1, doc="-x",
+neg = Op(name="neg", elementwise=True, arity=1, symbol="-", doc="-x",
          forward=operator.neg,  # -x
          backward=lambda g, out, x: (-g,))
 
-mul = Op(name="mul", elementwise=True, arity=2, doc="x * y",
+mul = Op(name="mul", elementwise=True, arity=2, symbol="*", doc="x * y",
          forward=operator.mul,  # x * y
          backward=lambda g, out, x, y: (g * y, g * x))
 
@@ -49,7 +52,7 @@ def _check_div(x, y):
         raise ZeroDivisionError(f"op 'div': division by zero ({x!r} / {y!r})")
 
 
-div = Op(name="div", arity=2, elementwise=True, doc="x / y (y == 0 raises ZeroDivisionError)",
+div = Op(name="div", arity=2, elementwise=True, symbol="/", doc="x / y (y == 0 raises ZeroDivisionError)",
          forward=operator.truediv,  # x / y
          backward=lambda g, out, x, y: (g / y, -g * out / y),
          check=_check_div)
@@ -88,28 +91,61 @@ def _pow(x, y):
             return float(np.power(np.float64(x), y))
 
 
-def _pow_backward(g, out, x, y):
-    # d/dx = y x**(y-1), d/dy = x**y log(x), with two edges taken as PyTorch does: d/dx is 0 where
-    # y == 0 (x**0 is constant; the formula gives 0 * inf at x == 0), and d/dy is 0 where x <= 0
-    # (log(x) is undefined there; x**y was then 0, 1/0 or an integer power).
+def _dx(g, x, y):
+    # d/dx = y x**(y-1), taken as 0 where y == 0 (x**0 is constant; the formula gives 0 * inf at x == 0)
     if x.__class__ is _ndarray or y.__class__ is _ndarray:
         with np.errstate(invalid="ignore"):  # 0 * inf is nan, silently, as on the float path
             dx = g * y * _pow(x, y - 1)
         if y.__class__ is _ndarray:
-            dx = np.where(y == 0.0, 0.0, dx)
-        elif y == 0.0:
-            dx = np.zeros_like(dx)
-        dy = np.where(x > 0.0, g * out * np.log(np.where(x > 0.0, x, 1.0)), 0.0)
-        return dx, dy
+            return np.where(y == 0.0, 0.0, dx)
+        return np.zeros_like(dx) if y == 0.0 else dx
+    if y == 0.0:
+        return 0.0
     try:
-        dx = g * y * x ** (y - 1) if y != 0.0 else 0.0
+        return g * y * x ** (y - 1)
     except (OverflowError, ZeroDivisionError):
-        dx = g * y * _pow(x, y - 1)
-    return dx, (g * out * math.log(x) if x > 0.0 else 0.0)
+        return g * y * _pow(x, y - 1)
 
 
-pow = Op(name="pow", arity=2, elementwise=True, doc="x ** y (a number or a Value exponent)",
-         forward=_pow, backward=_pow_backward, check=_check_pow)
+def _pow_backward(g, out, x, y):
+    # d/dy = x**y log(x), taken as 0 where x <= 0 as PyTorch does (log(x) is undefined there; x**y
+    # was then 0, 1/0 or an integer power)
+    if x.__class__ is _ndarray or y.__class__ is _ndarray:
+        return _dx(g, x, y), np.where(x > 0.0, g * out * np.log(np.where(x > 0.0, x, 1.0)), 0.0)
+    return _dx(g, x, y), (g * out * math.log(x) if x > 0.0 else 0.0)
+
+
+# -- x ** c for a number c: micrograd's '**2', one node whose exponent is a constant -----------------
+
+_pow_constants: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # symbol -> op, while in use
+_pow_constants_lock = threading.Lock()
+
+
+def pow_constant(c: float) -> Op:
+    """``x ** c`` for the number ``c``, as an op of one input: ``pow``'s `Op.with_constant`.
+
+    micrograd's ``x ** 2``: one node, shown ``'**2'``, whose exponent is part of the op, so no
+    gradient is computed for it. The same ``c`` gives the same op while any node or recording
+    uses it (the compiler batches nodes by op), so ``x ** 2`` and ``y ** 2`` share one.
+    """
+    c = int(c) if isinstance(c, numbers.Integral) else float(c)  # shown as micrograd shows it: **2, **0.5
+    symbol = f"**{c}"
+    op = _pow_constants.get(symbol)
+    if op is None:
+        with _pow_constants_lock:  # one op per exponent, even when two threads ask at once
+            op = _pow_constants.get(symbol)
+            if op is None:
+                e = float(c)
+                op = _pow_constants[symbol] = Op(
+                    name="pow", symbol=symbol, elementwise=True, doc=f"x {symbol} (a constant exponent)",
+                    forward=lambda x: _pow(x, e),
+                    backward=lambda g, out, x: (_dx(g, x, e),),
+                    check=lambda x: _check_pow(x, e))
+    return op
+
+
+pow = Op(name="pow", arity=2, elementwise=True, symbol="**", doc="x ** y (a number y: one op per exponent, **2 ...)",
+         forward=_pow, backward=_pow_backward, check=_check_pow, with_constant=pow_constant)
 
 
 @hookimpl

@@ -66,6 +66,13 @@ class Op:
             nodes of this op as one numpy call on stacked arrays.
         batch: optional batching rule for the compiler (`microgradx.compiler.batching`): how
             many nodes of this op become one call (``dot``: one matrix product).
+        symbol: how pictures and micrograd's ``v._op`` show the op (``'+'``, ``'*'``,
+            ``'tanh'``); the name by default.
+        with_constant: optional ``with_constant(c) -> Op``: this op with its last input fixed
+            to the number ``c``, a constant of the node rather than a leaf (``x ** 2`` is
+            ``OPS["pow"].with_constant(2)`` applied to ``x``: one node, one input, shown
+            ``'**2'``). It must return the same `Op` object for the same ``c`` while that op is
+            in use, since the compiler batches nodes by op identity.
 
     The signatures of ``forward`` (``arity`` inputs) and ``backward`` (``grad, out`` and the
     inputs) are checked here, so a forgotten ``arity=2`` fails when the Op is made.
@@ -80,10 +87,14 @@ class Op:
     reduces_lanes: bool = False
     elementwise: bool = False
     batch: Any = None
+    symbol: str = attrs.field(default=attrs.Factory(lambda self: self.name, takes_self=True),
+                              validator=[attrs.validators.instance_of(str), attrs.validators.min_len(1)])
+    with_constant: Optional[Callable[[Any], Op]] = attrs.field(default=None, validator=_check_callable)
 
     def __attrs_post_init__(self) -> None:
         check_signatures(self)
 
     def __repr__(self) -> str:
         arity = "variadic" if self.arity is None else self.arity
-        return f"Op({self.name!r}, arity={arity})"
+        symbol = "" if self.symbol == self.name else f", symbol={self.symbol!r}"
+        return f"Op({self.name!r}, arity={arity}{symbol})"
