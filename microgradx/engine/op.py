@@ -36,6 +36,11 @@ def _check_arity(instance: Op, attribute: attrs.Attribute, value: Optional[int])
         raise ValueError(f"Op {instance.name!r}: arity must be a positive int or None (variadic), got {value!r}")
 
 
+def _check_symbol(instance: Op, attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not value:  # ('' is a leaf's v._op)
+        raise TypeError(f"Op {instance.name!r}: symbol must be a non-empty str (what pictures show), got {value!r}")
+
+
 def _check_callable(instance: Op, attribute: attrs.Attribute, value: Any) -> None:
     if value is None and attribute.name in ("forward", "backward"):
         raise TypeError(f"Op {instance.name!r}: {attribute.name} is required")
@@ -87,8 +92,7 @@ class Op:
     reduces_lanes: bool = False
     elementwise: bool = False
     batch: Any = None
-    symbol: str = attrs.field(default=attrs.Factory(lambda self: self.name, takes_self=True),
-                              validator=[attrs.validators.instance_of(str), attrs.validators.min_len(1)])
+    symbol: str = attrs.field(default=attrs.Factory(lambda self: self.name, takes_self=True), validator=_check_symbol)
     with_constant: Optional[Callable[[Any], Op]] = attrs.field(default=None, validator=_check_callable)
 
     def __attrs_post_init__(self) -> None:
