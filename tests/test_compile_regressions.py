@@ -166,7 +166,7 @@ def test_constants_and_chain_fusion_do_not_depend_on_how_a_call_argument_is_coun
     Where it does not, every closed-over parameter held once elsewhere was baked in as a constant (training did
     nothing), and a partial sum used twice was expanded into each user (a program as big as the sum of its uses)."""
     from microgradx.compiler import record
-    from microgradx.nn import MLP
+    from microgradx.nn import DenseMLP as MLP  # the registered MLP
 
     if borrowing:
         monkeypatch.setattr(record, "sys", _BorrowingSys())
