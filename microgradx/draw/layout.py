@@ -121,7 +121,7 @@ def value_fields(node: Node, precision: int) -> list[tuple[str, str]]:
     fields = []
     if node.group is not None:
         fields.append(("label", node.group))
-    elif v.label is not None:
+    elif v.label:
         fields.append(("label", str(v.label)))
     if node.outputs is None:
         fields.append(("data", f"data {summarize(v.data, precision)}"))
@@ -160,7 +160,7 @@ def elements(picture: Picture, shown: Sequence[Node], *, precision: int = 4,
         target = node.ident
         if node.group is None and v.op is not None:  # the op first: boxes stay in topological order
             target = f"{node.ident}_op"
-            boxes[target] = Box(target, "op", [("name", v.op.name)])
+            boxes[target] = Box(target, "op", [("name", v.op.symbol)])
             edges.append(Edge(target, node.ident))
         rows = [Box(key, "row", fields) for key, fields in output_rows(node, precision)]
         boxes[node.ident] = Box(node.ident, "group" if node.group is not None else "value",

@@ -39,7 +39,7 @@ class Value:
     __slots__ = ("data", "grad", "_parents", "op", "label")
     __array_ufunc__ = None  # numpy hands `array + value` to Value.__radd__ instead of looping
 
-    def __init__(self, data: Any, _parents: tuple = (), op: Optional[Op] = None, label: Optional[str] = None):
+    def __init__(self, data: Any, _parents: tuple = (), op: Optional[Op] = None, label: str = ""):
         if op is None:  # a leaf made by a user: check what it holds (`apply` checked an op's output)
             data = as_data(data)
         self.data = data
@@ -54,7 +54,7 @@ class Value:
     # -- micrograd's names, so the lecture's code runs: _prev, _op, _backward() ------------------
 
     _prev = property(lambda self: set(self._parents), doc="micrograd's name for the inputs: a set of `parents`.")
-    _op = property(lambda self: self.op.symbol if self.op else "", doc="micrograd's op string: `Op.symbol`, '' for a leaf.")
+    _op = property(lambda self: self.op.symbol if self.op else "", doc="micrograd's op string: `Op.symbol`; leaf: ''.")
 
     def _backward(self) -> None:
         """micrograd's ``_backward()``: this node's step of the backward pass, as ``backward()`` takes it.
