@@ -13,6 +13,7 @@ MODULES = [
     "microgradx.engine.op",
     "microgradx.engine.anomaly",
     "microgradx.draw.dot",
+    "microgradx.draw.inline",
     "microgradx.nn",
 ]
 

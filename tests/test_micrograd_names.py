@@ -8,6 +8,7 @@ import io
 import itertools
 import math
 import random
+import re
 import tokenize
 from pathlib import Path
 
@@ -293,3 +294,43 @@ def test_the_bundled_mlp_is_densemlp_under_its_registered_name():
 def test_ops_namespace_and_methods_still_see_pow():
     x = Value(2.0)
     assert ops.pow(x, 3.0).data == 8.0 and len(ops.pow(x, 3.0).parents) == 2  # the registered op: two inputs
+
+
+# -- draw_dot -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["auto", "builtin"])
+def test_draw_dot_displays_inline_as_micrograds_does(engine, tmp_path, monkeypatch):
+    """trace_graph.ipynb's cells: ``y = (x * 2 + 1).relu(); y.backward(); draw_dot(y)`` shows the picture."""
+    formatters = pytest.importorskip("IPython.core.formatters", reason="IPython comes with the test extras")
+    from microgradx.draw import draw_dot, find_dot
+
+    x = Value(1.0)
+    y = (x * 2 + 1).relu()
+    y.backward()
+    dot = draw_dot(y, engine=engine)
+    assert dot.engine == ("graphviz" if engine == "auto" and find_dot() else "builtin")
+    shown, _ = formatters.DisplayFormatter().format(dot)  # what Jupyter puts in the cell's output
+    assert {"image/svg+xml", "text/html"} <= set(shown)
+    svg = shown["image/svg+xml"]
+    assert svg.startswith("<svg") and svg.count("<svg") == 1
+    texts = {s.strip() for s in re.findall(r">([^<>]+)</text>", svg)}
+    assert {"*", "+", "ReLU", "data 3", "grad 1", "grad 2"} <= texts  # y = relu(1*2 + 1) = 3, dy/dx = 2
+    assert "digraph" in dot.source and 'label="ReLU"' in dot.source
+    path = dot.render(tmp_path / "gout")  # trace_graph.ipynb ends with dot.render('gout')
+    assert path == tmp_path / "gout.svg" and path.read_text() == dot.svg
+    assert "digraph" in (tmp_path / "gout").read_text()
+
+
+def test_draw_dot_without_graphviz_uses_the_built_in_layout(monkeypatch):
+    from microgradx.draw import draw_dot, inline
+
+    monkeypatch.setattr(inline, "find_dot", lambda: None)
+    dot = draw_dot(Value(2.0, label="a") ** 2)
+    assert dot.engine == "builtin" and ">**2<" in dot.svg and ">a<" in dot.svg
+    with pytest.raises(RuntimeError, match="needs Graphviz's `dot` program"):
+        draw_dot(Value(1.0) * 2, engine="graphviz")
+    with pytest.raises(ValueError, match="draw_dot shows SVG"):
+        draw_dot(Value(1.0), format="png")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        draw_dot(Value(1.0), engine="neato")

@@ -350,6 +350,12 @@ class Timeline:
 
     # -- what the page needs -------------------------------------------------------------------
 
+    def labels(self) -> dict[str, str]:
+        """A name for each drawn op output that has no label (``a * b``, ``node 7``), as the steps call it."""
+        return {node.ident: self.name(node.value) for node in self.picture.shown(None)
+                if id(node) in self.shown and node.group is None and node.value.op is not None
+                and not node.value.label}
+
     def final(self) -> dict[str, tuple[str, str]]:
         """Each drawn node's data and grad text after the last step (what the page opens with)."""
         state = {k: list(v) for k, v in self.initial.items()}
@@ -374,4 +380,4 @@ class Timeline:
             entry.setdefault("visit", [])
             entry.setdefault("inputs", [])
         return {"entries": self.entries, "initial": {k: list(v) for k, v in self.initial.items()},
-                "computed_at": self.computed_at, "seed": self.seed, "start": len(self.entries) - 1}
+                "computed_at": self.computed_at, "seed": self.seed, "start": 0}
