@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import microgradx
-from microgradx import Op, Value, hookimpl, ops, plugin_registered
+from microgradx import Op, PluginWarning, Value, hookimpl, ops, plugin_registered
 from microgradx.engine import autograd
 from microgradx.engine.optable import OPS
 from microgradx.nn import MLP, DenseMLP, Layer, Neuron
@@ -214,7 +214,8 @@ def test_a_pow_op_without_with_constant_takes_the_number_as_an_input(fresh_regis
         def microgradx_register_ops(self, register):
             register(plain, replace=True)
 
-    with plugin_registered(Plugin(), name="plain-pow"):
+    with pytest.warns(PluginWarning, match="replaces the built-in op 'pow'"), \
+            plugin_registered(Plugin(), name="plain-pow"):
         y = Value(2.0) ** 3
         assert y.op is plain and len(y.parents) == 2 and y.parents[1].data == 3.0  # a leaf, as before
     assert (Value(2.0) ** 3)._op == "**3"
