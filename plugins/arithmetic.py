@@ -1,10 +1,11 @@
-"""The arithmetic ops behind Python's operators: add, sub, neg, mul, div, pow.
+"""The arithmetic ops behind Python's operators: add, sub, neg, mul, div, pow (and `pow_constant`).
 
 Each op is its forward and its derivative side by side, written with operators so the
 same lines serve a float and an array of lanes (and arrays of any shape: every op here is
 ``elementwise``, so the compiler runs many nodes of one as one numpy call). The forwards of
 the simplest ops are the `operator` module's functions (``operator.add(x, y)`` is
-``x + y``): the same arithmetic without a Python-level call.
+``x + y``): the same arithmetic without a Python-level call. A number exponent is part of
+its op, as in micrograd: ``x ** 2`` applies ``pow_constant(2)``, one node with one input.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def pow_constant(c: float) -> Op:
     return op
 
 
-pow = Op(name="pow", arity=2, elementwise=True, symbol="**", doc="x ** y (a number y: one op per exponent, **2 ...)",
+pow = Op(name="pow", arity=2, elementwise=True, symbol="**", doc="x ** y (x ** 2, a number exponent: one node, **2)",
          forward=_pow, backward=_pow_backward, check=_check_pow, with_constant=pow_constant)
 
 
