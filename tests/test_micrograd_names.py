@@ -335,3 +335,31 @@ def test_draw_dot_without_graphviz_uses_the_built_in_layout(monkeypatch):
         draw_dot(Value(1.0), format="png")
     with pytest.raises(ValueError, match="engine must be one of"):
         draw_dot(Value(1.0), engine="neato")
+
+
+EDGES = [(10.0, 400.0), (-1e308, 3.0), (0.0, -1.0), (-0.0, -2.0), (0.0, -math.inf), (0.0, 0.0), (0.0, 0.5),
+         (0.0, 2.0), (-2.0, 0.5), (-2.0, 3.0), (-2.0, math.inf), (-0.5, math.inf), (-2.0, math.nan), (math.nan, 0.0),
+         (1.0, math.nan), (math.inf, -1.0), (3.0, 2.0), (2.5, -1.5), (-1.5, 2.0)]
+
+
+@pytest.mark.parametrize("x, y", EDGES)
+def test_a_constant_exponent_has_pows_edge_cases(x, y):
+    """``x ** c`` (one input) computes what the registered two-input ``pow`` computes, edges included
+    (docs/edge_cases.md), on a float and on lanes; only the exponent's gradient is gone."""
+    from microgradx_plugins.arithmetic import pow_constant
+
+    pow2, pow1 = OPS["pow"], pow_constant(y)
+
+    def outcome(op, *xs):
+        try:
+            if op.check is not None:
+                op.check(*xs)
+            out = op.forward(*xs)
+            return out, op.backward(1.0 if not isinstance(out, np.ndarray) else np.ones_like(out), out, *xs)[0]
+        except (ValueError, ZeroDivisionError) as exc:
+            return type(exc), str(exc).split(":")[0]
+
+    for xs in (x, np.array([x, 1.5])):
+        with np.errstate(all="ignore"):  # (lane mode's 0 * inf warns, as docs/edge_cases.md says)
+            want, got = outcome(pow2, xs, y), outcome(pow1, xs)
+        np.testing.assert_equal(got, want)
