@@ -251,3 +251,26 @@ def test_the_lectures_pytorch_cells_give_microgradxs_numbers(torch):
     assert len(printed) == 9  # o, then "x2", grad, "w2", grad, "x1", grad, "w1", grad: the names hold digits
     assert printed[0] == pytest.approx(o.data, rel=1e-15)
     assert printed[2::2] == pytest.approx([x2.grad, w2.grad, x1.grad, w1.grad], rel=1e-15)
+
+
+def test_the_comparison_catches_a_different_number_a_missing_value_and_a_different_picture():
+    """The lockstep comparison fails where it should, so the tests above can fail."""
+    cells = code_cells(FIRST)
+    (k,) = [k for k, c in enumerate(cells) if "class Value" in c]
+    lecture = cells[k] + "\n"
+    ours = replace_classes(lecture, ["Value"], "from microgradx import Value")
+    draw = next(c for c in cells if "def draw_dot" in c) + "\n"
+    variants = {
+        "a grad": (ours + "a.grad = 1e-9\n", "a[0]: data 2.0 grad 0.0 in the reference, data 2.0 grad 1e-09 here"),
+        "a print": (ours + "print(L.data * (1 + 1e-11))\n", "printed -8.0 in the reference, -8.00000000008 here"),
+        "no value": (ours + "del f\n", "f: Values in the reference, NoneType here"),
+    }
+    for name, (source, problem) in variants.items():
+        reference = [lecture + ("print(L.data)\n" if "print" in name else "")]
+        run = Lockstep(reference, [source], name, lambda k, s: False,
+                       lambda k, r, m, rn, mn: compare(r, m, rn, mn, LECTURE_REL))
+        assert problem in run.report(), (name, run.report())
+    picture = "draw_dot(L)\n"  # one Value more in ours: the pictures differ
+    run = Lockstep([lecture + draw + picture], [ours + draw + "L = L + 0.0\n" + picture], "picture",
+                   lambda k, s: False, lambda k, r, m, rn, mn: compare(r, m, rn, mn, LECTURE_REL))
+    assert "the picture's nodes differ" in run.report()
