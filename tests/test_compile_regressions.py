@@ -160,7 +160,7 @@ def test_what_is_read_afresh_does_not_depend_on_who_else_holds_a_value(rng):
     as a constant depended on how many references it had, and appending an intermediate Value to a debug list
     changed the recording. The rule is the recording's own: numbers are constants, every Value is read afresh,
     and a chain is fused by its use counts inside the graph."""
-    from microgradx.nn import MLP
+    from microgradx.nn import DenseMLP as MLP  # the registered MLP
 
     model = MLP(3, [4, 1], seed=3, fused=False)
     debug: list = []

@@ -27,7 +27,8 @@ from microgradx.compiler.kernels import ElementwiseKernel, NodeKernel
 from microgradx.compiler.params import BoundParameter, ParameterStore
 from microgradx.engine.autograd import topological_order
 from microgradx.engine.value import apply
-from microgradx.nn import MLP, SGD, Adam
+from microgradx.nn import SGD, Adam
+from microgradx.nn import DenseMLP as MLP  # the registered MLP (microgradx.nn.MLP is micrograd's)
 
 LANE_STYLES = [pytest.param(True, id="lanes"), pytest.param(False, id="scalar")]
 

@@ -63,12 +63,12 @@ def count_uses(outputs: list, rec: Recording) -> Callable[[Any], int]:
     made, ends = rec.made, set(outputs)
     counts = Counter(chain.from_iterable([v._parents for v in made]))  # (C loops: a recording has many nodes)
     if set(made).difference(counts, ends):  # a node made but used by nothing: dropped work
-        counts, stack = Counter(), [o for o in ends if o._op is not None and rec.owns(o)]
+        counts, stack = Counter(), [o for o in ends if o.op is not None and rec.owns(o)]
         seen = set(stack)
         while stack:
             for p in stack.pop()._parents:
                 counts[p] += 1
-                if p not in seen and p._op is not None and rec.owns(p):
+                if p not in seen and p.op is not None and rec.owns(p):
                     seen.add(p)
                     stack.append(p)
     counts.update(outputs)
@@ -110,7 +110,7 @@ def read_graph(outputs: list, single: bool, rec: Recording, positions: dict) -> 
             node_inputs.append([ids[id(p)] for p in node[1]])
             node_data.append(v.data.value)
         elif id(v) not in ids:
-            op = v._op
+            op = v.op
             if op is None or not rec.owns(v):  # a leaf, or a node made before the call: read as it stands
                 leaves.append(leaf(v))
                 leaf_lanes.append(lanes(v))

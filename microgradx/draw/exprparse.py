@@ -211,7 +211,7 @@ class _Evaluator:
         bound = self.bindings[name]
         if isinstance(bound, Value):
             value = bound
-            if value.label is None:
+            if not value.label:
                 value.label = name
         else:
             try:

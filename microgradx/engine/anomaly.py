@@ -96,7 +96,8 @@ def _check_the_table() -> None:
     OPS.load()
     for name, op in list(OPS.items()):
         _plain_ops[name] = op
-        OPS[name] = attrs.evolve(op, forward=_checked_forward(op))
+        constants = {} if op.with_constant is None else {"with_constant": _checked_constants(op.with_constant)}
+        OPS[name] = attrs.evolve(op, forward=_checked_forward(op), **constants)
     OPS.visit = checked_visit
 
 
@@ -126,6 +127,20 @@ def _checked_forward(op: Any) -> Any:
 
     forward.plain_op = op
     return forward
+
+
+def _checked_constants(plain: Any) -> Any:
+    """An op's ``with_constant`` whose ops are checked too (``x ** 2``): one checked copy per plain op."""
+    copies: dict = {}  # id(plain op) -> (plain op, its checked copy); holding the plain op keeps its id its own
+
+    def with_constant(c: Any) -> Any:
+        op = plain(c)
+        copy = copies.get(id(op))
+        if copy is None:
+            copy = copies.setdefault(id(op), (op, attrs.evolve(op, forward=_checked_forward(op))))
+        return copy[1]
+
+    return with_constant
 
 
 def _user_frames() -> tuple:
@@ -160,7 +175,7 @@ def _forward_message(op: Any, xs: tuple, out: Any, frames: tuple) -> str:
 
 def checked_visit(v: Any) -> None:
     """`microgradx.engine.autograd.visit_node` in anomaly mode: every gradient and accumulation checked."""
-    op = v._op
+    op = v.op
     if not _finite(v.grad):
         raise FloatingPointError(f"backward reached op {op.name!r} ({OPS.origin(op)}) with the non-finite gradient "
                                  f"{_show(v.grad, _bad_lane(v.grad))} (the seed passed to backward()?)\n"
