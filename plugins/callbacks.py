@@ -359,7 +359,7 @@ class Checkpoint(_Monitor):
         if improved:
             self.best, self.best_epoch = value, epoch + 1
         if improved or not self.save_best_only:
-            meta = dict(trainer.model_meta(), epoch=epoch + 1, monitor=name, value=value)
+            meta = dict(trainer.model_meta(self.path), epoch=epoch + 1, monitor=name, value=value)
             schema = trainer.model_schema() if callable(getattr(trainer, "model_schema", None)) else None
             modelfile.save(trainer.model, self.path, meta=meta, schema=schema)
             self.saves += 1

@@ -56,6 +56,9 @@ from microgradx.train.steps import make_steps
 
 MODES = ("lanes", "scalar")
 
+#: The training accuracy of each epoch is measured on at most this many examples (a seeded sample).
+TRAIN_SAMPLE = 10_000
+
 #: An epoch whose mean loss is this many times the run's best so far (or its first step's) warns.
 DIVERGENCE_FACTOR = 1000.0
 
@@ -70,6 +73,11 @@ class DivergenceWarning(UserWarning):
     def __init__(self, message: str, lr: float = math.nan, loss: float = math.nan, reference: float = math.nan):
         super().__init__(message)
         self.lr, self.loss, self.reference = lr, loss, reference
+
+def _plain_setting(v: Any) -> bool:
+    return v is None or isinstance(v, (int, float, str)) or \
+        (isinstance(v, (list, tuple)) and all(isinstance(i, str) for i in v))
+
 
 class Trainer:
     """Train a model on a dataset: forward, backward and update, with training-event hooks.
@@ -110,6 +118,9 @@ class Trainer:
             loss counts that many times (0 drops it). None: every example counts once.
         compile: record each step's graph once and replay it at array speed
             (`microgradx.compile`); False runs every step eagerly, node by node.
+        train_sample: the training accuracy of each epoch is measured on a seeded sample of at
+            most this many training examples (`TRAIN_SAMPLE` by default; the same sample every
+            epoch), never on all of a large table; 0 measures none, None all of them.
 
     Bad settings raise ``ValueError``/``TypeError`` (or ``UnknownComponentError`` listing
     what is registered) here, at construction, not halfway through training.
@@ -122,7 +133,7 @@ class Trainer:
                  loss_options: Optional[dict] = None, optimizer_options: Optional[dict] = None,
                  schedule_options: Optional[dict] = None, dataset_options: Optional[dict] = None,
                  model_options: Optional[dict] = None, shuffle: bool = True, detect_anomaly: bool = False,
-                 sample_weight: Any = None, compile: bool = True):
+                 sample_weight: Any = None, compile: bool = True, train_sample: Optional[int] = TRAIN_SAMPLE):
         self.epochs = check_positive_int("epochs", epochs)
         self.batch_size = None if batch_size is None else check_positive_int("batch_size", batch_size)
         self.seed = check_int("seed", seed)
@@ -130,6 +141,10 @@ class Trainer:
             raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
         self.mode = mode
         self.shuffle = bool(shuffle)
+        if train_sample is not None and check_int("train_sample", train_sample) < 0:
+            raise ValueError(f"train_sample must be a number of examples >= 0 (0: none) or None (all), got "
+                             f"{train_sample!r}")
+        self.train_sample = train_sample
         self.detect_anomaly = bool(detect_anomaly)
         if lr is not None:
             if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
@@ -261,13 +276,15 @@ class Trainer:
         self._warned_divergence = False
         self._rng = np.random.default_rng(self.seed)
         X, y = ds.X_train, ds.y_train
+        X_eval, y_eval = self.train_rows()
         started = time.perf_counter()
         hook.microgradx_train_start(trainer=self)
         for epoch in range(self.epochs):
             self.epoch = epoch
             t0 = time.perf_counter()
             metrics = {"loss": self.train_epoch(X, y, self.sample_weight, hook=hook), "lr": float(self.optimizer.lr)}
-            metrics["train_accuracy"] = self.evaluate(X, y, with_loss=False).get("accuracy")
+            if len(y_eval):
+                metrics["train_accuracy"] = self.evaluate(X_eval, y_eval, with_loss=False).get("accuracy")
             if ds.X_test is not None and len(ds.X_test):
                 test = self.evaluate(ds.X_test, ds.y_test)
                 metrics["test_loss"] = test["loss"]
@@ -319,6 +336,16 @@ class Trainer:
         self._watch_divergence(mean)
         return mean
 
+    def train_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The training examples each epoch's training accuracy is measured on: all of them, or a seeded
+        sample of ``train_sample`` (the same every call), or none when ``train_sample`` is 0."""
+        X, y = self.dataset.X_train, self.dataset.y_train
+        n, k = len(y), self.train_sample
+        if k is None or n <= k:
+            return X, y
+        rows = np.sort(np.random.default_rng([self.seed, 1]).choice(n, size=k, replace=False))
+        return X[rows], y[rows]
+
     def _watch_divergence(self, loss: float) -> None:
         """Warn (`DivergenceWarning`, once per run) when an epoch's loss is orders of magnitude above the best."""
         reference = self._reference_loss
@@ -364,20 +391,36 @@ class Trainer:
         return evaluate(self.model, self.loss, X, y, self.dataset.task, self.mode,
                         params=self.params, with_loss=with_loss, outputs=self.outputs(X))
 
-    def model_meta(self) -> dict:
+    def model_meta(self, path: Any = None) -> dict:
         """What a model file should remember about this run (stored as its ``meta``).
 
         The loss (for predictions), the dataset and the options it was loaded with (so
-        ``microgradx evaluate`` can rebuild the same split and scaling), and the task.
+        ``microgradx evaluate`` can rebuild the same split and scaling), and the task. For a
+        CSV file, also its fingerprint (``data_fingerprint``: size and SHA-256), so a file that
+        changed is refused rather than re-split; ``path`` (where the model file goes) makes the
+        file's path stored relative to the model file's folder (else it is stored absolute).
         """
+        import os
+
         meta = {"loss": component_name("losses", self.loss), "task": getattr(self.dataset, "task", None),
                 "dataset": getattr(self.dataset, "name", None), "seed": self.seed}
-        options = {k: v for k, v in self.dataset_options.items() if v is None or isinstance(v, (int, float, str))}
+        options = {k: v for k, v in self.dataset_options.items() if k != "progress" and _plain_setting(v)}
+        options = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
         source = getattr(self.dataset, "source", None)
         if source is not None:  # a CSV file: the "csv" loader rebuilds the same split from the same file
             meta["dataset"] = "csv"
-            options = {"path": str(source), "target": getattr(self.dataset, "target_name", None),
-                       "task": "regression" if self.dataset.task == "regression" else "classification", **options}
+            data = os.path.abspath(source)
+            if path is not None:
+                try:
+                    data = os.path.relpath(data, os.path.dirname(os.path.abspath(path)))
+                except ValueError:  # another drive (Windows): keep it absolute
+                    pass
+            options = {"target": getattr(self.dataset, "target_name", None),
+                       "task": "regression" if self.dataset.task == "regression" else "classification", **options,
+                       "path": data}
+            fingerprint = getattr(self.dataset, "fingerprint", None)
+            if fingerprint:
+                meta["data_fingerprint"] = dict(fingerprint)
         if options:
             meta["dataset_options"] = options
         return meta

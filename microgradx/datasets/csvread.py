@@ -1,0 +1,381 @@
+"""The fast path of the CSV reader: pyarrow's streaming reader, a progress bar, a SHA-256 on the way.
+
+`read_columns` reads a whole file (the column kinds inferred unless given); `iter_columns` reads
+a file of known column kinds in chunks (predictions over files larger than memory). pyarrow is
+imported when a file is read, not before. The vocabulary (`Columns`, `CSVError`, what a number
+is) is `microgradx.datasets.csvfile`; the row-by-row slow path for errors, `csvcheck`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Optional
+
+import attrs
+import numpy as np
+
+from microgradx.datasets.csvcheck import Problems, check_structure, header_of
+from microgradx.datasets.csvfile import (
+    NUMBER,
+    Columns,
+    CSVError,
+    HeaderMismatch,
+    PathLike,
+    missing_array,
+    names,
+    null_words,
+)
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def default_delimiter(path: PathLike, delimiter: Optional[str]) -> str:
+    """A tab for ``.tsv`` files, a comma otherwise, unless given; a `CSVError` for a bad one."""
+    if delimiter is None:
+        delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\r\n\"":
+        raise CSVError(path, f"delimiter must be one character (not a quote or line break), got {delimiter!r}")
+    return delimiter
+
+
+class _Source:
+    """The file as pyarrow reads it: every block passes here, updating a progress bar and a SHA-256."""
+
+    closed = False
+
+    def __init__(self, path: Path, bar: Any):
+        self.f = open(path, "rb")
+        self.bar, self.digest, self.size = bar, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        block = self.f.read(n)
+        self.digest.update(block)
+        self.size += len(block)
+        if self.bar is not None:
+            self.bar.update(len(block))
+        return block
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.f.close()
+        self.closed = True
+
+    @property
+    def fingerprint(self) -> dict:
+        return {"size": self.size, "sha256": self.digest.hexdigest()}
+
+
+def _progress(path: Path, show: Optional[bool]) -> Any:
+    """A byte-count progress bar on standard error, shown after a second on a terminal (``show=None``)."""
+    if show is False:
+        return None
+    from tqdm.auto import tqdm
+
+    try:
+        total = path.stat().st_size
+    except OSError:
+        total = None
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"reading {path.name}",
+                delay=1.0, leave=False, disable=None if show is None else not show, dynamic_ncols=True)
+
+
+def _open(path: Path, delimiter: str, types: dict, bar: Any, block_size: int,
+          include: Optional[list] = None) -> tuple[Any, _Source]:
+    import pyarrow.csv as pacsv
+
+    def skip_blank(row: Any) -> str:  # a line of spaces is a blank line, not a ragged row
+        return "skip" if row.text is not None and not row.text.strip() else "error"
+
+    import pyarrow as pa
+
+    source = _Source(path, bar)
+    try:
+        reader = pacsv.open_csv(
+            source,
+            read_options=pacsv.ReadOptions(block_size=block_size, use_threads=True),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             invalid_row_handler=skip_blank),
+            convert_options=pacsv.ConvertOptions(column_types=types, null_values=null_words(),
+                                                 strings_can_be_null=False, true_values=[], false_values=[],
+                                                 timestamp_parsers=[], include_columns=include or []))
+    except pa.ArrowInvalid as exc:  # pyarrow reads the first block when it opens
+        source.close()
+        match = _CONVERSION.search(str(exc))
+        if match:
+            raise _Retry(int(match.group(1))) from None  # a bad number: the caller knows the column
+        raise _arrow_failure(path, delimiter, exc) from None
+    except BaseException:
+        source.close()
+        raise
+    return reader, source
+
+
+def _close(reader: Any, source: _Source) -> None:
+    """Stop the reader (its threads read from the source), then close the file."""
+    try:
+        reader.close()
+    finally:
+        source.close()
+
+
+def _arrow_failure(path: Path, delimiter: str, exc: Exception) -> CSVError:
+    """A pyarrow error that is not a bad number: the row-by-row check names it; else pyarrow's words."""
+    check_structure(path, delimiter)  # raises the precise CSVError (ragged row, bad quoting, not UTF-8 ...)
+    return CSVError(path, f"cannot read as CSV: {' '.join(str(exc).split())[:300]}")
+
+
+_BLOCK = 1 << 20
+_CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to (?:double|float)")
+
+
+@attrs.define
+class _Header:
+    raw: tuple  # as pyarrow names them
+    columns: tuple  # stripped: how microgradx names them
+    row: int
+    inferred: dict  # raw name -> pyarrow type of the first block
+
+
+def read_header(path: PathLike, delimiter: Optional[str] = None) -> tuple[tuple, int]:
+    """The column names of a CSV file and the header's row number; a `CSVError` for a bad header."""
+    path = Path(path)
+    return header_of(path, default_delimiter(path, delimiter))
+
+
+def _header(path: Path, delimiter: str) -> _Header:
+    import pyarrow as pa
+
+    columns, row = read_header(path, delimiter)
+    reader, source = _open(path, delimiter, {}, None, 1 << 20)
+    try:
+        schema = reader.schema
+    except pa.ArrowInvalid as exc:
+        raise _arrow_failure(path, delimiter, exc) from None
+    finally:
+        _close(reader, source)
+    raw = tuple(schema.names)
+    if len(raw) != len(columns):
+        raise _arrow_failure(path, delimiter, ValueError(f"found {len(raw)} columns, expected {len(columns)}"))
+    return _Header(raw, columns, row, {n: schema.field(n).type for n in raw})
+
+
+def _number_type(t: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)
+
+
+def read_columns(path: PathLike, text: Any = (), delimiter: Optional[str] = None,
+                 progress: Optional[bool] = None, required: Any = ()) -> Columns:
+    """Every column of a CSV file, numbers as float64 and text as text.
+
+    Columns named in ``text`` are read as text; any other column is numbers when every cell is a
+    number or missing, text when none is a number, and an error listing the cells that are not
+    numbers when some are (declare such a column text to keep it). ``required``: names that must
+    be columns. ``progress``: a bar on standard error (None: on a terminal, after a second).
+    """
+    import pyarrow as pa
+
+    path = Path(path)
+    delimiter = default_delimiter(path, delimiter)
+    _check_file(path)
+    head = _header(path, delimiter)
+    stripped = dict(zip(head.raw, head.columns))
+    for name in list(text) + list(required):
+        if name not in head.columns:
+            raise CSVError(path, f"no column named {name!r}; the columns are {names(head.columns)}")
+    kinds = {}
+    for raw, name in stripped.items():
+        kinds[raw] = "text" if name in text or not _number_type(head.inferred[raw]) else "number"
+    bar = _progress(path, progress)
+    try:
+        while True:
+            try:
+                return _read_all(path, delimiter, head, kinds, bar)
+            except _Retry as retry:  # a column that looked like numbers holds text further down
+                kinds[head.raw[retry.index]] = "text"
+                if bar is not None:
+                    bar.reset()
+            except pa.ArrowInvalid as exc:
+                raise _arrow_failure(path, delimiter, exc) from None
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+class _Retry(Exception):
+    """A number column (by position) holds a cell that is not a number."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+
+def _types(head: _Header, kinds: dict) -> dict:
+    import pyarrow as pa
+
+    return {raw: pa.float64() if kind == "number" else pa.string() for raw, kind in kinds.items()}
+
+
+def _read_all(path: Path, delimiter: str, head: _Header, kinds: dict, bar: Any) -> Columns:
+    import pyarrow as pa
+
+    reader, source = _open(path, delimiter, _types(head, kinds), bar, _BLOCK)
+    number_raw = [raw for raw in head.raw if kinds[raw] == "number"]
+    matrix = _Growing(len(number_raw), path.stat().st_size, _BLOCK)
+    texts: dict = {raw: [] for raw in head.raw if kinds[raw] == "text"}
+    try:
+        for batch in _batches(reader, head):
+            matrix.append(batch, number_raw)
+            for raw in texts:
+                texts[raw].append(batch.column(raw))
+    finally:
+        _close(reader, source)
+    n = matrix.n
+    if n == 0:
+        raise CSVError(path, "the file has a header row but no data rows")
+    X = matrix.result()
+    numbers = {head.columns[head.raw.index(raw)]: X[:, j] for j, raw in enumerate(number_raw)}
+    text_columns = {stripped: pa.chunked_array(texts[raw], type=pa.string())
+                    for raw, stripped in zip(head.raw, head.columns) if raw in texts}
+    columns = Columns(path=str(path), columns=head.columns, n_rows=n, numbers=numbers, texts=text_columns,
+                      header_row=head.row, delimiter=delimiter, fingerprint=source.fingerprint, matrix=X)
+    return columns
+
+
+def _batches(reader: Any, head: _Header) -> Iterator[Any]:
+    import pyarrow as pa
+
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            match = _CONVERSION.search(str(exc))
+            if match and int(match.group(1)) < len(head.raw):
+                raise _Retry(int(match.group(1))) from None
+            raise
+        yield batch
+
+
+class _Growing:
+    """A float64 (n, k) array filled batch by batch, sized from the file's bytes per row and grown in place."""
+
+    def __init__(self, k: int, file_size: int, block_size: int):
+        self.k, self.n, self.file_size, self.block_size = k, 0, file_size, block_size
+        self.array: Optional[np.ndarray] = None
+
+    def append(self, batch: Any, raws: list) -> None:
+        m = batch.num_rows
+        if self.array is None:  # the reader makes one batch per block: rows per block estimate the total
+            per_row = min(self.block_size, self.file_size) / max(m, 1)
+            self.array = np.empty((max(m, int(self.file_size / per_row * 1.02) + 16), self.k))
+        if self.n + m > len(self.array):
+            self.array.resize((max(self.n + m, int(len(self.array) * 1.25)), self.k), refcheck=False)
+        block = self.array[self.n:self.n + m]
+        for j, raw in enumerate(raws):
+            block[:, j] = batch.column(raw).to_numpy(zero_copy_only=False)
+        self.n += m
+
+    def result(self) -> np.ndarray:
+        if self.array is None:
+            return np.empty((0, self.k))
+        self.array.resize((self.n, self.k), refcheck=False)  # realloc: no second copy
+        return self.array
+
+
+def iter_columns(path: PathLike, kinds: dict, delimiter: Optional[str] = None, progress: Optional[bool] = None,
+                 block_size: int = 8 << 20, allowed: Any = ()) -> Iterator[Columns]:
+    """The rows of a CSV file in chunks (about ``block_size`` bytes each), with known column kinds.
+
+    ``kinds``: column name -> ``"number"`` or ``"text"``; every one must be in the header, and
+    any other column is an error unless named in ``allowed`` (read as text). A cell that is
+    not a number in a number column is a `CSVError` (the file is read again to list up to
+    `MAX_LISTED`); missing numbers are NaN.
+    """
+    import pyarrow as pa
+
+    path = Path(path)
+    delimiter = default_delimiter(path, delimiter)
+    _check_file(path)
+    head = _header(path, delimiter)
+    missing = [n for n in kinds if n not in head.columns]
+    extra = [n for n in head.columns if n not in kinds and n not in allowed]
+    if missing or extra:
+        raise HeaderMismatch(path, head.row, missing, extra)
+    raw_kinds = {raw: kinds.get(name, "text") for raw, name in zip(head.raw, head.columns)}
+    bar = _progress(path, progress)
+    try:
+        reader, source = _open(path, delimiter, _types(head, raw_kinds), bar, block_size)
+    except _Retry as retry:
+        if bar is not None:
+            bar.close()
+        raise _not_numbers(path, delimiter, head, head.columns[retry.index]) from None
+    first = 0
+    try:
+        for batch in _batches(reader, head):
+            m = batch.num_rows
+            numbers = {name: batch.column(raw).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+                       for raw, name in zip(head.raw, head.columns) if raw_kinds[raw] == "number"}
+            texts = {name: batch.column(raw) for raw, name in zip(head.raw, head.columns)
+                     if raw_kinds[raw] == "text"}
+            yield Columns(path=str(path), columns=head.columns, n_rows=m, numbers=numbers, texts=texts,
+                          first_row=first, header_row=head.row, delimiter=delimiter)
+            first += m
+    except _Retry as retry:
+        raise _not_numbers(path, delimiter, head, head.columns[retry.index]) from None
+    except pa.ArrowInvalid as exc:
+        raise _arrow_failure(path, delimiter, exc) from None
+    finally:
+        _close(reader, source)
+        if bar is not None:
+            bar.close()
+    if first == 0:
+        raise CSVError(path, "the file has a header row but no data rows")
+
+
+def _not_numbers(path: Path, delimiter: str, head: _Header, name: str) -> CSVError:
+    """The cells of column ``name`` that are not numbers (read again as text), as one `CSVError`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    raw = head.raw[head.columns.index(name)]
+    reader, source = _open(path, delimiter, _types(head, {raw: "text"}), None, 8 << 20, include=[raw])
+    problems = Problems(path, head.columns, head.row, delimiter)
+    first = 0
+    try:
+        for batch in reader:
+            column = batch.column(raw)
+            bad = pc.invert(pc.or_(pc.match_substring_regex(column, NUMBER), missing_array(column)))
+            problems.add_mask(first, bad.to_numpy(zero_copy_only=False), name, "{value!r} is not a number")
+            first += batch.num_rows
+    except pa.ArrowInvalid as exc:
+        raise _arrow_failure(path, delimiter, exc) from None
+    finally:
+        _close(reader, source)
+    if not problems:
+        return CSVError(path, "a number column could not be read as numbers", column=head.columns.index(name) + 1,
+                        name=name)
+    return problems.error()
+
+
+def _check_file(path: Path) -> None:
+    try:
+        if path.is_dir():
+            raise CSVError(path, "is a directory, not a CSV file")
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        raise CSVError(path, "no such file") from None
+    except CSVError:
+        raise
+    except OSError as exc:
+        raise CSVError(path, f"cannot read: {exc.strerror or exc}") from None
