@@ -9,7 +9,7 @@ after a year), its target standardised the same way. ``n_samples`` and ``noise``
 synthetic datasets (moons, circles; the seed also drives their generation).
 
 ``csv`` reads your own file: ``load(path, target=None, task=None, seed=0, test_size=0.2,
-standardize=True, delimiter=None, categorical=(), labels="text", impute=None, progress=None)``
+standardize=True, delimiter=None, categorical=(), labels="text", impute=None, ignore=(), progress=None)``
 (`microgradx.datasets.from_csv`).
 
 scikit-learn is imported inside the loaders, when one is used, so ``import microgradx``
@@ -122,18 +122,21 @@ def load_diabetes(seed: int = 0, test_size: float = 0.2, standardize: bool = Tru
 
 def load_csv(path: str, target: Optional[str] = None, task: Optional[str] = None, seed: int = 0,
              test_size: float = 0.2, standardize: bool = True, delimiter: Optional[str] = None,
-             categorical: Any = (), labels: str = "text", impute: Optional[str] = None,
+             categorical: Any = (), labels: str = "text", impute: Optional[str] = None, ignore: Any = (),
              progress: Optional[bool] = None) -> Dataset:
     """Your own CSV file (a header row, feature columns of numbers or text, the target last unless named).
 
-    See `microgradx.datasets.from_csv`; ``categorical`` is a list of column names or one string of
-    comma-separated names (``csv:path=f.csv:categorical=zip,store``). A problem with the file is
-    a `CSVError` naming the file, row and column.
+    See `microgradx.datasets.from_csv`; ``categorical`` and ``ignore`` are lists of column names
+    or one string of comma-separated names (``csv:path=f.csv:categorical=zip,store``). A problem
+    with the file is a `CSVError` naming the file, row and column.
     """
     if isinstance(categorical, str):
         categorical = [c.strip() for c in categorical.split(",") if c.strip()]
+    if isinstance(ignore, str):
+        ignore = [c.strip() for c in ignore.split(",") if c.strip()]
     return from_csv(path, target=target, task=task, seed=seed, test_size=test_size, standardize=standardize,
-                    delimiter=delimiter, categorical=categorical, labels=labels, impute=impute, progress=progress)
+                    delimiter=delimiter, categorical=categorical, labels=labels, impute=impute, ignore=ignore,
+                    progress=progress)
 
 
 #: micrograd's demo data: make_moons(100, noise=0.1).

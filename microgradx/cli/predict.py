@@ -37,7 +37,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     try:
         _check_output_path("--out", args.out)
         predictor = modelfile.load_predictor(args.model)
-        tables = predict_chunks(predictor, args.data, proba=args.proba, ids=args.ids or (),
+        tables = predict_chunks(predictor, args.data, proba=args.proba, ids=args.ids or (), ignore=args.ignore,
                                 handle_unknown=args.handle_unknown, neutralise=not args.raw_text,
                                 progress=None if sys.stderr.isatty() else False)
         rows = 0
@@ -81,7 +81,7 @@ def _evaluate_csv(args: argparse.Namespace) -> dict:
     schema = predictor.schema
     if not schema.target:
         raise UsageError(f"{args.model}: the model file does not name its target column, so --data cannot be scored")
-    Z, texts, columns = score_chunks(predictor, args.data, handle_unknown=args.handle_unknown,
+    Z, texts, columns = score_chunks(predictor, args.data, handle_unknown=args.handle_unknown, ignore=args.ignore,
                                      progress=None if sys.stderr.isatty() else False)
     problems = Problems(columns.path, columns.columns, columns.header_row, columns.delimiter)
     loss = get_registry().get("losses", args.loss or schema.loss or "mse")()
@@ -278,6 +278,8 @@ def add_predict_commands(sub: Any) -> None:
     p.add_argument("--handle-unknown", dest="handle_unknown", default=None, choices=("error", "ignore"),
                    help="a category of --data the model was not trained on: an error naming it (the default), or "
                         "ignore (it sets none of the column's inputs, as scikit-learn's OneHotEncoder)")
+    p.add_argument("--ignore", action="append", default=[], metavar="COLUMN",
+                   help="a column of --data the model does not use (an ID, a note): leave it out; repeatable")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_evaluate)
 
@@ -297,6 +299,8 @@ def add_predict_commands(sub: Any) -> None:
     p.add_argument("--proba", action="store_true", help="add each class's probability (bce and softmax_ce models)")
     p.add_argument("--id", dest="ids", action="append", default=[], metavar="COLUMN",
                    help="copy this column of DATA.csv to the predictions, first, so rows can be matched (repeatable)")
+    p.add_argument("--ignore", action="append", default=[], metavar="COLUMN",
+                   help="a column the model does not use (a note): leave it out; repeatable")
     p.add_argument("--handle-unknown", dest="handle_unknown", default=None, choices=("error", "ignore"),
                    help="a category the model was not trained on: an error naming its row, column and value (the "
                         "default), or ignore (it sets none of the column's inputs, as scikit-learn's OneHotEncoder)")

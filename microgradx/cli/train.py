@@ -83,6 +83,8 @@ def _dataset_choice(args: argparse.Namespace) -> tuple[str, dict]:
         options.update(path=data, target=args.target, task=args.task)
         if args.categorical:
             options["categorical"] = list(args.categorical)
+        if args.ignore:
+            options["ignore"] = list(args.ignore)
         if args.labels is not None:
             options["labels"] = args.labels
         if args.impute is not None:
@@ -96,7 +98,7 @@ def _dataset_choice(args: argparse.Namespace) -> tuple[str, dict]:
                 raise UsageError(f"{option} applies only to the synthetic datasets (moons, circles), not to --data")
     else:
         for option, value in (("--target", args.target), ("--task", args.task), ("--categorical", args.categorical),
-                              ("--labels", args.labels), ("--impute", args.impute)):
+                              ("--labels", args.labels), ("--impute", args.impute), ("--ignore", args.ignore)):
             if value:
                 raise UsageError(f"{option} applies to --data FILE.csv only")
         name = name or "breast_cancer"
@@ -312,6 +314,8 @@ def add_train_commands(sub: Any) -> None:
     p.add_argument("--categorical", action="append", default=[], metavar="COLUMN",
                    help="read this feature column of --data as categories (one-hot encoded) even if it holds "
                         "numbers; text columns are categories anyway (repeatable)")
+    p.add_argument("--ignore", action="append", default=[], metavar="COLUMN",
+                   help="leave this column of --data out (an ID, a note); repeatable")
     p.add_argument("--labels", default=None, choices=("text", "numeric"),
                    help="class labels of --data: text (default: each label's exact text is a class, 001 stays 001) "
                         "or numeric (labels read as numbers: 1 and 1.0 are one class)")

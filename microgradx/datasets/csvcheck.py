@@ -132,17 +132,22 @@ class Problems:
     def __init__(self, path: PathLike, columns: tuple, header_row: int, delimiter: str):
         self.path, self.columns, self.header_row, self.delimiter = str(path), columns, header_row, delimiter
         self.found: list = []
+        self.hints: dict = {}
         self.count = 0
 
-    def add(self, row: int, name: str, message: str) -> None:
-        """Note a bad cell: data row ``row`` (from 0), column ``name``."""
+    def add(self, row: int, name: str, message: str, hint: str = "") -> None:
+        """Note a bad cell: data row ``row`` (from 0), column ``name``; ``hint``: what to do (said once)."""
         self.count += 1
+        if hint:
+            self.hints[hint] = None
         if len(self.found) < MAX_LISTED:
             self.found.append((int(row), name, message))
 
-    def add_mask(self, first_row: int, bad: np.ndarray, name: str, message: str) -> None:
+    def add_mask(self, first_row: int, bad: np.ndarray, name: str, message: str, hint: str = "") -> None:
         """Note every cell of column ``name`` where ``bad`` (one flag per row, from ``first_row``) is set."""
         where = np.flatnonzero(bad)
+        if hint and len(where):
+            self.hints[hint] = None
         for i in where[: max(0, MAX_LISTED - len(self.found))]:
             self.found.append((first_row + int(i), name, message))
         self.count += len(where)
@@ -161,7 +166,8 @@ class Problems:
             value = record[column] if record is not None and column < len(record) else "?"
             listed.append((line, column + 1, name, message.format(value=value)))
         first, *more = listed
-        return CSVError(self.path, first[3], first[0], first[1], first[2], more=tuple(more), count=self.count)
+        return CSVError(self.path, first[3], first[0], first[1], first[2], more=tuple(more), count=self.count,
+                        hint="; ".join(self.hints))
 
     def raise_if_any(self) -> None:
         """Raise `error` if any problem was noted."""

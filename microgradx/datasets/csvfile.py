@@ -58,18 +58,19 @@ class CSVError(ValueError):
     Attributes ``path``, ``row`` (as counted in the file, header = 1), ``column`` (from 1),
     ``name`` (the column's header) and ``problem`` of the first problem found; ``problems``
     lists every problem reported (up to `MAX_LISTED`) as ``(row, column, name, problem)``,
-    and ``count`` is how many were found in all.
+    ``count`` is how many were found in all, and ``hint`` what to do about them (or "").
     """
 
     def __init__(self, path: PathLike, problem: str, row: Optional[int] = None, column: Optional[int] = None,
-                 name: Optional[str] = None, more: tuple = (), count: Optional[int] = None):
+                 name: Optional[str] = None, more: tuple = (), count: Optional[int] = None, hint: str = ""):
         self.path, self.problem, self.row, self.column, self.name = str(path), problem, row, column, name
         self.problems = [(row, column, name, problem), *more]
         self.count = len(self.problems) if count is None else count
         text = "; ".join(_where(*p) for p in self.problems)
         if self.count > len(self.problems):
             text += f" (and {self.count - len(self.problems)} more: {self.count} in all)"
-        super().__init__(f"{self.path}: {text}")
+        self.hint = hint
+        super().__init__(f"{self.path}: {text}" + (f". {hint[:1].upper()}{hint[1:]}" if hint else ""))
 
 
 def _where(row: Optional[int], column: Optional[int], name: Optional[str], problem: str) -> str:

@@ -174,13 +174,14 @@ def _number_type(t: Any) -> bool:
 
 
 def read_columns(path: PathLike, text: Any = (), delimiter: Optional[str] = None,
-                 progress: Optional[bool] = None, required: Any = ()) -> Columns:
+                 progress: Optional[bool] = None, required: Any = (), skip: Any = ()) -> Columns:
     """Every column of a CSV file, numbers as float64 and text as text.
 
     Columns named in ``text`` are read as text; any other column is numbers when every cell is a
     number or missing, text when none is a number, and an error listing the cells that are not
     numbers when some are (declare such a column text to keep it). ``required``: names that must
-    be columns. ``progress``: a bar on standard error (None: on a terminal, after a second).
+    be columns; ``skip``: columns not read at all. ``progress``: a bar on standard error (None:
+    on a terminal, after a second).
     """
     import pyarrow as pa
 
@@ -189,12 +190,13 @@ def read_columns(path: PathLike, text: Any = (), delimiter: Optional[str] = None
     _check_file(path)
     head = _header(path, delimiter)
     stripped = dict(zip(head.raw, head.columns))
-    for name in list(text) + list(required):
+    for name in list(text) + list(required) + list(skip):
         if name not in head.columns:
             raise CSVError(path, f"no column named {name!r}; the columns are {names(head.columns)}")
     kinds = {}
     for raw, name in stripped.items():
-        kinds[raw] = "text" if name in text or not _number_type(head.inferred[raw]) else "number"
+        if name not in skip:
+            kinds[raw] = "text" if name in text or not _number_type(head.inferred[raw]) else "number"
     bar = _progress(path, progress)
     try:
         while True:
@@ -227,10 +229,10 @@ def _types(head: _Header, kinds: dict) -> dict:
 def _read_all(path: Path, delimiter: str, head: _Header, kinds: dict, bar: Any) -> Columns:
     import pyarrow as pa
 
-    reader, source = _open(path, delimiter, _types(head, kinds), bar, _BLOCK)
-    number_raw = [raw for raw in head.raw if kinds[raw] == "number"]
+    reader, source = _open(path, delimiter, _types(head, kinds), bar, _BLOCK, include=list(kinds))
+    number_raw = [raw for raw in head.raw if kinds.get(raw) == "number"]
     matrix = _Growing(len(number_raw), path.stat().st_size, _BLOCK)
-    texts: dict = {raw: [] for raw in head.raw if kinds[raw] == "text"}
+    texts: dict = {raw: [] for raw in head.raw if kinds.get(raw) == "text"}
     try:
         for batch in _batches(reader, head):
             matrix.append(batch, number_raw)

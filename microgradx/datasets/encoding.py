@@ -122,10 +122,10 @@ def fit_inputs(columns: Any, features: Sequence[str], rows: np.ndarray, impute: 
         cells = pc.take(columns.texts[name], take)
         cells = pc.filter(cells, pa.array(~missing_mask(cells)))
         counts = pc.value_counts(cells).to_pylist()
-        if len(counts) > MAX_CATEGORIES:
-            raise CSVError(columns.path, f"{len(counts)} distinct values in the training rows, more than "
-                                         f"{MAX_CATEGORIES}: an identifier rather than a category? Leave it out of "
-                                         f"the file", column=columns.column_number(name), name=name)
+        if len(counts) > MAX_CATEGORIES or (len(counts) > 20 and len(counts) > len(cells) / 2):
+            raise CSVError(columns.path, f"{len(counts)} distinct values in {len(cells)} training rows: an "
+                                         f"identifier or free text rather than categories? Leave it out (--ignore "
+                                         f"{name})", column=columns.column_number(name), name=name)
         if not counts:
             raise CSVError(columns.path, "every training row misses this value", column=columns.column_number(name),
                            name=name)

@@ -95,11 +95,11 @@ def split_dataset(name: str, X: Any, y: Any, *, task: str, seed: int = 0, test_s
 def from_csv(path: Union[str, os.PathLike], target: Optional[str] = None, task: Optional[str] = None,
              seed: int = 0, test_size: float = 0.2, standardize: bool = True,
              delimiter: Optional[str] = None, categorical: Sequence[str] = (), labels: str = "text",
-             impute: Optional[str] = None, progress: Optional[bool] = None) -> Dataset:
+             impute: Optional[str] = None, ignore: Sequence[str] = (), progress: Optional[bool] = None) -> Dataset:
     """A `Dataset` from a CSV file: a header row, feature columns, the target last unless named.
 
     ``task`` is ``"classification"``, ``"regression"`` or None to infer it from the target;
-    ``categorical``, ``labels``, ``impute`` and ``progress`` are those of
+    ``categorical``, ``labels``, ``impute``, ``ignore`` and ``progress`` are those of
     `microgradx.datasets.tabular.read_csv`. Text feature columns are one-hot encoded with the
     categories of the training split (a test row's unseen category sets none of its inputs).
     The split and the standardisation (of number columns) are the bundled datasets': seeded,
@@ -114,7 +114,7 @@ def from_csv(path: Union[str, os.PathLike], target: Optional[str] = None, task: 
         raise ValueError(f"dataset 'csv': path must name a CSV file, got {path!r}")
     check_split_settings(str(path), seed, test_size, standardize)
     data = read_csv(path, target=target, task=task, delimiter=delimiter, categorical=categorical, labels=labels,
-                    impute=impute, progress=progress)
+                    impute=impute, ignore=ignore, progress=progress)
     regression = data.task == "regression"
     try:
         rows = split_rows(str(path), data.y, regression=regression, seed=int(seed), test_size=float(test_size),

@@ -67,7 +67,7 @@ class CSVData:
 
 def read_csv(path: PathLike, target: Optional[str] = None, task: Optional[str] = None,
              delimiter: Optional[str] = None, *, categorical: Sequence[str] = (), labels: str = "text",
-             impute: Optional[str] = None, progress: Optional[bool] = None) -> CSVData:
+             impute: Optional[str] = None, ignore: Sequence[str] = (), progress: Optional[bool] = None) -> CSVData:
     """Read a table of examples: every column but ``target`` (default: the last) is a feature.
 
     ``task``: ``"classification"`` (or ``"binary"``/``"multiclass"``), ``"regression"``, or None
@@ -77,8 +77,8 @@ def read_csv(path: PathLike, target: Optional[str] = None, task: Optional[str] =
     ``labels="numeric"`` reads class labels as numbers (``1`` and ``1.0`` are then one class);
     by default each label's text is its own class. ``impute`` (``"mean"``, ``"median"``,
     ``"most_frequent"``) allows missing feature values, filled when a model is fitted;
-    without it a missing value is an error naming it. ``progress``: a bar while reading
-    (None: on a terminal, after a second).
+    without it a missing value is an error naming it. ``ignore``: columns left out (an ID, a
+    note). ``progress``: a bar while reading (None: on a terminal, after a second).
     """
     if task is not None and task not in TASK_WORDS:
         raise ValueError(f"task must be one of {', '.join(TASK_WORDS)} (or None to infer it), got {task!r}")
@@ -86,17 +86,21 @@ def read_csv(path: PathLike, target: Optional[str] = None, task: Optional[str] =
         raise ValueError(f"labels must be 'text' or 'numeric', got {labels!r}")
     if impute is not None and impute not in IMPUTE:
         raise ValueError(f"impute must be one of {', '.join(IMPUTE)} or None, got {impute!r}")
-    if isinstance(categorical, str):
-        categorical = [categorical]
+    categorical = [categorical] if isinstance(categorical, str) else list(categorical)
+    ignore = [ignore] if isinstance(ignore, str) else list(ignore)
     header, _ = read_header(path, delimiter)
     target_name = header[-1] if target is None else target
-    if target_name not in header:
-        raise CSVError(path, f"no column named {target_name!r}; the columns are {names(header)}")
-    if target_name in categorical:
-        raise ValueError(f"column {target_name!r} is the target; categorical names feature columns")
-    columns = read_columns(path, text=[target_name, *categorical], delimiter=delimiter, progress=progress)
+    for name in [target_name, *categorical, *ignore]:
+        if name not in header:
+            raise CSVError(path, f"no column named {name!r}; the columns are {names(header)}")
+    if target_name in categorical or target_name in ignore:
+        raise ValueError(f"column {target_name!r} is the target; categorical and ignore name feature columns")
+    columns = read_columns(path, text=[target_name, *categorical], delimiter=delimiter, progress=progress,
+                           skip=ignore)
     problems = Problems(columns.path, columns.columns, columns.header_row, columns.delimiter)
-    features = tuple(n for n in columns.columns if n != target_name)
+    features = tuple(n for n in columns.columns if n != target_name and n not in ignore)
+    if not features:
+        raise CSVError(path, "no feature columns are left: the file needs at least one besides the target")
     kinds = _feature_kinds(columns, features, set(categorical), problems)
     if impute is None:
         _refuse_missing(columns, features, kinds, problems)
@@ -125,9 +129,9 @@ def _feature_kinds(columns: Columns, features: tuple, declared: set, problems: P
             columns.matrix = None  # the numbers are no longer one array in file order
             kinds[name] = "number"
         elif numeric.any():
-            problems.add_mask(0, ~(missing | numeric), name,
-                              "{value!r} is not a number, but the column holds numbers elsewhere (to read it "
-                              "as categories, declare it categorical: --categorical " + name + ")")
+            problems.add_mask(0, ~(missing | numeric), name, "{value!r} is not a number, but the column holds "
+                              "numbers elsewhere", hint="to read such a column as categories, declare it "
+                              "categorical (--categorical COLUMN)")
             kinds[name] = "number"
         else:
             kinds[name] = "category"
@@ -135,13 +139,13 @@ def _feature_kinds(columns: Columns, features: tuple, declared: set, problems: P
 
 
 def _refuse_missing(columns: Columns, features: tuple, kinds: dict, problems: Problems) -> None:
-    message = "missing value {value!r} (to fill missing values, pass --impute mean|median|most_frequent)"
+    message, hint = "missing value {value!r}", "to fill missing values, pass --impute mean|median|most_frequent"
     for name in features:
         if kinds[name] == "number" and name in columns.numbers:
-            problems.add_mask(0, np.isnan(columns.numbers[name]), name, message)
+            problems.add_mask(0, np.isnan(columns.numbers[name]), name, message, hint)
             problems.add_mask(0, np.isinf(columns.numbers[name]), name, "{value!r} is not a finite number")
         elif name in columns.texts:
-            problems.add_mask(0, missing_mask(columns.texts[name]), name, message)
+            problems.add_mask(0, missing_mask(columns.texts[name]), name, message, hint)
 
 
 def _target(columns: Columns, name: str, task: Optional[str], labels: str, problems: Problems) -> tuple:

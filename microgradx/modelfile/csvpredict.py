@@ -21,11 +21,11 @@ from microgradx.datasets.encoding import ColumnsSource
 
 
 def column_kinds(predictor: Any, path: PathLike, ids: Sequence[str] = (), target: bool = False,
-                 delimiter: Optional[str] = None) -> tuple[dict, list]:
+                 delimiter: Optional[str] = None, ignore: Sequence[str] = ()) -> tuple[dict, list]:
     """``(kinds, allowed)`` for `iter_columns`: each feature's kind, the IDs' and target's as text.
 
     A header without a feature (or ID, or with ``target`` the target) the model needs, or with a
-    column it does not know, is a `CSVError` naming them.
+    column it does not know and not named in ``ignore``, is a `CSVError` naming them.
     """
     schema = predictor.schema
     if not schema.features:
@@ -47,7 +47,10 @@ def column_kinds(predictor: Any, path: PathLike, ids: Sequence[str] = (), target
         kinds[schema.target] = "text"
     wanted = list(schema.features)
     missing = [n for n in kinds if n not in header]
-    extra = [n for n in header if n not in kinds and n != schema.target]
+    for name in ignore:
+        if name not in header:
+            raise CSVError(path, f"no column named {name!r} to ignore; the columns are {names(header)}", row=row)
+    extra = [n for n in header if n not in kinds and n != schema.target and n not in ignore]
     if missing or extra:
         parts = []
         if missing:
@@ -56,18 +59,18 @@ def column_kinds(predictor: Any, path: PathLike, ids: Sequence[str] = (), target
             parts.append(f"column {names(extra)} is not a feature of the model" if len(extra) == 1 else
                          f"columns {names(extra)} are not features of the model")
         also = f", and optionally the target {schema.target!r}" if schema.target else ""
-        hint = "; --id COLUMN copies a column to the predictions" if extra else ""
+        hint = "; --id COLUMN copies a column to the predictions, --ignore COLUMN leaves it out" if extra else ""
         raise CSVError(path, f"the header does not match the model's {len(wanted)} features: {'; '.join(parts)} "
                              f"(the model takes {names(wanted, 4)}{also}{hint})", row=row)
     allowed = [schema.target] if schema.target and schema.target in header else []
-    return kinds, allowed
+    return kinds, allowed + [n for n in ignore if n not in kinds]
 
 
 def chunks(predictor: Any, path: PathLike, ids: Sequence[str] = (), target: bool = False,
            handle_unknown: Optional[str] = None, progress: Optional[bool] = None,
-           delimiter: Optional[str] = None) -> Iterator[tuple[Any, np.ndarray]]:
+           delimiter: Optional[str] = None, ignore: Sequence[str] = ()) -> Iterator[tuple[Any, np.ndarray]]:
     """``(columns, Z)`` per chunk of the file: its columns and the network's raw outputs for its rows."""
-    kinds, allowed = column_kinds(predictor, path, ids, target, delimiter)
+    kinds, allowed = column_kinds(predictor, path, ids, target, delimiter, ignore)
     for columns in iter_columns(path, kinds, delimiter=delimiter, progress=progress, allowed=allowed):
         source = ColumnsSource(columns, handle_unknown=handle_unknown)
         yield columns, predictor.check_outputs(predictor.outputs(source))
@@ -75,7 +78,7 @@ def chunks(predictor: Any, path: PathLike, ids: Sequence[str] = (), target: bool
 
 def predict_chunks(predictor: Any, path: PathLike, proba: bool = False, ids: Sequence[str] = (),
                    handle_unknown: Optional[str] = None, neutralise: bool = True, progress: Optional[bool] = None,
-                   delimiter: Optional[str] = None) -> Iterator[Any]:
+                   delimiter: Optional[str] = None, ignore: Sequence[str] = ()) -> Iterator[Any]:
     """One pyarrow table of predictions per chunk of the file (see the module docstring).
 
     ``neutralise``: text cells and column names that a spreadsheet would run as a formula get a
@@ -89,7 +92,7 @@ def predict_chunks(predictor: Any, path: PathLike, proba: bool = False, ids: Seq
     if proba:
         predictor._require_proba()
     schema = predictor.schema
-    for columns, Z in chunks(predictor, path, ids, False, handle_unknown, progress, delimiter):
+    for columns, Z in chunks(predictor, path, ids, False, handle_unknown, progress, delimiter, ignore):
         arrays, header = [], []
         for name in ids:
             cells = columns.texts[name]
@@ -148,10 +151,10 @@ def write_csv(tables: Iterator[Any], f: IO[bytes]) -> int:
 
 
 def score_chunks(predictor: Any, path: PathLike, handle_unknown: Optional[str] = None,
-                 progress: Optional[bool] = None) -> tuple[np.ndarray, list, Any]:
+                 progress: Optional[bool] = None, ignore: Sequence[str] = ()) -> tuple[np.ndarray, list, Any]:
     """``(Z, targets, columns)``: every row's raw outputs, the target column's text, and the last chunk."""
     outputs, targets, last = [], [], None
-    for columns, Z in chunks(predictor, path, (), True, handle_unknown, progress):
+    for columns, Z in chunks(predictor, path, (), True, handle_unknown, progress, None, ignore):
         outputs.append(Z)
         targets.append(columns.texts[predictor.schema.target])
         last = columns

@@ -144,7 +144,9 @@ class Schema:
             if X.ndim != 2 or X.shape[1] != len(self.features):
                 raise ValueError(f"expected a 2-D array of {len(self.features)} feature columns, got shape {X.shape}")
             X = ArraySource({name: X[:, j] for j, name in enumerate(self.features)}, len(X))
-        problems = getattr(X, "problems", None) or ArrayProblems(X)
+        problems = getattr(X, "problems", None)
+        if problems is None:
+            problems = ArrayProblems(X)
         out = encode(self.input_columns, X, problems, first_row=getattr(X, "first_row", 0),
                      handle_unknown=getattr(X, "handle_unknown", None))
         problems.raise_if_any()

@@ -415,9 +415,8 @@ class Trainer:
                     data = os.path.relpath(data, os.path.dirname(os.path.abspath(path)))
                 except ValueError:  # another drive (Windows): keep it absolute
                     pass
-            options = {"target": getattr(self.dataset, "target_name", None),
-                       "task": "regression" if self.dataset.task == "regression" else "classification", **options,
-                       "path": data}
+            options = {**options, "target": getattr(self.dataset, "target_name", None),
+                       "task": "regression" if self.dataset.task == "regression" else "classification", "path": data}
             fingerprint = getattr(self.dataset, "fingerprint", None)
             if fingerprint:
                 meta["data_fingerprint"] = dict(fingerprint)
