@@ -257,7 +257,7 @@ def test_training_accuracy_is_measured_on_a_sample_or_not_at_all(shop):
 
     options = {"path": str(shop), "ignore": ["id"], "impute": "mean"}
     sampled = Trainer(dataset="csv", dataset_options=options, epochs=2, train_sample=50)
-    X, y = sampled.train_rows()
+    _, y = sampled.train_rows()
     assert len(y) == 50 and np.array_equal(sampled.train_rows()[1], y)  # the same sample each time
     history = sampled.fit()
     assert len(history.train_accuracy) == 2

@@ -148,22 +148,24 @@ def _mode(values: np.ndarray) -> float:
 class EncodingError(ValueError):
     """Rows that cannot be encoded (missing or unknown values), as ``problems``: ``(row, column, value, message)``."""
 
-    def __init__(self, problems: list, count: int):
+    def __init__(self, problems: list, count: int, hint: str = ""):
         self.problems, self.count = problems, count
         shown = "; ".join(f"row {r}, column {c!r}: {m.format(value=v)}" for r, c, v, m in problems)
         more = f" (and {count - len(problems)} more)" if count > len(problems) else ""
-        super().__init__(shown + more)
+        super().__init__(shown + more + (f". {hint[:1].upper()}{hint[1:]}" if hint else ""))
 
 
 class ArrayProblems:
     """Bad cells of arrays by column name (a DataFrame's); rows counted from 0 as the array's."""
 
     def __init__(self, source: Any):
-        self.source, self.found, self.count = source, [], 0
+        self.source, self.found, self.count, self.hints = source, [], 0, {}
 
-    def add_mask(self, first_row: int, bad: np.ndarray, name: str, message: str) -> None:
-        """Note every cell of column ``name`` flagged in ``bad``."""
+    def add_mask(self, first_row: int, bad: np.ndarray, name: str, message: str, hint: str = "") -> None:
+        """Note every cell of column ``name`` flagged in ``bad``; ``hint``: what to do (said once)."""
         where = np.flatnonzero(bad)
+        if hint and len(where):
+            self.hints[hint] = None
         for i in where[: max(0, 10 - len(self.found))]:
             self.found.append((first_row + int(i), name, self.source.value(name, int(i)), message))
         self.count += len(where)
@@ -171,10 +173,11 @@ class ArrayProblems:
     def raise_if_any(self) -> None:
         """Raise `EncodingError` if any problem was noted."""
         if self.count:
-            raise EncodingError(self.found, self.count)
+            raise EncodingError(self.found, self.count, "; ".join(self.hints))
 
 
-MISSING_MESSAGE = "missing value {value!r} (pass --impute mean|median|most_frequent when training to fill it)"
+MISSING_MESSAGE = "missing value {value!r}"
+MISSING_HINT = "the model was trained without imputation (--impute when training fills missing values)"
 
 
 def encode(inputs: Sequence[InputColumn], source: Any, problems: Any, first_row: int = 0,
@@ -196,7 +199,7 @@ def encode(inputs: Sequence[InputColumn], source: Any, problems: Any, first_row:
             missing = np.isnan(values)
             if missing.any():
                 if col.impute is None:
-                    problems.add_mask(first_row, missing, col.name, MISSING_MESSAGE)
+                    problems.add_mask(first_row, missing, col.name, MISSING_MESSAGE, MISSING_HINT)
                 else:
                     values = np.where(missing, float(col.impute), values)
             infinite = np.isinf(values)
@@ -209,14 +212,16 @@ def encode(inputs: Sequence[InputColumn], source: Any, problems: Any, first_row:
         missing &= codes < 0
         if missing.any():
             if col.impute is None:
-                problems.add_mask(first_row, missing, col.name, MISSING_MESSAGE)
+                problems.add_mask(first_row, missing, col.name, MISSING_MESSAGE, MISSING_HINT)
             else:
                 codes = np.where(missing, col.categories.index(col.impute), codes)
         unknown = (codes < 0) & ~missing
         if unknown.any() and (handle_unknown or col.unknown) != "ignore":
-            problems.add_mask(first_row, unknown, col.name,
-                              "{value!r} is not one of the categories the model was trained on "
-                              f"({names(col.categories, 5)}); --handle-unknown ignore encodes it as none of them")
+            known = names(col.categories, 5).replace("{", "{{").replace("}", "}}")  # the message is a format string
+            problems.add_mask(first_row, unknown, col.name, "{value!r} is not one of the categories the model was "
+                              f"trained on ({known})",
+                              "--handle-unknown ignore (handle_unknown='ignore') encodes an unknown category as "
+                              "none of them")
         keep = codes >= 0
         if col.drop is not None:
             keep &= codes != col.drop
@@ -275,6 +280,28 @@ def number_codes(values: np.ndarray, categories: Sequence[Any]) -> np.ndarray:
     return np.where(hit, order[pos], -1).astype(np.int64)
 
 
+def columns_by_name(frame: Any, features: Sequence[str], target: Optional[str], where: str) -> ArraySource:
+    """A DataFrame's columns matched by name to ``features`` (in any order; ``target``'s may be there too).
+
+    A missing feature, an unknown column or a repeated name is a ValueError naming them.
+    """
+    given = [str(c) for c in frame.columns]
+    wanted = list(features)
+    if not wanted:
+        raise ValueError(f"{where}: the model file names no features, so a DataFrame's columns cannot be matched; "
+                         f"pass an array in the model's feature order")
+    missing = [n for n in wanted if n not in given]
+    unknown = [n for n in given if n not in wanted and n != target]
+    if missing or unknown or len(set(given)) != len(given):
+        parts = [f"no column {names(missing)}"] if missing else []
+        parts += [f"unknown column {names(unknown)}"] if unknown else []
+        parts += ["a column name repeats"] if len(set(given)) != len(given) else []
+        raise ValueError(f"{where}: the DataFrame's columns do not match the model's features: {'; '.join(parts)} "
+                         f"(the model takes {names(wanted, 6)})")
+    by_name = dict(zip(given, frame.columns))
+    return ArraySource({n: np.asarray(frame[by_name[n]]) for n in wanted}, len(frame))
+
+
 class ArraySource:
     """Columns by name (a DataFrame, or a mapping of arrays) as `encode` reads them."""
 
@@ -283,7 +310,8 @@ class ArraySource:
 
     def value(self, name: str, row: int) -> Any:
         """The cell in ``row`` of column ``name`` (for messages)."""
-        return self.columns[name][row]
+        value = self.columns[name][row]
+        return value.item() if isinstance(value, np.generic) else value
 
     def numbers(self, name: str) -> np.ndarray:
         """The column as float64 (NaN where missing); a ValueError naming a cell that is not a number."""

@@ -71,24 +71,9 @@ class Predictor:
 
     def _frame(self, frame: Any) -> Any:
         """A DataFrame's columns matched by name to ``schema.features`` (the target's may be there too)."""
-        from microgradx.datasets.csvfile import names
-        from microgradx.datasets.encoding import ArraySource
+        from microgradx.datasets.encoding import columns_by_name
 
-        given = [str(c) for c in frame.columns]
-        wanted = list(self.schema.features)
-        if not wanted:
-            raise ValueError(f"{self.path}: the model file names no features, so a DataFrame's columns cannot be "
-                             f"matched; pass an array in the model's feature order")
-        missing = [n for n in wanted if n not in given]
-        unknown = [n for n in given if n not in wanted and n != self.schema.target]
-        if missing or unknown or len(set(given)) != len(given):
-            parts = [f"no column {names(missing)}"] if missing else []
-            parts += [f"unknown column {names(unknown)}"] if unknown else []
-            parts += ["a column name repeats"] if len(set(given)) != len(given) else []
-            raise ValueError(f"{self.path}: the DataFrame's columns do not match the model's features: "
-                             f"{'; '.join(parts)} (the model takes {names(wanted, 6)})")
-        by_name = dict(zip(given, frame.columns))
-        return ArraySource({n: np.asarray(frame[by_name[n]]) for n in wanted}, len(frame))
+        return columns_by_name(frame, self.schema.features, self.schema.target, self.path)
 
     def outputs(self, X: Any) -> np.ndarray:
         """The network's raw outputs for raw feature rows ``X``: an (n, k) array."""

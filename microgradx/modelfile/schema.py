@@ -191,10 +191,10 @@ def schema_from_dict(path: PathLike, d: Any, spec: dict) -> Schema:
     nin = spec.get("nin")
     if inputs:
         used = raw_columns(inputs)
-        if features and features != used:
-            raise ModelFileError(path, f"schema['features'] must list the columns schema['inputs'] reads, in order "
+        if features and sorted(features) != sorted(used):
+            raise ModelFileError(path, f"schema['features'] must list the columns schema['inputs'] reads "
                                        f"({short(used)})")
-        features, n = used, total_width(inputs)
+        features, n = features or used, total_width(inputs)
         if nin is not None and n != nin:
             raise ModelFileError(path, f"schema['inputs'] make {n} inputs but the model takes {nin}")
     else:
