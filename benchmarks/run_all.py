@@ -15,7 +15,9 @@ benchmark's table of medians and ratios, and every target with its value and ver
 3. ``bench_nodes.py``: the eager engine's node time and memory against micrograd's;
 4. ``bench_memory.py``: a scalar-mode epoch's peak memory; a recording's memory;
 5. ``bench_sklearn.py --config issue11``: fit time and score against scikit-learn's MLP;
-6. ``bench_example.py``: ``examples/breast_cancer.py`` from process start to its final accuracy.
+6. ``bench_example.py``: ``examples/breast_cancer.py`` from process start to its final accuracy;
+7. ``bench_data.py``: a million-row CSV read, ``train --data`` and ``predict`` against pandas and
+   scikit-learn (time and peak memory).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ BENCHMARKS = {  # name -> (script, extra arguments, takes --cpu-time)
     "memory": ("bench_memory.py", [], False),
     "sklearn": ("bench_sklearn.py", ["--config", "issue11"], False),
     "example": ("bench_example.py", [], False),
+    "data": ("bench_data.py", [], False),
 }
 
 

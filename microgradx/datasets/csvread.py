@@ -87,25 +87,32 @@ def _progress(path: Path, show: Optional[bool]) -> Any:
                 delay=1.0, leave=False, disable=None if show is None else not show, dynamic_ncols=True)
 
 
-def _open(path: Path, delimiter: str, types: dict, bar: Any, block_size: int,
-          include: Optional[list] = None) -> tuple[Any, _Source]:
+def _skip_blank(row: Any) -> str:
+    """A line of spaces is a blank line, not a ragged row."""
+    return "skip" if row.text is not None and not row.text.strip() else "error"
+
+
+def _options(delimiter: str, types: dict, block_size: int, include: Optional[list]) -> dict:
+    """pyarrow's options: quoted line breaks allowed, `MISSING` words as nulls in number columns, no booleans,
+    dates or times guessed, text kept as it is."""
     import pyarrow.csv as pacsv
 
-    def skip_blank(row: Any) -> str:  # a line of spaces is a blank line, not a ragged row
-        return "skip" if row.text is not None and not row.text.strip() else "error"
+    return {"read_options": pacsv.ReadOptions(block_size=block_size, use_threads=True),
+            "parse_options": pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                                invalid_row_handler=_skip_blank),
+            "convert_options": pacsv.ConvertOptions(column_types=types, null_values=null_words(),
+                                                    strings_can_be_null=False, true_values=[], false_values=[],
+                                                    timestamp_parsers=[], include_columns=include or [])}
 
+
+def _open(path: Path, delimiter: str, types: dict, bar: Any, block_size: int,
+          include: Optional[list] = None) -> tuple[Any, _Source]:
     import pyarrow as pa
+    import pyarrow.csv as pacsv
 
     source = _Source(path, bar)
     try:
-        reader = pacsv.open_csv(
-            source,
-            read_options=pacsv.ReadOptions(block_size=block_size, use_threads=True),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                             invalid_row_handler=skip_blank),
-            convert_options=pacsv.ConvertOptions(column_types=types, null_values=null_words(),
-                                                 strings_can_be_null=False, true_values=[], false_values=[],
-                                                 timestamp_parsers=[], include_columns=include or []))
+        reader = pacsv.open_csv(source, **_options(delimiter, types, block_size, include))
     except pa.ArrowInvalid as exc:  # pyarrow reads the first block when it opens
         source.close()
         match = _CONVERSION.search(str(exc))
@@ -227,29 +234,38 @@ def _types(head: _Header, kinds: dict) -> dict:
 
 
 def _read_all(path: Path, delimiter: str, head: _Header, kinds: dict, bar: Any) -> Columns:
+    """The whole file in one call (pyarrow parses and converts blocks on every core), then the numbers
+    copied into one (n, k) array column by column, each pyarrow column let go once copied."""
     import pyarrow as pa
+    import pyarrow.csv as pacsv
 
-    reader, source = _open(path, delimiter, _types(head, kinds), bar, _BLOCK, include=list(kinds))
-    number_raw = [raw for raw in head.raw if kinds.get(raw) == "number"]
-    matrix = _Growing(len(number_raw), path.stat().st_size, _BLOCK)
-    texts: dict = {raw: [] for raw in head.raw if kinds.get(raw) == "text"}
+    source = _Source(path, bar)
     try:
-        for batch in _batches(reader, head):
-            matrix.append(batch, number_raw)
-            for raw in texts:
-                texts[raw].append(batch.column(raw))
+        table = pacsv.read_csv(source, **_options(delimiter, _types(head, kinds), _BLOCK, list(kinds)))
+    except pa.ArrowInvalid as exc:
+        match = _CONVERSION.search(str(exc))
+        if match and int(match.group(1)) < len(head.raw):
+            raise _Retry(int(match.group(1))) from None
+        raise
     finally:
-        _close(reader, source)
-    n = matrix.n
+        source.close()
+    n = table.num_rows
     if n == 0:
         raise CSVError(path, "the file has a header row but no data rows")
-    X = matrix.result()
+    number_raw = [raw for raw in head.raw if kinds.get(raw) == "number"]
+    X = np.empty((n, len(number_raw)), dtype=np.float64)
+    for j, raw in enumerate(number_raw):
+        column = table.column(raw)
+        at = 0
+        for chunk in column.chunks:
+            X[at:at + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
+            at += len(chunk)
+        table = table.drop_columns([raw])
     numbers = {head.columns[head.raw.index(raw)]: X[:, j] for j, raw in enumerate(number_raw)}
-    text_columns = {stripped: pa.chunked_array(texts[raw], type=pa.string())
-                    for raw, stripped in zip(head.raw, head.columns) if raw in texts}
-    columns = Columns(path=str(path), columns=head.columns, n_rows=n, numbers=numbers, texts=text_columns,
-                      header_row=head.row, delimiter=delimiter, fingerprint=source.fingerprint, matrix=X)
-    return columns
+    text_columns = {stripped: table.column(raw) for raw, stripped in zip(head.raw, head.columns) if raw in
+                    table.column_names}
+    return Columns(path=str(path), columns=head.columns, n_rows=n, numbers=numbers, texts=text_columns,
+                   header_row=head.row, delimiter=delimiter, fingerprint=source.fingerprint, matrix=X)
 
 
 def _batches(reader: Any, head: _Header) -> Iterator[Any]:
@@ -266,32 +282,6 @@ def _batches(reader: Any, head: _Header) -> Iterator[Any]:
                 raise _Retry(int(match.group(1))) from None
             raise
         yield batch
-
-
-class _Growing:
-    """A float64 (n, k) array filled batch by batch, sized from the file's bytes per row and grown in place."""
-
-    def __init__(self, k: int, file_size: int, block_size: int):
-        self.k, self.n, self.file_size, self.block_size = k, 0, file_size, block_size
-        self.array: Optional[np.ndarray] = None
-
-    def append(self, batch: Any, raws: list) -> None:
-        m = batch.num_rows
-        if self.array is None:  # the reader makes one batch per block: rows per block estimate the total
-            per_row = min(self.block_size, self.file_size) / max(m, 1)
-            self.array = np.empty((max(m, int(self.file_size / per_row * 1.02) + 16), self.k))
-        if self.n + m > len(self.array):
-            self.array.resize((max(self.n + m, int(len(self.array) * 1.25)), self.k), refcheck=False)
-        block = self.array[self.n:self.n + m]
-        for j, raw in enumerate(raws):
-            block[:, j] = batch.column(raw).to_numpy(zero_copy_only=False)
-        self.n += m
-
-    def result(self) -> np.ndarray:
-        if self.array is None:
-            return np.empty((0, self.k))
-        self.array.resize((self.n, self.k), refcheck=False)  # realloc: no second copy
-        return self.array
 
 
 def iter_columns(path: PathLike, kinds: dict, delimiter: Optional[str] = None, progress: Optional[bool] = None,

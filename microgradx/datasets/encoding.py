@@ -109,10 +109,10 @@ def fit_inputs(columns: Any, features: Sequence[str], rows: np.ndarray, impute: 
     take = pa.array(rows)
     for name in features:
         if name in columns.numbers:
-            values = columns.numbers[name][rows]
-            values = values[~np.isnan(values)]
             fill = None
             if impute is not None:
+                values = columns.numbers[name][rows]
+                values = values[~np.isnan(values)]
                 if not len(values):
                     raise CSVError(columns.path, "every training row misses this value: nothing to impute from",
                                    column=columns.column_number(name), name=name)

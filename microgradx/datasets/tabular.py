@@ -24,6 +24,8 @@ from microgradx.datasets.csvfile import (
     Columns,
     CSVError,
     PathLike,
+    distinct,
+    is_missing,
     is_number,
     missing_mask,
     names,
@@ -140,6 +142,9 @@ def _feature_kinds(columns: Columns, features: tuple, declared: set, problems: P
 
 def _refuse_missing(columns: Columns, features: tuple, kinds: dict, problems: Problems) -> None:
     message, hint = "missing value {value!r}", "to fill missing values, pass --impute mean|median|most_frequent"
+    if columns.matrix is not None and all(n in columns.numbers for n in features) and \
+            bool(np.isfinite(columns.matrix).all()):
+        return  # every number is there and finite: one pass over the reader's array, not one per column
     for name in features:
         if kinds[name] == "number" and name in columns.numbers:
             problems.add_mask(0, np.isnan(columns.numbers[name]), name, message, hint)
@@ -149,49 +154,44 @@ def _refuse_missing(columns: Columns, features: tuple, kinds: dict, problems: Pr
 
 
 def _target(columns: Columns, name: str, task: Optional[str], labels: str, problems: Problems) -> tuple:
-    """``(y, task, classes)`` from the target column's text."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    cells = columns.texts[name]
-    missing = missing_mask(cells)
+    """``(y, task, classes)`` from the target column's text (checked value by distinct value, then by code)."""
+    values, codes = distinct(columns.texts[name])
+    missing_value = np.array([is_missing(t) for t in values], dtype=bool)
+    number_value = np.array([is_number(t) for t in values], dtype=bool)
+    missing, numeric = missing_value[codes], number_value[codes]
     problems.add_mask(0, missing, name, "missing value {value!r} (every row needs a target)")
-    numeric = number_mask(cells)
-    all_numbers = bool((numeric | missing).all())
+    all_numbers = bool((number_value | missing_value).all())
+    known = [t for t, m in zip(values, missing_value) if not m]
     if task is None:
         task = "classification"
-        if all_numbers and not missing.all():
-            values = text_to_numbers(cells, missing)
-            values = values[~missing]
-            whole = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
-            if not whole or len(np.unique(values)) > MAX_INFERRED_CLASSES:
+        if all_numbers and known:
+            numbers = np.array([float(t) for t in known])
+            whole = bool(np.all(np.isfinite(numbers)) and np.all(numbers == np.round(numbers)))
+            if not whole or len(np.unique(numbers)) > MAX_INFERRED_CLASSES:
                 task = "regression"
     if task == "regression":
         problems.add_mask(0, ~(numeric | missing), name, "{value!r} is not a number")
         y = np.zeros(columns.n_rows)
         if all_numbers:
-            y = text_to_numbers(cells, missing)
+            y = np.array([float(t) if is_number(t) else np.nan for t in values])[codes]
             problems.add_mask(0, np.isinf(y), name, "{value!r} is not a finite number")
         return y, "regression", ()
     if problems:
         return np.zeros(columns.n_rows, dtype=np.int64), task, ()
-    distinct = pc.unique(cells).to_pylist()
     if labels == "numeric":
         problems.add_mask(0, ~numeric, name, "{value!r} is not a number (labels='numeric')")
         if problems:
             return np.zeros(columns.n_rows, dtype=np.int64), task, ()
-        value_of = {t: int(t) if _INTEGER.match(t) else float(t) for t in distinct}
-        classes = tuple(sorted(set(value_of.values())))
-        code_of = {v: i for i, v in enumerate(classes)}
-        lookup = np.array([code_of[value_of[t]] for t in distinct], dtype=np.int64)
-        y = lookup[pc.index_in(cells, value_set=pa.array(distinct, type=pa.string())).to_numpy(zero_copy_only=False)]
+        value_of = [int(t) if _INTEGER.match(t) else float(t) for t in values]
+        classes = tuple(sorted(set(value_of)))
+    elif all(number_value):
+        classes = tuple(sorted(values, key=lambda t: (float(t), t)))  # 2 before 10; "1" and "1.0" both kept
+        value_of = values
     else:
-        if all(is_number(t) for t in distinct):
-            classes = tuple(sorted(distinct, key=lambda t: (float(t), t)))  # 2 before 10; "1" and "1.0" both kept
-        else:
-            classes = tuple(sorted(distinct))
-        found = pc.index_in(cells, value_set=pa.array(classes, type=pa.string()))
-        y = np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+        classes = tuple(sorted(values))
+        value_of = values
+    code_of = {v: i for i, v in enumerate(classes)}
+    y = np.array([code_of[v] for v in value_of], dtype=np.int64)[codes]
     if len(classes) < 2:
         raise CSVError(columns.path, f"the target column has one class only ({classes[0]!r}); a classifier needs "
                                      f"at least two", column=columns.column_number(name), name=name)
