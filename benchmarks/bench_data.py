@@ -11,7 +11,10 @@ interpreter (its peak resident memory is ``ru_maxrss`` from ``wait4``, the whole
 included), the two sides alternating round by round:
 
 * read: ``microgradx.datasets.read_csv(path)`` (features as float64, labels encoded) against
-  ``pandas.read_csv(path)``. Targets (issue 22): at most 2x pandas' time, 1.5x its memory.
+  ``pandas.read_csv(path)``: the read call's time (each library imported first; pyarrow's own
+  lazy import of pandas, when pandas is installed, counts against microgradx), the whole
+  process's time and its peak memory. Targets (issue 22): the read at most 2x pandas' time, the
+  peak at most 1.5x pandas'.
 * train: ``microgradx train --data F --epochs 1 --batch-size 32 --save m.json`` (the default MLP
   16,16 with SGD, momentum 0.9, lr 0.05; seeded stratified 80/20 split; standardised; test accuracy)
   against a script doing the same with pandas and scikit-learn (``read_csv``, ``train_test_split``,
@@ -68,9 +71,21 @@ predicted = clf.predict(scaler.transform(df.iloc[:, :-1].to_numpy()))
 pd.DataFrame({df.columns[-1]: predicted}).to_csv(sys.argv[3], index=False)
 """
 
-OURS_READ = "import sys\nfrom microgradx.datasets import read_csv\nd = read_csv(sys.argv[1], progress=False)\n" \
-            "X, y = d.X, d.y\nprint(X.shape, len(d.classes))"
-PANDAS_READ = "import sys, pandas as pd\ndf = pd.read_csv(sys.argv[1])\nprint(df.shape)"
+OURS_READ = """
+import sys, time
+from microgradx.datasets import read_csv
+t0 = time.perf_counter()
+d = read_csv(sys.argv[1], progress=False)
+X, y = d.X, d.y
+print(time.perf_counter() - t0)
+"""
+PANDAS_READ = """
+import sys, time
+import pandas as pd
+t0 = time.perf_counter()
+df = pd.read_csv(sys.argv[1])
+print(time.perf_counter() - t0)
+"""
 
 
 def make_data(path: Path, rows: int, seed: int = 0) -> None:
@@ -118,16 +133,21 @@ def main_run(args: argparse.Namespace) -> dict:
         for _ in range(rounds):
             read["pandas"].append(measured([py, "-c", PANDAS_READ, str(data)], tmp))
             read["microgradx"].append(measured([py, "-c", OURS_READ, str(data)], tmp))
-        t_ours = common.median(r[0] for r in read["microgradx"])
-        t_pd = common.median(r[0] for r in read["pandas"])
+        t_ours = common.median(float(r[2]) for r in read["microgradx"])
+        t_pd = common.median(float(r[2]) for r in read["pandas"])
+        w_ours = common.median(r[0] for r in read["microgradx"])
+        w_pd = common.median(r[0] for r in read["pandas"])
         m_ours = common.median(r[1] for r in read["microgradx"])
         m_pd = common.median(r[1] for r in read["pandas"])
-        paired = common.median(a[0] / b[0] for a, b in zip(read["microgradx"], read["pandas"]))
+        paired = common.median(float(a[2]) / float(b[2]) for a, b in zip(read["microgradx"], read["pandas"]))
+        whole = common.median(a[0] / b[0] for a, b in zip(read["microgradx"], read["pandas"]))
         tables.append(common.table(
-            f"Reading the CSV ({rows:,} x 21; median of {rounds} fresh processes each, whole-process time and peak)",
-            ["reader", "seconds", "peak MB", "time ratio", "memory ratio"],
-            [["microgradx.datasets.read_csv (pyarrow)", t_ours, m_ours, f"{paired:.2f}x", f"{m_ours / m_pd:.2f}x"],
-             ["pandas.read_csv", t_pd, m_pd, "1.00x", "1.00x"]], align="lrrrr"))
+            f"Reading the CSV ({rows:,} x 21; median of {rounds} fresh processes each: the read call, the whole "
+            f"process with its imports, its peak memory)",
+            ["reader", "read s", "process s", "peak MB", "read ratio", "process ratio", "memory ratio"],
+            [["microgradx.datasets.read_csv (pyarrow)", t_ours, w_ours, m_ours, f"{paired:.2f}x", f"{whole:.2f}x",
+              f"{m_ours / m_pd:.2f}x"],
+             ["pandas.read_csv", t_pd, w_pd, m_pd, "1.00x", "1.00x", "1.00x"]], align="lrrrrrr"))
         targets.append(common.target("CSV read time vs pandas.read_csv", paired, "<=", 2.0))
         targets.append(common.target("CSV read peak memory vs pandas.read_csv", m_ours / m_pd, "<=", 1.5))
 
@@ -154,7 +174,7 @@ def main_run(args: argparse.Namespace) -> dict:
         targets.append(common.target("predict peak memory (issue 20/22 goal)", ours_predict[1], "<", 1024,
                                      unit=" MB"))
     return {**info, "rows": rows, "tables": tables, "targets": targets,
-            "read": {k: [list(r[:2]) for r in v] for k, v in read.items()},
+            "read": {k: [[r[0], r[1], float(r[2])] for r in v] for k, v in read.items()},
             "train": {"microgradx": ours_train[:2], "peer": peer_train[:2]},
             "predict": {"microgradx": ours_predict[:2], "peer": peer_predict[:2]}}
 
