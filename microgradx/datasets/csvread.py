@@ -140,7 +140,7 @@ def _arrow_failure(path: Path, delimiter: str, exc: Exception) -> CSVError:
 
 
 _BLOCK = 1 << 20
-_CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to (?:double|float)")
+_CONVERSION = re.compile(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (?:double|float)")
 
 
 @attrs.define

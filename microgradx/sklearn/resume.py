@@ -8,6 +8,7 @@ worker between blocks this way.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -15,8 +16,6 @@ import numpy as np
 
 def resume_state(trainer: Any) -> dict:
     """What a trainer's next epoch depends on besides the weights, as plain data (see `BaseMLP.__getstate__`)."""
-    import warnings
-
     inner = getattr(trainer.optimizer, "inner", trainer.optimizer)
     state = {"step": trainer.step, "total_steps": trainer.total_steps, "steps_per_epoch": trainer.steps_per_epoch,
              "examples_seen": getattr(trainer, "examples_seen", 0.0), "lr": float(inner.lr),
@@ -27,8 +26,7 @@ def resume_state(trainer: Any) -> dict:
     if callable(getattr(inner, "state_dict", None)):
         state["optimizer"] = inner.state_dict()
     else:
-        warnings.warn(f"optimizer {type(inner).__name__} has no state_dict(): a partial_fit after unpickling "
-                      f"starts it afresh", UserWarning, stacklevel=4)
+        state["stateless"] = type(inner).__name__  # said when a partial_fit resumes (see restore)
     return state
 
 
@@ -44,4 +42,7 @@ def restore(trainer: Any, state: dict) -> None:
         trainer._rng.bit_generator.state = state["rng"]
     if "optimizer" in state:
         inner.load_state_dict(state["optimizer"])
+    else:
+        warnings.warn(f"optimizer {state.get('stateless')} has no state_dict(): this partial_fit after unpickling "
+                      f"starts it afresh (the weights are kept)", UserWarning, stacklevel=5)
     inner.lr = state["lr"]

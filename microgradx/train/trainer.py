@@ -52,6 +52,7 @@ from microgradx.train.components import (
 )
 from microgradx.train.evaluation import evaluate, predictions
 from microgradx.train.history import History
+from microgradx.train.meta import run_meta
 from microgradx.train.steps import make_steps
 
 MODES = ("lanes", "scalar")
@@ -73,11 +74,6 @@ class DivergenceWarning(UserWarning):
     def __init__(self, message: str, lr: float = math.nan, loss: float = math.nan, reference: float = math.nan):
         super().__init__(message)
         self.lr, self.loss, self.reference = lr, loss, reference
-
-def _plain_setting(v: Any) -> bool:
-    return v is None or isinstance(v, (int, float, str)) or \
-        (isinstance(v, (list, tuple)) and all(isinstance(i, str) for i in v))
-
 
 class Trainer:
     """Train a model on a dataset: forward, backward and update, with training-event hooks.
@@ -142,8 +138,7 @@ class Trainer:
         self.mode = mode
         self.shuffle = bool(shuffle)
         if train_sample is not None and check_int("train_sample", train_sample) < 0:
-            raise ValueError(f"train_sample must be a number of examples >= 0 (0: none) or None (all), got "
-                             f"{train_sample!r}")
+            raise ValueError(f"train_sample must be >= 0 (0: none) or None (all examples), got {train_sample!r}")
         self.train_sample = train_sample
         self.detect_anomaly = bool(detect_anomaly)
         if lr is not None:
@@ -337,13 +332,11 @@ class Trainer:
         return mean
 
     def train_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """The training examples each epoch's training accuracy is measured on: all of them, or a seeded
-        sample of ``train_sample`` (the same every call), or none when ``train_sample`` is 0."""
-        X, y = self.dataset.X_train, self.dataset.y_train
-        n, k = len(y), self.train_sample
-        if k is None or n <= k:
+        """The examples each epoch's training accuracy is measured on: all, a seeded sample (the same each call)."""
+        X, y, k = self.dataset.X_train, self.dataset.y_train, self.train_sample
+        if k is None or len(y) <= k:
             return X, y
-        rows = np.sort(np.random.default_rng([self.seed, 1]).choice(n, size=k, replace=False))
+        rows = np.sort(np.random.default_rng([self.seed, 1]).choice(len(y), size=k, replace=False))
         return X[rows], y[rows]
 
     def _watch_divergence(self, loss: float) -> None:
@@ -392,37 +385,8 @@ class Trainer:
                         params=self.params, with_loss=with_loss, outputs=self.outputs(X))
 
     def model_meta(self, path: Any = None) -> dict:
-        """What a model file should remember about this run (stored as its ``meta``).
-
-        The loss (for predictions), the dataset and the options it was loaded with (so
-        ``microgradx evaluate`` can rebuild the same split and scaling), and the task. For a
-        CSV file, also its fingerprint (``data_fingerprint``: size and SHA-256), so a file that
-        changed is refused rather than re-split; ``path`` (where the model file goes) makes the
-        file's path stored relative to the model file's folder (else it is stored absolute).
-        """
-        import os
-
-        meta = {"loss": component_name("losses", self.loss), "task": getattr(self.dataset, "task", None),
-                "dataset": getattr(self.dataset, "name", None), "seed": self.seed}
-        options = {k: v for k, v in self.dataset_options.items() if k != "progress" and _plain_setting(v)}
-        options = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
-        source = getattr(self.dataset, "source", None)
-        if source is not None:  # a CSV file: the "csv" loader rebuilds the same split from the same file
-            meta["dataset"] = "csv"
-            data = os.path.abspath(source)
-            if path is not None:
-                try:
-                    data = os.path.relpath(data, os.path.dirname(os.path.abspath(path)))
-                except ValueError:  # another drive (Windows): keep it absolute
-                    pass
-            options = {**options, "target": getattr(self.dataset, "target_name", None),
-                       "task": "regression" if self.dataset.task == "regression" else "classification", "path": data}
-            fingerprint = getattr(self.dataset, "fingerprint", None)
-            if fingerprint:
-                meta["data_fingerprint"] = dict(fingerprint)
-        if options:
-            meta["dataset_options"] = options
-        return meta
+        """What a model file should remember about this run (its ``meta``): `microgradx.train.meta.run_meta`."""
+        return run_meta(self, path)
 
     def model_schema(self) -> Any:
         """What a model file needs to predict from raw data (`microgradx.modelfile.Schema`)."""
