@@ -235,7 +235,8 @@ def _types(head: _Header, kinds: dict) -> dict:
 
 def _read_all(path: Path, delimiter: str, head: _Header, kinds: dict, bar: Any) -> Columns:
     """The whole file in one call (pyarrow parses and converts blocks on every core), then the numbers
-    copied into one (n, k) array column by column, each pyarrow column let go once copied."""
+    copied into one (n, k) array column by column (column-major, so each copy is contiguous), each
+    pyarrow column let go once copied."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -253,7 +254,7 @@ def _read_all(path: Path, delimiter: str, head: _Header, kinds: dict, bar: Any) 
     if n == 0:
         raise CSVError(path, "the file has a header row but no data rows")
     number_raw = [raw for raw in head.raw if kinds.get(raw) == "number"]
-    X = np.empty((n, len(number_raw)), dtype=np.float64)
+    X = np.empty((n, len(number_raw)), dtype=np.float64, order="F")  # a column is one contiguous copy
     for j, raw in enumerate(number_raw):
         column = table.column(raw)
         at = 0
