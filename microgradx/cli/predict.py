@@ -125,7 +125,7 @@ def class_codes(texts: Any, classes: Any, name: str, problems: Any) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from microgradx.datasets.csvfile import names, number_mask, text_to_numbers
+    from microgradx.datasets.csvfile import names, number_mask, text_to_numbers, to_numpy
     from microgradx.datasets.encoding import number_codes
 
     labels = list(classes or [])
@@ -140,7 +140,7 @@ def class_codes(texts: Any, classes: Any, name: str, problems: Any) -> Any:
                               else -1 for t in cells], dtype=np.int64)
     else:
         found = pc.index_in(texts, value_set=pa.array([str(c) for c in labels], type=pa.string()))
-        codes = np.nan_to_num(np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.float64), nan=-1)
+        codes = np.nan_to_num(to_numpy(found, np.float64), nan=-1)
     codes = np.asarray(codes, dtype=np.int64)
     problems.add_mask(0, codes < 0, name, "label {value!r} is not one of the model's classes (" +
                       names(labels, 10).replace("{", "{{").replace("}", "}}") + ")")

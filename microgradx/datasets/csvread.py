@@ -27,6 +27,7 @@ from microgradx.datasets.csvfile import (
     missing_array,
     names,
     null_words,
+    to_numpy,
 )
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ def _read_all(path: Path, delimiter: str, head: _Header, kinds: dict, bar: Any) 
         column = table.column(raw)
         at = 0
         for chunk in column.chunks:
-            X[at:at + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
+            X[at:at + len(chunk), j] = to_numpy(chunk, np.float64)
             at += len(chunk)
         table = table.drop_columns([raw])
     numbers = {head.columns[head.raw.index(raw)]: X[:, j] for j, raw in enumerate(number_raw)}
@@ -316,7 +317,7 @@ def iter_columns(path: PathLike, kinds: dict, delimiter: Optional[str] = None, p
     try:
         for batch in _batches(reader, head):
             m = batch.num_rows
-            numbers = {name: batch.column(raw).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            numbers = {name: to_numpy(batch.column(raw), np.float64)
                        for raw, name in zip(head.raw, head.columns) if raw_kinds[raw] == "number"}
             texts = {name: batch.column(raw) for raw, name in zip(head.raw, head.columns)
                      if raw_kinds[raw] == "text"}
@@ -348,7 +349,7 @@ def _not_numbers(path: Path, delimiter: str, head: _Header, name: str) -> CSVErr
         for batch in reader:
             column = batch.column(raw)
             bad = pc.invert(pc.or_(pc.match_substring_regex(column, NUMBER), missing_array(column)))
-            problems.add_mask(first, bad.to_numpy(zero_copy_only=False), name, "{value!r} is not a number")
+            problems.add_mask(first, to_numpy(bad, bool), name, "{value!r} is not a number")
             first += batch.num_rows
     except pa.ArrowInvalid as exc:
         raise _arrow_failure(path, delimiter, exc) from None

@@ -106,7 +106,7 @@ def fit_inputs(columns: Any, features: Sequence[str], rows: np.ndarray, impute: 
     if impute is not None and impute not in IMPUTE:
         raise ValueError(f"impute must be one of {', '.join(IMPUTE)} or None, got {impute!r}")
     out = []
-    take = pa.array(rows)
+    take = None
     for name in features:
         if name in columns.numbers:
             fill = None
@@ -119,6 +119,7 @@ def fit_inputs(columns: Any, features: Sequence[str], rows: np.ndarray, impute: 
                 fill = float({"mean": np.mean, "median": np.median}.get(impute, _mode)(values))
             out.append(InputColumn(name, "number", impute=fill))
             continue
+        take = pa.array(rows) if take is None else take
         cells = pc.take(columns.texts[name], take)
         cells = pc.filter(cells, pa.array(~missing_mask(cells)))
         counts = pc.value_counts(cells).to_pylist()
@@ -257,7 +258,7 @@ class ColumnsSource:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from microgradx.datasets.csvfile import missing_mask
+        from microgradx.datasets.csvfile import missing_mask, to_numpy
 
         if name in self.columns.numbers:  # numeric categories (saved from scikit-learn), read as numbers
             values = self.columns.numbers[name]
@@ -265,7 +266,7 @@ class ColumnsSource:
         cells = self.columns.texts[name]
         if all(isinstance(c, str) for c in categories):
             found = pc.index_in(cells, value_set=pa.array(list(categories), type=pa.string()))
-            codes = np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.float64)
+            codes = to_numpy(found, np.float64)
             return np.nan_to_num(codes, nan=-1).astype(np.int64), missing_mask(cells)
         raise TypeError(f"column {name!r}: categories that are not all strings need a number column")
 
