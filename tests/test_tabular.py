@@ -93,6 +93,23 @@ def test_a_large_file_shows_progress_on_a_terminal_only_after_a_second(tmp_path,
     assert shown == [False, None]  # None: tqdm decides (a terminal), and waits a second (delay=1)
 
 
+def test_the_progress_bar_appears_once_a_read_has_lasted_a_second(tmp_path, capsys):
+    import time
+
+    from microgradx.datasets.csvread import _Progress
+
+    path = write_csv(tmp_path / "s.csv", ["x", "label"], [["1", "a"]])
+    quick = _Progress(path, True)
+    quick.update(5)
+    quick.close()  # under a second: nothing shown, the ticker stopped
+    assert "reading" not in capsys.readouterr().err and quick.bar is None
+    slow = _Progress(path, True)
+    slow.update(7)
+    time.sleep(1.4)  # pyarrow still parsing: the bar is drawn by the ticker, not by reads
+    slow.close()
+    assert "reading s.csv" in capsys.readouterr().err and not slow.ticker.is_alive()
+
+
 # -- labels --------------------------------------------------------------------------------------------------
 
 

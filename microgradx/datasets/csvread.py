@@ -74,18 +74,56 @@ class _Source:
         return {"size": self.size, "sha256": self.digest.hexdigest()}
 
 
-def _progress(path: Path, show: Optional[bool]) -> Any:
-    """A byte-count progress bar on standard error, shown after a second on a terminal (``show=None``)."""
-    if show is False:
-        return None
-    from tqdm.auto import tqdm
+class _Progress:
+    """Bytes read so far, shown as a tqdm bar on standard error once a read has lasted a second.
 
-    try:
-        total = path.stat().st_size
-    except OSError:
-        total = None
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"reading {path.name}",
-                delay=1.0, leave=False, disable=None if show is None else not show, dynamic_ncols=True)
+    pyarrow's threads may read the whole file in that second and spend the next ones parsing it,
+    so the bar is made and redrawn by a ticker thread (its elapsed time moving), not by the reads.
+    ``show=None``: on a terminal only; True: always; False: never (no thread).
+    """
+
+    def __init__(self, path: Path, show: Optional[bool]):
+        import threading
+
+        self.path, self.show, self.n, self.bar = path, show, 0, None
+        self.stop = threading.Event()
+        self.ticker = threading.Thread(target=self._tick, name="microgradx-read-progress", daemon=True)
+        self.ticker.start()
+
+    def update(self, n: int) -> None:
+        self.n += n
+
+    def reset(self) -> None:
+        self.n = 0
+
+    def _tick(self) -> None:
+        if self.stop.wait(1.0):
+            return
+        from tqdm.auto import tqdm
+
+        try:
+            total = self.path.stat().st_size
+        except OSError:
+            total = None
+        self.bar = tqdm(total=total, initial=self.n, unit="B", unit_scale=True, unit_divisor=1024,
+                        desc=f"reading {self.path.name}", leave=False, dynamic_ncols=True,
+                        disable=None if self.show is None else not self.show)
+        while True:
+            self.bar.update(self.n - self.bar.n)
+            self.bar.refresh()
+            if self.stop.wait(0.25):
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.ticker.join()
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _progress(path: Path, show: Optional[bool]) -> Any:
+    """A `_Progress` for reading ``path``, or None when ``show`` is False."""
+    return None if show is False else _Progress(path, show)
 
 
 def _skip_blank(row: Any) -> str:
