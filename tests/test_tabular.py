@@ -82,6 +82,19 @@ def test_ragged_rows_missing_cells_and_quoted_line_breaks_keep_file_rows(tmp_pat
         read_csv(path)
 
 
+def test_quoted_line_breaks_far_into_a_file_are_read_right(tmp_path):
+    """The first megabyte has no quote, so pyarrow starts with its faster splitting; the quotes later make
+    the file read again, quoted line breaks allowed: never a misread row."""
+    rows = [[str(i), str(i % 7), "a" if i % 2 else "b"] for i in range(120_000)]
+    rows += [[str(i), "1", "line one\nline two" if i % 3 == 0 else "b"] for i in range(300)]
+    path = write_csv(tmp_path / "late.csv", ["x", "y", "label"], rows)
+    assert b'"' not in path.read_bytes()[: 1 << 20] and path.stat().st_size > 1 << 20
+    data = read_csv(path)
+    assert data.columns.n_rows == 120_300 and data.classes == ("a", "b", "line one\nline two")
+    assert np.bincount(data.y).tolist() == [60_000, 60_000 + 200, 100]
+    assert data.fingerprint["size"] == path.stat().st_size
+
+
 def test_a_large_file_shows_progress_on_a_terminal_only_after_a_second(tmp_path, monkeypatch):
     import microgradx.datasets.csvread as csvread
 

@@ -131,13 +131,14 @@ def _skip_blank(row: Any) -> str:
     return "skip" if row.text is not None and not row.text.strip() else "error"
 
 
-def _options(delimiter: str, types: dict, block_size: int, include: Optional[list]) -> dict:
-    """pyarrow's options: quoted line breaks allowed, `MISSING` words as nulls in number columns, no booleans,
-    dates or times guessed, text kept as it is."""
+def _options(delimiter: str, types: dict, block_size: int, include: Optional[list], newlines: bool = True) -> dict:
+    """pyarrow's options: quoted line breaks allowed (unless ``newlines`` is False: a file without a quote
+    has none, and pyarrow splits such a file among its threads faster), `MISSING` words as nulls in number
+    columns, no booleans, dates or times guessed, text kept as it is."""
     import pyarrow.csv as pacsv
 
     return {"read_options": pacsv.ReadOptions(block_size=block_size, use_threads=True),
-            "parse_options": pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+            "parse_options": pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines,
                                                 invalid_row_handler=_skip_blank),
             "convert_options": pacsv.ConvertOptions(column_types=types, null_values=null_words(),
                                                     strings_can_be_null=False, true_values=[], false_values=[],
@@ -244,19 +245,77 @@ def read_columns(path: PathLike, text: Any = (), delimiter: Optional[str] = None
         if name not in skip:
             kinds[raw] = "text" if name in text or not _number_type(head.inferred[raw]) else "number"
     bar = _progress(path, progress)
+    scan = _Scan(path, bar)
+    scan.start()
     try:
+        with open(path, "rb") as f:
+            newlines = b'"' in f.read(_BLOCK)  # a quote in the first block: quoted line breaks may follow
         while True:
             try:
-                return _read_all(path, delimiter, head, kinds, bar)
+                columns = _read_all(path, delimiter, head, kinds, newlines)
             except _Retry as retry:  # a column that looked like numbers holds text further down
                 kinds[head.raw[retry.index]] = "text"
-                if bar is not None:
-                    bar.reset()
+                continue
             except pa.ArrowInvalid as exc:
+                if not newlines and scan.result().quoted:
+                    newlines = True
+                    continue
                 raise _arrow_failure(path, delimiter, exc) from None
+            if not newlines and scan.result().quoted:  # read again, quoted line breaks allowed: never misread
+                newlines = True
+                continue
+            columns.fingerprint = scan.result().fingerprint
+            return columns
     finally:
+        scan.stop()
         if bar is not None:
             bar.close()
+
+
+@attrs.frozen
+class _Scanned:
+    fingerprint: dict
+    quoted: bool
+
+
+class _Scan:
+    """The file read once more beside pyarrow, in a thread: its size and SHA-256 (what a model file records),
+    whether it holds a double quote anywhere, and the bytes so far for the progress bar. pyarrow reads the
+    path itself, so no Python call stands in its way; hashing releases the GIL."""
+
+    def __init__(self, path: Path, bar: Any):
+        import threading
+
+        self.path, self.bar, self.halt = path, bar, threading.Event()
+        self.digest, self.size, self.quoted, self.error = hashlib.sha256(), 0, False, None
+        self.thread = threading.Thread(target=self._run, name="microgradx-read-fingerprint", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                while not self.halt.is_set() and (block := f.read(_BLOCK)):
+                    self.digest.update(block)
+                    self.size += len(block)
+                    self.quoted = self.quoted or b'"' in block
+                    if self.bar is not None:
+                        self.bar.update(len(block))
+        except OSError as exc:
+            self.error = exc
+
+    def result(self) -> _Scanned:
+        """Wait for the scan to end; its findings."""
+        self.thread.join()
+        if self.error is not None:
+            raise CSVError(self.path, f"cannot read: {self.error.strerror or self.error}")
+        return _Scanned({"size": self.size, "sha256": self.digest.hexdigest()}, self.quoted)
+
+    def stop(self) -> None:
+        """End the scan early (an error elsewhere), and wait for it."""
+        self.halt.set()
+        self.thread.join()
 
 
 class _Retry(Exception):
@@ -272,23 +331,20 @@ def _types(head: _Header, kinds: dict) -> dict:
     return {raw: pa.float64() if kind == "number" else pa.string() for raw, kind in kinds.items()}
 
 
-def _read_all(path: Path, delimiter: str, head: _Header, kinds: dict, bar: Any) -> Columns:
+def _read_all(path: Path, delimiter: str, head: _Header, kinds: dict, newlines: bool) -> Columns:
     """The whole file in one call (pyarrow parses and converts blocks on every core), then the numbers
     copied into one (n, k) array column by column (column-major, so each copy is contiguous), each
     pyarrow column let go once copied."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    source = _Source(path, bar)
     try:
-        table = pacsv.read_csv(source, **_options(delimiter, _types(head, kinds), _BLOCK, list(kinds)))
+        table = pacsv.read_csv(str(path), **_options(delimiter, _types(head, kinds), _BLOCK, list(kinds), newlines))
     except pa.ArrowInvalid as exc:
         match = _CONVERSION.search(str(exc))
         if match and int(match.group(1)) < len(head.raw):
             raise _Retry(int(match.group(1))) from None
         raise
-    finally:
-        source.close()
     n = table.num_rows
     if n == 0:
         raise CSVError(path, "the file has a header row but no data rows")
@@ -305,7 +361,7 @@ def _read_all(path: Path, delimiter: str, head: _Header, kinds: dict, bar: Any) 
     text_columns = {stripped: table.column(raw) for raw, stripped in zip(head.raw, head.columns) if raw in
                     table.column_names}
     return Columns(path=str(path), columns=head.columns, n_rows=n, numbers=numbers, texts=text_columns,
-                   header_row=head.row, delimiter=delimiter, fingerprint=source.fingerprint, matrix=X)
+                   header_row=head.row, delimiter=delimiter, matrix=X)
 
 
 def _batches(reader: Any, head: _Header) -> Iterator[Any]:
