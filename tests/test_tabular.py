@@ -99,7 +99,7 @@ def test_a_large_file_shows_progress_on_a_terminal_only_after_a_second(tmp_path,
     import microgradx.datasets.csvread as csvread
 
     shown = []
-    monkeypatch.setattr(csvread, "_progress", lambda path, show: shown.append(show) or None)
+    monkeypatch.setattr(csvread, "progress_bar", lambda path, show: shown.append(show) or None)
     path = write_csv(tmp_path / "s.csv", ["x", "label"], [["1", "a"], ["2", "b"]])
     read_csv(path, progress=False)
     read_csv(path)
@@ -109,14 +109,14 @@ def test_a_large_file_shows_progress_on_a_terminal_only_after_a_second(tmp_path,
 def test_the_progress_bar_appears_once_a_read_has_lasted_a_second(tmp_path, capsys):
     import time
 
-    from microgradx.datasets.csvread import _Progress
+    from microgradx.datasets.csvio import Progress
 
     path = write_csv(tmp_path / "s.csv", ["x", "label"], [["1", "a"]])
-    quick = _Progress(path, True)
+    quick = Progress(path, True)
     quick.update(5)
     quick.close()  # under a second: nothing shown, the ticker stopped
     assert "reading" not in capsys.readouterr().err and quick.bar is None
-    slow = _Progress(path, True)
+    slow = Progress(path, True)
     slow.update(7)
     time.sleep(1.4)  # pyarrow still parsing: the bar is drawn by the ticker, not by reads
     slow.close()

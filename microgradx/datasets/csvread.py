@@ -8,7 +8,6 @@ is) is `microgradx.datasets.csvfile`; the row-by-row slow path for errors, `csvc
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +28,8 @@ from microgradx.datasets.csvfile import (
     null_words,
     to_numpy,
 )
+from microgradx.datasets.csvio import BLOCK as _BLOCK
+from microgradx.datasets.csvio import Scan, Source, progress_bar
 
 # -- reading ---------------------------------------------------------------------------------------
 
@@ -40,90 +41,6 @@ def default_delimiter(path: PathLike, delimiter: Optional[str]) -> str:
     if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\r\n\"":
         raise CSVError(path, f"delimiter must be one character (not a quote or line break), got {delimiter!r}")
     return delimiter
-
-
-class _Source:
-    """The file as pyarrow reads it: every block passes here, updating a progress bar and a SHA-256."""
-
-    closed = False
-
-    def __init__(self, path: Path, bar: Any):
-        self.f = open(path, "rb")
-        self.bar, self.digest, self.size = bar, hashlib.sha256(), 0
-
-    def read(self, n: int = -1) -> bytes:
-        block = self.f.read(n)
-        self.digest.update(block)
-        self.size += len(block)
-        if self.bar is not None:
-            self.bar.update(len(block))
-        return block
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.f.close()
-        self.closed = True
-
-    @property
-    def fingerprint(self) -> dict:
-        return {"size": self.size, "sha256": self.digest.hexdigest()}
-
-
-class _Progress:
-    """Bytes read so far, shown as a tqdm bar on standard error once a read has lasted a second.
-
-    pyarrow's threads may read the whole file in that second and spend the next ones parsing it,
-    so the bar is made and redrawn by a ticker thread (its elapsed time moving), not by the reads.
-    ``show=None``: on a terminal only; True: always; False: never (no thread).
-    """
-
-    def __init__(self, path: Path, show: Optional[bool]):
-        import threading
-
-        self.path, self.show, self.n, self.bar = path, show, 0, None
-        self.stop = threading.Event()
-        self.ticker = threading.Thread(target=self._tick, name="microgradx-read-progress", daemon=True)
-        self.ticker.start()
-
-    def update(self, n: int) -> None:
-        self.n += n
-
-    def reset(self) -> None:
-        self.n = 0
-
-    def _tick(self) -> None:
-        if self.stop.wait(1.0):
-            return
-        from tqdm.auto import tqdm
-
-        try:
-            total = self.path.stat().st_size
-        except OSError:
-            total = None
-        self.bar = tqdm(total=total, initial=self.n, unit="B", unit_scale=True, unit_divisor=1024,
-                        desc=f"reading {self.path.name}", leave=False, dynamic_ncols=True,
-                        disable=None if self.show is None else not self.show)
-        while True:
-            self.bar.update(self.n - self.bar.n)
-            self.bar.refresh()
-            if self.stop.wait(0.25):
-                return
-
-    def close(self) -> None:
-        self.stop.set()
-        self.ticker.join()
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _progress(path: Path, show: Optional[bool]) -> Any:
-    """A `_Progress` for reading ``path``, or None when ``show`` is False."""
-    return None if show is False else _Progress(path, show)
 
 
 def _skip_blank(row: Any) -> str:
@@ -146,11 +63,11 @@ def _options(delimiter: str, types: dict, block_size: int, include: Optional[lis
 
 
 def _open(path: Path, delimiter: str, types: dict, bar: Any, block_size: int,
-          include: Optional[list] = None) -> tuple[Any, _Source]:
+          include: Optional[list] = None) -> tuple[Any, Source]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    source = _Source(path, bar)
+    source = Source(path, bar)
     try:
         reader = pacsv.open_csv(source, **_options(delimiter, types, block_size, include))
     except pa.ArrowInvalid as exc:  # pyarrow reads the first block when it opens
@@ -165,7 +82,7 @@ def _open(path: Path, delimiter: str, types: dict, bar: Any, block_size: int,
     return reader, source
 
 
-def _close(reader: Any, source: _Source) -> None:
+def _close(reader: Any, source: Source) -> None:
     """Stop the reader (its threads read from the source), then close the file."""
     try:
         reader.close()
@@ -179,7 +96,6 @@ def _arrow_failure(path: Path, delimiter: str, exc: Exception) -> CSVError:
     return CSVError(path, f"cannot read as CSV: {' '.join(str(exc).split())[:300]}")
 
 
-_BLOCK = 1 << 20
 _CONVERSION = re.compile(r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (?:double|float)")
 
 
@@ -244,8 +160,8 @@ def read_columns(path: PathLike, text: Any = (), delimiter: Optional[str] = None
     for raw, name in stripped.items():
         if name not in skip:
             kinds[raw] = "text" if name in text or not _number_type(head.inferred[raw]) else "number"
-    bar = _progress(path, progress)
-    scan = _Scan(path, bar)
+    bar = progress_bar(path, progress)
+    scan = Scan(path, bar)
     scan.start()
     try:
         with open(path, "rb") as f:
@@ -270,52 +186,6 @@ def read_columns(path: PathLike, text: Any = (), delimiter: Optional[str] = None
         scan.stop()
         if bar is not None:
             bar.close()
-
-
-@attrs.frozen
-class _Scanned:
-    fingerprint: dict
-    quoted: bool
-
-
-class _Scan:
-    """The file read once more beside pyarrow, in a thread: its size and SHA-256 (what a model file records),
-    whether it holds a double quote anywhere, and the bytes so far for the progress bar. pyarrow reads the
-    path itself, so no Python call stands in its way; hashing releases the GIL."""
-
-    def __init__(self, path: Path, bar: Any):
-        import threading
-
-        self.path, self.bar, self.halt = path, bar, threading.Event()
-        self.digest, self.size, self.quoted, self.error = hashlib.sha256(), 0, False, None
-        self.thread = threading.Thread(target=self._run, name="microgradx-read-fingerprint", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            with open(self.path, "rb") as f:
-                while not self.halt.is_set() and (block := f.read(_BLOCK)):
-                    self.digest.update(block)
-                    self.size += len(block)
-                    self.quoted = self.quoted or b'"' in block
-                    if self.bar is not None:
-                        self.bar.update(len(block))
-        except OSError as exc:
-            self.error = exc
-
-    def result(self) -> _Scanned:
-        """Wait for the scan to end; its findings."""
-        self.thread.join()
-        if self.error is not None:
-            raise CSVError(self.path, f"cannot read: {self.error.strerror or self.error}")
-        return _Scanned({"size": self.size, "sha256": self.digest.hexdigest()}, self.quoted)
-
-    def stop(self) -> None:
-        """End the scan early (an error elsewhere), and wait for it."""
-        self.halt.set()
-        self.thread.join()
 
 
 class _Retry(Exception):
@@ -400,7 +270,7 @@ def iter_columns(path: PathLike, kinds: dict, delimiter: Optional[str] = None, p
     if missing or extra:
         raise HeaderMismatch(path, head.row, missing, extra)
     raw_kinds = {raw: kinds.get(name, "text") for raw, name in zip(head.raw, head.columns)}
-    bar = _progress(path, progress)
+    bar = progress_bar(path, progress)
     try:
         reader, source = _open(path, delimiter, _types(head, raw_kinds), bar, block_size)
     except _Retry as retry:
