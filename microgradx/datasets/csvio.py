@@ -113,6 +113,8 @@ def progress_bar(path: Path, show: Optional[bool]) -> Any:
 
 @attrs.frozen
 class Scanned:
+    """What `Scan` found: the file's fingerprint and whether it holds a double quote."""
+
     fingerprint: dict
     quoted: bool
 

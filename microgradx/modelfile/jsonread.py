@@ -55,6 +55,7 @@ class _Reader:
         self.containers = self.items = 0
 
     def keep(self, text: bytes) -> None:
+        """Add ``text`` to the header's text, refused past `MAX_HEADER_BYTES`."""
         self.header_size += len(text)
         if self.header_size > MAX_HEADER_BYTES:
             raise ModelFileError(self.path, f"the file's JSON besides the weights is more than {MAX_HEADER_BYTES} "
@@ -62,6 +63,7 @@ class _Reader:
         self.header.append(text)
 
     def feed(self, block: bytes) -> None:
+        """Take the file's next block."""
         pos, n = 0, len(block)
         start = 0  # the header's text from here on, kept at the end of the block or before the weights
         while pos < n:
@@ -198,6 +200,7 @@ class _Reader:
         raise ModelFileError(self.path, f"weights[{index}] must be a number, found {what} {shown}")
 
     def finish(self) -> tuple[Any, np.ndarray]:
+        """``(document, weights)`` once the whole file was fed; a `ModelFileError` if it ended early."""
         if self.in_string or self.in_weights or self.depth != 0:
             raise ModelFileError(self.path, "corrupt or truncated JSON: the file ends before its last value does")
         try:

@@ -41,6 +41,7 @@ class _Reader:
         self.blocks: list = []  # the one-hot InputColumns, by block number
 
     def apply(self, step: Any, outs: list) -> list:
+        """What the fitted ``step`` makes of the columns ``outs`` (see `schema_inputs`)."""
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.pipeline import Pipeline
