@@ -70,6 +70,7 @@ def test_pickling_between_blocks_changes_no_weight(data, solver):
         assert state["optimizer"]["t"] == state["step"] and state["optimizer"]["m"].shape == weights(est).shape
 
 
+@pytest.mark.slow
 def test_incremental_on_a_cluster_gives_the_local_loops_weights_run_after_run(client, data):
     X, y = data
     workers = client.scheduler_info()["workers"]
@@ -87,6 +88,7 @@ def test_incremental_on_a_cluster_gives_the_local_loops_weights_run_after_run(cl
     assert inc.estimator_.score(X, y) > 0.8
 
 
+@pytest.mark.slow
 def test_grid_search_on_joblibs_dask_backend_matches_one_job(client, data):
     X, y = data
     grid = {"alpha": [1e-4, 1e-2], "hidden_layer_sizes": [(4,), (8,)]}
