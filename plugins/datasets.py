@@ -12,7 +12,8 @@ generation). xor, spiral, blobs and bumps are TensorFlow Playground's shapes, ma
 two classes in the plane, and bumps a regression task (two Gaussian bumps of opposite sign).
 
 ``csv`` reads your own file: ``load(path, target=None, task=None, seed=0, test_size=0.2,
-standardize=True, delimiter=None)`` (`microgradx.datasets.from_csv`).
+standardize=True, delimiter=None, categorical=(), labels="text", impute=None, ignore=(), progress=None)``
+(`microgradx.datasets.from_csv`).
 
 scikit-learn is imported inside the loaders, when one is used, so ``import microgradx``
 never imports it.
@@ -164,14 +165,22 @@ def load_diabetes(seed: int = 0, test_size: float = 0.2, standardize: bool = Tru
 
 
 def load_csv(path: str, target: Optional[str] = None, task: Optional[str] = None, seed: int = 0,
-             test_size: float = 0.2, standardize: bool = True, delimiter: Optional[str] = None) -> Dataset:
-    """Your own CSV file (a header row, numeric features, the target last unless named).
+             test_size: float = 0.2, standardize: bool = True, delimiter: Optional[str] = None,
+             categorical: Any = (), labels: str = "text", impute: Optional[str] = None, ignore: Any = (),
+             progress: Optional[bool] = None) -> Dataset:
+    """Your own CSV file (a header row, feature columns of numbers or text, the target last unless named).
 
-    See `microgradx.datasets.from_csv`; a problem with the file is a `CSVError` naming the
-    file, row and column.
+    See `microgradx.datasets.from_csv`; ``categorical`` and ``ignore`` are lists of column names
+    or one string of comma-separated names (``csv:path=f.csv:categorical=zip,store``). A problem
+    with the file is a `CSVError` naming the file, row and column.
     """
+    if isinstance(categorical, str):
+        categorical = [c.strip() for c in categorical.split(",") if c.strip()]
+    if isinstance(ignore, str):
+        ignore = [c.strip() for c in ignore.split(",") if c.strip()]
     return from_csv(path, target=target, task=task, seed=seed, test_size=test_size, standardize=standardize,
-                    delimiter=delimiter)
+                    delimiter=delimiter, categorical=categorical, labels=labels, impute=impute, ignore=ignore,
+                    progress=progress)
 
 
 #: micrograd's demo data: make_moons(100, noise=0.1).

@@ -38,7 +38,7 @@ def test_run_all_quick_prints_its_tables(torch, tmp_path):
     assert len(RATIO.findall(summary)) > 40, summary
 
     data = json.loads(results.read_text())
-    assert set(data["results"]) == {"epoch", "scalar", "nodes", "memory", "sklearn", "example"}
+    assert set(data["results"]) == {"epoch", "scalar", "nodes", "memory", "sklearn", "example", "data", "predict"}
     for name, res in data["results"].items():
         assert res["tables"], f"{name} printed no table"
         for table in res["tables"]:
@@ -48,7 +48,9 @@ def test_run_all_quick_prints_its_tables(torch, tmp_path):
     wanted = ("compiled, fused epoch vs PyTorch", "compiled, fine-grained epoch vs PyTorch",
               "eager lanes, fused epoch vs PyTorch", "eager scalar mode vs micrograd", "scalar recording",
               "scalar compiled epoch vs PyTorch", "eager node time vs micrograd", "eager node memory",
-              "scalar-mode epoch peak memory", "fit time vs scikit-learn", "test score")
+              "scalar-mode epoch peak memory", "fit time vs scikit-learn", "test score", "CSV read time vs pandas",
+              "CSV read peak memory vs pandas", "predict row counts 1..199 vs scikit-learn",
+              "rows, time vs scikit-learn", "rows, extra memory vs scikit-learn")
     for what in wanted:
         assert any(what in t["what"] for t in targets), f"no target {what!r} in {[t['what'] for t in targets]}"
 

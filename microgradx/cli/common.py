@@ -9,7 +9,8 @@ from typing import Any, NoReturn, Optional
 
 #: Errors that mean "a bad setting": reported as one line, exit status 2, no traceback.
 _SETTING_ERRORS = (ValueError, TypeError, LookupError, ImportError, OSError)
-_DATASET_SETTINGS = ("seed", "test_size", "n_samples", "noise", "standardize", "path", "target", "task", "delimiter")
+_DATASET_SETTINGS = ("seed", "test_size", "n_samples", "noise", "standardize", "path", "target", "task", "delimiter",
+                     "categorical", "labels", "impute", "ignore")
 
 
 class UsageError(ValueError):

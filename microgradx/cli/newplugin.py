@@ -184,6 +184,10 @@ class TemplateError(ValueError):
     """A bad name for a new plugin, or a folder that already exists."""
 
 
+#: Longest distribution name accepted: it names a folder, a package and files, and a file name has at most 255 bytes.
+MAX_NAME = 100
+
+
 def names_for(name: str, op: str | None = None) -> dict[str, str]:
     """The names a new plugin distribution uses: ``dist``, ``package`` (import name) and ``op``.
 
@@ -191,6 +195,9 @@ def names_for(name: str, op: str | None = None) -> dict[str, str]:
     (``mgx_swish``); the op defaults to the package name without a ``microgradx_`` or
     ``mgx_`` prefix (``swish``). Raises `TemplateError` for a name that cannot be used.
     """
+    if len(name) > MAX_NAME:
+        raise TemplateError(f"the name {name[:40]!r}... is {len(name)} characters long; a distribution name here may "
+                            f"have at most {MAX_NAME} (it names a folder and a package)")
     if not _DIST_NAME.match(name):
         raise TemplateError(f"{name!r} is not a valid distribution name (letters, digits, '-', '_' and '.', "
                             f"starting and ending with a letter or digit)")
@@ -233,9 +240,12 @@ def write_plugin(name: str, directory: Path | str = ".", op: str | None = None) 
         package / "py.typed": "",
         root / "tests" / "test_plugin.py": TESTS,
     }
-    for path, template in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(**values), encoding="utf-8")
+    try:
+        for path, template in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(template.format(**values), encoding="utf-8")
+    except OSError as exc:
+        raise TemplateError(f"cannot write {exc.filename or root}: {exc.strerror or exc}") from None
     return root
 
 

@@ -123,10 +123,15 @@ def evaluate(text: str, bindings: Mapping[str, Any]) -> tuple[Value, dict[str, V
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         col = f" at column {exc.offset}" if exc.offset else f" (column {len(text.strip()) + 1}: unexpected end)"
-        raise ExpressionError(f"cannot parse {text!r}{col}: {exc.msg}") from None
+        raise ExpressionError(f"cannot parse {_start(text)}{col}: {exc.msg}") from None
     except (RecursionError, MemoryError, ValueError) as exc:
-        raise ExpressionError(f"cannot parse {text!r}: {type(exc).__name__} (too deeply nested?)") from None
+        raise ExpressionError(f"cannot parse {_start(text)}: {type(exc).__name__} (too deeply nested?)") from None
     return _Evaluator(text.strip(), bindings).run(tree)
+
+
+def _start(text: str, limit: int = 60) -> str:
+    """The expression quoted for a message: whole when short, else its start and its length."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def _check_name(name: str, where: str) -> None:
