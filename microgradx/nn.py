@@ -18,9 +18,10 @@ model files use by their registered names ``"MLP"``, ``"Layer"`` and ``"Neuron"`
 as `DenseMLP`, `DenseLayer` and `DenseNeuron`: activations by name, a neuron's weighted sum as
 one fused ``dot`` node, a 2-D batch of examples as lanes, seeded initialisation, ``spec()``
 and ``get_weights()``. Their reprs and messages say the registered name (``MLP(nin=...)``).
-Each class lives in its plugin (``microgradx_plugins.layers``, ``.losses``, ``.optimizers``,
-``.schedules``). Importing this module imports no dataset library; `load_dataset` imports
-scikit-learn when called.
+These and the bundled losses, optimizers and schedules (`BCE`, `SGD`, `Cosine` ...) are the
+classes the registry holds under their names, looked up when first used: the plugins sit
+above every layer of microgradx, and nothing imports them by module name. Importing this
+module imports no dataset library; `load_dataset` imports scikit-learn when called.
 """
 
 from __future__ import annotations
@@ -30,25 +31,28 @@ import random
 from collections.abc import Sequence
 from typing import Any, Union
 
-from microgradx_plugins.layers import MLP as DenseMLP
-from microgradx_plugins.layers import Layer as DenseLayer
-from microgradx_plugins.layers import Neuron as DenseNeuron
-from microgradx_plugins.losses import BCE, MSE, Hinge, SoftmaxCE
-from microgradx_plugins.optimizers import SGD, Adam
-from microgradx_plugins.schedules import Constant, Cosine, LinearDecay
-
 from microgradx.datasets import Dataset
 from microgradx.datasets import load as load_dataset
 from microgradx.engine.value import Value
+from microgradx.registry.core import get_registry
 
-__all__ = [
-    "Module", "Neuron", "Layer", "MLP",
-    "DenseMLP", "DenseLayer", "DenseNeuron",
-    "BCE", "MSE", "Hinge", "SoftmaxCE",
-    "SGD", "Adam",
-    "Constant", "Cosine", "LinearDecay",
-    "Dataset", "load_dataset",
-]
+#: The bundled components this module offers: Python name -> (kind, registered name).
+REGISTERED = {
+    "DenseMLP": ("layers", "MLP"), "DenseLayer": ("layers", "Layer"), "DenseNeuron": ("layers", "Neuron"),
+    "BCE": ("losses", "bce"), "MSE": ("losses", "mse"), "Hinge": ("losses", "hinge"),
+    "SoftmaxCE": ("losses", "softmax_ce"), "SGD": ("optimizers", "sgd"), "Adam": ("optimizers", "adam"),
+    "Constant": ("schedules", "constant"), "Cosine": ("schedules", "cosine"), "LinearDecay": ("schedules", "linear"),
+}
+
+
+__all__ = ["Module", "Neuron", "Layer", "MLP", "Dataset", "load_dataset", *REGISTERED]
+
+
+def __getattr__(name: str) -> Any:
+    """``microgradx.nn.DenseMLP``, ``.BCE``, ``.SGD`` ...: the class the registry holds under that component's name."""
+    if name in REGISTERED:
+        return get_registry().get(*REGISTERED[name])
+    raise AttributeError(f"module 'microgradx.nn' has no attribute {name!r}")
 
 
 def _check_size(what: str, n: Any) -> None:

@@ -113,7 +113,7 @@ def test_a_recording_evicted_by_another_thread_between_lookup_and_use():
 def test_a_closed_over_leaf_whose_grad_is_none_takes_no_gradient_when_replayed(kind):
     """Regression: a Parameter with grad None was bound to a store by the replay and its grad became nan."""
     from microgradx import Parameter
-    from microgradx.compiler.params import BoundParameter, ParameterStore
+    from microgradx.engine.parameter import BoundParameter, ParameterStore
 
     make = Parameter if kind == "Parameter" else Value
     frozen, w = make(2.0), make(0.5)
@@ -196,7 +196,7 @@ def test_gradients_go_to_the_store_bound_while_a_backward_waits_for_the_lock(mon
     The interleaving is forced: entering the lock rebinds the parameters, as the other thread would."""
     from microgradx import Parameter
     from microgradx.compiler import replay
-    from microgradx.compiler.params import ParameterStore
+    from microgradx.engine.parameter import ParameterStore
 
     a, b = Parameter(1.0), Parameter(2.0)
     compiled = microgradx.compile(lambda x: (a * x + b * x * x).lane_sum())

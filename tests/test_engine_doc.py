@@ -48,7 +48,8 @@ REQUIRED_QUOTES = {
     "microgradx/engine/autograd.py:topological_order", "microgradx/engine/autograd.py:backward",
     "microgradx/engine/autograd.py:visit_node", "microgradx/engine/autograd.py:local_gradients",
     "microgradx/engine/value.py:Value._backward", "microgradx/engine/value.py:Value.__pow__..Value.__abs__",
-    "plugins/arithmetic.py:mul", "plugins/activations.py:tanh_op", "plugins/activations.py:relu",
+    "microgradx_plugins/arithmetic.py:mul", "microgradx_plugins/activations.py:tanh_op",
+    "microgradx_plugins/activations.py:relu",
 }
 
 
@@ -94,9 +95,8 @@ def quotes(text: str) -> list[Block]:
 
 
 def module_name(path: str) -> str:
-    """The import name of a source file: plugins/ is installed as the package microgradx_plugins."""
-    parts = Path(path).with_suffix("").parts
-    return ".".join(("microgradx_plugins", *parts[1:]) if parts[0] == "plugins" else parts)
+    """The import name of a source file (every folder is its package's name)."""
+    return ".".join(Path(path).with_suffix("").parts)
 
 
 def _statement(body: list, name: str) -> ast.stmt:
@@ -238,7 +238,7 @@ def test_a_drifted_quote_fails(doc):
                           "backward=lambda g, out, x, y: (g * x, g * y))", 1)
     assert drifted != doc
     problems = quote_problems(drifted)
-    assert len(problems) == 1 and "plugins/arithmetic.py:mul no longer matches" in problems[0], problems
+    assert len(problems) == 1 and "microgradx_plugins/arithmetic.py:mul no longer matches" in problems[0], problems
     renamed = doc.replace("autograd.py:visit_node -->", "autograd.py:visit_each_node -->")
     problems = quote_problems(renamed)
     assert len(problems) == 1 and "does not exist" in problems[0], problems

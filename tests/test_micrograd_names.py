@@ -368,9 +368,8 @@ def test_a_constant_exponent_has_pows_edge_cases(x, y):
 @pytest.mark.parametrize("c", [2, 3, 0.5, -1, 2.5])
 def test_a_constant_exponents_op_keeps_the_op_contract(c):
     """check_op: arity, shapes, lanes against floats, and the derivative against finite differences."""
-    from microgradx_plugins.arithmetic import pow_constant
-
     from microgradx.testing import check_op
+    from microgradx_plugins.arithmetic import pow_constant
 
     result = check_op(pow_constant(c))
     assert result.ok, result

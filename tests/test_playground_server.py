@@ -199,7 +199,7 @@ def test_the_options_list_every_registered_unary_op_loss_and_optimizer(server):
     status, options = api(server, "GET", "/api/options")
     assert status == 200 and options["activations"] == ["linear", *unary_ops()]
     assert {"tanh", "relu", "sigmoid"} <= set(options["activations"]) and "add" not in options["activations"]
-    assert {loss["name"] for loss in options["losses"]} == {"mse", "hinge", "bce", "softmax_ce"}
+    assert {loss["name"] for loss in options["losses"]} == {"mse", "hinge", "bce", "softmax_ce", "squared_error"}
     assert options["datasets"] == ["moons", "circles", "xor", "spiral", "blobs", "bumps"]
 
 

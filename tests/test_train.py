@@ -348,3 +348,30 @@ def test_compiled_and_eager_training_give_the_same_run(mode):
     np.testing.assert_allclose(a.loss, b.loss, rtol=1e-10)
     np.testing.assert_allclose(compiled.model.get_weights(), eager.model.get_weights(), rtol=1e-9, atol=1e-12)
     assert a.test_accuracy == b.test_accuracy
+
+
+def test_a_loss_without_the_fast_path_trains_with_a_warning_naming_what_it_lacks():
+    """Issue 24: the Trainer took the compiled fast path only if a loss had encode_targets, build, per_example and
+    penalised, and said nothing otherwise; now `microgradx.types.CompiledLoss` declares them and a loss that lacks
+    them gets a warning naming what it lacks (it still trains, to the same numbers, eagerly on compiled outputs)."""
+    import warnings as _warnings
+
+    from microgradx.nn import MSE
+    from microgradx.types import FastPathWarning
+
+    class PlainMSE:  # the Loss protocol only: __call__, task, predict
+        task = "regression"
+
+        def __call__(self, outputs, targets, params=None):
+            return MSE()(outputs, targets, params)
+
+        def predict(self, outputs):
+            return MSE().predict(outputs)
+
+    settings = dict(dataset="diabetes", epochs=2, seed=0, optimizer="sgd", optimizer_options={"lr": 0.01})
+    with pytest.warns(FastPathWarning, match=r"loss PlainMSE lacks encode_targets, build \(microgradx.types"):
+        plain = Trainer(loss=PlainMSE(), **settings).fit()
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error", FastPathWarning)  # the bundled loss has the whole fast path: no warning
+        fast = Trainer(loss="mse", **settings).fit()
+    np.testing.assert_allclose(plain.loss, fast.loss, rtol=1e-9)

@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from typing import Optional
 
 from microgradx import __version__
+from microgradx.registry import discovery
+from microgradx.registry.core import reset_registry
+from microgradx.registry.errors import PluginLoadError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,9 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``microgradx`` console script."""
-    from microgradx.registry import discovery
-    from microgradx.registry.core import reset_registry
-    from microgradx.registry.errors import PluginLoadError
 
     args = build_parser().parse_args(argv)
     previous = discovery.set_cli_modules(args.plugin_modules)

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from microgradx.registry.core import get_registry
+
 _DIST_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
 PYPROJECT = '''\
@@ -210,7 +212,6 @@ def names_for(name: str, op: str | None = None) -> dict[str, str]:
     if not op.isidentifier() or op.startswith("_") or keyword.iskeyword(op):
         raise TemplateError(f"{op!r} cannot be an op name (a Python identifier not starting with '_'); "
                             f"pass --op NAME")
-    from microgradx.registry.core import get_registry
 
     taken = get_registry().names("ops")
     if op in taken:

@@ -17,6 +17,8 @@ from microgradx.cli.common import (
     _one_line_errors,
     _percent,
 )
+from microgradx.engine.value import Value
+from microgradx.registry.core import get_registry
 
 # -- predict ---------------------------------------------------------------------------------------
 
@@ -72,9 +74,7 @@ def _evaluate_csv(args: argparse.Namespace) -> dict:
     from microgradx import modelfile
     from microgradx.cli.scores import regression_scores
     from microgradx.datasets.csvcheck import Problems
-    from microgradx.engine.value import Value
     from microgradx.modelfile.csvpredict import score_chunks
-    from microgradx.registry.core import get_registry
     from microgradx.train import evaluate
 
     predictor = modelfile.load_predictor(args.model)
@@ -151,7 +151,6 @@ def class_codes(texts: Any, classes: Any, name: str, problems: Any) -> Any:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Load a model file and report its accuracy (or R²) on a dataset's splits or on a CSV file."""
     from microgradx import modelfile
-    from microgradx.registry.core import get_registry
     from microgradx.train import DEFAULT_LOSS, evaluate
 
     if args.data is not None:

@@ -17,7 +17,8 @@ from microgradx.cli.common import (
     _percent,
     parse_component,
 )
-from microgradx.train.components import settings_of
+from microgradx.registry.components import settings_of
+from microgradx.registry.core import get_registry
 
 
 def _hidden_sizes(text: str) -> list[int]:
@@ -55,7 +56,7 @@ def _batch_size(text: str) -> Optional[int]:
 
 def _check_settings(registry: Any, option: str, kind: str, name: str, settings: dict) -> None:
     """Refuse a NAME:KEY=VALUE setting that the component does not have, listing the ones it has."""
-    from microgradx.train.components import check_settings
+    from microgradx.registry.components import check_settings
 
     try:
         check_settings(registry, kind, name, settings, where=option)
@@ -112,7 +113,6 @@ def _dataset_choice(args: argparse.Namespace) -> tuple[str, dict]:
 
 def _build_trainer(args: argparse.Namespace) -> Any:
     """A `Trainer` from the ``train`` options (every failure is a setting error)."""
-    from microgradx.registry.core import get_registry
     from microgradx.train import Trainer
 
     registry = get_registry()

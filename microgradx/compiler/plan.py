@@ -27,8 +27,8 @@ import numpy as np
 
 from microgradx.compiler.batching import Batch
 from microgradx.compiler.kernels import Block, ElementwiseKernel, Gather, NodeKernel
-from microgradx.compiler.params import ParameterStore
 from microgradx.compiler.record import Program
+from microgradx.engine.parameter import ParameterStore
 
 #: Gradient variants: 0 for the closed-over Values only, 1 for those and the inputs.
 PARAMS, INPUTS = 0, 1

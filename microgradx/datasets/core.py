@@ -7,6 +7,8 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
+from microgradx.registry.core import get_registry
+
 TASKS = ("binary", "multiclass", "regression")
 
 
@@ -143,8 +145,7 @@ def load(name: str, **settings: Any) -> Dataset:
 
     ``name`` may carry settings: ``load("csv:path=bc.csv:target=diagnosis")``.
     """
-    from microgradx.registry.core import get_registry
-    from microgradx.train.components import named_with_options
+    from microgradx.registry.components import named_with_options
 
     registry = get_registry()
     name, settings = named_with_options(registry, "datasets", name, settings)

@@ -31,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from microgradx.engine.value import Value
+from microgradx.engine.value import Value, apply
+from microgradx.registry.core import get_registry
+from microgradx.registry.errors import PluginError
 
 #: The longest expression text accepted (a guard against pathological input).
 MAX_LENGTH = 10_000
@@ -258,9 +260,6 @@ class _Evaluator:
         if node.keywords:
             kw = node.keywords[0]
             raise self.refuse(kw, f"the keyword argument {kw.arg or '**'}= in the call of {name!r}", snippet=False)
-        from microgradx.engine.value import apply
-        from microgradx.registry.core import get_registry
-        from microgradx.registry.errors import PluginError
 
         try:
             op = get_registry().get("ops", name)
@@ -289,6 +288,5 @@ _OPERATORS = {
 
 
 def _is_op(name: str) -> bool:
-    from microgradx.registry.core import get_registry
 
     return name in get_registry().tables["ops"]

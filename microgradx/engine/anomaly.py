@@ -56,7 +56,9 @@ _LOCK = threading.Lock()
 _depth = 0
 _plain_ops: dict = {}  # name -> the plain op, while its checked copy is in the table
 _made: dict = {}  # id(output data) -> (data, op name, frames): where each checked op's output was made
-_OWN_CODE: tuple = ()  # filename prefixes of microgradx and its bundled plugins, skipped in "made at"
+#: Filename prefixes of library code, skipped in "made at": microgradx itself, and the files of the
+#: bundled plugins, which the registry adds when it loads them (`library_code`).
+LIBRARY_CODE: set = {os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep, "<attrs generated"}
 
 
 @contextmanager
@@ -85,14 +87,12 @@ def is_anomaly_enabled() -> bool:
     return _depth > 0
 
 
-def _check_the_table() -> None:
-    global _OWN_CODE
-    if not _OWN_CODE:
-        import microgradx_plugins
+def library_code(*paths: str) -> None:
+    """Count the files (or folders, ending in a separator) at ``paths`` as library code: "made at" skips them."""
+    LIBRARY_CODE.update(paths)
 
-        _OWN_CODE = tuple(os.path.dirname(os.path.dirname(os.path.abspath(f))) + os.sep  # microgradx/, plugins/
-                          for f in (__file__, os.path.join(os.path.dirname(microgradx_plugins.__file__), "x", "y")))
-        _OWN_CODE += ("<attrs generated",)
+
+def _check_the_table() -> None:
     OPS.load()
     for name, op in list(OPS.items()):
         _plain_ops[name] = op
@@ -145,11 +145,11 @@ def _checked_constants(plain: Any) -> Any:
 
 def _user_frames() -> tuple:
     """(filename, line, function) of the innermost frames outside microgradx, innermost first."""
-    frames = []
+    frames, library = [], tuple(LIBRARY_CODE)
     frame = sys._getframe(2)
     while frame is not None and len(frames) < MAX_FRAMES:
         code = frame.f_code
-        if not code.co_filename.startswith(_OWN_CODE):
+        if not code.co_filename.startswith(library):
             frames.append((code.co_filename, frame.f_lineno, code.co_name))
         frame = frame.f_back
     return tuple(frames)

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
-from microgradx import __version__
+from microgradx._version import __version__
 from microgradx.modelfile import checks
 from microgradx.modelfile.checks import (
     MAX_PARAMETERS,
@@ -31,6 +31,8 @@ from microgradx.modelfile.schema import (
     schema_from_dict,
 )
 from microgradx.modelfile.storage import atomic_write, read_json, read_npz
+from microgradx.registry.core import get_registry
+from microgradx.registry.errors import PluginError
 
 FORMAT = "microgradx-model"
 #: The newest format version this microgradx writes: 3 when the schema has ``inputs`` (categories,
@@ -163,17 +165,6 @@ def load(path: PathLike) -> Any:
     return model
 
 
-def load_predictor(path: PathLike) -> Any:
-    """A `Predictor`: the model of a file with its schema, to predict from raw feature rows.
-
-    It standardises the features as the training data was, decodes class labels and
-    un-scales regression targets: ``load_predictor("m.json").predict(X_raw)``.
-    """
-    from microgradx.modelfile.predictor import Predictor
-
-    return Predictor.from_file(path)
-
-
 def load_into(model: Any, path: PathLike) -> Any:
     """Copy a file's weights into ``model`` (same architecture) and return ``model``.
 
@@ -240,8 +231,6 @@ def _validate(path: Path, header: dict, weights: np.ndarray) -> ModelFile:
 
 
 def _layer_class(mf: ModelFile) -> Any:
-    from microgradx.registry.core import get_registry
-    from microgradx.registry.errors import PluginError
 
     require_components(mf.path, mf.components)  # a missing plugin is named with its distribution
     try:

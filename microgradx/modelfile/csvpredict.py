@@ -18,6 +18,7 @@ import numpy as np
 from microgradx.datasets.csvfile import CSVError, PathLike, names
 from microgradx.datasets.csvread import iter_columns, read_header
 from microgradx.datasets.encoding import ColumnsSource
+from microgradx.modelfile.schema import probabilities
 
 
 def column_kinds(predictor: Any, path: PathLike, ids: Sequence[str] = (), target: bool = False,
@@ -87,7 +88,6 @@ def predict_chunks(predictor: Any, path: PathLike, proba: bool = False, ids: Seq
     import pyarrow as pa
 
     from microgradx.datasets.csvfile import safe_text, safe_texts
-    from microgradx.modelfile.predictor import probabilities
 
     if proba:
         predictor._require_proba()

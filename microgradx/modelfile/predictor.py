@@ -7,8 +7,12 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
+from microgradx.compiler import compile
+from microgradx.datasets.encoding import columns_by_name
 from microgradx.modelfile.checks import ModelFileError, PathLike
-from microgradx.modelfile.schema import PROBABILISTIC_LOSSES, Schema
+from microgradx.modelfile.core import read
+from microgradx.modelfile.csvpredict import predict_chunks
+from microgradx.modelfile.schema import PROBABILISTIC_LOSSES, Schema, probabilities
 
 
 @attrs.define(eq=False)
@@ -31,8 +35,6 @@ class Predictor:
     @classmethod
     def from_file(cls, path: PathLike) -> Predictor:
         """Read a model file (every check of `microgradx.modelfile.read`) and build its model."""
-        from microgradx.modelfile.core import read
-
         mf = read(path)
         if mf.schema is None:
             why = (f"it is a format version {mf.version} file, saved by an older microgradx before model files held "
@@ -72,7 +74,6 @@ class Predictor:
 
     def _frame(self, frame: Any) -> Any:
         """A DataFrame's columns matched by name to ``schema.features`` (the target's may be there too)."""
-        from microgradx.datasets.encoding import columns_by_name
 
         return columns_by_name(frame, self.schema.features, self.schema.target, self.path)
 
@@ -83,9 +84,8 @@ class Predictor:
         memory however many rows).
         """
         if self._forward is None:
-            from microgradx.train.steps import compiled_forward
-
-            self._forward = compiled_forward(self.model)
+            model = self.model
+            self._forward = compile(lambda xs: list(model(xs)))
         Z = self._forward.forward(self.schema.transform(self._check(X)))
         return np.column_stack([np.atleast_1d(z) for z in Z])
 
@@ -137,8 +137,6 @@ class Predictor:
         column ``P(label)`` per class. A model without probabilities is refused before the file is
         read. For files larger than memory, `microgradx.modelfile.csvpredict.predict_chunks`.
         """
-        from microgradx.modelfile.csvpredict import predict_chunks
-
         header: list = []
         rows: list = []
         for table in predict_chunks(self, path, proba=proba, neutralise=False, progress=False):
@@ -147,21 +145,17 @@ class Predictor:
         return header, rows
 
 
-def probabilities(Z: np.ndarray) -> np.ndarray:
-    """Class probabilities from a bce or softmax_ce model's raw outputs ``Z`` (n, k), rows summing to 1.
-
-    One column is a log-odds ``z``: ``[1 - sigmoid(z), sigmoid(z)]``; k columns are logits: their
-    softmax. `Predictor` and the scikit-learn classifier both use it.
-    """
-    if Z.shape[1] == 1:
-        p = 1.0 / (1.0 + np.exp(-Z[:, 0]))
-        return np.column_stack([1.0 - p, p])
-    E = np.exp(Z - Z.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
-
-
 def _cell(value: Any) -> str:
     """A predicted label or value as CSV text (numbers round-trip exactly)."""
     if isinstance(value, (float, np.floating)):
         return repr(float(value))
     return str(value)
+
+
+def load_predictor(path: PathLike) -> Predictor:
+    """A `Predictor`: the model of a file with its schema, to predict from raw feature rows.
+
+    It standardises the features as the training data was, decodes class labels and
+    un-scales regression targets: ``load_predictor("m.json").predict(X_raw)``.
+    """
+    return Predictor.from_file(path)

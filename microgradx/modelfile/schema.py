@@ -29,6 +29,8 @@ from microgradx.datasets.encoding import (
     total_width,
 )
 from microgradx.modelfile.checks import ModelFileError, PathLike, check_plain, json_type, short
+from microgradx.registry.core import SINGULAR, get_registry
+from microgradx.registry.errors import PluginError
 
 TASKS = ("binary", "multiclass", "regression")
 SCHEMA_KEYS = {"task", "loss", "features", "mean", "scale", "target", "classes", "target_mean", "target_scale",
@@ -39,6 +41,19 @@ MAX_LABEL_INT = 2**63 - 1
 COMPONENT_KEYS = {"kind", "name", "plugin", "distribution", "version"}
 #: Losses whose outputs are log-odds (bce) or logits (softmax_ce): probabilities exist for them.
 PROBABILISTIC_LOSSES = ("bce", "softmax_ce")
+
+
+def probabilities(Z: np.ndarray) -> np.ndarray:
+    """Class probabilities from a bce or softmax_ce model's raw outputs ``Z`` (n, k), rows summing to 1.
+
+    One column is a log-odds ``z``: ``[1 - sigmoid(z), sigmoid(z)]``; k columns are logits: their
+    softmax. `Predictor` and the scikit-learn classifier both use it.
+    """
+    if Z.shape[1] == 1:
+        p = 1.0 / (1.0 + np.exp(-Z[:, 0]))
+        return np.column_stack([1.0 - p, p])
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
 #: A distribution name (PEP 508) and a version (PEP 440's characters): a file's components are
 #: quoted in a ``pip install`` line, so nothing else may stand there.
 _DISTRIBUTION = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
@@ -306,8 +321,6 @@ def _numbers(path: PathLike, value: Any, where: str, n: Optional[int], positive:
 
 def components_used(spec: dict, schema: Optional[Schema]) -> list:
     """The non-built-in components a model needs, as plain dicts (kind, name, plugin, distribution, version)."""
-    from microgradx.registry.core import get_registry
-    from microgradx.registry.errors import PluginError
 
     wanted = [("layers", spec.get("layer"))]
     wanted += [("ops", spec.get(k)) for k in ("activation", "last_activation")]
@@ -346,8 +359,6 @@ def check_components(path: PathLike, value: Any) -> list:
 
 def require_components(path: PathLike, components: list) -> None:
     """A `ModelFileError` naming the distribution to install for the first recorded component not registered."""
-    from microgradx.registry.core import SINGULAR, get_registry
-    from microgradx.registry.errors import PluginError
 
     registry = get_registry()
     for c in components:

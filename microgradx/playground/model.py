@@ -20,9 +20,10 @@ from microgradx.engine.value import Value
 from microgradx.playground.frames import GRID, as_bytes, plane
 from microgradx.playground.network import Network
 from microgradx.playground.settings import LINEAR, Settings
+from microgradx.registry.components import settings_of
 from microgradx.registry.core import get_registry
 from microgradx.train import DEFAULT_LOSS, Trainer, build_component, predictions
-from microgradx.train.components import outputs_for, settings_of
+from microgradx.train.components import outputs_for
 
 #: The dataset a run loads from a CSV file (the ``--data`` file or one uploaded from the page).
 CSV = "csv"

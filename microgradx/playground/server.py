@@ -23,6 +23,7 @@ from microgradx.playground.handler import HOST, Handler
 from microgradx.playground.model import CSV, load_dataset, playground_datasets
 from microgradx.playground.run import Run
 from microgradx.playground.settings import LABELS, MAX_LAYERS, MAX_NEURONS, Settings, parse_partial, unary_ops
+from microgradx.registry.core import get_registry
 
 #: Files the server sends: URL path -> (file in microgradx/playground/static, content type).
 STATIC = {
@@ -121,7 +122,6 @@ class PlaygroundServer:
 
     def options(self) -> dict:
         """What the page may choose from: every registered unary op, loss and optimizer, the datasets."""
-        from microgradx.registry.core import get_registry
 
         registry = get_registry()
         losses = [{"name": n, "task": getattr(registry.get("losses", n), "task", "")} for n in registry.names("losses")]

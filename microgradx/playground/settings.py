@@ -37,6 +37,8 @@ from typing import Any, Optional
 
 import attrs
 
+from microgradx.registry.core import get_registry
+
 #: Limits that keep a frame small enough to draw live (TensorFlow Playground stops at 6 layers of 8).
 MAX_LAYERS = 8
 MAX_NEURONS = 32
@@ -100,7 +102,6 @@ def _short(x: float) -> str:
 
 def unary_ops() -> list[str]:
     """Every registered op an activation can be: unary and lanewise (third-party ops included), sorted."""
-    from microgradx.registry.core import get_registry
 
     table = get_registry().tables["ops"]
     return sorted(name for name, c in table.items() if c.obj.arity == 1 and not c.obj.reduces_lanes)
@@ -228,7 +229,6 @@ def parse(values: Mapping[str, Any], base: Settings, datasets: tuple) -> Setting
 def parse_partial(values: Mapping[str, Any], base: Settings, datasets: tuple) -> tuple[Settings, dict]:
     """``(settings, problems)``: ``base`` with every good value of ``values`` applied, and
     ``{key: message}`` for the bad ones (which keep ``base``'s value). A URL loads this way."""
-    from microgradx.registry.core import get_registry
 
     registry = get_registry()
     losses, optimizers = tuple(registry.names("losses")), tuple(registry.names("optimizers"))

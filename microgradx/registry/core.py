@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, Optional
 
+from microgradx.engine.op import Op
 from microgradx.engine.optable import OPS
+from microgradx.engine.value import apply
 from microgradx.registry.discovery import (
     PluginInfo,
     add_plugin,
@@ -142,7 +144,6 @@ class Registry:
     def _stage(staged: list, info: PluginInfo, kind: str, component: Any, name: Optional[str] = None,
                replace: bool = False) -> None:
         """The ``register`` callback a registration hook receives (see `microgradx.types.Register`)."""
-        from microgradx.engine.op import Op
 
         if kind == "ops":
             if not isinstance(component, Op):
@@ -289,7 +290,6 @@ class OpsNamespace:
         except KeyError:
             known = ", ".join(sorted(OPS))
             raise AttributeError(f"no op named {name!r} is registered; registered ops: {known}") from None
-        from microgradx.engine.value import apply
 
         caller = partial(apply, name)  # by name: the op table's entry at each call (anomaly mode swaps it)
         caller.__doc__ = op.doc or f"Apply the registered op {name!r}."

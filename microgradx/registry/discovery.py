@@ -36,6 +36,8 @@ from typing import Any, Optional
 import attrs
 import pluggy
 
+from microgradx._version import __version__
+from microgradx.engine.anomaly import library_code
 from microgradx.registry import hookspecs
 from microgradx.registry.problems import OFF, Problem, canonical, describe, report, strict
 
@@ -204,14 +206,14 @@ def unmarked_problem(info: PluginInfo) -> Problem:
 
 
 def builtin_plugins() -> list[PluginInfo]:
-    """The bundled plugins, imported by module name. A failure here is a bug: it raises."""
-    from microgradx import __version__
+    """The bundled plugins, imported by module name. A failure here is a bug: it raises.
 
-    return [
-        PluginInfo(name=modname.rsplit(".", 1)[1], obj=import_module(modname), distribution="microgradx",
-                   version=__version__, builtin=True, source="built-in")
-        for modname in BUILTIN_PLUGINS
-    ]
+    Their files count as library code for anomaly mode's "made at" (it shows the user's lines).
+    """
+    modules = [import_module(modname) for modname in BUILTIN_PLUGINS]
+    library_code(*[os.path.abspath(m.__file__) for m in modules if m.__file__])
+    return [PluginInfo(name=m.__name__.rsplit(".", 1)[1], obj=m, distribution="microgradx", version=__version__,
+                       builtin=True, source="built-in") for m in modules]
 
 
 def _selection() -> set[str]:

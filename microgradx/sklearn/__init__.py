@@ -6,8 +6,8 @@ imputers) and one as a model file, without pickle (`microgradx.sklearn.files`, `
 This package imports scikit-learn; ``import microgradx`` does not import it.
 """
 
-from microgradx.sklearn.estimators import HalfSquaredError, MLPClassifier, MLPRegressor
+from microgradx.sklearn.estimators import MLPClassifier, MLPRegressor
 from microgradx.sklearn.files import load, save
 from microgradx.sklearn.pipelines import InputEncoder
 
-__all__ = ["HalfSquaredError", "InputEncoder", "MLPClassifier", "MLPRegressor", "load", "save"]
+__all__ = ["InputEncoder", "MLPClassifier", "MLPRegressor", "load", "save"]

@@ -23,7 +23,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from microgradx.compiler.params import StoreLookup
+from microgradx.engine.parameter import StoreLookup
 from microgradx.registry.core import get_registry
 from microgradx.sklearn.params import batch_size_for, checked, optimizer_and_schedule
 from microgradx.sklearn.resume import restore, resume_state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from microgradx.train.components import component_name
+from microgradx.registry.components import component_name
 
 
 def _plain_setting(v: Any) -> bool:

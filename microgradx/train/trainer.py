@@ -37,17 +37,15 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx.engine import anomaly
+from microgradx.registry.components import build_component, component_name, named_with_options
 from microgradx.registry.core import get_registry
 from microgradx.registry.discovery import PluginInfo, add_plugin
 from microgradx.train.components import (
     DEFAULT_LOSS,
     DEFAULT_OPTIMIZER_SETTINGS,
-    build_component,
     check_int,
     check_positive_int,
     check_sample_weight,
-    component_name,
-    named_with_options,
     outputs_for,
 )
 from microgradx.train.evaluation import evaluate, predictions
@@ -256,7 +254,7 @@ class Trainer:
                 if info.unmarked:  # hook methods without @hookimpl would never be called: say so
                     warnings.warn(f"callback {type(cb).__name__}: {', '.join(info.unmarked)} lack @hookimpl, so they "
                                   f"are never called; mark them with @microgradx.hookimpl or subclass "
-                                  f"microgradx.types.Callback", UserWarning, stacklevel=3)
+                                  f"microgradx.train.Callback", UserWarning, stacklevel=3)
             with anomaly.detect_anomaly() if self.detect_anomaly else nullcontext():
                 yield pm.hook
         finally:

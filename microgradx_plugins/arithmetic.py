@@ -17,10 +17,10 @@ import threading
 import weakref
 
 import numpy as np
-from microgradx_plugins.fused import dot, sum_op
 
 from microgradx import Op, hookimpl
 from microgradx.engine.lanes import first_offender, is_lanes
+from microgradx_plugins.fused import dot, sum_op
 
 _ndarray = np.ndarray
 

@@ -18,7 +18,7 @@ import attrs
 import numpy as np
 
 from microgradx import Value, hookimpl
-from microgradx.compiler.params import StoreLookup
+from microgradx.engine.parameter import StoreLookup
 
 
 def _number(instance: Any, attribute: attrs.Attribute, value: Any) -> float:
