@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 grimp = pytest.importorskip("grimp", reason='import-linter is in the test extra: pip install -e ".[test]"')
 

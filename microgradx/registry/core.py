@@ -78,9 +78,10 @@ class Registry:
             if not add_plugin(self.pm, info):
                 raise PluginError(f"{info.where}: {info.error}")  # a bug in microgradx itself
             self.plugins.append(info)
-        found = entry_point_plugins()
+        found = entry_point_plugins(self.pm)  # (registered there, by pluggy's loader)
         self._missing = missing_selection(found)
-        for info in [*found, *module_plugins(skip=[p.obj for p in found if p.obj is not None])]:
+        self.plugins += found
+        for info in module_plugins(skip=[p.obj for p in found if p.obj is not None]):
             if info.error is None:
                 add_plugin(self.pm, info)
             self.plugins.append(info)
