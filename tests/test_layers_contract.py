@@ -109,3 +109,11 @@ def test_the_cycle_finder_finds_a_circle():
     graph.add_import(importer="microgradx.engine.value", imported="microgradx.compiler.function")
     assert any("microgradx.engine.value" in group and "microgradx.compiler.function" in group
                for group in _cycles(graph))
+
+
+def test_one_atomic_writer_and_it_never_touches_the_umask():
+    """Issue 24: two atomic writers, one of which called os.umask(0) (briefly changing the whole process's umask)."""
+    sources = {p: p.read_text() for d in ("microgradx", "microgradx_plugins") for p in (ROOT / d).rglob("*.py")}
+    assert not [p for p, text in sources.items() if "umask(" in text], "nothing may read or set the umask"
+    replacing = [p.relative_to(ROOT).as_posix() for p, text in sources.items() if "os.replace(" in text]
+    assert replacing == ["microgradx/atomicfile.py"], replacing

@@ -33,8 +33,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import tempfile
 
     from microgradx import modelfile
+    from microgradx.atomicfile import write_atomically
     from microgradx.modelfile.csvpredict import predict_chunks, write_csv
-    from microgradx.modelfile.storage import write_atomically
 
     try:
         _check_output_path("--out", args.out)

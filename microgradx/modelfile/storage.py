@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +10,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from microgradx.atomicfile import write_atomically
 from microgradx.modelfile import checks
 from microgradx.modelfile.checks import MAX_PARAMETERS, ModelFileError, json_type, short
 from microgradx.modelfile.jsonread import MAX_HEADER_BYTES
@@ -19,37 +18,9 @@ from microgradx.modelfile.jsonread import MAX_HEADER_BYTES
 NPZ_MEMBERS = {"header.npy", "weights.npy"}
 
 
-def write_atomically(path: Path, write: Callable[[IO], Any], binary: bool) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, rename it over ``path``.
-
-    A reader sees the old file or the whole new one, never a part; on any error the temporary
-    file is removed and ``path`` is left as it was (the error, an `OSError` for one, propagates).
-    The file keeps the mode of the file it replaces, else gets a new file's (``0666`` less the
-    umask, not ``tempfile.mkstemp``'s ``0600``). Model files and ``microgradx predict --out`` use it.
-    """
-    mode = path.stat().st_mode & 0o777 if path.exists() else None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def atomic_write(path: Path, write: Callable[[IO], Any], binary: bool) -> None:
-    """`write_atomically` for a model file: a missing directory or an `OSError` is a `ModelFileError`."""
+    """`microgradx.atomicfile.write_atomically` for a model file: a missing directory or an `OSError` is a
+    `ModelFileError`."""
     directory = path.parent
     if not directory.is_dir():
         raise ModelFileError(path, f"cannot write: directory {str(directory)!r} does not exist")
