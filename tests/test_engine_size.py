@@ -44,7 +44,8 @@ def code_lines(path: Path) -> int:
 def test_the_core_is_at_most_215_lines_of_code():
     counts = {name: code_lines(ENGINE / name) for name in CORE}
     assert sum(counts.values()) <= 215, counts
-    assert code_lines(ENGINE / "errors.py") <= 140  # (130, then issue 20's lane-count checks of every op's output)
+    # (130, then issue 20's lane-count checks of every op's output, then issue 24's check of an op's formula)
+    assert code_lines(ENGINE / "errors.py") <= 142
 
 
 def test_the_counter_counts_code_only(tmp_path):
