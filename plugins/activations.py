@@ -16,7 +16,7 @@ from microgradx.engine.lanes import exp, first_offender, is_lanes, lanewise, log
 
 tanh_op = Op(name="tanh", doc="hyperbolic tangent", elementwise=True,
              forward=tanh,
-             backward=lambda g, out, x: (g * (1.0 - out * out),))
+             backward=lambda g, out, x: (g * (1.0 - out * out),), formula="1 - out**2")
 
 
 # `x <= 0.0` is False for NaN, so a NaN passes through, as np.maximum (and PyTorch) give
@@ -25,11 +25,11 @@ _relu = lanewise(lambda x: 0.0 if x <= 0.0 else x, lambda x: np.maximum(x, 0.0))
 # relu's kink: at exactly 0 the subgradient used is 0 (as PyTorch does); at NaN the gradient is 0 too.
 relu = Op(name="relu", doc="max(x, 0); gradient 0 at x == 0", elementwise=True, symbol="ReLU",
           forward=_relu,
-          backward=lambda g, out, x: (g * (x > 0.0),))
+          backward=lambda g, out, x: (g * (x > 0.0),), formula="1 if x > 0 else 0")
 
 exp_op = Op(name="exp", doc="e ** x (inf past about 709.78)", elementwise=True,
             forward=exp,
-            backward=lambda g, out, x: (g * out,))
+            backward=lambda g, out, x: (g * out,), formula="out")
 
 
 def _check_log(x):
@@ -40,7 +40,7 @@ def _check_log(x):
 
 log_op = Op(name="log", doc="natural logarithm (x <= 0 raises ValueError)", elementwise=True,
             forward=log,
-            backward=lambda g, out, x: (g / x,),
+            backward=lambda g, out, x: (g / x,), formula="1/x",
             check=_check_log)
 
 
@@ -58,7 +58,7 @@ def _sigmoid_array(x: np.ndarray) -> np.ndarray:
 
 sigmoid = Op(name="sigmoid", doc="1 / (1 + e ** -x), computed without overflow", elementwise=True,
              forward=lanewise(_sigmoid_scalar, _sigmoid_array),
-             backward=lambda g, out, x: (g * out * (1.0 - out),))
+             backward=lambda g, out, x: (g * out * (1.0 - out),), formula="out*(1 - out)")
 
 
 # d|x|/dx = sign(x), 0 at x == 0 (as PyTorch gives)
@@ -66,7 +66,7 @@ _sign = lanewise(lambda x: 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0 * x), n
 
 abs_op = Op(name="abs", doc="|x|, the op behind abs(v); gradient 0 at x == 0", elementwise=True,
             forward=abs,
-            backward=lambda g, out, x: (g * _sign(x),))
+            backward=lambda g, out, x: (g * _sign(x),), formula="sign(x)")
 
 
 @hookimpl

@@ -14,11 +14,12 @@ from microgradx.engine.lanes import is_lanes
 
 lane_sum = Op(name="lane_sum", doc="sum of the lanes, a float", reduces_lanes=True, batch=lane_sum_rule,
               forward=lambda x: float(x.sum()) if is_lanes(x) else x,
-              backward=lambda g, out, x: (np.full_like(x, g) if is_lanes(x) else g,))
+              backward=lambda g, out, x: (np.full_like(x, g) if is_lanes(x) else g,), formula="1 (each lane)")
 
 lane_mean = Op(name="lane_mean", doc="mean of the lanes, a float", reduces_lanes=True, batch=lane_mean_rule,
                forward=lambda x: float(x.mean()) if is_lanes(x) else x,
-               backward=lambda g, out, x: (np.full_like(x, g / x.size) if is_lanes(x) else g,))
+               backward=lambda g, out, x: (np.full_like(x, g / x.size) if is_lanes(x) else g,),
+               formula="1/n (each of the n lanes)")
 
 
 @hookimpl
