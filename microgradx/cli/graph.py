@@ -14,7 +14,6 @@ from microgradx import Value
 from microgradx.draw import (
     COLLAPSE_BY,
     DEFAULT_MAX_NODES,
-    DOT_SUFFIXES,
     FORMATS,
     RANKDIRS,
     GraphvizNotFoundWarning,
@@ -23,6 +22,7 @@ from microgradx.draw import (
     find_dot,
     summarize,
 )
+from microgradx.draw.files import DOT_SUFFIXES
 from microgradx.draw.page import HTML_SUFFIXES
 
 _GRAPH_EPILOG = """\
@@ -30,8 +30,8 @@ examples:
   microgradx graph "tanh(a*b + c)" a=2 b=-3 c=10 --out expr.svg
   microgradx graph "relu(x) * w" x=1,-2,3 w=0.5 --out lanes.dot
   microgradx graph --neuron 3 --activation tanh --out neuron.svg
-  microgradx graph --mlp 2,3,1 --out mlp.png [--collapse]    (each neuron's weighted sum one node)
-  microgradx graph --mlp 2,3,1 --collapse layer --out mlp.svg  (each layer one node: x -> layer 0 -> layer 1)
+  microgradx graph --mlp 2,3,1 --out mlp.png [--collapse]    (each neuron one node: L0.n0 ... L1.n0)
+  microgradx graph --mlp 2,3,1 --collapse layer --out mlp.svg  (each layer one node: x -> L0 -> L1)
   microgradx graph "tanh(a*b + c)" a=2 b=-3 c=10 --html expr.html    (the explorer page)
   microgradx graph --mlp 2,3,1 --collapse layer --html mlp.html     (a step per layer)
 
@@ -72,10 +72,10 @@ def add_graph_command(subparsers: Any) -> None:
                    help="activation op of the neuron / hidden layers (any registered unary op; default: tanh)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default: 0)")
     p.add_argument("--collapse", nargs="?", const="neuron", choices=COLLAPSE_BY, default=None,
-                   help="draw a network in fewer nodes: '--collapse' or '--collapse neuron' makes each neuron's "
-                        "pre-activation (its weighted sum) one node; '--collapse layer' makes each layer one node "
-                        "(its weighted sums and activations, a row per neuron's output); on the explorer page "
-                        "(--html) each such node is one step")
+                   help="draw an MLP in fewer nodes, by the names its layers give what they build: '--collapse' "
+                        "or '--collapse neuron' makes each neuron (L0.n1: its weighted sum and activation) one node; "
+                        "'--collapse layer' makes each layer (L0) one node, a row per neuron's output; on the "
+                        "explorer page (--html) each such node is one step")
     p.add_argument("--rankdir", choices=RANKDIRS, default="LR", help="layout direction (default: LR)")
     p.set_defaults(func=cmd_graph)
 
@@ -178,8 +178,9 @@ def _graph_subject(args: argparse.Namespace) -> tuple[list[Value], dict[str, Val
     if args.neuron is not None:
         if args.neuron < 1:
             raise ValueError(f"--neuron needs at least 1 input, got {args.neuron}")
-        if args.collapse == "layer":
-            raise ValueError("--collapse layer applies to --mlp (one neuron has no layers); use --collapse neuron")
+        if args.collapse:
+            raise ValueError(f"--collapse {args.collapse} applies to --mlp (one neuron is one node already: "
+                             f"it is drawn op by op)")
         nin, kind = args.neuron, "Neuron"
     else:
         try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
-from microgradx.draw.picture import COMMUTATIVE, Node, Picture
+from microgradx.draw.picture import Node, Picture, interchangeable
 from microgradx.draw.text import summarize
 
 FONT_SIZE = 12
@@ -148,8 +148,8 @@ def elements(picture: Picture, shown: Sequence[Node], *, precision: int = 4,
 
     What every picture draws, whoever lays it out: `microgradx.draw.to_dot` writes them as
     DOT text, `scene` places them. An op application is its own box (``n3_op``) just before its
-    output's, showing the op's symbol; the inputs of a two-input op other than add and mul are
-    numbered on their edges; when ``shown`` leaves nodes out, a note box says how many, with a
+    output's, showing the op's symbol; the inputs of a two-input op whose inputs cannot swap places
+    (`picture.interchangeable`: ``a - b``, not ``a * b``) are numbered on their edges; when ``shown`` leaves nodes out, a note box says how many, with a
     dashed edge to each box whose inputs were cut. ``names`` labels unlabelled Values by key.
     """
     names = names or {}
@@ -170,7 +170,7 @@ def elements(picture: Picture, shown: Sequence[Node], *, precision: int = 4,
                                 value_fields(node, precision, names.get(node.ident)), root=id(node) in root_ids,
                                 rows=rows)
         links = picture.links(node)
-        numbered = node.group is None and v.op is not None and len(links) == 2 and v.op.name not in COMMUTATIVE
+        numbered = node.group is None and v.op is not None and len(links) == 2 and not interchangeable(v.op)
         missing = False
         for k, (p, port) in enumerate(links, start=1):
             if id(p) not in kept:

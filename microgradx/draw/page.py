@@ -6,10 +6,11 @@ built-in layout (the same SVG as `microgradx.draw.to_svg`; no Graphviz), and a t
 * **start**: the leaves (inputs, parameters) hold their data; nothing else is computed;
 * **forward**, one op output at a time in topological order: its data appears;
 * **seed**: the root's grad is set to 1 (every other grad is 0);
-* **backward**, one op output at a time, children before parents as ``backward()`` visits
-  them: the visited node and its inputs are highlighted, and for each input the local
-  derivative, ``upstream x local`` and the input's grad before and after are written out;
-  the grads shown are those of that moment (computed by `microgradx.draw.steps`);
+* **backward**, one op output at a time, as ``backward()`` visits them: the visited node and
+  its inputs are highlighted, and for each input the local derivative (its op's formula,
+  `Op.formula`, and its number), ``upstream x local`` and the input's grad before and after
+  are written out; the grads shown are those of that moment, from the engine's own pass
+  (recorded through its visiting hook by `microgradx.draw.steps`);
 * **done**: every grad is final.
 
 The page opens at the *start*, nothing computed yet, with the graph fitted to the window;
@@ -17,8 +18,9 @@ buttons, a slider and the keys (left/right arrows, Home, End, ``b`` for the star
 backward pass) step through it, and ``f``, ``+``, ``-``, ``0`` and dragging zoom and pan. Every
 op output without a label of its own is labelled with the name the steps call it by (``a *
 b``, or ``node 7`` where the expression is long).
-With ``collapse=`` (a model) each neuron's weighted sum is one node and one step; with
-``by="layer"`` too, each layer is (its outputs' data and grads in rows ``n7:0``, ``n7:1`` ...).
+With ``collapse=`` (a model whose layers name what they build, or scope names) each neuron is
+one node and one step; with ``by="layer"`` too, each layer is (its outputs' data and grads in
+rows ``n7:0``, ``n7:1`` ...).
 Scripts and styles are inlined: opening the page makes no network request.
 """
 
@@ -113,8 +115,8 @@ def explorer_html(
     Args:
         value: the root Value (an expression, a neuron's output, a loss), or a list of roots
             (each seeded with grad 1, as calling ``backward()`` on each would add up).
-        collapse: a model (with ``.layers`` of ``.neurons``), a layer, a neuron or ``{name:
-            parameters}``: each neuron's weighted sum is one node and one step.
+        collapse: a model whose layers name what they build (the bundled MLP), or scope names
+            (``["L0.n0", "L0.n1"]``): each neuron is one node and one step (`microgradx.draw.picture`).
         by: ``"neuron"`` (the default) or ``"layer"``: each layer of the ``collapse=`` model is
             one node (its weighted sums and activations, a row per output) and one step, whose
             table lists each input and parameter with the upstream grads of the outputs that
@@ -125,8 +127,8 @@ def explorer_html(
         precision: significant digits of the numbers on the page.
         title: the page's heading (default: the root's label, or "graph").
 
-    The page never changes the graph: grads are replayed from zero on the side, so it shows one
-    backward pass whether or not ``backward()`` was called.
+    The page shows the engine's own backward pass, run from zero grads; the graph's grads are put
+    back afterwards, so it shows one pass whether or not ``backward()`` was called.
     """
     picture, shown = prepare(value, "explore", max_nodes=max_nodes, collapse=collapse, by=by, rankdir=rankdir,
                              precision=precision)
