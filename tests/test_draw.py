@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from microgradx import Op, Value, get_registry, hookimpl, plugin_registered, topological_order
-from microgradx.cli.graph import add_graph_command
+from microgradx.cli.graph import ExpressionError, add_graph_command, evaluate, parse_bindings
 from microgradx.draw import (
     GraphvizNotFoundWarning,
     draw,
@@ -24,7 +24,6 @@ from microgradx.draw import (
     to_dot,
     to_svg,
 )
-from microgradx.draw.exprparse import ExpressionError, evaluate, parse_bindings
 
 needs_dot = pytest.mark.skipif(
     find_dot() is None,

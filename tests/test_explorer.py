@@ -16,8 +16,8 @@ from test_draw import run_graph
 
 import microgradx
 from microgradx import Value, get_registry, topological_order, zero_grad
+from microgradx.cli.graph import evaluate
 from microgradx.draw import backward_steps, build_model_graph, explore, explorer_html
-from microgradx.draw.exprparse import evaluate
 from microgradx.draw.picture import Picture
 from microgradx.draw.steps import final_grads
 from microgradx.draw.timeline import Timeline

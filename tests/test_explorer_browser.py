@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from microgradx import topological_order
+from microgradx.cli.graph import evaluate
 from microgradx.draw import backward_steps, build_model_graph, explore, summarize
-from microgradx.draw.exprparse import evaluate
 from microgradx.draw.picture import Picture
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

@@ -21,7 +21,8 @@ b``, or ``node 7`` where the expression is long).
 With ``collapse=`` (a model whose layers name what they build, or scope names) each neuron is
 one node and one step; with ``by="layer"`` too, each layer is (its outputs' data and grads in
 rows ``n7:0``, ``n7:1`` ...).
-Scripts and styles are inlined: opening the page makes no network request.
+The page (``explorer.html``), its script (``explorer.js``) and styles (``explorer.css``) are
+package files, inlined into each page: opening it makes no network request.
 """
 
 from __future__ import annotations
@@ -33,62 +34,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from microgradx import Value
+from microgradx import Value, __version__
+from microgradx.draw.files import write_atomic
 from microgradx.draw.layout import scene
 from microgradx.draw.picture import DEFAULT_MAX_NODES, prepare
 from microgradx.draw.svg import render_svg
 from microgradx.draw.timeline import Timeline
 
 HTML_SUFFIXES = (".html", ".htm")
-
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="microgradx {version}">
-<title>{title} - microgradx explorer</title>
-<link rel="icon" href="data:,">
-<style>
-{css}</style>
-</head>
-<body>
-<header>
-<h1>Backprop explorer: <code>{title}</code></h1>
-<div class="controls" role="toolbar" aria-label="step through the passes">
-<button id="mgx-first" type="button" title="start (Home)">|&#x25C0; start</button>
-<button id="mgx-prev" type="button" title="previous step (left arrow)">&#x25C0; back</button>
-<button id="mgx-next" type="button" title="next step (right arrow)">next &#x25B6;</button>
-<button id="mgx-backward" type="button" title="start of the backward pass (b)">backward pass</button>
-<button id="mgx-last" type="button" title="done (End)">done &#x25B6;|</button>
-<input id="mgx-slider" type="range" min="0" max="0" value="0" aria-label="step">
-<span id="mgx-counter" aria-live="polite"></span>
-<span class="zoom" role="group" aria-label="zoom">
-<button id="mgx-zoom-out" type="button" title="zoom out (-)">&minus;</button>
-<button id="mgx-fit" type="button" title="fit the graph to the window (f)">fit</button>
-<button id="mgx-zoom-in" type="button" title="zoom in (+)">+</button>
-<span id="mgx-zoom"></span>
-</span>
-</div>
-<div class="keys"><kbd>&#x2190;</kbd> <kbd>&#x2192;</kbd> step &middot; <kbd>Home</kbd> start &middot;
-<kbd>b</kbd> backward pass &middot; <kbd>End</kbd> done &middot; <kbd>f</kbd> fit, <kbd>+</kbd> <kbd>&minus;</kbd>
-zoom, <kbd>0</kbd> actual size, drag to pan
-<span class="legend"><span class="l-visited">visited node</span><span class="l-input">its inputs</span>
-<span class="l-changed">changed at this step</span></span></div>
-</header>
-<section id="mgx-panel" aria-live="polite">
-<p id="mgx-title"></p>
-<p id="mgx-text"></p>
-<table id="mgx-terms" hidden></table>
-</section>
-<main id="mgx-graph">
-{svg}</main>
-<script type="application/json" id="mgx-steps">{steps}</script>
-<script>
-{js}</script>
-</body>
-</html>
-"""
 
 
 def _asset(name: str) -> str:
@@ -137,24 +90,12 @@ def explorer_html(
     heading = title or (root.label if root is not None else None) or "graph"
     sc = scene(picture, shown, precision=precision, rankdir=rankdir, max_nodes=max_nodes,
                alternatives=line.alternatives(), names=line.labels())
-    _reset_texts(sc, line.initial)
-    from microgradx import __version__
-
-    return _TEMPLATE.format(
-        version=html.escape(__version__),
-        title=html.escape(str(heading)),
-        css=_asset("explorer.css"),
-        js=_asset("explorer.js"),
-        svg=render_svg(sc, ident="mgx"),
-        steps=_json_for_script(line.data()),
-    )
-
-
-def _reset_texts(sc: Any, initial: dict[str, tuple[str, str]]) -> None:
-    """Draw each node with the text the page opens with (the start: the leaves' data, every grad 0)."""
-    for key, (data, grad) in initial.items():
+    for key, (data, grad) in line.initial.items():  # drawn as the page opens: the leaves' data, every grad 0
         box = sc.slot(key)
         box.fields = [(n, data if n == "data" else grad if n == "grad" else t) for n, t in box.fields]
+    return _asset("explorer.html").format(version=html.escape(__version__), title=html.escape(str(heading)),
+                                          css=_asset("explorer.css"), js=_asset("explorer.js"),
+                                          svg=render_svg(sc, ident="mgx"), steps=_json_for_script(line.data()))
 
 
 def explore(
@@ -169,8 +110,6 @@ def explore(
     written atomically. Raises ``TypeError`` for a ``value`` that is not a Value, ``ValueError``
     for a path without an ``.html`` suffix, ``FileNotFoundError`` when its folder does not exist.
     """
-    from microgradx.draw.files import write_atomic
-
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"explore() writes to a file path (str or os.PathLike), not {type(path).__name__}")
     path = Path(path)
@@ -178,6 +117,5 @@ def explore(
         raise ValueError(f"explore() writes an HTML page: {path.name!r} needs a .html suffix")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
-    text = explorer_html(value, **options)
-    write_atomic(path, text.encode("utf-8"))
+    write_atomic(path, explorer_html(value, **options).encode("utf-8"))
     return path
