@@ -292,7 +292,7 @@ def test_graph_command_collapses_by_layer(tmp_path, capsys):
     steps = [e["title"].split(": ", 1)[1] for e in page_data(page.read_text(encoding="utf-8"))["entries"]
              if e["kind"] == "backward"]
     assert steps == ["L1", "L0"]  # the MLP's output is the root: two steps, one per layer
-    _, outputs, inputs = build_model_graph("MLP", 2, [3, 1], seed=0)
+    _, outputs, inputs = build_model_graph("MLP", 2, [3, 1], activation="tanh", seed=0)
     outputs[0].backward()
     assert f"d(L1.n0)/dx0 = {format_number(inputs['x0'].grad, 6)}" in out  # the output, named by its neuron
     code, _, err = run_graph(["--mlp", "2,3,1", "--collapse", "--out", str(dot)], capsys)

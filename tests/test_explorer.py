@@ -43,7 +43,7 @@ def graphs():
     """Graphs of every kind the page handles: expression, neurons, MLPs, lanes, a repeated input, two roots."""
     out, _ = expression()
     yield "expression", [out]
-    yield "neuron", build_model_graph("Neuron", 3, seed=2)[1]
+    yield "neuron", build_model_graph("Neuron", 3, activation="tanh", seed=2)[1]
     MLP = get_registry().get("layers", "MLP")
     for fused in (False, True):
         model = MLP(2, [3, 1], activation="tanh", seed=1, fused=fused)
@@ -155,7 +155,7 @@ def test_the_timeline_steps_forward_then_backward_node_by_node():
 
 
 def test_a_collapsed_neuron_is_one_step_with_its_inputs_and_parameters():
-    model, outputs, inputs = build_model_graph("MLP", 2, [3, 1], seed=0)
+    model, outputs, inputs = build_model_graph("MLP", 2, [3, 1], activation="tanh", seed=0)
     picture = Picture(outputs, model)
     line = Timeline(picture, picture.shown(None), 5)
     backward = [e for e in line.entries if e["kind"] == "backward"]
@@ -256,3 +256,15 @@ def test_graph_command_html_errors(argv, pattern, capsys):
     code, _, err = run_graph(["tanh(a)", "a=1", *argv], capsys)
     assert code == 2
     assert re.search(pattern, err), err
+
+
+def test_a_deep_graph_gets_a_page_without_recursion():
+    """Regression: naming the nodes of a long unlabelled chain recursed once per node (RecursionError past
+    about a thousand); the names are built inputs first now."""
+    v = Value(0.5, label="x")
+    for _ in range(1500):
+        v = (v * 1.001 + 0.1).tanh()
+    data = page_data(explorer_html(v, max_nodes=12))
+    backward = [e for e in data["entries"] if e["kind"] == "backward"]
+    assert backward and backward[0]["title"].startswith("Backward step 1 of ") and "node " in backward[0]["title"]
+    assert data["entries"][-1]["kind"] == "done"

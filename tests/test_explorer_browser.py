@@ -146,7 +146,7 @@ def test_the_expression_page_steps_backward_node_by_node(browser, tmp_path):
 
 
 def test_the_neuron_page_shows_its_numbers_and_steps(browser, tmp_path):
-    _, (out,), inputs = build_model_graph("Neuron", 2, seed=0)
+    _, (out,), inputs = build_model_graph("Neuron", 2, activation="tanh", seed=0)
     path = explore(out, tmp_path / "neuron.html")
     page = Page(browser, path)
     picture = Picture([out], None)
@@ -171,7 +171,7 @@ def test_the_neuron_page_shows_its_numbers_and_steps(browser, tmp_path):
 
 
 def test_the_collapsed_mlp_page_steps_a_neuron_at_a_time(browser, tmp_path):
-    model, outputs, _ = build_model_graph("MLP", 2, [3, 1], seed=0)
+    model, outputs, _ = build_model_graph("MLP", 2, [3, 1], activation="tanh", seed=0)
     path = explore(outputs[0], tmp_path / "mlp.html", collapse=model)
     page = Page(browser, path)
     groups = page.page.eval_on_selector_all("g.node.group .field-label", "els => els.map(e => e.textContent)")
@@ -185,7 +185,7 @@ def test_the_collapsed_mlp_page_steps_a_neuron_at_a_time(browser, tmp_path):
 
 
 def test_the_mlp_page_collapsed_by_layer_steps_a_layer_at_a_time(browser, tmp_path):
-    model, (out,), inputs = build_model_graph("MLP", 2, [3, 1], seed=0)
+    model, (out,), inputs = build_model_graph("MLP", 2, [3, 1], activation="tanh", seed=0)
     loss = (out - 0.5) ** 2
     loss.label = "loss"
     path = explore(loss, tmp_path / "layers.html", collapse=model, by="layer")

@@ -58,7 +58,7 @@ def test_the_svg_draws_what_the_dot_text_describes():
 
 
 def test_the_layout_follows_the_data_left_to_right_without_overlaps():
-    _, outputs, _ = build_model_graph("MLP", 2, [3, 1], seed=0)
+    _, outputs, _ = build_model_graph("MLP", 2, [3, 1], activation="tanh", seed=0)
     outputs[0].backward()
     for rankdir in ("LR", "TB", "RL", "BT"):
         picture = Picture(outputs, None)
@@ -81,7 +81,7 @@ def test_the_layout_follows_the_data_left_to_right_without_overlaps():
 
 
 def test_a_bias_sits_beside_the_op_that_adds_it():
-    _, (out,), _ = build_model_graph("Neuron", 3, seed=0)
+    _, (out,), _ = build_model_graph("Neuron", 3, activation="tanh", seed=0)
     picture = Picture([out], None)
     sc = scene(picture, picture.shown(None))
     bias = next(b for b in sc.boxes.values() if b.fields[0] == ("label", "b"))

@@ -42,15 +42,8 @@ def find_dot() -> Optional[str]:
     return shutil.which("dot")
 
 
-def draw(
-    value: Union[Value, Sequence[Value]],
-    path: Union[str, os.PathLike],
-    *,
-    format: Optional[str] = None,
-    engine: str = "auto",
-    timeout: float = 60.0,
-    **to_dot_options: Any,
-) -> Path:
+def draw(value: Union[Value, Sequence[Value]], path: Union[str, os.PathLike], *, format: Optional[str] = None,
+         engine: str = "auto", timeout: float = 60.0, **to_dot_options: Any) -> Path:
     """Write the graph behind ``value`` to ``path``; returns the path of the picture written.
 
     Always writes the DOT text next to ``path`` (same name, suffix ``.dot``). The picture

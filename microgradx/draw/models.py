@@ -10,10 +10,12 @@ from microgradx import Value
 
 
 def build_model_graph(
-    kind: str, nin: int, nouts: Optional[list[int]] = None, *, activation: str = "tanh", seed: int = 0
+    kind: str, nin: int, nouts: Optional[list[int]] = None, *, activation: Optional[str] = None, seed: int = 0
 ) -> tuple[Any, list[Value], dict[str, Value]]:
     """Build the registered layer ``kind`` ("Neuron" or "MLP") in fine-grained form and apply it.
 
+    ``activation`` is the name of a registered unary op (``microgradx graph --activation``; by
+    default, None, the layer's own default).
     The inputs are Values labelled ``x0 .. x{nin-1}`` with seeded data in [-1, 1); the layers label
     their parameters (``w0``/``b`` for a neuron, ``L0.n1.w2`` in an MLP) and an MLP's outputs (by
     their scopes, ``L1.n0``); unlabelled parameters get ``p0``, ``p1`` ... and unlabelled outputs
@@ -22,7 +24,7 @@ def build_model_graph(
     from microgradx import get_registry
 
     cls = get_registry().get("layers", kind)
-    options = {"activation": activation, "seed": seed, "fused": False}
+    options = {"seed": seed, "fused": False, **({} if activation is None else {"activation": activation})}
     model = cls(nin, list(nouts or []), **options) if kind == "MLP" else cls(nin, **options)
     rng = np.random.default_rng(seed)
     xs = [Value(float(rng.uniform(-1.0, 1.0)), label=f"x{i}") for i in range(nin)]

@@ -53,16 +53,9 @@ def _json_for_script(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
-def explorer_html(
-    value: Union[Value, list, tuple],
-    *,
-    collapse: Any = None,
-    by: str = "neuron",
-    max_nodes: Optional[int] = DEFAULT_MAX_NODES,
-    rankdir: str = "LR",
-    precision: int = 5,
-    title: Optional[str] = None,
-) -> str:
+def explorer_html(value: Union[Value, list, tuple], *, collapse: Any = None, by: str = "neuron",
+                  max_nodes: Optional[int] = DEFAULT_MAX_NODES, rankdir: str = "LR", precision: int = 5,
+                  title: Optional[str] = None) -> str:
     """The explorer page's HTML text for the graph behind ``value`` (see the module docstring).
 
     Args:
@@ -98,11 +91,7 @@ def explorer_html(
                                           svg=render_svg(sc, ident="mgx"), steps=_json_for_script(line.data()))
 
 
-def explore(
-    value: Union[Value, list, tuple],
-    path: Union[str, os.PathLike],
-    **options: Any,
-) -> Path:
+def explore(value: Union[Value, list, tuple], path: Union[str, os.PathLike], **options: Any) -> Path:
     """Write the explorer page for the graph behind ``value`` to ``path`` (``.html``); returns the path.
 
     ``options`` are those of `explorer_html` (``collapse``, ``by``, ``max_nodes``, ``rankdir``,

@@ -59,10 +59,10 @@ def formulas(op: Any, names: Sequence[str], out: str) -> list[Optional[str]]:
 
 
 def interchangeable(op: Any) -> bool:
-    """Whether the two inputs of ``op`` can swap places (``a + b``, ``a * b``: no numbers on their edges),
-    as its formula says: swapping the inputs' names swaps the two local derivatives."""
-    one = formulas(op, ["\0a", "\0b"], "out")
-    return op.formula is not None and one == formulas(op, ["\0b", "\0a"], "out")[::-1]
+    """Whether the two inputs of ``op`` can swap places (``a + b``, ``a * b``: no numbers on their edges), as its
+    formula says: with the inputs' names swapped, each one's local derivative is the other's."""
+    names = ["\0x", "\0y"]  # (names no formula holds)
+    return op.formula is not None and formulas(op, names, "out") == formulas(op, names[::-1], "out")[::-1]
 
 
 def check_options(max_nodes: Optional[int], rankdir: str, precision: int) -> None:
@@ -130,22 +130,24 @@ class Picture:
         if collapse is None and by == "layer":
             raise ValueError("by='layer' says how to collapse: pass the model too, collapse=model")
         names = None if collapse is None else scope_names(collapse, by)
-        self.order = order = list({id(v): v for r in roots for v in topological_order(r)}.values())
+        self.order = order = topological_order(roots[0]) if len(roots) == 1 else list(
+            {id(v): v for r in roots for v in topological_order(r)}.values())
         self.index = {id(v): i for i, v in enumerate(order)}
-        self.users: dict[int, list[Value]] = {}
-        for v in order:
-            for p in v._parents:
-                self.users.setdefault(id(p), []).append(v)
         self.owner: dict[int, Any] = {}  # id(member) -> its collapsed instance
         self.nodes: dict[int, Node] = {}  # id(Value) -> its node (a member: its group's)
-        instances = [] if names is None else find(order, names, by, self.users)
-        scope = {id(m): inst.scope for inst in instances for m in inst.members}
         self.hidden: set[int] = set()  # ids of the parameters drawn inside their scope's node
-        for v in order:
-            users = self.users.get(id(v), [])
-            inside = scope.get(id(users[0])) if users else None
-            if v.op is None and inside and all(scope.get(id(u)) == inside for u in users) and is_parameter(v, inside):
-                self.hidden.add(id(v))
+        instances = []
+        if names is not None:
+            users: dict[int, list[Value]] = {}  # id(value) -> the Values that use it
+            for v in order:
+                for p in v._parents:
+                    users.setdefault(id(p), []).append(v)
+            instances = find(order, names, by, users)
+            scope = {id(m): inst.scope for inst in instances for m in inst.members}
+            for v in order:
+                inside = scope.get(id(users[id(v)][0])) if v.op is None and id(v) in users else None
+                if inside and all(scope.get(id(u)) == inside for u in users[id(v)]) and is_parameter(v, inside):
+                    self.hidden.add(id(v))
         for inst in instances:
             last = inst.members[-1]  # (the scope's named Value for a neuron)
             rows = None if by == "neuron" and len(inst.outputs) == 1 else inst.outputs

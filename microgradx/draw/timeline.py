@@ -67,6 +67,7 @@ class Timeline:
         self.picture, self.precision, self.roots = picture, precision, picture.values
         self.shown = {id(n) for n in shown}
         self._names: dict[int, str] = {}
+        self._named = 0  # the Values of picture.order before this index are named
         self.steps = backward_steps(self.roots)
         self.entries: list[dict] = [{
             "kind": "start", "phase": "start", "title": "Start: the leaves hold their data",
@@ -108,20 +109,22 @@ class Timeline:
     def name(self, v: Value) -> str:
         """How the page names ``v``: its label (its row's name in a layer), its group's name, its value for a
         constant, else the expression that made it (``a * b + c``) while that is short, else ``node N``."""
-        name = self._names.get(id(v))
-        if name is None:
-            node = self.display(v)
-            if node is not None and node.port(v) is not None:
-                name = node.outputs[node.port(v)][0]
-            elif v.label or (node is not None and node.group is not None and node.value is v):
-                name = str(v.label or node.group)
-            elif v.op is None:
-                name = self.fmt(v.data)
-            else:
-                name = self.made(v)
-                name = name if len(name) <= _LONGEST_NAME else f"node {self.picture.index[id(v)]}"
-            self._names[id(v)] = name
-        return name
+        if id(v) not in self._names:  # name every Value up to v, inputs first (a long chain needs no recursion)
+            end = self.picture.index[id(v)] + 1
+            for u in self.picture.order[self._named:end]:
+                node = self.display(u)
+                if node is not None and node.port(u) is not None:
+                    name = node.outputs[node.port(u)][0]
+                elif u.label or (node is not None and node.group is not None and node.value is u):
+                    name = str(u.label or node.group)
+                elif u.op is None:
+                    name = self.fmt(u.data)
+                else:
+                    name = self.made(u)
+                    name = name if len(name) <= _LONGEST_NAME else f"node {self.picture.index[id(u)]}"
+                self._names[id(u)] = name
+            self._named = max(self._named, end)
+        return self._names[id(v)]
 
     def made(self, v: Value, numbers: bool = False) -> str:
         """The expression that made the op output ``v`` from its inputs' names (or, with ``numbers``, their
@@ -193,14 +196,15 @@ class Timeline:
         drawn, j = sum(self.visible(n) for n, _ in runs.values()), 0
         root = " + ".join(self.name(r) for r in self.roots)
         for node, run in runs.values():
+            if not self.visible(node):  # not drawn (max_nodes): the grads it passes change with the step before
+                self.entries[-1]["set"].extend(list({k: [k, "grad", f"grad {self.fmt(t.after)}"] for s in run
+                                                     for t in s.terms if (k := self.slot(t.input))}.values()))
+                continue
             outputs = node.outputs or [(node.group or self.name(node.value), node.value)]
             ups = [upstream.get(id(o), _zero(o.data)) for _, o in outputs]  # the grad each output held when visited
             terms = self._terms(run[0]) if node.group is None else self._group_terms(node, run, ups)
             changes = list({k: [k, "grad", f"grad {self.fmt(t['after_grad'])}"] for t in terms
                             if (k := self.slot(t["value"])) is not None}.values())
-            if not self.visible(node):  # not drawn (max_nodes): its grads change with the step before
-                self.entries[-1]["set"].extend(changes)
-                continue
             j += 1
             name = node.group or self.name(node.value)
             made = self.made(node.value) if node.group is None else name
