@@ -24,43 +24,26 @@ from typing import Any, Optional, Union
 
 import attrs
 import numpy as np
+from attrs.validators import and_, deep_iterable, ge, instance_of, min_len, not_, optional, or_
 
 from microgradx import Parameter, UnknownComponentError, Value, get_registry, hookimpl, ops
 from microgradx.engine.op import Op
 from microgradx.engine.value import apply
+from microgradx.validators import integer, must_be, satisfies
 
 Seed = Union[int, np.random.Generator, None]
 
 
-# -- validation helpers --------------------------------------------------------------------
+# -- settings' rules (attrs' validators, one message: microgradx.validators) -----------------
 
-def _positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be a positive int "
-                         f"(a number of inputs or units), got {value!r}")
-
-
-def _check_nouts(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise TypeError(f"MLP: nouts must be a list of layer sizes such as [16, 16, 1], got {value!r}")
-    if len(value) == 0:
-        raise ValueError("MLP: nouts (the list of layer sizes) is empty; give at least one layer, e.g. [1]")
-    for i, size in enumerate(value):
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-            raise ValueError(f"MLP: nouts[{i}] must be a positive int (a layer size), got {size!r}")
-
-
-def _check_seed(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is None or isinstance(value, np.random.Generator):
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{type(instance).__name__}: seed must be a non-negative int, a numpy Generator "
-                         f"or None, got {value!r}")
-
-
-def _check_bool(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{type(instance).__name__}: {attribute.name} must be True or False, got {value!r}")
+_POSITIVE_INT = must_be("a positive int (a number of inputs or units)", integer, ge(1))
+_SEED = must_be("a non-negative int, a numpy Generator or None",
+                optional(or_(instance_of(np.random.Generator), and_(integer, ge(0)))))
+_BOOL = must_be("True or False", instance_of((bool, np.bool_)), error=TypeError)
+_NOUTS = [must_be("a list of layer sizes such as [16, 16, 1]", instance_of(Sequence), not_(instance_of((str, bytes))),
+                  error=TypeError),
+          must_be("a non-empty list of positive ints (layer sizes such as [16, 16, 1])",
+                  min_len(1), deep_iterable(and_(integer, ge(1))))]
 
 
 def resolve_activation(name: Optional[str], setting: str = "activation") -> Optional[Op]:
@@ -84,8 +67,14 @@ def resolve_activation(name: Optional[str], setting: str = "activation") -> Opti
     return op
 
 
-def _check_activation(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    resolve_activation(value, f"{type(instance).__name__}: {attribute.name}")
+def _activations() -> str:
+    names = sorted(n for n, c in get_registry().tables["ops"].items() if c.obj.arity == 1 and not c.obj.reduces_lanes)
+    return f"the name of a registered unary op that maps each lane (one of {', '.join(names)}) or None for linear"
+
+
+# resolve_activation refuses a name of the wrong kind (TypeError), an unknown one (UnknownComponentError) or an
+# op that is no activation (ValueError); the message lists the ops that are.
+_ACTIVATION = must_be(_activations, optional(satisfies(resolve_activation)), error=None)
 
 
 def _sizes(value: Any) -> Any:
@@ -243,10 +232,10 @@ class Neuron(_Module):
             ``mul`` and ``add`` nodes, as micrograd does (False).
     """
 
-    nin: int = attrs.field(validator=_positive_int, on_setattr=_fixed)
-    activation: Optional[str] = attrs.field(default="relu", validator=_check_activation, on_setattr=_fixed)
-    seed: Seed = attrs.field(default=0, validator=_check_seed, on_setattr=_fixed)
-    fused: bool = attrs.field(default=True, validator=_check_bool, on_setattr=_fixed)
+    nin: int = attrs.field(validator=_POSITIVE_INT, on_setattr=_fixed)
+    activation: Optional[str] = attrs.field(default="relu", validator=_ACTIVATION, on_setattr=_fixed)
+    seed: Seed = attrs.field(default=0, validator=_SEED, on_setattr=_fixed)
+    fused: bool = attrs.field(default=True, validator=_BOOL, on_setattr=_fixed)
     w: list = attrs.field(init=False)
     b: Parameter = attrs.field(init=False)
 
@@ -291,11 +280,11 @@ class Layer(_Module):
         activation, seed, fused: as for `Neuron`; the neurons share one random generator.
     """
 
-    nin: int = attrs.field(validator=_positive_int, on_setattr=_fixed)
-    nout: int = attrs.field(validator=_positive_int, on_setattr=_fixed)
-    activation: Optional[str] = attrs.field(default="relu", validator=_check_activation, on_setattr=_fixed)
-    seed: Seed = attrs.field(default=0, validator=_check_seed, on_setattr=_fixed)
-    fused: bool = attrs.field(default=True, validator=_check_bool, on_setattr=_fixed)
+    nin: int = attrs.field(validator=_POSITIVE_INT, on_setattr=_fixed)
+    nout: int = attrs.field(validator=_POSITIVE_INT, on_setattr=_fixed)
+    activation: Optional[str] = attrs.field(default="relu", validator=_ACTIVATION, on_setattr=_fixed)
+    seed: Seed = attrs.field(default=0, validator=_SEED, on_setattr=_fixed)
+    fused: bool = attrs.field(default=True, validator=_BOOL, on_setattr=_fixed)
     neurons: list = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -344,12 +333,12 @@ class MLP(_Module):
     ``model(x)`` returns a list with one Value per output unit (see the module docstring).
     """
 
-    nin: int = attrs.field(validator=_positive_int, on_setattr=_fixed)
-    nouts: list = attrs.field(converter=_sizes, validator=_check_nouts, on_setattr=_fixed)
-    activation: Optional[str] = attrs.field(default="relu", validator=_check_activation, on_setattr=_fixed)
-    last_activation: Optional[str] = attrs.field(default=None, validator=_check_activation, on_setattr=_fixed)
-    seed: Seed = attrs.field(default=0, validator=_check_seed, on_setattr=_fixed)
-    fused: bool = attrs.field(default=True, validator=_check_bool, on_setattr=_fixed)
+    nin: int = attrs.field(validator=_POSITIVE_INT, on_setattr=_fixed)
+    nouts: list = attrs.field(converter=_sizes, validator=_NOUTS, on_setattr=_fixed)
+    activation: Optional[str] = attrs.field(default="relu", validator=_ACTIVATION, on_setattr=_fixed)
+    last_activation: Optional[str] = attrs.field(default=None, validator=_ACTIVATION, on_setattr=_fixed)
+    seed: Seed = attrs.field(default=0, validator=_SEED, on_setattr=_fixed)
+    fused: bool = attrs.field(default=True, validator=_BOOL, on_setattr=_fixed)
     layers: list = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
