@@ -15,7 +15,7 @@ validator), and two rules used across the package are ready made: `finite` (a re
 a bool, neither infinite nor nan) and `integer` (an integral number, not a bool).
 
 This module imports only attrs, numpy and the standard library: it is the bottom layer, below
-the engine, so every part of microgradx and any plugin may use it.
+the engine, so every part of microgradx (the engine included) and the bundled plugins use it.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from attrs.validators import and_, instance_of, not_
 # What attrs' validators and `satisfies` raise for a refused value (LookupError: an unknown
 # registered name); anything else is a bug and propagates as it is.
 _REFUSALS = (TypeError, ValueError, LookupError)
+_REASON = "_microgradx_refusal_reason"  # marks an error a `satisfies` predicate raised to explain a refusal
 
 _REPR = reprlib.Repr()  # a value is shown, not dumped: long strings, lists and objects are cut short
 _REPR.maxstring = _REPR.maxother = 80
@@ -56,7 +57,7 @@ def _owner(instance: Any, attribute: attrs.Attribute) -> str:
 
 @attrs.frozen(repr=False)
 class _MustBe:
-    what: Union[str, Callable[[], str]]
+    what: str
     validator: Callable[[Any, attrs.Attribute, Any], None]
     error: Union[type[Exception], None]
 
@@ -64,30 +65,30 @@ class _MustBe:
         try:
             self.validator(instance, attribute, value)
         except _REFUSALS as exc:
-            what = self.what() if callable(self.what) else self.what
-            error = self.error or type(exc)
-            message = f"{_owner(instance, attribute)}: {attribute.name} must be {what}, got {_shown(value)}"
-            raise error(message) from None
+            message = f"{_owner(instance, attribute)}: {attribute.name} must be {self.what}, got {_shown(value)}"
+            if getattr(exc, _REASON, False):  # a predicate that said why (not attrs' own wording)
+                message += f": {exc}"
+            raise (self.error or type(exc))(message) from None
 
     def __repr__(self) -> str:
         return f"<must_be {self.what!r} validator>"
 
 
-def must_be(what: Union[str, Callable[[], str]], *validators: Callable[[Any, attrs.Attribute, Any], None],
+def must_be(what: str, *validators: Callable[[Any, attrs.Attribute, Any], None],
             error: Union[type[Exception], None] = ValueError) -> Callable[[Any, attrs.Attribute, Any], None]:
     """A validator running ``validators`` in order (attrs' ``and_``) and refusing a value with one message.
 
     The message is ``"{Class}: {setting} must be {what}, got {value}"`` (``Op 'exp': ...`` for a
-    class with a ``name`` field, such as `microgradx.Op`), the value shown short (an array by its shape and dtype).
+    class with a ``name`` field, such as `microgradx.Op`), the value shown short (an array by its
+    shape and dtype), followed by ``": {reason}"`` when a `satisfies` predicate raised to say why.
 
     Args:
-        what: what the setting must be, as the message reads (``"a finite number >= 0"``); a
-            function returning that text when it depends on what is registered by then.
+        what: what the setting must be, as the message reads (``"a finite number >= 0"``).
         validators: attrs validators (or `satisfies`, `finite`, `integer`), all of which must pass.
         error: the exception class raised (``ValueError`` by default, ``TypeError`` for a
             setting of the wrong kind); None raises the class the failing validator raised
-            (``TypeError`` from ``instance_of``, ``ValueError`` from ``ge`` ...), which must take
-            a message as its one argument.
+            (``TypeError`` from ``instance_of``, ``ValueError`` from ``ge``, a predicate's own
+            ``LookupError`` ...), which must take a message as its one argument.
     """
     return _MustBe(what, and_(*validators), error)
 
@@ -97,7 +98,12 @@ class _Satisfies:
     test: Callable[[Any], Any]
 
     def __call__(self, instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if not self.test(value):
+        try:
+            ok = self.test(value)
+        except _REFUSALS as exc:
+            setattr(exc, _REASON, True)
+            raise
+        if not ok:
             raise ValueError(f"'{attribute.name}' must satisfy {getattr(self.test, '__name__', self.test)} "
                              f"(got {_shown(value)})")
 
@@ -108,8 +114,10 @@ class _Satisfies:
 def satisfies(test: Callable[[Any], Any]) -> Callable[[Any, attrs.Attribute, Any], None]:
     """A validator for a rule attrs has no validator for: ``test(value)`` must be true.
 
-    A false result raises ``ValueError``; an error ``test`` raises itself (``str.isidentifier``
-    given a number raises ``TypeError``) is a refusal too, so `must_be` reports either.
+    A false result raises ``ValueError``. To say why a value is refused, ``test`` may raise
+    ``ValueError``, ``TypeError`` or ``LookupError`` itself: `must_be` then puts that message
+    after its own (so run ``instance_of`` first where a wrong type would make ``test`` raise an
+    unhelpful error, e.g. ``str.isidentifier(3)``).
     """
     return _Satisfies(test)
 

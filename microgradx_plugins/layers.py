@@ -26,7 +26,7 @@ import attrs
 import numpy as np
 from attrs.validators import and_, deep_iterable, ge, instance_of, min_len, not_, optional, or_
 
-from microgradx import Parameter, UnknownComponentError, Value, get_registry, hookimpl, ops
+from microgradx import Parameter, Value, get_registry, hookimpl, ops
 from microgradx.engine.op import Op
 from microgradx.engine.value import apply
 from microgradx.validators import integer, must_be, satisfies
@@ -46,35 +46,22 @@ _NOUTS = [must_be("a list of layer sizes such as [16, 16, 1]", instance_of(Seque
                   min_len(1), deep_iterable(and_(integer, ge(1))))]
 
 
-def resolve_activation(name: Optional[str], setting: str = "activation") -> Optional[Op]:
-    """The registered unary op called ``name`` (None for a linear unit).
+def _activation_op(name: str) -> Op:
+    """The registered op called ``name``, if an activation can be it: unary and lanewise.
 
-    Raises `UnknownComponentError` listing the registered ops for an unknown name, and
-    ``ValueError`` for an op that is not a lanewise unary op (``add``, ``lane_sum`` ...).
+    An unknown name raises the registry's `UnknownComponentError` (listing the registered ops),
+    any other op a ``ValueError`` saying what it is; `must_be` puts either after its message.
     """
-    if name is None:
-        return None
-    if not isinstance(name, str):
-        raise TypeError(f"{setting} must be the name of a registered unary op (or None for linear), got {name!r}")
-    try:
-        op = get_registry().get("ops", name)
-    except UnknownComponentError as exc:
-        raise UnknownComponentError(f"{setting}={name!r}: {exc}") from None
+    op = get_registry().get("ops", name)
     if op.arity != 1 or op.reduces_lanes:
         what = "a lane reduction" if op.reduces_lanes else f"an op of arity {op.arity or 'variadic'}"
-        raise ValueError(f"{setting}={name!r}: an activation must be a unary op that maps each lane, "
-                         f"and {name!r} is {what}")
+        raise ValueError(f"{name!r} is {what}, and an activation is a unary op that maps each lane")
     return op
 
 
-def _activations() -> str:
-    names = sorted(n for n, c in get_registry().tables["ops"].items() if c.obj.arity == 1 and not c.obj.reduces_lanes)
-    return f"the name of a registered unary op that maps each lane (one of {', '.join(names)}) or None for linear"
-
-
-# resolve_activation refuses a name of the wrong kind (TypeError), an unknown one (UnknownComponentError) or an
-# op that is no activation (ValueError); the message lists the ops that are.
-_ACTIVATION = must_be(_activations, optional(satisfies(resolve_activation)), error=None)
+# a name of the wrong kind is a TypeError, an unknown one an UnknownComponentError, any other op a ValueError
+_ACTIVATION = must_be("the name of a registered unary op (relu, tanh ...) or None for linear",
+                      optional([instance_of(str), satisfies(_activation_op)]), error=None)
 
 
 def _sizes(value: Any) -> Any:

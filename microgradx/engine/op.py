@@ -75,7 +75,7 @@ class Op:
 
     name: str = attrs.field(validator=must_be(
         "a Python identifier not starting with '_' (it becomes ops.NAME and v.NAME())",
-        satisfies(str.isidentifier), not_(matches_re("_.*"))))
+        instance_of(str), satisfies(str.isidentifier), not_(matches_re("_.*"))))
     forward: Callable[..., Any] = attrs.field(validator=_CALLABLE)
     backward: Callable[..., tuple] = attrs.field(validator=_CALLABLE)
     arity: Optional[int] = attrs.field(default=1, validator=must_be(
