@@ -26,60 +26,31 @@ from pathlib import Path
 from typing import Any, Optional
 
 import attrs
+from attrs.validators import and_, ge, in_, instance_of, min_len, optional, or_
 
 from microgradx import hookimpl
 from microgradx.datasets.csvfile import safe_text
+from microgradx.validators import finite, integer, must_be, satisfies
 
 MODES = ("auto", "min", "max")
 LOG_FORMATS = ("jsonl", "csv")
 
 
-# -- validators ---------------------------------------------------------------------------
+# -- settings' rules (attrs' validators, one message: microgradx.validators) ----------------
 
-def _positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be a positive integer, got {value!r}")
-
-
-def _optional_positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None:
-        _positive_int(instance, attribute, value)
-
-
-def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be a number >= 0, got {value!r}")
-
-
-def _mode(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value not in MODES:
-        raise ValueError(f"{type(instance).__name__}: mode must be one of {', '.join(MODES)}, got {value!r}")
-
-
-def _optional_str(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be a non-empty string, got {value!r}")
-
-
-def _bool(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{type(instance).__name__}: {attribute.name} must be True or False, got {value!r}")
-
-
-def _log_format(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and value not in LOG_FORMATS:
-        raise ValueError(f"{type(instance).__name__}: format must be one of {', '.join(LOG_FORMATS)} "
-                         f"(or None to follow the file's suffix), got {value!r}")
-
-
-def _path(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and (not isinstance(value, (str, Path)) or not str(value)):
-        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be a file path, got {value!r}")
-
-
-def _stream(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and not callable(getattr(value, "write", None)):
-        raise TypeError(f"{type(instance).__name__}: stream must be a text stream with write(), got {value!r}")
+_POSITIVE_INT = must_be("a positive int", integer, ge(1))
+_OPTIONAL_POSITIVE_INT = must_be("a positive int or None", optional([integer, ge(1)]))
+_NON_NEGATIVE = must_be("a finite number >= 0", finite, ge(0))
+_MODE = must_be(f"one of {', '.join(MODES)}", in_(MODES))
+_OPTIONAL_NAME = must_be("a non-empty str or None", optional([instance_of(str), min_len(1)]))
+_BOOL = must_be("True or False", instance_of(bool), error=TypeError)
+_LOG_FORMAT = must_be(f"one of {', '.join(LOG_FORMATS)} (or None to follow the file's suffix)",
+                      optional(in_(LOG_FORMATS)))
+_FILE_PATH = or_(instance_of(Path), and_(instance_of(str), min_len(1)))
+_PATH = must_be("a file path (a non-empty str or a Path)", _FILE_PATH)
+_OPTIONAL_PATH = must_be("a file path (a non-empty str or a Path) or None", optional(_FILE_PATH))
+_STREAM = must_be("a text stream with write() or None",
+                  optional(satisfies(lambda stream: callable(getattr(stream, "write", None)))), error=TypeError)
 
 
 def _check_directory(owner: str, path: Optional[Any]) -> None:
@@ -146,9 +117,9 @@ class Progress:
         stream: a text stream; None means ``sys.stderr`` at the time of printing.
     """
 
-    every: Optional[int] = attrs.field(default=None, validator=_optional_positive_int)
-    width: Optional[int] = attrs.field(default=None, validator=_optional_positive_int)
-    stream: Any = attrs.field(default=None, repr=False, validator=_stream)
+    every: Optional[int] = attrs.field(default=None, validator=_OPTIONAL_POSITIVE_INT)
+    width: Optional[int] = attrs.field(default=None, validator=_OPTIONAL_POSITIVE_INT)
+    stream: Any = attrs.field(default=None, repr=False, validator=_STREAM)
     _bar: Any = attrs.field(default=None, init=False, repr=False)
 
     def _out(self) -> Any:
@@ -221,8 +192,8 @@ class Log:
         format: "jsonl", "csv", or None to choose from the suffix.
     """
 
-    path: Optional[str] = attrs.field(default=None, validator=_path)
-    format: Optional[str] = attrs.field(default=None, validator=_log_format)
+    path: Optional[str] = attrs.field(default=None, validator=_OPTIONAL_PATH)
+    format: Optional[str] = attrs.field(default=None, validator=_LOG_FORMAT)
     records: list = attrs.field(factory=list, init=False, repr=False)
     _columns: Optional[list] = attrs.field(default=None, init=False, repr=False)
 
@@ -279,11 +250,11 @@ class EarlyStopping(_Monitor):
     training ran to the end) and ``restored`` (True when the best epoch's weights were put back).
     """
 
-    monitor: Optional[str] = attrs.field(default=None, validator=_optional_str)
-    patience: int = attrs.field(default=10, validator=_positive_int)
-    min_delta: float = attrs.field(default=0.0, validator=_non_negative)
-    mode: str = attrs.field(default="auto", validator=_mode)
-    restore_best: bool = attrs.field(default=True, validator=_bool)
+    monitor: Optional[str] = attrs.field(default=None, validator=_OPTIONAL_NAME)
+    patience: int = attrs.field(default=10, validator=_POSITIVE_INT)
+    min_delta: float = attrs.field(default=0.0, validator=_NON_NEGATIVE)
+    mode: str = attrs.field(default="auto", validator=_MODE)
+    restore_best: bool = attrs.field(default=True, validator=_BOOL)
     best: Optional[float] = attrs.field(default=None, init=False)
     best_epoch: Optional[int] = attrs.field(default=None, init=False)
     stopped_epoch: Optional[int] = attrs.field(default=None, init=False)
@@ -338,10 +309,10 @@ class Checkpoint(_Monitor):
     and ``saves`` (how many times the file was written).
     """
 
-    path: str = attrs.field(default="best_model.json", validator=_path)
-    monitor: Optional[str] = attrs.field(default=None, validator=_optional_str)
-    mode: str = attrs.field(default="auto", validator=_mode)
-    save_best_only: bool = attrs.field(default=True, validator=_bool)
+    path: str = attrs.field(default="best_model.json", validator=_PATH)
+    monitor: Optional[str] = attrs.field(default=None, validator=_OPTIONAL_NAME)
+    mode: str = attrs.field(default="auto", validator=_MODE)
+    save_best_only: bool = attrs.field(default=True, validator=_BOOL)
     best: Optional[float] = attrs.field(default=None, init=False)
     best_epoch: Optional[int] = attrs.field(default=None, init=False)
     saves: int = attrs.field(default=0, init=False, repr=False)

@@ -31,74 +31,47 @@ from typing import Any, Optional, Union
 
 import attrs
 import numpy as np
+from attrs.validators import and_, deep_iterable, ge, instance_of, min_len, not_, optional, or_
 
-from microgradx import Parameter, UnknownComponentError, Value, get_registry, hookimpl, ops
+from microgradx import Parameter, Value, get_registry, hookimpl, ops
 from microgradx.engine.op import Op
 from microgradx.engine.value import apply
+from microgradx.validators import integer, must_be, satisfies
 
 Seed = Union[int, np.random.Generator, None]
 
 
-# -- validation helpers --------------------------------------------------------------------
+# -- settings' rules (attrs' validators, one message: microgradx.validators) -----------------
 
-def _positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be a positive int "
-                         f"(a number of inputs or units), got {value!r}")
-
-
-def _check_nouts(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise TypeError(f"MLP: nouts must be a list of layer sizes such as [16, 16, 1], got {value!r}")
-    if len(value) == 0:
-        raise ValueError("MLP: nouts (the list of layer sizes) is empty; give at least one layer, e.g. [1]")
-    for i, size in enumerate(value):
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-            raise ValueError(f"MLP: nouts[{i}] must be a positive int (a layer size), got {size!r}")
+_POSITIVE_INT = must_be("a positive int (a number of inputs or units)", integer, ge(1))
+_SEED = must_be("a non-negative int, a numpy Generator or None",
+                optional(or_(instance_of(np.random.Generator), and_(integer, ge(0)))))
+_BOOL = must_be("True or False", instance_of((bool, np.bool_)), error=TypeError)
+_SCOPE = must_be("a name such as 'L0.n1' (a str, no leading or trailing dot or space)", instance_of(str),
+                 satisfies(lambda name: name == name.strip() and not name.startswith(".") and not name.endswith(".")),
+                 error=TypeError)
+_NOUTS = [must_be("a list of layer sizes such as [16, 16, 1]", instance_of(Sequence), not_(instance_of((str, bytes))),
+                  error=TypeError),
+          must_be("a non-empty list of positive ints (layer sizes such as [16, 16, 1])",
+                  min_len(1), deep_iterable(and_(integer, ge(1))))]
 
 
-def _check_seed(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is None or isinstance(value, np.random.Generator):
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{type(instance).__name__}: seed must be a non-negative int, a numpy Generator "
-                         f"or None, got {value!r}")
+def _activation_op(name: str) -> Op:
+    """The registered op called ``name``, if an activation can be it: unary and lanewise.
 
-
-def _check_scope(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, str) or value != value.strip() or value.startswith(".") or value.endswith("."):
-        raise TypeError(f"{type(instance).__name__}: scope must be a name such as 'L0.n1' (a str, no leading or "
-                        f"trailing dot or space), got {value!r}")
-
-
-def _check_bool(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{type(instance).__name__}: {attribute.name} must be True or False, got {value!r}")
-
-
-def resolve_activation(name: Optional[str], setting: str = "activation") -> Optional[Op]:
-    """The registered unary op called ``name`` (None for a linear unit).
-
-    Raises `UnknownComponentError` listing the registered ops for an unknown name, and
-    ``ValueError`` for an op that is not a lanewise unary op (``add``, ``lane_sum`` ...).
+    An unknown name raises the registry's `UnknownComponentError` (listing the registered ops),
+    any other op a ``ValueError`` saying what it is; `must_be` puts either after its message.
     """
-    if name is None:
-        return None
-    if not isinstance(name, str):
-        raise TypeError(f"{setting} must be the name of a registered unary op (or None for linear), got {name!r}")
-    try:
-        op = get_registry().get("ops", name)
-    except UnknownComponentError as exc:
-        raise UnknownComponentError(f"{setting}={name!r}: {exc}") from None
+    op = get_registry().get("ops", name)
     if op.arity != 1 or op.reduces_lanes:
         what = "a lane reduction" if op.reduces_lanes else f"an op of arity {op.arity or 'variadic'}"
-        raise ValueError(f"{setting}={name!r}: an activation must be a unary op that maps each lane, "
-                         f"and {name!r} is {what}")
+        raise ValueError(f"{name!r} is {what}, and an activation is a unary op that maps each lane")
     return op
 
 
-def _check_activation(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    resolve_activation(value, f"{type(instance).__name__}: {attribute.name}")
+# a name of the wrong kind is a TypeError, an unknown one an UnknownComponentError, any other op a ValueError
+_ACTIVATION = must_be("the name of a registered unary op (relu, tanh ...) or None for linear",
+                      optional([instance_of(str), satisfies(_activation_op)]), error=None)
 
 
 def _sizes(value: Any) -> Any:
@@ -258,11 +231,11 @@ class Neuron(_Module):
             labels the Value the neuron returns, and its parameters are labelled inside it.
     """
 
-    nin: int = attrs.field(validator=_positive_int, on_setattr=_fixed)
-    activation: Optional[str] = attrs.field(default="relu", validator=_check_activation, on_setattr=_fixed)
-    seed: Seed = attrs.field(default=0, validator=_check_seed, on_setattr=_fixed)
-    fused: bool = attrs.field(default=True, validator=_check_bool, on_setattr=_fixed)
-    scope: str = attrs.field(default="", kw_only=True, validator=_check_scope, on_setattr=_fixed)
+    nin: int = attrs.field(validator=_POSITIVE_INT, on_setattr=_fixed)
+    activation: Optional[str] = attrs.field(default="relu", validator=_ACTIVATION, on_setattr=_fixed)
+    seed: Seed = attrs.field(default=0, validator=_SEED, on_setattr=_fixed)
+    fused: bool = attrs.field(default=True, validator=_BOOL, on_setattr=_fixed)
+    scope: str = attrs.field(default="", kw_only=True, validator=_SCOPE, on_setattr=_fixed)
     w: list = attrs.field(init=False)
     b: Parameter = attrs.field(init=False)
 
@@ -313,12 +286,12 @@ class Layer(_Module):
         scope: the layer's name (``"L0"``), or "": its neuron ``j`` is ``{scope}.n{j}`` (or ``n{j}``).
     """
 
-    nin: int = attrs.field(validator=_positive_int, on_setattr=_fixed)
-    nout: int = attrs.field(validator=_positive_int, on_setattr=_fixed)
-    activation: Optional[str] = attrs.field(default="relu", validator=_check_activation, on_setattr=_fixed)
-    seed: Seed = attrs.field(default=0, validator=_check_seed, on_setattr=_fixed)
-    fused: bool = attrs.field(default=True, validator=_check_bool, on_setattr=_fixed)
-    scope: str = attrs.field(default="", kw_only=True, validator=_check_scope, on_setattr=_fixed)
+    nin: int = attrs.field(validator=_POSITIVE_INT, on_setattr=_fixed)
+    nout: int = attrs.field(validator=_POSITIVE_INT, on_setattr=_fixed)
+    activation: Optional[str] = attrs.field(default="relu", validator=_ACTIVATION, on_setattr=_fixed)
+    seed: Seed = attrs.field(default=0, validator=_SEED, on_setattr=_fixed)
+    fused: bool = attrs.field(default=True, validator=_BOOL, on_setattr=_fixed)
+    scope: str = attrs.field(default="", kw_only=True, validator=_SCOPE, on_setattr=_fixed)
     neurons: list = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -366,12 +339,12 @@ class MLP(_Module):
     ``model(x)`` returns a list with one Value per output unit (see the module docstring).
     """
 
-    nin: int = attrs.field(validator=_positive_int, on_setattr=_fixed)
-    nouts: list = attrs.field(converter=_sizes, validator=_check_nouts, on_setattr=_fixed)
-    activation: Optional[str] = attrs.field(default="relu", validator=_check_activation, on_setattr=_fixed)
-    last_activation: Optional[str] = attrs.field(default=None, validator=_check_activation, on_setattr=_fixed)
-    seed: Seed = attrs.field(default=0, validator=_check_seed, on_setattr=_fixed)
-    fused: bool = attrs.field(default=True, validator=_check_bool, on_setattr=_fixed)
+    nin: int = attrs.field(validator=_POSITIVE_INT, on_setattr=_fixed)
+    nouts: list = attrs.field(converter=_sizes, validator=_NOUTS, on_setattr=_fixed)
+    activation: Optional[str] = attrs.field(default="relu", validator=_ACTIVATION, on_setattr=_fixed)
+    last_activation: Optional[str] = attrs.field(default=None, validator=_ACTIVATION, on_setattr=_fixed)
+    seed: Seed = attrs.field(default=0, validator=_SEED, on_setattr=_fixed)
+    fused: bool = attrs.field(default=True, validator=_BOOL, on_setattr=_fixed)
     layers: list = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:

@@ -17,23 +17,17 @@ values the outputs stand for (used for accuracy).
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 from typing import Any, ClassVar, Optional
 
 import attrs
 import numpy as np
+from attrs.validators import ge
 
 from microgradx import Value, hookimpl, ops
+from microgradx.validators import finite, must_be
 
 _ndarray = np.ndarray
-
-
-def _check_l2(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{type(instance).__name__}: l2 must be a finite number >= 0 (the weight of the "
-                         f"L2 penalty), got {value!r}")
 
 
 def _outputs(outputs: Any, who: str) -> list[Value]:
@@ -128,7 +122,8 @@ class _Loss:
     `build` makes the graph from the outputs and those target Values. Calling the loss does both.
     """
 
-    l2: float = attrs.field(default=0.0, validator=_check_l2)
+    l2: float = attrs.field(default=0.0, validator=must_be(
+        "a finite number >= 0 (the weight of the L2 penalty)", finite, ge(0)))
 
     name: ClassVar[str] = ""
     task: ClassVar[str] = ""

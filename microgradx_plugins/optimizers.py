@@ -9,40 +9,28 @@ it is validated on assignment too (``opt.lr = -1`` raises).
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Iterable
 from typing import Any, Optional
 
 import attrs
 import numpy as np
+from attrs.validators import and_, deep_iterable, ge, gt, instance_of, lt, min_len
 
 from microgradx import Value, hookimpl
 from microgradx.engine.parameter import StoreLookup
+from microgradx.validators import finite, must_be, satisfies
 
+# -- settings' rules (attrs' validators, one message: microgradx.validators) ----------------
 
-def _number(instance: Any, attribute: attrs.Attribute, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _at_least_zero(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    _number(instance, attribute, value)
-    if value < 0:
-        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be >= 0, got {value!r}")
-
-
-def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    _number(instance, attribute, value)
-    if value <= 0:
-        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be > 0, got {value!r}")
-
-
-def _unit_interval(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    _number(instance, attribute, value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be in [0, 1), got {value!r}")
+_AT_LEAST_ZERO = must_be("a finite number >= 0", finite, ge(0))
+_POSITIVE = must_be("a finite number > 0", finite, gt(0))
+_UNIT_INTERVAL = must_be("a finite number in [0, 1)", finite, ge(0), lt(1))
+_PARAMS = [
+    must_be("a non-empty list of parameters, e.g. model.parameters()", min_len(1)),
+    must_be("a list of Values holding floats (parameters, not lanes)",
+            deep_iterable(and_(instance_of(Value), satisfies(lambda p: p.data.__class__ is float))), error=TypeError),
+    must_be("a list of distinct Values (each parameter once)", satisfies(lambda ps: len(set(map(id, ps))) == len(ps))),
+]
 
 
 def _as_params(value: Iterable[Value]) -> list[Value]:
@@ -53,21 +41,6 @@ def _as_params(value: Iterable[Value]) -> list[Value]:
     except TypeError:
         raise TypeError(f"optimizer: params must be a list of Values, got {type(value).__name__}") from None
     return params
-
-
-def _check_params(instance: Any, attribute: attrs.Attribute, params: list) -> None:
-    who = type(instance).__name__
-    if not params:
-        raise ValueError(f"{who}: params is empty; pass the model's parameters, e.g. model.parameters()")
-    seen = set()
-    for i, p in enumerate(params):
-        if not isinstance(p, Value):
-            raise TypeError(f"{who}: params[{i}] must be a Value, got {type(p).__name__}")
-        if p.data.__class__ is not float:
-            raise TypeError(f"{who}: params[{i}] must hold a float (a parameter), not lanes: {p!r}")
-        if id(p) in seen:
-            raise ValueError(f"{who}: params[{i}] appears twice in params; each parameter must be listed once")
-        seen.add(id(p))
 
 
 class _Optimizer:
@@ -147,11 +120,11 @@ class SGD(_Optimizer):
     ``p -= lr * buf``, or ``p -= lr * (g + momentum * buf)`` when ``nesterov``.
     """
 
-    params: list = attrs.field(converter=_as_params, validator=_check_params, repr=False)
-    lr: float = attrs.field(default=0.1, validator=_at_least_zero)
-    momentum: float = attrs.field(default=0.0, validator=_unit_interval)
-    weight_decay: float = attrs.field(default=0.0, validator=_at_least_zero)
-    nesterov: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    params: list = attrs.field(converter=_as_params, validator=_PARAMS, repr=False)
+    lr: float = attrs.field(default=0.1, validator=_AT_LEAST_ZERO)
+    momentum: float = attrs.field(default=0.0, validator=_UNIT_INTERVAL)
+    weight_decay: float = attrs.field(default=0.0, validator=_AT_LEAST_ZERO)
+    nesterov: bool = attrs.field(default=False, validator=must_be("True or False", instance_of(bool), error=TypeError))
     _buf: Any = attrs.field(init=False, default=None, repr=False)
     _lookup: StoreLookup = attrs.field(init=False, repr=False,
                                        default=attrs.Factory(lambda self: StoreLookup(self.params), takes_self=True))
@@ -181,12 +154,12 @@ class Adam(_Optimizer):
     ``p -= lr * (m / (1-beta1**t)) / (sqrt(v / (1-beta2**t)) + eps)``.
     """
 
-    params: list = attrs.field(converter=_as_params, validator=_check_params, repr=False)
-    lr: float = attrs.field(default=1e-3, validator=_at_least_zero)
-    beta1: float = attrs.field(default=0.9, validator=_unit_interval)
-    beta2: float = attrs.field(default=0.999, validator=_unit_interval)
-    eps: float = attrs.field(default=1e-8, validator=_positive)
-    weight_decay: float = attrs.field(default=0.0, validator=_at_least_zero)
+    params: list = attrs.field(converter=_as_params, validator=_PARAMS, repr=False)
+    lr: float = attrs.field(default=1e-3, validator=_AT_LEAST_ZERO)
+    beta1: float = attrs.field(default=0.9, validator=_UNIT_INTERVAL)
+    beta2: float = attrs.field(default=0.999, validator=_UNIT_INTERVAL)
+    eps: float = attrs.field(default=1e-8, validator=_POSITIVE)
+    weight_decay: float = attrs.field(default=0.0, validator=_AT_LEAST_ZERO)
     t: int = attrs.field(init=False, default=0)
     _m: Any = attrs.field(init=False, default=None, repr=False)
     _v: Any = attrs.field(init=False, default=None, repr=False)

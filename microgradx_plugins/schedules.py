@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
 
 import attrs
+from attrs.validators import ge, le
 
 from microgradx import hookimpl
+from microgradx.validators import finite, must_be
 
-
-def _fraction(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be a number in [0, 1], got {value!r}")
+# settings' rules (attrs' validators, one message: microgradx.validators)
+_FRACTION = must_be("a number in [0, 1]", finite, ge(0), le(1))
+_NON_NEGATIVE = must_be("a finite number >= 0", finite, ge(0))
 
 
 def _progress(who: str, base_lr: float, step: int, total_steps: int) -> float:
@@ -50,7 +50,7 @@ class LinearDecay:
     ``lr = base_lr * (1 - (1 - end_factor) * step / total_steps)``.
     """
 
-    end_factor: float = attrs.field(default=0.1, validator=_fraction)
+    end_factor: float = attrs.field(default=0.1, validator=_FRACTION)
 
     def __call__(self, base_lr: float, step: int, total_steps: int) -> float:
         """The rate at ``step``."""
@@ -64,17 +64,12 @@ class Cosine:
     ``lr = base_lr * (min_factor + (1 - min_factor) * (1 + cos(pi * step / total_steps)) / 2)``.
     """
 
-    min_factor: float = attrs.field(default=0.0, validator=_fraction)
+    min_factor: float = attrs.field(default=0.0, validator=_FRACTION)
 
     def __call__(self, base_lr: float, step: int, total_steps: int) -> float:
         """The rate at ``step``."""
         progress = _progress("Cosine", base_lr, step, total_steps)
         return float(base_lr) * (self.min_factor + (1.0 - self.min_factor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < math.inf:
-        raise ValueError(f"{type(instance).__name__}: {attribute.name} must be a finite number >= 0, got {value!r}")
 
 
 @attrs.define
@@ -86,8 +81,8 @@ class InvScaling:
     scikit-learn's ``t_`` does (which it updates once per epoch; here every step).
     """
 
-    power_t: float = attrs.field(default=0.5, validator=_non_negative)
-    examples_per_step: float = attrs.field(default=1.0, validator=_non_negative)
+    power_t: float = attrs.field(default=0.5, validator=_NON_NEGATIVE)
+    examples_per_step: float = attrs.field(default=1.0, validator=_NON_NEGATIVE)
 
     def __call__(self, base_lr: float, step: int, total_steps: int) -> float:
         """The rate at ``step`` (``total_steps`` is checked, not used: the rate keeps falling)."""

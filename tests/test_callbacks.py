@@ -117,12 +117,12 @@ def test_early_stopping_with_an_unknown_metric_names_the_metrics():
 
 
 @pytest.mark.parametrize("cls, settings, message", [
-    (EarlyStopping, {"patience": 0}, "patience must be a positive integer, got 0"),
-    (EarlyStopping, {"min_delta": -1}, "min_delta must be a number >= 0"),
+    (EarlyStopping, {"patience": 0}, "EarlyStopping: patience must be a positive int, got 0"),
+    (EarlyStopping, {"min_delta": -1}, "EarlyStopping: min_delta must be a finite number >= 0, got -1"),
     (EarlyStopping, {"mode": "up"}, "mode must be one of auto, min, max"),
     (Checkpoint, {"path": ""}, "path must be a file path"),
     (Log, {"format": "xml"}, "format must be one of jsonl, csv"),
-    (Progress, {"every": 0}, "every must be a positive integer"),
+    (Progress, {"every": 0}, "Progress: every must be a positive int or None, got 0"),
 ])
 def test_bad_callback_settings_fail_at_construction(cls, settings, message):
     with pytest.raises(ValueError, match=message):

@@ -46,8 +46,9 @@ def code_lines(path: Path) -> int:
 def test_the_core_is_at_most_220_lines_of_code():
     counts = {name: code_lines(ENGINE / name) for name in CORE}
     assert sum(counts.values()) <= 220, counts
-    # (130, then issue 20's lane-count checks of every op's output, then issue 24's check of an op's formula)
-    assert code_lines(ENGINE / "errors.py") <= 142
+    # (130, then issue 20's lane-count checks of every op's output, issue 24's check of an op's formula, and
+    # issue 23's refusals while backward builds a graph: a backward on floats, a float gradient, float(Value))
+    assert code_lines(ENGINE / "errors.py") <= 170
 
 
 def test_the_counter_counts_code_only(tmp_path):
@@ -67,7 +68,9 @@ def test_no_import_circle_among_the_engine_modules():
                 if node.module == "microgradx.engine":
                     names.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("microgradx."):
-                assert node.module.startswith("microgradx.engine"), f"{path.name} imports {node.module}"
+                # the engine imports only itself and microgradx.validators, the one layer below it
+                assert node.module.startswith("microgradx.engine") or node.module == "microgradx.validators", \
+                    f"{path.name} imports {node.module}"
         imports[path.stem] = names - {None}
 
     def reaches(start, goal, seen=()):

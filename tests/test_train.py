@@ -257,7 +257,7 @@ def test_model_meta_says_how_to_rebuild_the_data():
     ({"dataset": "mnist"}, UnknownComponentError, "registered datasets: .*breast_cancer"),
     ({"dataset": "iris", "loss": "bce"}, ValueError, "dataset 'iris' has 3 classes; use a multiclass loss"),
     ({"hidden": (16, 0)}, ValueError, "hidden layer size must be at least 1, got 0"),
-    ({"activation": "nope"}, UnknownComponentError, "activation='nope'"),
+    ({"activation": "nope"}, UnknownComponentError, "MLP: activation must be the name of a registered .*got 'nope'"),
     ({"model": object()}, TypeError, "model must be callable and have parameters"),
     ({"dataset": "blobs-object", "dataset_options": {"test_size": 0.5}}, ValueError, "dataset_options only apply"),
     ({"optimizer_options": {"momentum": -1}}, ValueError, "momentum"),

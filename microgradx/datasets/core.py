@@ -6,24 +6,19 @@ from typing import Any, Optional
 
 import attrs
 import numpy as np
+from attrs.validators import in_, min_len
 
 from microgradx.registry.core import get_registry
+from microgradx.validators import must_be, satisfies
 
 TASKS = ("binary", "multiclass", "regression")
 
 
-def _float_matrix(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, np.ndarray) or value.ndim != 2 or value.dtype != np.float64:
-        raise TypeError(f"Dataset: {attribute.name} must be a 2-D float64 array, got "
-                        f"{type(value).__name__} {getattr(value, 'shape', '')} {getattr(value, 'dtype', '')}")
-    if value.shape[0] == 0:
-        raise ValueError(f"Dataset: {attribute.name} has no examples")
-
-
-def _vector(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, np.ndarray) or value.ndim != 1:
-        raise TypeError(f"Dataset: {attribute.name} must be a 1-D numpy array, got {type(value).__name__} "
-                        f"{getattr(value, 'shape', '')}")
+# (the converter has made every array an ndarray; a bad kind of array is a TypeError, an empty one a ValueError)
+_EXAMPLES = must_be("non-empty (at least one example)", min_len(1))
+_MATRIX = [must_be("a 2-D float64 array", satisfies(lambda a: a.ndim == 2 and a.dtype == np.float64), error=TypeError),
+           _EXAMPLES]
+_VECTOR = must_be("a 1-D numpy array", satisfies(lambda a: a.ndim == 1), error=TypeError)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -53,11 +48,11 @@ class Dataset:
     """
 
     name: str
-    X_train: np.ndarray = attrs.field(converter=_readonly, validator=_float_matrix, repr=False)
-    y_train: np.ndarray = attrs.field(converter=_readonly, validator=_vector, repr=False)
-    X_test: np.ndarray = attrs.field(converter=_readonly, validator=_float_matrix, repr=False)
-    y_test: np.ndarray = attrs.field(converter=_readonly, validator=_vector, repr=False)
-    task: str = attrs.field(validator=attrs.validators.in_(TASKS))
+    X_train: np.ndarray = attrs.field(converter=_readonly, validator=_MATRIX, repr=False)
+    y_train: np.ndarray = attrs.field(converter=_readonly, validator=_VECTOR, repr=False)
+    X_test: np.ndarray = attrs.field(converter=_readonly, validator=_MATRIX, repr=False)
+    y_test: np.ndarray = attrs.field(converter=_readonly, validator=_VECTOR, repr=False)
+    task: str = attrs.field(validator=must_be(f"one of {', '.join(TASKS)}", in_(TASKS)))
     n_classes: Optional[int] = None
     feature_names: tuple = attrs.field(default=(), converter=tuple, repr=False)
     class_names: tuple = attrs.field(default=(), converter=tuple, repr=False)

@@ -17,8 +17,10 @@ from typing import Any, Optional
 
 import attrs
 import numpy as np
+from attrs.validators import in_
 
 from microgradx.datasets.csvfile import CSVError, names
+from microgradx.validators import must_be
 
 KINDS = ("number", "category")
 UNKNOWN = ("error", "ignore")
@@ -32,11 +34,11 @@ class InputColumn:
     """What the raw column ``name`` becomes in the model's input (see the module docstring)."""
 
     name: str
-    kind: str = attrs.field(default="number", validator=attrs.validators.in_(KINDS))
+    kind: str = attrs.field(default="number", validator=must_be(f"one of {', '.join(KINDS)}", in_(KINDS)))
     impute: Any = None
     categories: tuple = attrs.field(default=(), converter=tuple)
     drop: Optional[int] = None
-    unknown: str = attrs.field(default="error", validator=attrs.validators.in_(UNKNOWN))
+    unknown: str = attrs.field(default="error", validator=must_be(f"one of {', '.join(UNKNOWN)}", in_(UNKNOWN)))
 
     @property
     def width(self) -> int:

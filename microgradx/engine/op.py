@@ -18,34 +18,18 @@ from collections.abc import Callable
 from typing import Any, Optional, Union
 
 import attrs
+from attrs.validators import ge, instance_of, is_callable, matches_re, min_len, not_, optional
 
 from microgradx.engine.errors import check_signatures
+from microgradx.validators import integer, must_be, satisfies
 
 #: `arity` value for an op that takes any number (one or more) of inputs.
 VARIADIC = None
 
 
-def _check_name(instance: Op, attribute: attrs.Attribute, value: str) -> None:
-    if not isinstance(value, str) or not value.isidentifier() or value.startswith("_"):
-        raise ValueError("Op name must be a Python identifier not starting with '_' (it becomes ops.NAME and "
-                         f"v.NAME()), got {value!r}")
-
-
-def _check_arity(instance: Op, attribute: attrs.Attribute, value: Optional[int]) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ValueError(f"Op {instance.name!r}: arity must be a positive int or None (variadic), got {value!r}")
-
-
-def _check_symbol(instance: Op, attribute: attrs.Attribute, value: str) -> None:
-    if not isinstance(value, str) or not value:  # ('' is a leaf's v._op)
-        raise TypeError(f"Op {instance.name!r}: symbol must be a non-empty str (what pictures show), got {value!r}")
-
-
-def _check_callable(instance: Op, attribute: attrs.Attribute, value: Any) -> None:
-    if value is None and attribute.name in ("forward", "backward"):
-        raise TypeError(f"Op {instance.name!r}: {attribute.name} is required")
-    if value is not None and not callable(value):
-        raise TypeError(f"Op {instance.name!r}: {attribute.name} must be callable, got {type(value).__name__}")
+# Each setting's rule, from attrs' validators (microgradx.validators gives them one message).
+_CALLABLE = must_be("callable", is_callable(), error=TypeError)
+_OPTIONAL_CALLABLE = must_be("callable or None", optional(is_callable()), error=TypeError)
 
 
 @attrs.frozen(slots=True, repr=False)
@@ -95,18 +79,22 @@ class Op:
     ``formula`` (a str, or a tuple of ``arity`` str).
     """
 
-    name: str = attrs.field(validator=_check_name)
-    forward: Callable[..., Any] = attrs.field(validator=_check_callable)
-    backward: Callable[..., tuple] = attrs.field(validator=_check_callable)
-    arity: Optional[int] = attrs.field(default=1, validator=_check_arity)
-    check: Optional[Callable[..., None]] = attrs.field(default=None, validator=_check_callable)
+    name: str = attrs.field(validator=must_be(
+        "a Python identifier not starting with '_' (it becomes ops.NAME and v.NAME())",
+        instance_of(str), satisfies(str.isidentifier), not_(matches_re("_.*"))))
+    forward: Callable[..., Any] = attrs.field(validator=_CALLABLE)
+    backward: Callable[..., tuple] = attrs.field(validator=_CALLABLE)
+    arity: Optional[int] = attrs.field(default=1, validator=must_be(
+        "a positive int or None (variadic)", optional([integer, ge(1)])))
+    check: Optional[Callable[..., None]] = attrs.field(default=None, validator=_OPTIONAL_CALLABLE)
     doc: str = ""
     reduces_lanes: bool = False
     elementwise: bool = False
     batch: Any = None
-    fuse: Optional[Callable[..., Optional[tuple]]] = attrs.field(default=None, validator=_check_callable)
-    symbol: str = attrs.field(default=attrs.Factory(lambda self: self.name, takes_self=True), validator=_check_symbol)
-    with_constant: Optional[Callable[[Any], Op]] = attrs.field(default=None, validator=_check_callable)
+    fuse: Optional[Callable[..., Optional[tuple]]] = attrs.field(default=None, validator=_OPTIONAL_CALLABLE)
+    symbol: str = attrs.field(default=attrs.Factory(lambda self: self.name, takes_self=True), validator=must_be(
+        "a non-empty str (what pictures show)", instance_of(str), min_len(1), error=TypeError))  # '' is a leaf's
+    with_constant: Optional[Callable[[Any], Op]] = attrs.field(default=None, validator=_OPTIONAL_CALLABLE)
     formula: Optional[Union[str, tuple[str, ...]]] = None  # (checked with the signatures: it counts the inputs)
 
     def __attrs_post_init__(self) -> None:
