@@ -14,9 +14,30 @@ import math
 import numpy as np
 
 from microgradx import Op, hookimpl
-from microgradx.engine.lanes import exp, first_offender, is_lanes, lanewise, log, tanh
+from microgradx.engine.lanes import first_offender, is_lanes, lanewise
 
 _NUMBERS = (float, np.ndarray)  # plain data (a backward on Values takes the ops' way: create_graph=True)
+
+
+def _exp_scalar(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:  # IEEE: overflow is +inf, as numpy and PyTorch give
+        return math.inf
+
+
+def _exp_array(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return np.exp(x)
+
+
+#: exp of a float or of lanes; overflow gives inf (never OverflowError); of a Value, the op ``exp``.
+exp = lanewise(_exp_scalar, _exp_array, "exp")
+#: natural log of a float or of lanes (callers check the domain first); of a Value, the op ``log``.
+log = lanewise(math.log, np.log, "log")
+#: tanh of a float or of lanes; of a Value, the op ``tanh``.
+tanh = lanewise(math.tanh, np.tanh, "tanh")
+
 
 tanh_op = Op(name="tanh", doc="hyperbolic tangent", elementwise=True,
              forward=tanh,

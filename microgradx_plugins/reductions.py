@@ -32,7 +32,8 @@ lane_fill = Op(name="lane_fill", arity=2, elementwise=True,
                backward=lambda gg, out, g, x: (gg, None),  # (for a float g the engine sums the lanes)
                formula=("1 (each lane)", "0"))
 
-lane_sum = Op(name="lane_sum", doc="sum of the lanes, a float", reduces_lanes=True, batch=lane_sum_rule,
+lane_sum = Op(name="lane_sum", doc="sum of the lanes, a float", reduces_lanes=True, sums_lanes=True,
+              batch=lane_sum_rule,
               forward=lambda x: float(x.sum()) if is_lanes(x) else x,
               backward=lambda g, out, x: (lane_fill_of(g, x),), formula="1 (each lane)")
 

@@ -47,8 +47,9 @@ def test_the_core_is_at_most_220_lines_of_code():
     counts = {name: code_lines(ENGINE / name) for name in CORE}
     assert sum(counts.values()) <= 220, counts
     # (130, then issue 20's lane-count checks of every op's output, issue 24's check of an op's formula, and
-    # issue 23's refusals while backward builds a graph: a backward on floats, a float gradient, float(Value))
-    assert code_lines(ENGINE / "errors.py") <= 170
+    # issue 23's refusals while backward builds a graph: a backward on floats, a float gradient, float(Value),
+    # no op to sum a lane gradient with)
+    assert code_lines(ENGINE / "errors.py") <= 175
 
 
 def test_the_counter_counts_code_only(tmp_path):

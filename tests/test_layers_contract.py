@@ -7,12 +7,18 @@ circle is still a circle here.
 
 from __future__ import annotations
 
+import ast
+import math
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tomllib
+
+import microgradx
+from microgradx.engine.optable import OPS
 
 grimp = pytest.importorskip("grimp", reason='import-linter is in the test extra: pip install -e ".[test]"')
 
@@ -117,3 +123,37 @@ def test_one_atomic_writer_and_it_never_touches_the_umask():
     assert not [p for p, text in sources.items() if "umask(" in text], "nothing may read or set the umask"
     replacing = [p.relative_to(ROOT).as_posix() for p, text in sources.items() if "os.replace(" in text]
     assert replacing == ["microgradx/atomicfile.py"], replacing
+
+
+#: The ops behind a Value's operators (``a + b`` is ``OPS["add"]``, ``abs(v)`` is ``"abs"``) and micrograd's
+#: methods (``v.tanh()``): the Value's protocol, as micrograd's is.
+VALUE_PROTOCOL_OPS = {"add", "sub", "mul", "div", "pow", "neg", "abs", "relu", "tanh", "exp", "sum"}
+#: An attribute of these names is numpy's or math's (``g.sum()`` of an array), not an op's.
+NUMPY_NAMES = set(dir(np)) | set(dir(np.ndarray)) | set(dir(math))
+
+
+def _named_ops(path: Path, names: set) -> list:
+    """Where ``path``'s code names an op of ``names``: an attribute, or a str (not a docstring or a message)."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    in_messages = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in names - NUMPY_NAMES:
+            found.append(f"{path.name}:{node.lineno} .{node.attr}")
+        elif (isinstance(node, ast.Constant) and node.value in names and id(node) not in docstrings
+              and id(node) not in in_messages):
+            found.append(f"{path.name}:{node.lineno} {node.value!r}")
+    return found
+
+
+def test_the_engine_and_the_compiler_name_no_bundled_op():
+    """Knowledge in plugins: only the Value protocol's ops are named (a lane total is found by ``Op.sums_lanes``)."""
+    microgradx.get_registry()
+    bundled = {name for name in OPS if "built-in" in OPS.origins.get(name, "")} - VALUE_PROTOCOL_OPS
+    assert {"sigmoid", "lane_sum", "dot"} <= bundled
+    named = [hit for package in ("engine", "compiler") for path in sorted((ROOT / "microgradx" / package).glob("*.py"))
+             for hit in _named_ops(path, bundled)]
+    assert not named, named

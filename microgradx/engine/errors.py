@@ -177,7 +177,7 @@ def check_seed(data: Any, grad: Any, create_graph: bool = False) -> Any:
     if lanes and isinstance(grad, np.ndarray) and grad.shape == data.shape:
         return np.asarray(grad, dtype=np.float64)
     if is_number(grad) or (isinstance(grad, np.ndarray) and grad.ndim == 0 and grad.dtype.kind in "fiu"):
-        return np.full_like(data, float(grad)) if lanes else float(grad)
+        return np.full_like(data, float(grad)) if lanes and not create_graph else float(grad)  # (a Value broadcasts)
     shape = f" or an array of shape {data.shape}" if lanes else ""
     raise TypeError(f"backward(grad=...) takes a number{shape}, got {describe(grad)}")
 
@@ -205,8 +205,12 @@ def graph_gradient(op: Any, p: Any, g: Any) -> Any:
             f"with create_graph=True its backward returned {describe(g)}, not a Value: the second derivative "
             f"needs a backward written with operators and ops (g * out, not numpy or math on the data); see "
             f"docs/plugins.md, 'A backward that is differentiable'"))
-    if isinstance(g.data, np.ndarray) and not isinstance(p.data, np.ndarray):
-        return g.lane_sum()  # a parameter every lane shares: the lanes' total
+    if isinstance(g.data, np.ndarray) and not isinstance(p.data, np.ndarray):  # a parameter every lane shares
+        total = next((o.name for o in OPS.values() if o.sums_lanes), None)
+        if total is None:
+            raise backward_error(op, TypeError("with create_graph=True a lane gradient for a float input needs the "
+                                               "lanes' total as an op, and no registered op has sums_lanes=True"))
+        return getattr(g, total)()  # the lanes' total, a node of the graph
     return g
 
 

@@ -7,7 +7,6 @@ times ``math``'s cost; `lanewise` picks ``math`` for a float and numpy for lanes
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -58,23 +57,3 @@ def first_offender(x: Any, bad: Any) -> str:
         lane = int(np.argmax(bad))
         return f"{float(x.flat[lane])!r} (lane {lane})"  # float(): -2.5, not np.float64(-2.5)
     return repr(x)
-
-
-def _exp_scalar(x: float) -> float:
-    try:
-        return math.exp(x)
-    except OverflowError:  # IEEE: overflow is +inf, as numpy and PyTorch give
-        return math.inf
-
-
-def _exp_array(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return np.exp(x)
-
-
-#: exp of a float or of lanes; overflow gives inf (never OverflowError); of a Value, the op ``exp``.
-exp = lanewise(_exp_scalar, _exp_array, "exp")
-#: natural log of a float or of lanes (callers check the domain first); of a Value, the op ``log``.
-log = lanewise(math.log, np.log, "log")
-#: tanh of a float or of lanes; of a Value, the op ``tanh``.
-tanh = lanewise(math.tanh, np.tanh, "tanh")

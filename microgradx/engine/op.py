@@ -50,6 +50,9 @@ class Op:
         doc: one line saying what the op computes; shown by ``microgradx plugins``.
         reduces_lanes: True for a lane reduction (``lane_sum``): lanes in, one float out.
             Every other op maps each lane independently.
+        sums_lanes: True for the op that adds up a Value's lanes (the bundled ``lane_sum``):
+            with ``create_graph=True`` the engine gives a float input that a lane gradient
+            reaches (a parameter every lane shares) the lanes' total with it.
         elementwise: True when forward, backward and check work element by element on arrays
             of any shape (and broadcast a float against them). The compiler then runs many
             nodes of this op as one numpy call on stacked arrays.
@@ -89,6 +92,7 @@ class Op:
     check: Optional[Callable[..., None]] = attrs.field(default=None, validator=_OPTIONAL_CALLABLE)
     doc: str = ""
     reduces_lanes: bool = False
+    sums_lanes: bool = False
     elementwise: bool = False
     batch: Any = None
     fuse: Optional[Callable[..., Optional[tuple]]] = attrs.field(default=None, validator=_OPTIONAL_CALLABLE)

@@ -44,8 +44,8 @@ def _call(what: str, fn: Callable[[], Any], xs: Sequence[float], fail: Fail, dom
         raise fail(f"{what} raised {type(exc).__name__}: {exc} at {_at(xs)}, which its check accepts") from exc
     except Exception as exc:
         hint = (": overflow must give inf, not an error (docs/edge_cases.md); math.exp overflows past 709.78 "
-                "(use microgradx.engine.lanes.exp, or rewrite for large |x|)") if isinstance(exc, ArithmeticError) \
-            else ""
+                "(give inf past float64's range, as the bundled exp does, or rewrite for large |x|)"
+                ) if isinstance(exc, ArithmeticError) else ""
         raise fail(f"{what} raised {type(exc).__name__}: {exc} at {_at(xs)}{hint}") from exc
 
 
