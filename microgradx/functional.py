@@ -32,27 +32,36 @@ __all__ = ["gradients", "grad", "hessian", "hvp"]
 Argnums = Union[int, Sequence[int]]
 
 
-def gradients(output: Value, inputs: Sequence[Value], create_graph: bool = False) -> list:
+def gradients(output: Value, inputs: Sequence[Value], create_graph: bool = False, grad_output: Any = None) -> list:
     """d(output)/d(v) for each Value ``v`` of ``inputs``, leaving every ``.grad`` as it was.
 
-    ``output`` holds one number (a float Value). With ``create_graph=True`` each gradient is a
-    Value whose graph can be differentiated again; otherwise a float or a lane array. An
-    input that ``output`` does not depend on gets 0.0. ``torch.autograd.grad``'s semantics.
+    ``output`` holds one number, or lanes with ``grad_output`` (as ``backward(grad=...)``
+    takes it: one number per lane, or one number for every lane; ``1.0`` gives each lane's
+    own derivative when the lanes do not mix, and works inside a compiled function). With
+    ``create_graph=True`` each gradient is a Value whose graph can be differentiated again;
+    otherwise a float or a lane array. An input that ``output`` does not depend on gets 0.0.
+    ``torch.autograd.grad``'s semantics.
+
+        >>> x = Value(3.0)
+        >>> y = x * x * x
+        >>> dy, = gradients(y, [x], create_graph=True)
+        >>> dy.data, gradients(dy, [x]), x.grad      # 3x**2, 6x, and x.grad untouched
+        (27.0, [18.0], 0.0)
     """
     if not isinstance(output, Value):
         raise TypeError(f"gradients: output must be a Value, got {type(output).__name__}")
     inputs = list(inputs)
     if not all(isinstance(v, Value) for v in inputs):
         raise TypeError("gradients: inputs must be Values (the ones output was computed from)")
-    if isinstance(output.data, np.ndarray):
-        raise ValueError(f"gradients: output holds {output.data.size} lanes, not one number; reduce it first "
-                         f"(output.lane_sum() gives each lane's own derivative, as the lanes are independent)")
+    if isinstance(output.data, np.ndarray) and grad_output is None:
+        raise ValueError(f"gradients: output holds {output.data.size} lanes, not one number; give grad_output= "
+                         f"(1.0 gives each lane's own derivative) or reduce it first")
     nodes = list(dict.fromkeys([*topological_order(output), *inputs]))
     kept = [v.grad for v in nodes]
     try:
         for v in nodes:
             v.grad = 0.0  # (a lane Value's 0.0 takes its lanes' gradient: the engine adds lanes to it)
-        output.backward(create_graph=create_graph)
+        output.backward(grad_output, create_graph=create_graph)
         return [v.grad for v in inputs]
     finally:
         for v, g in zip(nodes, kept):
@@ -81,12 +90,21 @@ def _plain(g: Any) -> Any:
 
 
 def grad(f: Callable[..., Value], argnums: Argnums = 0) -> Callable[..., Any]:
-    """The function giving the derivative of ``f`` (which returns one number) with respect to argument ``argnums``.
+    """The function giving the derivative of ``f`` with respect to argument ``argnums``.
 
-    ``argnums`` may be a tuple: then the function gives a tuple of gradients. Each gradient has
-    its argument's shape: a float for a number, an array for a lane array, a list for a list.
-    Called with Values (as an outer `grad` calls it), it gives Values, so derivatives compose:
-    ``grad(grad(f))`` is the second derivative. HIPS autograd's and JAX's ``grad``.
+    ``f`` returns a Value: one number, or one per lane when it is given lane arrays (one
+    example per lane: each lane's own derivative, as ``jax.vmap(jax.grad(f))`` gives it, when
+    ``f`` does not mix its lanes). ``argnums`` may be a tuple: then the function gives a tuple
+    of gradients. Each gradient has its argument's shape: a float for a number, an array for a
+    lane array, a list for a list. Called with Values (as an outer `grad` calls it), it gives
+    Values, so derivatives compose: ``grad(grad(f))`` is the second derivative. HIPS autograd's
+    and JAX's ``grad``.
+
+        >>> import numpy as np
+        >>> grad(lambda x, y: x * x * y, argnums=(0, 1))(3.0, 2.0)    # (2xy, x**2)
+        (12.0, 9.0)
+        >>> grad(grad(lambda x: x.tanh()))(np.array([0.0, 1.0])).round(4)   # -2 tanh(x) (1 - tanh(x)**2)
+        array([ 0.    , -0.6397])
     """
     if not callable(f):
         raise TypeError(f"grad takes a function, got {type(f).__name__}")
@@ -105,7 +123,8 @@ def grad(f: Callable[..., Value], argnums: Argnums = 0) -> Callable[..., Any]:
         if not isinstance(out, Value):
             raise TypeError(f"grad: the function must return a Value, got {type(out).__name__}")
         wrt = [v for i in positions for v in _flat(args[i])]
-        found = iter(gradients(out, wrt, create_graph=nested))
+        lanes = 1.0 if isinstance(out.data, np.ndarray) else None  # 1 in every lane: each lane's own derivative
+        found = iter(gradients(out, wrt, create_graph=nested, grad_output=lanes))
         results = []
         for i in positions:
             gs = [next(found) for _ in _flat(args[i])]
@@ -119,10 +138,17 @@ def grad(f: Callable[..., Value], argnums: Argnums = 0) -> Callable[..., Any]:
 
 
 def _scalars(x: Any, who: str) -> list:
-    values = list(np.atleast_1d(np.asarray(x, dtype=np.float64)))
     if np.ndim(x) > 1:
         raise ValueError(f"{who}: x must be a number or a 1-D list of numbers, got shape {np.shape(x)}")
-    return [Value(float(v)) for v in values]
+    return [Value(float(v)) for v in np.atleast_1d(np.asarray(x, dtype=np.float64))]
+
+
+def _first_derivatives(f: Callable[[list], Value], xs: list, who: str) -> list:
+    """f's gradient at ``xs`` as Values (0.0 where f does not depend on an input), its graph kept."""
+    out = f(xs)
+    if not isinstance(out, Value) or isinstance(out.data, np.ndarray):
+        raise TypeError(f"{who}: f must return one number (a float Value), got {out!r}")
+    return gradients(out, xs, create_graph=True)
 
 
 def hessian(f: Callable[[list], Value], x: Any) -> np.ndarray:
@@ -131,13 +157,15 @@ def hessian(f: Callable[[list], Value], x: Any) -> np.ndarray:
     ``f`` takes a list of n float Values (``x`` given as n numbers) and returns one number;
     the result is an (n, n) array: one backward pass for the gradient (with its graph), then
     one per row. JAX's ``hessian``.
+
+        >>> rosenbrock = lambda v: (1 - v[0]) ** 2 + 100 * (v[1] - v[0] ** 2) ** 2
+        >>> hessian(rosenbrock, [1.0, 1.0])
+        array([[ 802., -400.],
+               [-400.,  200.]])
     """
     xs = _scalars(x, "hessian")
-    out = f(xs)
-    first = gradients(out, xs, create_graph=True)
-    rows = []
-    for g in first:
-        rows.append([0.0] * len(xs) if not isinstance(g, Value) else [_plain(h) for h in gradients(g, xs)])
+    rows = [[_plain(h) for h in gradients(g, xs)] if isinstance(g, Value) else [0.0] * len(xs)
+            for g in _first_derivatives(f, xs, "hessian")]
     return np.array(rows, dtype=np.float64)
 
 
@@ -146,14 +174,19 @@ def hvp(f: Callable[[list], Value], x: Any, v: Any) -> np.ndarray:
 
     ``f`` takes a list of n float Values and returns one number; ``x`` and ``v`` are n numbers.
     (HIPS autograd's ``hessian_vector_product``; PyTorch's double backward.)
+
+        >>> rosenbrock = lambda v: (1 - v[0]) ** 2 + 100 * (v[1] - v[0] ** 2) ** 2
+        >>> hvp(rosenbrock, [1.0, 1.0], [1.0, 0.0])    # the Hessian's first column
+        array([ 802., -400.])
     """
     xs = _scalars(x, "hvp")
     v = np.atleast_1d(np.asarray(v, dtype=np.float64))
     if v.shape != (len(xs),):
         raise ValueError(f"hvp: v must hold {len(xs)} numbers, like x, got shape {v.shape}")
-    first = gradients(f(xs), xs, create_graph=True)
-    if not any(isinstance(g, Value) for g in first):
+    terms = [g * float(vi) for g, vi in zip(_first_derivatives(f, xs, "hvp"), v) if isinstance(g, Value)]
+    if not terms:  # f's gradient does not depend on x: its Hessian is 0
         return np.zeros(len(xs))
-    directional = sum([g * float(vi) for g, vi in zip(first, v) if isinstance(g, Value)][1:],
-                      next(g * float(vi) for g, vi in zip(first, v) if isinstance(g, Value)))  # sum of v_i df/dx_i
+    directional = terms[0]  # sum of v_i df/dx_i, whose gradient is H v
+    for term in terms[1:]:
+        directional = directional + term
     return np.array([_plain(h) for h in gradients(directional, xs)], dtype=np.float64)

@@ -17,6 +17,7 @@ MODULES = [
     "microgradx.draw.steps",
     "microgradx.cli.graph",
     "microgradx.nn",
+    "microgradx.functional",
 ]
 
 

@@ -324,3 +324,16 @@ def test_the_readmes_compiled_steps_example_runs_and_learns(builtin_ops_only):
     assert step(X, targets).data == pytest.approx(eager, rel=1e-12)  # the replay computes the eager loss
     untrained = loss(namespace["DenseMLP"](30, [16, 16, 1])(X), y).data  # the same seed, before training
     assert eager < untrained
+
+
+def test_the_readmes_gradients_of_gradients_example_gives_what_its_comments_say(builtin_ops_only):
+    readme = README.read_text(encoding="utf-8")
+    section = re.search(r"^## Gradients of gradients\n(.*?)^## ", readme, re.S | re.M).group(1)
+    (block,) = [b for b in blocks(section) if b.lang == "python"]
+    namespace: dict = {"__name__": "__readme__"}
+    exec(compile(block.code, f"README.md (gradients of gradients, line {block.line})", "exec"), namespace)
+    assert namespace["g"].data == 12.0 and namespace["x"].grad == 12.0
+    grad, hessian, hvp, rosenbrock = (namespace[k] for k in ("grad", "hessian", "hvp", "rosenbrock"))
+    assert grad(grad(lambda x: x**3))(2.0) == 12.0
+    assert hessian(rosenbrock, [1.0, 1.0]).tolist() == [[802.0, -400.0], [-400.0, 200.0]]
+    assert hvp(rosenbrock, [1.0, 1.0], [1.0, 0.0]).tolist() == [802.0, -400.0]

@@ -75,7 +75,9 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = True, create_grap
     asks for a non-scalar output. A lane gradient reaching a float Value (a parameter every
     lane shares) is summed over the lanes. With ``create_graph=True`` each op's backward runs
     on Values, so every gradient is a Value whose graph can be back-propagated through again
-    (``x.grad.backward()``: the second derivative).
+    (``x.grad.backward()``: the second derivative); a number ``grad`` for a root of lanes is
+    then a float Value, which the ops broadcast to every lane (so a compiled function can seed
+    lanes it cannot count while it records).
 
     ``visit`` is this call's visiting hook: the step run for each op output, last made first.
     By default it is ``OPS.visit`` (anomaly mode's checking step while that is on) or
