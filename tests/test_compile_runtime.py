@@ -393,6 +393,87 @@ def test_backward_twice_adds_twice_as_eagerly(rng):
     assert run_compiled(microgradx.compile(fn), [x], [w])["data"][0] == pytest.approx(eager["data"][0])
 
 
+# -- the arrays of ended calls, reused ------------------------------------------------------------------------
+
+
+def _hinge_step(model):
+    params = model.parameters()
+    return lambda X, y: (1.0 - y * model(X)[0]).relu().lane_mean() + 0.01 * ops.dot(*params, *params)
+
+
+def _eager_step(fn, params, X, y):
+    for p in params:
+        p.grad = 0.0
+    out = fn([Value(c) for c in X.T], Value(y))
+    out.backward()
+    return out.data, np.array([p.grad for p in params])
+
+
+def test_a_function_called_again_and_again_reuses_an_ended_calls_arrays_never_a_live_ones(rng):
+    """From the third call on, a call takes the arrays of an ended call of the same rows, kernels bound to them;
+    the arrays of a call whose output lives are never reused, and its backward stays its own."""
+    model = MLP(4, [5, 1], seed=3)
+    params = model.parameters()
+    fn, compiled = _hinge_step(model), microgradx.compile(_hinge_step(model))
+    batches = [(rng.normal(size=(9, 4)), np.sign(rng.normal(size=9))) for _ in range(6)]
+    for X, y in batches[:2]:
+        compiled(X, y).backward()
+    out = compiled(*batches[2])
+    ws = out._call.ws
+    assert ws.steps is not None  # the second call's arrays, bound
+    del out
+    kept = compiled(*batches[3])
+    assert kept._call.ws is ws  # reused again
+    other = compiled(*batches[4])  # while `kept` lives: other arrays
+    assert other._call.ws is not ws and other._call.env.data[9] is not ws.env.data[9]
+    for out, (X, y) in ((other, batches[4]), (kept, batches[3])):  # backward of the older call last
+        for p in params:
+            p.grad = 0.0
+        out.backward()
+        data, grads = _eager_step(fn, params, X, y)
+        assert out.data == pytest.approx(data, rel=1e-12)
+        np.testing.assert_allclose([p.grad for p in params], grads, rtol=1e-10, atol=1e-14)
+    for p in params:  # backward twice on reused arrays adds twice, as eagerly
+        p.grad = 0.0
+    kept.backward()
+    kept.backward()
+    np.testing.assert_allclose([p.grad for p in params], 2 * _eager_step(fn, params, *batches[3])[1], rtol=1e-10)
+    del kept, other
+    out = compiled(batches[5][0][:4], batches[5][1][:4])  # another number of rows: arrays of its own
+    assert out._call.ws.rows == 4 and out._call.ws.steps is None
+
+
+def test_a_backward_while_another_uses_the_reused_gradient_arrays_takes_its_own(rng):
+    """Two passes at once on one call (threads): the second adds into gradient arrays of its own."""
+    model = MLP(4, [5, 1], seed=4)
+    params = model.parameters()
+    fn, compiled = _hinge_step(model), microgradx.compile(_hinge_step(model))
+    X, y = rng.normal(size=(7, 4)), np.sign(rng.normal(size=7))
+    for _ in range(2):
+        compiled(X, y)
+    out = compiled(X, y)
+    ws = out._call.ws
+    assert ws.steps is not None
+    ws.env.grad[0].fill(np.nan)  # what another pass's half-done gradients could hold
+    with ws.busy:  # another pass holds them
+        for p in params:
+            p.grad = 0.0
+        out.backward()
+    np.testing.assert_allclose([p.grad for p in params], _eager_step(fn, params, X, y)[1], rtol=1e-10, atol=1e-14)
+
+
+def test_big_calls_arrays_are_not_kept(rng, monkeypatch):
+    from microgradx.compiler import replay
+
+    monkeypatch.setattr(replay, "SPARE_BYTES", 10_000)
+    w = Value(0.5)
+    compiled = microgradx.compile(lambda x: (x * w).tanh().lane_sum())
+    for n in (100, 100, 100, 1000, 1000, 1000):  # 100 rows: kept; 1000 rows: more than 10,000 bytes
+        compiled(rng.normal(size=n)).backward()
+    (recorded,) = compiled._recordings.values()
+    assert [ws.rows for ws in recorded.workspaces.spare] == [100]
+
+
 # -- recordings ----------------------------------------------------------------------------------------------
 
 

@@ -162,6 +162,74 @@ class SharedDot:
             np.add.at(dX, self.ix, g[:, None] * W[self.iw])
             self.X.add(env, dX)
 
+    def bind(self, env: Env) -> tuple:
+        """``(forward, backward)`` on ``env``'s arrays: the product written into the outputs' rows, the bias added."""
+        kernel, x_space, identity, iw = self, self.x_space, self.identity, self.iw
+        take_w, take_x = self.W.taker(env), self.X.taker(env)
+        add_w, add_x = self.W.adder(env), self.X.adder(env)
+        wants_w, wants_x, wants_b = self.wants_w, self.wants_x, self.wants_b
+        take_b = self.bias.taker(env) if self.bias is not None else None
+        add_b = self.bias.adder(env) if self.bias is not None else None
+        Z, g_out = env.data[self.out_space][self.rows], env.grad[self.out_space][self.rows]
+        column = not x_space and self.out_space  # float products, lane biases
+        pick = None if x_space else self.iw * self.X.rows.shape[0] + self.ix  # (iw, ix) in R, flattened
+
+        def forward() -> None:
+            W, X = take_w(), take_x()
+            if x_space and identity:
+                np.matmul(W, X[0], out=Z)
+            elif x_space:
+                Z[...] = (W @ X[0])[iw]
+            elif column:
+                Z[...] = (W @ X.T).take(pick)[:, None]
+            else:
+                Z[...] = (W @ X.T).take(pick)
+            if take_b is not None:
+                np.add(Z, take_b(), out=Z)
+
+        def backward(variant: int) -> None:
+            g = g_out
+            if add_b is not None and wants_b[variant]:
+                add_b(g)
+            if not x_space:
+                kernel._floats_backward(variant, take_w(), take_x(), g.sum(axis=1) if column else g, add_w, add_x)
+                return
+            W, X = take_w(), take_x()
+            if identity:
+                G = g
+            else:
+                G = np.zeros((W.shape[0], g.shape[1]))
+                np.add.at(G, iw, g)
+            if wants_w[variant]:
+                add_w(G @ X[0].T)
+            if wants_x[variant]:
+                add_x((W.T @ G)[None])
+
+        return forward, backward
+
+    def _floats_backward(self, variant: int, W: np.ndarray, X: np.ndarray, g: np.ndarray, add_w: Any,
+                         add_x: Any) -> None:
+        """`backward` of float products, with the gradients' adders bound (see `bind`)."""
+        if not (np.isfinite(W).all() and np.isfinite(X).all()):  # see backward: 0 * inf
+            if self.wants_w[variant]:
+                dW = np.zeros_like(W)
+                np.add.at(dW, self.iw, g[:, None] * X[self.ix])
+                add_w(dW)
+            if self.wants_x[variant]:
+                dX = np.zeros_like(X)
+                np.add.at(dX, self.ix, g[:, None] * W[self.iw])
+                add_x(dX)
+            return
+        G = np.zeros((W.shape[0], X.shape[0]))
+        if self.unique_pairs:
+            G[self.iw, self.ix] = g
+        else:
+            np.add.at(G, (self.iw, self.ix), g)
+        if self.wants_w[variant]:
+            add_w(G @ X)
+        if self.wants_x[variant]:
+            add_x(G.T @ W)
+
 
 class GenericDot:
     """k dot nodes with any mix of float and lane weights and inputs: ``sum over j of W[:, j] * X[:, j]``."""
@@ -199,6 +267,41 @@ class GenericDot:
         if self.wants_x[variant]:
             self.X.add(env, g * W)
 
+    def bind(self, env: Env) -> tuple:
+        """``(forward, backward)`` on ``env``'s arrays."""
+        take_w, take_x = self.W.taker(env), self.X.taker(env)
+        add_w, add_x = self.W.adder(env), self.X.adder(env)
+        wants_w, wants_x, wants_b, lanes = self.wants_w, self.wants_x, self.wants_b, self.lanes
+        take_b = self.bias.taker(env) if self.bias is not None else None
+        add_b = self.bias.adder(env) if self.bias is not None else None
+        Z, g_out = env.data[self.out_space][self.rows], env.grad[self.out_space][self.rows]
+
+        def blocks() -> tuple:
+            W, X = take_w(), take_x()
+            if lanes:  # a float block broadcasts against the lanes
+                W = W if W.ndim == 3 else W[:, :, None]
+                X = X if X.ndim == 3 else X[:, :, None]
+            return W, X
+
+        def forward() -> None:
+            W, X = blocks()
+            if take_b is None:
+                Z[...] = (W * X).sum(axis=1)
+            else:
+                Z[...] = (W * X).sum(axis=1) + take_b()
+
+        def backward(variant: int) -> None:
+            if add_b is not None and wants_b[variant]:
+                add_b(g_out)
+            W, X = blocks()
+            g = g_out[:, None]
+            if wants_w[variant]:
+                add_w(g * X)
+            if wants_x[variant]:
+                add_x(g * W)
+
+        return forward, backward
+
 
 def sum_rule(batch: Batch) -> Optional[Any]:
     """``sum`` nodes whose inputs all live in the outputs' space: one gathered block summed along its rows."""
@@ -225,6 +328,21 @@ class BlockSum:
         if self.wants[variant]:
             g = env.grad[self.out_space][self.rows]
             self.block.add(env, np.broadcast_to(g[:, None], self.block.shape(env.grad[self.out_space])))
+
+    def bind(self, env: Env) -> tuple:
+        """``(forward, backward)`` on ``env``'s arrays."""
+        take, add, wants = self.block.taker(env), self.block.adder(env), self.wants
+        Z, g_out = env.data[self.out_space][self.rows], env.grad[self.out_space][self.rows]
+        spread = np.broadcast_to(g_out[:, None], self.block.shape(env.grad[self.out_space]))  # a view: reads g_out
+
+        def forward() -> None:
+            Z[...] = take().sum(axis=1)
+
+        def backward(variant: int) -> None:
+            if wants[variant]:
+                add(spread)
+
+        return forward, backward
 
 
 def logsumexp_rule(batch: Batch) -> Optional[Any]:
@@ -308,3 +426,21 @@ class LaneReduction:
             full = np.empty((len(g), lanes))
             full[...] = (g / lanes if self.mean else g)[:, None]
             self.gather.add(env, full)
+
+    def bind(self, env: Env) -> tuple:
+        """``(forward, backward)`` on ``env``'s arrays."""
+        take, add, wants, mean = self.gather.taker(env), self.gather.adder(env), self.wants, self.mean
+        Z, g_out = env.data[0][self.rows], env.grad[0][self.rows]
+        lanes = env.lanes(self.gather.space)
+        full = np.empty((len(g_out), lanes))
+
+        def forward() -> None:
+            x = take()
+            Z[...] = x.mean(axis=1) if mean else x.sum(axis=1)
+
+        def backward(variant: int) -> None:
+            if wants[variant]:
+                full[...] = (g_out / lanes if mean else g_out)[:, None]
+                add(full)
+
+        return forward, backward

@@ -11,10 +11,19 @@ index arrays otherwise.
 
 `ElementwiseKernel` runs an op declared ``elementwise`` on the stacked inputs in one call;
 `NodeKernel` runs any other op node by node, as the eager engine would.
+
+A kernel may also offer ``bind(env) -> (forward, backward)``: the same work as its
+``forward(env)`` and ``backward(env, variant)`` as two callables (``forward()``,
+``backward(variant)``) with every view of ``env``'s arrays made once, for a call's arrays
+that later calls reuse (`microgradx.compiler.replay.Workspace`). `bind` gives a kernel
+that has none its two methods with ``env`` filled in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from itertools import repeat
 from typing import Any, Optional
 
 import numpy as np
@@ -101,6 +110,23 @@ class _Rows:
         else:
             np.add.at(grad, self.rows, g)
 
+    def is_view(self) -> bool:
+        """True when these rows of an array are a view of it (a grid), not a copy made by indexing."""
+        return self.flat == 1 or self.grid is not None
+
+    def putter(self, grad: np.ndarray) -> Callable[[Any], Any]:
+        """`add` bound to ``grad``: ``put(g)`` adds ``g`` (already of this shape, or broadcasting to it) to the rows."""
+        if self.grid is not None and self.unique:
+            return self.view(grad).__iadd__  # (the view's own in-place add: writes into grad)
+        if self.unique:
+            rows = self.rows
+
+            def put(g: Any) -> None:
+                grad[rows] += g
+
+            return put
+        return partial(np.add.at, grad, self.rows)
+
 
 class Gather(_Rows):
     """The inputs at one position of k nodes: shape (k,) for floats or (k, n) for lanes.
@@ -135,6 +161,34 @@ class Gather(_Rows):
             g = reduce_to(g, self.shape(grad))
         super().add(grad, g)
 
+    def taker(self, env: Env) -> Callable[[], np.ndarray]:
+        """`take` bound to ``env``: the same view at every call where the rows form a grid, else a fresh gather."""
+        if self.is_view():
+            return repeat(self.take(env)).__next__
+        index = self.rows.reshape(len(self.rows), 1) if self.column else self.rows
+        return partial(env.data[self.space].take, index, 0)
+
+    def adder(self, env: Env) -> Callable[[Any], None]:
+        """`add` bound to ``env``'s gradients: ``add(g)``."""
+        grad = env.grad[self.space]
+        put = self.putter(grad)
+        if self.column:
+            k, lead, column = len(self.rows), self.lead, (len(self.rows), 1)
+
+            def add(g: Any) -> None:
+                if g.__class__ is np.ndarray and g.ndim == 2 and g.shape[0] == k:
+                    put(g.sum(axis=1))  # a float input of lane nodes: its gradient is the lanes' total
+                else:
+                    put(reduce_to(g, column).reshape(lead))
+
+            return add
+        shape = self.shape(grad)
+
+        def add(g: Any) -> None:
+            put(g if g.__class__ is np.ndarray and g.shape == shape else reduce_to(g, shape))
+
+        return add
+
 
 class Block(_Rows):
     """A (k, c) matrix of rows of one space (a row per node, a column per input position).
@@ -153,6 +207,30 @@ class Block(_Rows):
         """Add the gradient ``g``."""
         grad = env.grad[self.space]
         super().add(grad, reduce_to(g, self.shape(grad)))
+
+    def taker(self, env: Env) -> Callable[[], np.ndarray]:
+        """`take` bound to ``env``: the same view at every call where the rows form a grid, else a fresh gather."""
+        if self.is_view():
+            return repeat(self.take(env)).__next__
+        return partial(env.data[self.space].take, self.rows, 0)
+
+    def adder(self, env: Env) -> Callable[[Any], None]:
+        """`add` bound to ``env``'s gradients: ``add(g)``."""
+        grad = env.grad[self.space]
+        put, shape = self.putter(grad), self.shape(grad)
+
+        def add(g: Any) -> None:
+            put(g if g.__class__ is np.ndarray and g.shape == shape else reduce_to(g, shape))
+
+        return add
+
+
+def bind(kernel: Any, env: Env) -> tuple:
+    """``(forward, backward)`` of ``kernel`` on ``env``'s arrays: its own `bind`, or its methods with ``env`` given."""
+    own = getattr(kernel, "bind", None)
+    if own is not None:
+        return own(env)
+    return partial(kernel.forward, env), partial(kernel.backward, env)
 
 
 def reduce_to(g: Any, shape: tuple) -> np.ndarray:
@@ -196,10 +274,14 @@ class ElementwiseKernel:
                 op.check(*xs)
             out = op.forward(*xs)
         except Exception as exc:
-            self._node_error(xs)  # the error the eager node would raise, its lane counted in its own lanes
-            error = forward_error(op, xs, exc)
-            raise error from (None if error is exc else exc)
+            self._fail(xs, exc)
         env.data[self.out_space][self.rows] = out
+
+    def _fail(self, xs: list, exc: Exception) -> None:
+        """Raise the error of a failed stacked forward as the eager node would, its lane counted in its own lanes."""
+        self._node_error(xs)
+        error = forward_error(self.op, xs, exc)
+        raise error from (None if error is exc else exc)
 
     def _node_error(self, xs: list) -> None:
         """After the stacked call failed: run the nodes one by one and raise the first one's error, as eager does."""
@@ -235,6 +317,54 @@ class ElementwiseKernel:
         for gather, gi, want in zip(self.gathers, grads, self.wants):
             if gi is not None and want[variant]:
                 gather.add(env, gi)
+
+    def bind(self, env: Env) -> tuple:
+        """``(forward, backward)`` on ``env``'s arrays (see the module docstring)."""
+        op, kernel, block = self.op, self, self.block
+        op_forward, op_backward, check = op.forward, op.backward, op.check
+        out, g_out = env.data[self.out_space][self.rows], env.grad[self.out_space][self.rows]
+        if block is None:
+            if all(g.is_view() for g in self.gathers):
+                inputs = repeat([g.take(env) for g in self.gathers]).__next__
+            else:
+                takers = [g.taker(env) for g in self.gathers]
+                inputs = lambda: [take() for take in takers]
+            pairs = [(g.adder(env), want) for g, want in zip(self.gathers, self.wants)]
+            arity = len(self.gathers)
+        else:
+            if block.is_view():
+                inputs = repeat(list(np.moveaxis(block.take(env), 1, 0))).__next__
+            else:
+                inputs = partial(self._inputs, env)
+            add_block, arity = block.adder(env), block.rows.shape[1]
+
+        def forward() -> None:
+            xs = inputs()
+            try:
+                if check is not None:
+                    check(*xs)
+                y = op_forward(*xs)
+            except Exception as exc:
+                kernel._fail(xs, exc)
+            out[...] = y
+
+        def backward(variant: int) -> None:
+            xs = inputs()
+            try:
+                grads = op_backward(g_out, out, *xs)
+            except Exception as exc:
+                raise backward_error(op, exc) from exc
+            if grads.__class__ is not tuple or len(grads) != arity:
+                raise wrong_gradients(op, grads, arity)
+            if block is not None:
+                shape = xs[0].shape
+                add_block(np.stack([reduce_to(0.0 if gi is None else gi, shape) for gi in grads], axis=1))
+                return
+            for (add, want), gi in zip(pairs, grads):
+                if gi is not None and want[variant]:
+                    add(gi)
+
+        return forward, backward
 
 
 class NodeKernel:

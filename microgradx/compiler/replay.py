@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from microgradx.compiler.kernels import Env
+from microgradx.compiler.kernels import Env, bind
 from microgradx.compiler.params import StoreLookup
 from microgradx.compiler.plan import INPUTS, PARAMS, Plan
 from microgradx.engine.autograd import backward
@@ -59,11 +59,100 @@ class ClosedFloats:
                         v.grad = v.grad + gi
 
 
-def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats) -> Env:
-    """Run ``plan`` on the argument arrays (None for the other arguments): every value, in its rows."""
-    rows = next((a.shape[0] for a in arrays if a is not None), None) if lanes_mode else None
-    width = lambda s: rows if s == plan.rows_space else s  # the rows space holds this call's rows
-    data = {s: (np.empty((n, width(s))) if s else np.empty(n)) for s, n in plan.sizes.items()}
+#: A compiled function keeps the arrays of at most this many ended calls per recording, for later calls to reuse,
+SPARE_CALLS = 2
+#: each at most this many bytes (values and gradients); a bigger call's arrays are freed when it ends.
+SPARE_BYTES = 16 * 2**20
+
+
+class Workspace:
+    """The arrays of one call (`Env`), and the plan's kernels bound to them when a later call reuses them.
+
+    A call's arrays live as long as its `CompiledValue` s (a backward pass reads them). When the
+    call ends, a function called again and again (a training loop) keeps them for its next call
+    with the same number of rows (`Workspaces`), so that call allocates nothing and runs kernels
+    bound to the arrays (`microgradx.compiler.kernels.bind`: every view made once) instead of
+    making every view again. A backward pass on reused arrays adds into gradient arrays of its
+    own too, zeroed first; two passes at once on one call's arrays (threads) make the second
+    use fresh ones.
+    """
+
+    __slots__ = ("plan", "env", "rows", "nbytes", "steps", "bound", "backward_steps", "busy")
+
+    def __init__(self, plan: Plan, rows: Optional[int]) -> None:
+        width = lambda s: rows if s == plan.rows_space else s  # the rows space holds this call's rows
+        data = {s: (np.empty((n, width(s))) if s else np.empty(n)) for s, n in plan.sizes.items()}
+        for space, (first, values) in plan.constants.items():
+            data[space][first:first + len(values)] = values  # (no kernel writes there: kept for reuse)
+        self.plan, self.env, self.rows = plan, Env(data), rows
+        self.nbytes = 2 * sum(a.nbytes for a in data.values())
+        self.steps: Optional[list] = None  # the kernels' bound forwards, once bound
+        self.bound: dict = {}  # kernel -> (forward, backward) bound to these arrays
+        self.backward_steps: dict = {}  # seeded outputs (bits) -> [(bound backward, wanted), ...]
+        self.busy = threading.Lock()  # held by the backward pass using this workspace's gradient arrays
+
+    def bind(self) -> None:
+        """Bind the plan's kernels to these arrays (and gradient arrays of this workspace's own)."""
+        env = self.env
+        env.grad = {s: np.zeros(d.shape) for s, d in env.data.items()}
+        self.steps = [self._bound(kernel)[0] for kernel in self.plan.kernels]
+
+    def _bound(self, kernel: Any) -> tuple:
+        found = self.bound.get(kernel)
+        if found is None:
+            found = self.bound[kernel] = bind(kernel, self.env)
+        return found
+
+    def backward_of(self, seeded: int) -> list:
+        """``[(bound backward, wanted), ...]`` of `Plan.backward_kernels` for these seeds."""
+        found = self.backward_steps.get(seeded)
+        if found is None:
+            found = [(self._bound(kernel)[1], wanted) for kernel, wanted in self.plan.backward_kernels(seeded)]
+            if len(self.backward_steps) < 16:
+                self.backward_steps[seeded] = found
+        return found
+
+
+class Workspaces:
+    """The arrays of a recording's ended calls, kept for its next calls (see `Workspace`)."""
+
+    __slots__ = ("plan", "spare", "calls", "_lock")
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan, self.spare, self.calls = plan, [], 0
+        self._lock = threading.RLock()  # (re-entrant: a collection inside take may end a call, which gives back)
+
+    def take(self, rows: Optional[int]) -> Workspace:
+        """Arrays for a call of ``rows`` rows: an ended call's (bound to the kernels), or new ones."""
+        with self._lock:
+            self.calls += 1
+            ws = next((ws for ws in reversed(self.spare) if ws.rows == rows), None)
+            if ws is not None:
+                self.spare.remove(ws)
+        if ws is None:
+            return Workspace(self.plan, rows)
+        if ws.steps is None:
+            ws.bind()
+        return ws
+
+    def give_back(self, ws: Workspace) -> None:
+        """An ended call's arrays: kept when the recording is called again and again, the oldest dropped for room."""
+        if self.calls > 1 and ws.nbytes <= SPARE_BYTES:
+            with self._lock:
+                self.spare.append(ws)
+                if len(self.spare) > SPARE_CALLS:
+                    del self.spare[0]
+
+
+def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats,
+            ws: Optional[Workspace] = None) -> Workspace:
+    """Run ``plan`` on the argument arrays (None for the other arguments): every value, in its rows.
+
+    ``ws``: the arrays to use (new ones if None).
+    """
+    if ws is None:
+        ws = Workspace(plan, next((a.shape[0] for a in arrays if a is not None), None) if lanes_mode else None)
+    data = ws.env.data
     for a, spec in zip(arrays, plan.input_rows):
         if spec is not None:
             space, first, count = spec
@@ -82,12 +171,14 @@ def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats) ->
             raise TypeError(f"a Value the compiled function closes over held a float when recorded and now holds "
                             f"lanes ({value!r}); record again with a new compile()")
         data[space][row] = value.data
-    for space, (first, values) in plan.constants.items():
-        data[space][first:first + len(values)] = values
-    env = Env(data)
-    for kernel in plan.kernels:
-        kernel.forward(env)
-    return env
+    if ws.steps is not None:
+        for step in ws.steps:
+            step()
+    else:
+        env = ws.env
+        for kernel in plan.kernels:
+            kernel.forward(env)
+    return ws
 
 
 def _through_their_graphs(pairs: list) -> None:
@@ -103,10 +194,23 @@ def _through_their_graphs(pairs: list) -> None:
 
 
 class Call:
-    """One call of a compiled function: its arrays, kept for the backward pass (see `CompiledValue`)."""
+    """One call of a compiled function: its arrays, kept for the backward pass (see `CompiledValue`).
 
-    def __init__(self, plan: Plan, env: Env, shapes: list, lanes_mode: bool, closed: ClosedFloats) -> None:
-        self.plan, self.env, self.shapes, self.lanes_mode, self.closed = plan, env, shapes, lanes_mode, closed
+    When the call ends (its outputs are gone) its arrays go back to ``workspaces`` for reuse.
+    """
+
+    def __init__(self, plan: Plan, ws: Workspace, shapes: list, lanes_mode: bool, closed: ClosedFloats,
+                 workspaces: Optional[Workspaces] = None) -> None:
+        self.plan, self.ws, self.shapes, self.lanes_mode, self.closed = plan, ws, shapes, lanes_mode, closed
+        self.env = ws.env
+        self._workspaces = workspaces
+
+    def __del__(self) -> None:
+        if self._workspaces is not None:
+            try:
+                self._workspaces.give_back(self.ws)
+            except Exception:  # (at interpreter exit, say: the arrays are simply freed)
+                pass
 
     def value(self, k: int) -> Any:
         """The data of output ``k``: a float, or a copy of its lanes."""
@@ -122,10 +226,25 @@ class Call:
 
         Returns the inputs' gradients when asked (else None).
         """
-        plan, env = self.plan, Env(self.env.data)  # this pass's gradients: two passes never share them
+        ws = self.ws
         self._check_unchanged()
+        own = ws.steps is not None and ws.busy.acquire(blocking=False)  # the workspace's bound gradient arrays
+        try:
+            return self._backward(seeds, inputs, own)
+        finally:
+            if own:
+                ws.busy.release()
+
+    def _backward(self, seeds: list, inputs: bool, own: bool) -> Optional[list]:
+        plan, ws = self.plan, self.ws
         variant = INPUTS if inputs else PARAMS
-        env.grad = {s: np.zeros(d.shape) for s, d in env.data.items()}
+        if own:
+            env = ws.env
+            for g in env.grad.values():
+                g.fill(0.0)
+        else:  # this pass's gradients: two passes never share them
+            env = Env(ws.env.data)
+            env.grad = {s: np.zeros(d.shape) for s, d in env.data.items()}
         seeded = 0
         for k, grad in seeds:
             v = plan.program.outputs[k]
@@ -133,9 +252,14 @@ class Call:
             seed = check_seed(env.data[space][row] if space else float(env.data[0][row]), grad)
             env.grad[space][row] += seed
             seeded |= 1 << k
-        for kernel, wanted in plan.backward_kernels(seeded):
-            if wanted[variant]:
-                kernel.backward(env, variant)
+        if own:
+            for step, wanted in ws.backward_of(seeded):
+                if wanted[variant]:
+                    step(variant)
+        else:
+            for kernel, wanted in plan.backward_kernels(seeded):
+                if wanted[variant]:
+                    kernel.backward(env, variant)
         if plan.closed_float:
             first = plan.closed_float_first
             self.closed.add_grads(env.grad[0][first:first + len(plan.closed_float)])
