@@ -140,7 +140,11 @@ def test_a_third_party_batching_rule_is_used(lanes, rng, fresh_registry):
         CountingKernel.calls = 0
         check_compiled(graph("scale"), [rng.normal(size=(4, 2))], weights, lanes, compiled=compiled)
         assert CountingKernel.calls == 1  # every scale node of the replay in one call
+        for _ in range(3):  # on reused arrays: a kernel with no bind() of its own, whose writes are not known
+            check_compiled(graph("scale"), [rng.normal(size=(4, 2))], weights, lanes, compiled=compiled)
         declined = check_compiled(graph("unbatched_scale"), [rng.normal(size=(4, 2))], weights, lanes)
+        for _ in range(3):
+            check_compiled(graph("unbatched_scale"), [rng.normal(size=(4, 2))], weights, lanes, compiled=declined)
         assert {type(k) for k in kernels_for(declined, "unbatched_scale")} == {NodeKernel}  # the rule said None
 
 
@@ -460,6 +464,31 @@ def test_a_backward_while_another_uses_the_reused_gradient_arrays_takes_its_own(
             p.grad = 0.0
         out.backward()
     np.testing.assert_allclose([p.grad for p in params], _eager_step(fn, params, X, y)[1], rtol=1e-10, atol=1e-14)
+
+
+STOP_FIRST = Op(name="stop_first", arity=2, elementwise=True, doc="x * y, no gradient for x",
+                forward=lambda x, y: x * y, backward=lambda g, out, x, y: (None, g * x))
+
+
+@pytest.mark.parametrize("lanes", LANE_STYLES)
+def test_an_op_giving_no_gradient_for_an_input_on_reused_arrays(lanes, rng):
+    """An op whose backward gives None for an input: on reused arrays the rows it would have written first read
+    as zero, as eagerly (where nothing is added), never as what an earlier pass left there."""
+    w, v = Value(0.7), Value(-0.4)
+
+    def fn(X):
+        xs = [X[0]] if lanes else [row[0] for row in X]
+        return ops.sum(*[apply(STOP_FIRST, (x * w).tanh(), x * v) + (x * v).tanh() for x in xs]).lane_sum()
+
+    compiled = microgradx.compile(fn, lanes=lanes)
+    for i in range(5):
+        X = rng.normal(size=(6, 1))
+        check_compiled(fn, [X], [w, v], lanes, compiled=compiled, tol=REORDERED, what=f"call {i}")  # input grads
+        eager = run_eager(fn, [X], lanes, [w, v])["grads"][0]
+        w.grad = v.grad = 0.0
+        compiled(X).backward()  # the closed-over Values' gradients only: another pass
+        assert w.grad == 0.0 == eager[0]
+        assert v.grad == pytest.approx(float(eager[1]), rel=1e-10)
 
 
 def test_big_calls_arrays_are_not_kept(rng, monkeypatch):

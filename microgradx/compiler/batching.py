@@ -20,7 +20,7 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
-from microgradx.compiler.kernels import Block, Env, Gather
+from microgradx.compiler.kernels import Block, Bound, Env, Gather, out_rows
 
 
 @attrs.define(eq=False)
@@ -162,17 +162,21 @@ class SharedDot:
             np.add.at(dX, self.ix, g[:, None] * W[self.iw])
             self.X.add(env, dX)
 
-    def bind(self, env: Env) -> tuple:
-        """``(forward, backward)`` on ``env``'s arrays: the product written into the outputs' rows, the bias added."""
+    def bind(self, env: Env) -> Bound:
+        """This kernel on ``env``'s arrays: the product written into the outputs' rows, the bias added there; in a
+        pass where nothing added to the weights' or inputs' gradients before, their products written there."""
         kernel, x_space, identity, iw = self, self.x_space, self.identity, self.iw
         take_w, take_x = self.W.taker(env), self.X.taker(env)
-        add_w, add_x = self.W.adder(env), self.X.adder(env)
+        tw, tx = self.W.target(env.grad[0]), self.X.target(env.grad[x_space])
+        add_w, add_x = self.W.adder(tw), self.X.adder(tx)
         wants_w, wants_x, wants_b = self.wants_w, self.wants_x, self.wants_b
         take_b = self.bias.taker(env) if self.bias is not None else None
-        add_b = self.bias.adder(env) if self.bias is not None else None
+        tb = self.bias.target(env.grad[self.bias.space]) if self.bias is not None else None
+        add_b = self.bias.adder(tb) if tb is not None else None
         Z, g_out = env.data[self.out_space][self.rows], env.grad[self.out_space][self.rows]
         column = not x_space and self.out_space  # float products, lane biases
         pick = None if x_space else self.iw * self.X.rows.shape[0] + self.ix  # (iw, ix) in R, flattened
+        x_view = tx.view[0] if x_space and tx.view is not None else None  # the inputs' gradient rows, (m, n)
 
         def forward() -> None:
             W, X = take_w(), take_x()
@@ -201,11 +205,20 @@ class SharedDot:
                 G = np.zeros((W.shape[0], g.shape[1]))
                 np.add.at(G, iw, g)
             if wants_w[variant]:
-                add_w(G @ X[0].T)
+                if tw.assigning and tw.view is not None:
+                    np.matmul(G, X[0].T, out=tw.view)
+                else:
+                    add_w(G @ X[0].T)
             if wants_x[variant]:
-                add_x((W.T @ G)[None])
+                if tx.assigning and x_view is not None:
+                    np.matmul(W.T, G, out=x_view)
+                else:
+                    add_x((W.T @ G)[None])
 
-        return forward, backward
+        def writes(variant: int) -> list:
+            return [t for t, want in ((tb, wants_b), (tw, wants_w), (tx, wants_x)) if t is not None and want[variant]]
+
+        return Bound(forward, backward, out_rows(self.out_space, self.rows), writes)
 
     def _floats_backward(self, variant: int, W: np.ndarray, X: np.ndarray, g: np.ndarray, add_w: Any,
                          add_x: Any) -> None:
@@ -267,13 +280,15 @@ class GenericDot:
         if self.wants_x[variant]:
             self.X.add(env, g * W)
 
-    def bind(self, env: Env) -> tuple:
-        """``(forward, backward)`` on ``env``'s arrays."""
+    def bind(self, env: Env) -> Bound:
+        """This kernel on ``env``'s arrays."""
         take_w, take_x = self.W.taker(env), self.X.taker(env)
-        add_w, add_x = self.W.adder(env), self.X.adder(env)
+        tw, tx = self.W.target(env.grad[self.W.space]), self.X.target(env.grad[self.X.space])
+        add_w, add_x = self.W.adder(tw), self.X.adder(tx)
         wants_w, wants_x, wants_b, lanes = self.wants_w, self.wants_x, self.wants_b, self.lanes
         take_b = self.bias.taker(env) if self.bias is not None else None
-        add_b = self.bias.adder(env) if self.bias is not None else None
+        tb = self.bias.target(env.grad[self.bias.space]) if self.bias is not None else None
+        add_b = self.bias.adder(tb) if tb is not None else None
         Z, g_out = env.data[self.out_space][self.rows], env.grad[self.out_space][self.rows]
 
         def blocks() -> tuple:
@@ -300,7 +315,10 @@ class GenericDot:
             if wants_x[variant]:
                 add_x(g * W)
 
-        return forward, backward
+        def writes(variant: int) -> list:
+            return [t for t, want in ((tb, wants_b), (tw, wants_w), (tx, wants_x)) if t is not None and want[variant]]
+
+        return Bound(forward, backward, out_rows(self.out_space, self.rows), writes)
 
 
 def sum_rule(batch: Batch) -> Optional[Any]:
@@ -329,11 +347,12 @@ class BlockSum:
             g = env.grad[self.out_space][self.rows]
             self.block.add(env, np.broadcast_to(g[:, None], self.block.shape(env.grad[self.out_space])))
 
-    def bind(self, env: Env) -> tuple:
-        """``(forward, backward)`` on ``env``'s arrays."""
-        take, add, wants = self.block.taker(env), self.block.adder(env), self.wants
+    def bind(self, env: Env) -> Bound:
+        """This kernel on ``env``'s arrays."""
+        target = self.block.target(env.grad[self.out_space])
+        take, add, wants = self.block.taker(env), self.block.adder(target), self.wants
         Z, g_out = env.data[self.out_space][self.rows], env.grad[self.out_space][self.rows]
-        spread = np.broadcast_to(g_out[:, None], self.block.shape(env.grad[self.out_space]))  # a view: reads g_out
+        spread = np.broadcast_to(g_out[:, None], target.shape)  # a view: reads g_out when used
 
         def forward() -> None:
             Z[...] = take().sum(axis=1)
@@ -342,7 +361,8 @@ class BlockSum:
             if wants[variant]:
                 add(spread)
 
-        return forward, backward
+        return Bound(forward, backward, out_rows(self.out_space, self.rows),
+                     lambda variant: [target] if wants[variant] else [])
 
 
 def logsumexp_rule(batch: Batch) -> Optional[Any]:
@@ -427,9 +447,10 @@ class LaneReduction:
             full[...] = (g / lanes if self.mean else g)[:, None]
             self.gather.add(env, full)
 
-    def bind(self, env: Env) -> tuple:
-        """``(forward, backward)`` on ``env``'s arrays."""
-        take, add, wants, mean = self.gather.taker(env), self.gather.adder(env), self.wants, self.mean
+    def bind(self, env: Env) -> Bound:
+        """This kernel on ``env``'s arrays."""
+        target = self.gather.target(env.grad[self.gather.space])
+        take, add, wants, mean = self.gather.taker(env), self.gather.adder(target), self.wants, self.mean
         Z, g_out = env.data[0][self.rows], env.grad[0][self.rows]
         lanes = env.lanes(self.gather.space)
         full = np.empty((len(g_out), lanes))
@@ -443,4 +464,4 @@ class LaneReduction:
                 full[...] = (g_out / lanes if mean else g_out)[:, None]
                 add(full)
 
-        return forward, backward
+        return Bound(forward, backward, out_rows(0, self.rows), lambda variant: [target] if wants[variant] else [])

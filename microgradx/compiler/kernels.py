@@ -114,18 +114,82 @@ class _Rows:
         """True when these rows of an array are a view of it (a grid), not a copy made by indexing."""
         return self.flat == 1 or self.grid is not None
 
-    def putter(self, grad: np.ndarray) -> Callable[[Any], Any]:
-        """`add` bound to ``grad``: ``put(g)`` adds ``g`` (already of this shape, or broadcasting to it) to the rows."""
-        if self.grid is not None and self.unique:
-            return self.view(grad).__iadd__  # (the view's own in-place add: writes into grad)
-        if self.unique:
-            rows = self.rows
+    def target(self, grad: np.ndarray) -> Target:
+        """These rows of the gradient array ``grad``, as a bound backward adds to them (see `Target`)."""
+        return Target(self, grad)
 
-            def put(g: Any) -> None:
-                grad[rows] += g
 
-            return put
-        return partial(np.add.at, grad, self.rows)
+class Target:
+    """Rows of one space's gradient array that a bound backward adds a gradient to (see `Bound`).
+
+    ``put(g)`` adds ``g`` (shaped as the rows, or broadcasting to that) to the rows. In a backward
+    pass where nothing added to any of those rows before (`microgradx.compiler.replay` works that
+    out once per pass), ``put`` writes ``g`` there instead (`assign`): the rows need no zeroing
+    first and are not read. Rows that appear twice (summed with ``np.add.at``) are always added to.
+    """
+
+    __slots__ = ("space", "rows", "shape", "view", "put", "assigning", "_add", "_assign")
+
+    def __init__(self, rows: _Rows, grad: np.ndarray) -> None:
+        self.space, self.rows, self.view, self.assigning = rows.space, rows.rows, None, False
+        self.shape = rows.shape(grad)  # what put takes: the rows' shape (with this call's lanes)
+        if rows.grid is not None and rows.unique:
+            self.view = view = rows.view(grad)
+            self._add, self._assign = view.__iadd__, partial(np.copyto, view)  # (the view's own: write into grad)
+        elif rows.unique:
+            index = rows.rows
+
+            def add(g: Any) -> None:
+                grad[index] += g
+
+            def assign(g: Any) -> None:
+                grad[index] = g
+
+            self._add, self._assign = add, assign
+        else:
+            self._add, self._assign = partial(np.add.at, grad, rows.rows), None
+        self.put = self._add
+
+    @property
+    def assignable(self) -> bool:
+        """True when ``put`` can write instead of add (every row appears once)."""
+        return self._assign is not None
+
+    def assign(self, on: bool) -> None:
+        """Make ``put`` write (``on``, when `assignable`) or add."""
+        self.assigning = on and self._assign is not None
+        self.put = self._assign if self.assigning else self._add
+
+
+class Bound:
+    """A kernel bound to one call's arrays (`bind`): the callables a replay runs, and what its backward touches.
+
+    ``forward()`` and ``backward(variant)`` do what the kernel's ``forward(env)`` and
+    ``backward(env, variant)`` do. ``reads`` lists the ``(space, rows)`` of the gradient arrays
+    the backward reads (its outputs' rows); ``writes(variant)`` the `Target` s it puts
+    gradients to in that variant, in the order it puts to them (a ``(space, rows)`` pair for
+    rows it always adds to by other means). ``writes`` None: not known, so a pass that runs this
+    backward zeroes every gradient array first and every target adds.
+    """
+
+    __slots__ = ("forward", "backward", "reads", "writes")
+
+    def __init__(self, forward: Callable[[], None], backward: Callable[[int], None], reads: Optional[list] = None,
+                 writes: Optional[Callable[[int], list]] = None) -> None:
+        self.forward, self.backward, self.reads, self.writes = forward, backward, reads, writes
+
+
+def bind(kernel: Any, env: Env) -> Bound:
+    """``kernel`` bound to ``env``'s arrays and gradient arrays: its own ``bind``, or its methods given ``env``."""
+    own = getattr(kernel, "bind", None)
+    if own is not None:
+        return own(env)
+    return Bound(partial(kernel.forward, env), partial(kernel.backward, env))
+
+
+def out_rows(space: int, rows: slice) -> list:
+    """``reads`` of a kernel whose backward reads its outputs' gradients, ``rows`` of ``space``."""
+    return [(space, np.arange(rows.start, rows.stop))]
 
 
 class Gather(_Rows):
@@ -168,26 +232,19 @@ class Gather(_Rows):
         index = self.rows.reshape(len(self.rows), 1) if self.column else self.rows
         return partial(env.data[self.space].take, index, 0)
 
-    def adder(self, env: Env) -> Callable[[Any], None]:
-        """`add` bound to ``env``'s gradients: ``add(g)``."""
-        grad = env.grad[self.space]
-        put = self.putter(grad)
+    def adder(self, target: Target) -> Callable[[Any], None]:
+        """`add` bound to ``target`` (these rows of a gradient array): ``add(g)``."""
         if self.column:
             k, lead, column = len(self.rows), self.lead, (len(self.rows), 1)
 
             def add(g: Any) -> None:
                 if g.__class__ is np.ndarray and g.ndim == 2 and g.shape[0] == k:
-                    put(g.sum(axis=1))  # a float input of lane nodes: its gradient is the lanes' total
+                    target.put(g.sum(axis=1))  # a float input of lane nodes: its gradient is the lanes' total
                 else:
-                    put(reduce_to(g, column).reshape(lead))
+                    target.put(reduce_to(g, column).reshape(lead))
 
             return add
-        shape = self.shape(grad)
-
-        def add(g: Any) -> None:
-            put(g if g.__class__ is np.ndarray and g.shape == shape else reduce_to(g, shape))
-
-        return add
+        return _adder(target)
 
 
 class Block(_Rows):
@@ -214,23 +271,19 @@ class Block(_Rows):
             return repeat(self.take(env)).__next__
         return partial(env.data[self.space].take, self.rows, 0)
 
-    def adder(self, env: Env) -> Callable[[Any], None]:
-        """`add` bound to ``env``'s gradients: ``add(g)``."""
-        grad = env.grad[self.space]
-        put, shape = self.putter(grad), self.shape(grad)
-
-        def add(g: Any) -> None:
-            put(g if g.__class__ is np.ndarray and g.shape == shape else reduce_to(g, shape))
-
-        return add
+    def adder(self, target: Target) -> Callable[[Any], None]:
+        """`add` bound to ``target`` (these rows of a gradient array): ``add(g)``."""
+        return _adder(target)
 
 
-def bind(kernel: Any, env: Env) -> tuple:
-    """``(forward, backward)`` of ``kernel`` on ``env``'s arrays: its own `bind`, or its methods with ``env`` given."""
-    own = getattr(kernel, "bind", None)
-    if own is not None:
-        return own(env)
-    return partial(kernel.forward, env), partial(kernel.backward, env)
+def _adder(target: Target) -> Callable[[Any], None]:
+    """``add(g)``: ``g`` reduced to the target rows' shape, put to ``target``."""
+    shape = target.shape
+
+    def add(g: Any) -> None:
+        target.put(g if g.__class__ is np.ndarray and g.shape == shape else reduce_to(g, shape))
+
+    return add
 
 
 def reduce_to(g: Any, shape: tuple) -> np.ndarray:
@@ -318,8 +371,8 @@ class ElementwiseKernel:
             if gi is not None and want[variant]:
                 gather.add(env, gi)
 
-    def bind(self, env: Env) -> tuple:
-        """``(forward, backward)`` on ``env``'s arrays (see the module docstring)."""
+    def bind(self, env: Env) -> Bound:
+        """This kernel on ``env``'s arrays (see `Bound`)."""
         op, kernel, block = self.op, self, self.block
         op_forward, op_backward, check = op.forward, op.backward, op.check
         out, g_out = env.data[self.out_space][self.rows], env.grad[self.out_space][self.rows]
@@ -329,14 +382,18 @@ class ElementwiseKernel:
             else:
                 takers = [g.taker(env) for g in self.gathers]
                 inputs = lambda: [take() for take in takers]
-            pairs = [(g.adder(env), want) for g, want in zip(self.gathers, self.wants)]
+            targets = [g.target(env.grad[g.space]) for g in self.gathers]
+            steps = [(g.adder(t), t, want) for g, t, want in zip(self.gathers, targets, self.wants)]
             arity = len(self.gathers)
+            writes = lambda variant: [t for t, want in zip(targets, self.wants) if want[variant]]
         else:
             if block.is_view():
                 inputs = repeat(list(np.moveaxis(block.take(env), 1, 0))).__next__
             else:
                 inputs = partial(self._inputs, env)
-            add_block, arity = block.adder(env), block.rows.shape[1]
+            target = block.target(env.grad[block.space])
+            add_block, arity = block.adder(target), block.rows.shape[1]
+            writes = lambda variant: [target]
 
         def forward() -> None:
             xs = inputs()
@@ -360,11 +417,14 @@ class ElementwiseKernel:
                 shape = xs[0].shape
                 add_block(np.stack([reduce_to(0.0 if gi is None else gi, shape) for gi in grads], axis=1))
                 return
-            for (add, want), gi in zip(pairs, grads):
-                if gi is not None and want[variant]:
-                    add(gi)
+            for (add, target, want), gi in zip(steps, grads):
+                if want[variant]:
+                    if gi is not None:
+                        add(gi)
+                    elif target.assigning:  # (the pass counted on this write: nothing added here before)
+                        target.put(0.0)
 
-        return forward, backward
+        return Bound(forward, backward, out_rows(self.out_space, self.rows), writes)
 
 
 class NodeKernel:
@@ -391,6 +451,15 @@ class NodeKernel:
                 error = forward_error(op, xs, exc)
                 raise error from (None if error is exc else exc)
             out[row] = y if y.__class__ is float else check_output(op, y, xs)
+
+    def bind(self, env: Env) -> Bound:
+        """This kernel on ``env``'s arrays: its methods, and the rows its backward reads and adds to."""
+        def writes(variant: int) -> list:
+            return [(s, np.array([r])) for node, wants in zip(self.nodes, self.wants)
+                    for (s, r), want in zip(node, wants) if want[variant]]
+
+        return Bound(partial(self.forward, env), partial(self.backward, env),
+                     [(self.out_space, np.array(self.out_rows))], writes)
 
     def backward(self, env: Env, variant: int) -> None:
         """Each node's op backward, its gradients added to its inputs' rows."""
