@@ -55,6 +55,12 @@ class Plan:
     reach: list  # per value: bit k set when output k depends on it
     needs: list  # per variant: a bool array, value id -> does it need a gradient
     _partial: dict = attrs.field(factory=dict)  # seeded outputs (bits) -> kernels for a backward from them
+    output_at: list = attrs.field(init=False)  # per output: (space, row), as ints
+    closed_read: list = attrs.field(init=False)  # closed_lanes, then closed_nodes
+
+    def __attrs_post_init__(self) -> None:
+        self.output_at = [(int(self.space_of[v]), int(self.row_of[v])) for v in self.program.outputs]
+        self.closed_read = self.closed_lanes + self.closed_nodes
 
     @property
     def all_outputs(self) -> int:

@@ -78,7 +78,7 @@ class Workspace:
     Two passes at once on one call's arrays (threads) make the second use fresh arrays.
     """
 
-    __slots__ = ("plan", "env", "rows", "nbytes", "steps", "bound", "passes", "modes", "busy")
+    __slots__ = ("plan", "env", "rows", "nbytes", "inputs", "closed", "steps", "bound", "passes", "modes", "busy")
 
     def __init__(self, plan: Plan, rows: Optional[int]) -> None:
         width = lambda s: rows if s == plan.rows_space else s  # the rows space holds this call's rows
@@ -86,6 +86,11 @@ class Workspace:
         for space, (first, values) in plan.constants.items():
             data[space][first:first + len(values)] = values  # (no kernel writes there: kept for reuse)
         self.plan, self.env, self.rows = plan, Env(data), rows
+        # where each array argument goes (its columns' rows, or its numbers'), and the closed-over floats
+        self.inputs = [(k, data[spec[0]][spec[1]:spec[1] + spec[2]]) for k, spec in enumerate(plan.input_rows)
+                       if spec is not None]
+        first = plan.closed_float_first
+        self.closed = data[0][first:first + len(plan.closed_float)] if plan.closed_float else None
         self.nbytes = 2 * sum(a.nbytes for a in data.values())
         self.steps: Optional[list] = None  # the kernels' bound forwards, once bound
         self.bound: dict = {}  # kernel -> its `Bound` on these arrays
@@ -176,7 +181,7 @@ class _Pass:
         read_after = []
         if plan.closed_float:
             read_after.append((0, range(plan.closed_float_first, plan.closed_float_first + len(plan.closed_float))))
-        read_after += [(s, [r]) for s, r, _ in plan.closed_lanes + plan.closed_nodes]
+        read_after += [(s, [r]) for s, r, _ in plan.closed_read]
         if variant == INPUTS:
             read_after += [(spec[0], range(spec[1], spec[1] + spec[2])) for spec in plan.input_rows if spec]
         for space, rows in read_after:
@@ -195,34 +200,42 @@ def _runs(mask: np.ndarray, most: int = 8) -> list:
 
 
 class Workspaces:
-    """The arrays of a recording's ended calls, kept for its next calls (see `Workspace`)."""
+    """The arrays of a recording's ended calls, kept for its next calls (see `Workspace`).
 
-    __slots__ = ("plan", "spare", "calls", "_lock")
+    Taking and giving back are single list operations (atomic under the GIL), so an ended call
+    may give its arrays back from any thread, also from inside a garbage collection.
+    """
+
+    __slots__ = ("plan", "spare", "calls")
 
     def __init__(self, plan: Plan) -> None:
         self.plan, self.spare, self.calls = plan, [], 0
-        self._lock = threading.RLock()  # (re-entrant: a collection inside take may end a call, which gives back)
 
     def take(self, rows: Optional[int]) -> Workspace:
         """Arrays for a call of ``rows`` rows: an ended call's (bound to the kernels), or new ones."""
-        with self._lock:
-            self.calls += 1
-            ws = next((ws for ws in reversed(self.spare) if ws.rows == rows), None)
-            if ws is not None:
-                self.spare.remove(ws)
-        if ws is None:
-            return Workspace(self.plan, rows)
-        if ws.steps is None:
-            ws.bind()
-        return ws
+        self.calls += 1  # (a count two threads may race on: it only says whether calls repeat)
+        spare = self.spare
+        for ws in reversed(spare):
+            if ws.rows == rows:
+                try:
+                    spare.remove(ws)
+                except ValueError:  # another thread took it first
+                    continue
+                if ws.steps is None:
+                    ws.bind()
+                return ws
+        return Workspace(self.plan, rows)
 
     def give_back(self, ws: Workspace) -> None:
         """An ended call's arrays: kept when the recording is called again and again, the oldest dropped for room."""
         if self.calls > 1 and ws.nbytes <= SPARE_BYTES:
-            with self._lock:
-                self.spare.append(ws)
-                if len(self.spare) > SPARE_CALLS:
-                    del self.spare[0]
+            spare = self.spare
+            spare.append(ws)
+            if len(spare) > SPARE_CALLS:
+                try:
+                    del spare[0]
+                except IndexError:  # (another thread's take emptied it meanwhile)
+                    pass
 
 
 def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats,
@@ -234,17 +247,15 @@ def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats,
     if ws is None:
         ws = Workspace(plan, next((a.shape[0] for a in arrays if a is not None), None) if lanes_mode else None)
     data = ws.env.data
-    for a, spec in zip(arrays, plan.input_rows):
-        if spec is not None:
-            space, first, count = spec
-            if lanes_mode:
-                data[space][first:first + count] = a.T if a.ndim == 2 else a
-            else:
-                data[0][first:first + count] = a.ravel()
-    if plan.closed_float:
-        first = plan.closed_float_first
-        data[0][first:first + len(plan.closed_float)] = closed.read()
-    for space, row, value in plan.closed_lanes + plan.closed_nodes:
+    for k, rows in ws.inputs:
+        a = arrays[k]
+        if not lanes_mode:
+            rows[...] = a.ravel()
+        else:
+            rows[...] = a.T if a.ndim == 2 else a
+    if ws.closed is not None:
+        ws.closed[...] = closed.read()
+    for space, row, value in plan.closed_read:
         if space and (not isinstance(value.data, np.ndarray) or value.data.shape != (space,)):
             raise ValueError(f"a lane Value the compiled function closes over had {space} lanes when recorded, "
                              f"now {value!r}; record again with a new compile()")
@@ -295,7 +306,8 @@ class Call:
 
     def value(self, k: int) -> Any:
         """The data of output ``k``: a float, or a copy of its lanes."""
-        return self.data_of(self.plan.program.outputs[k])
+        space, row = self.plan.output_at[k]
+        return self.env.data[space][row].copy() if space else float(self.env.data[0][row])
 
     def data_of(self, v: int) -> Any:
         """The data of value ``v`` of the program: a float, or a copy of its lanes."""
@@ -330,8 +342,7 @@ class Call:
             env = Env(ws.env.data)
             env.grad = {s: np.zeros(d.shape) for s, d in env.data.items()}
         for k, grad in seeds:
-            v = plan.program.outputs[k]
-            space, row = int(plan.space_of[v]), int(plan.row_of[v])
+            space, row = plan.output_at[k]
             seed = check_seed(env.data[space][row] if space else float(env.data[0][row]), grad)
             env.grad[space][row] += seed
         if own:
@@ -367,7 +378,7 @@ class Call:
             if not (was == now).all() and not np.array_equal(was, now, equal_nan=True):  # (the quick test first)
                 k = int(np.argmax(~((was == now) | (np.isnan(was) & np.isnan(now)))))
                 changed = (plan.closed_float[k], float(was[k]))
-        for s, r, value in plan.closed_lanes + plan.closed_nodes:
+        for s, r, value in plan.closed_read:
             if changed is None and not np.array_equal(data[s][r] if s else float(data[0][r]), value.data,
                                                       equal_nan=True):
                 changed = (value, data[s][r] if s else float(data[0][r]))
