@@ -25,6 +25,7 @@ import microgradx
 from microgradx import Op, Parameter, Value, hookimpl, ops
 from microgradx.compiler.kernels import ElementwiseKernel, NodeKernel
 from microgradx.compiler.params import BoundParameter, ParameterStore
+from microgradx.compiler.replay import backward_many
 from microgradx.engine.autograd import topological_order
 from microgradx.engine.value import apply
 from microgradx.nn import MLP, SGD, Adam
@@ -395,6 +396,55 @@ def test_backward_twice_adds_twice_as_eagerly(rng):
     out.backward()
     assert w.grad == pytest.approx(2 * eager["grads"][0][0], rel=1e-12)
     assert run_compiled(microgradx.compile(fn), [x], [w])["data"][0] == pytest.approx(eager["data"][0])
+
+
+# -- a layer's biases in its matrix product ------------------------------------------------------------------
+
+
+def _two_heads(model, head):
+    """The model's output and a second output from its first hidden layer (a backward may seed either)."""
+    def fn(X, y):
+        hidden = xs = model.layers[0](X)
+        for layer in model.layers[1:]:
+            xs = layer(xs)
+        out = (1.0 - y * xs[0]).relu().lane_mean()
+        late = model.parameters()[0] * xs[0]  # a first-layer weight also used last: its gradient is added to
+        return out, ops.lane_sum(ops.sum(late, *[h * w for h, w in zip(hidden, head)]))
+    return fn
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "fine-grained"])
+def test_layers_with_their_biases_in_one_product_equal_eager(fused, rng):
+    """A layer whose parameters live in a store (each neuron's weights, then its bias) and whose inputs are one
+    block is one ``[W | b] @ [X; 1]`` (`AffineDot`); the replays equal eager, recorded or on reused arrays, for
+    either output or both, input gradients or not, new batch sizes, non-finite inputs."""
+    from microgradx.compiler.batching import AffineDot
+
+    model = MLP(5, [6, 4, 1], seed=8, fused=fused)
+    params = model.parameters()
+    head = [Parameter(float(w)) for w in rng.normal(size=6)]
+    fn = _two_heads(model, head)
+    closed = params + head
+    with ParameterStore(closed):
+        compiled = microgradx.compile(fn)
+        for i, rows in enumerate([9, 9, 9, 9, 4, 4, 4, 9]):
+            X, y = rng.normal(size=(rows, 5)), np.sign(rng.normal(size=rows))
+            if i == 6:
+                X[1, 2], X[2, 0] = np.inf, np.nan
+            with np.errstate(all="ignore"):
+                check_compiled(fn, [X, y], closed, compiled=compiled, tol=REORDERED, what=f"call {i}")
+                out, side = compiled(X, y)
+                eager_out, eager_side = fn([Value(c) for c in X.T], Value(y))
+                for p in closed:
+                    p.grad = 0.0
+                backward_many([out, side], [1.0, 2.0])  # both seeds, the closed-over Values' gradients only
+                got = [p.grad for p in closed]
+                for p in closed:
+                    p.grad = 0.0
+                (eager_out + eager_side * 2.0).backward()  # one eager pass from both (inf * 0 as one pass has it)
+                np.testing.assert_allclose(got, [p.grad for p in closed], rtol=1e-10, atol=1e-12, err_msg=f"call {i}")
+        (plan,) = plans(compiled)
+        assert sum(isinstance(k, AffineDot) for k in plan.kernels) == 3  # the three layers
 
 
 # -- the arrays of ended calls, reused ------------------------------------------------------------------------

@@ -34,6 +34,7 @@ class Batch:
     rows: slice  # the outputs' rows in it
     row_of: np.ndarray  # value id -> row in its space
     needs: tuple  # per variant: a bool array, value id -> does it need a gradient
+    ones: frozenset = frozenset()  # (space, row) of rows that hold 1.0 at every call (after blocks read whole)
 
     @property
     def k(self) -> int:
@@ -74,9 +75,90 @@ def dot_rule(batch: Batch) -> Optional[Any]:
     if w_space == 0:
         Wu, iw = np.unique(W, axis=0, return_inverse=True)
         Xu, ix = np.unique(X, axis=0, return_inverse=True)
+        if x_space and len(Xu) == 1 and nb and len(Wu) == batch.k and (iw.ravel() == np.arange(batch.k)).all():
+            affine = AffineDot.of(batch, Wu, Xu[0], x_space)
+            if affine is not None:
+                return affine
         if (x_space == 0 and len(Wu) * len(Xu) <= 4 * batch.k) or (x_space and len(Xu) == 1):
             return SharedDot(batch, bias, Wu, iw.ravel(), Xu, ix.ravel(), x_space)
     return GenericDot(batch, bias, W, X, w_space, x_space)
+
+
+class AffineDot:
+    """k dot nodes ``b_i + W_i . X`` of a layer laid out for one matrix product with the bias in it.
+
+    When each node's float bias follows its weights (a `ParameterStore` holds a neuron's
+    weights, then its bias) and the shared lane inputs X are followed by a row of ones (the plan
+    puts one after a block of values read whole: `Batch.ones`), the outputs are ``[W | b] @ [X;
+    1]``: the bias costs nothing forward, and backward ``G @ [X; 1].T`` gives the weights' and
+    the biases' gradients in one product. The same numbers as ``W @ X + b`` to rounding (BLAS
+    adds the bias among the products).
+    """
+
+    def __init__(self, batch: Batch, WA: Block, XA: Block, m: int, wants_wa: tuple, wants_x: tuple) -> None:
+        self.out_space, self.rows, self.m = batch.out_space, batch.rows, m
+        self.WA, self.XA = WA, XA  # (k, m + 1) weights and bias; (1, m + 1) the inputs' rows and the ones row
+        self.X = Block(XA.space, XA.rows[:, :m])  # the inputs' rows alone: where their gradients go
+        self.wants_wa, self.wants_x = wants_wa, wants_x
+
+    @classmethod
+    def of(cls, batch: Batch, Wu: np.ndarray, xs: np.ndarray, x_space: int) -> Optional[AffineDot]:
+        """The kernel, when the layout allows it (see the class docstring), else None."""
+        if batch.spaces[0] != 0:  # lane biases
+            return None
+        m = len(xs)
+        x_rows = batch.row_of[xs]
+        if (x_rows != x_rows[0] + np.arange(m)).any() or (x_space, int(x_rows[-1]) + 1) not in batch.ones:
+            return None
+        WA = Block(0, np.concatenate([batch.row_of[Wu], batch.row_of[batch.slots[:, :1]]], axis=1))
+        if not (WA.is_view() and WA.unique):
+            return None
+        XA = Block(x_space, (x_rows[0] + np.arange(m + 1))[None])
+        return cls(batch, WA, XA, m, batch.wants(np.concatenate([Wu, batch.slots[:, :1]], axis=1)), batch.wants(xs))
+
+    def forward(self, env: Env) -> None:
+        """Z = [W | b] @ [X; 1]."""
+        np.matmul(self.WA.take(env), self.XA.take(env)[0], out=env.data[self.out_space][self.rows])
+
+    def backward(self, env: Env, variant: int) -> None:
+        """d[W | b] = G @ [X; 1].T, dX = W.T @ G."""
+        g = env.grad[self.out_space][self.rows]
+        WA = self.WA.take(env)
+        if self.wants_wa[variant]:
+            self.WA.add(env, g @ self.XA.take(env)[0].T)
+        if self.wants_x[variant]:
+            self.X.add(env, (WA[:, :self.m].T @ g)[None])
+
+    def bind(self, env: Env) -> Bound:
+        """This kernel on ``env``'s arrays; in a pass where nothing reached the gradients' rows before, the products
+        written there."""
+        m, WA, XA = self.m, self.WA.take(env), self.XA.take(env)[0]  # (views: is_view() held when made)
+        W, XA_T = WA[:, :m], XA.T
+        Z, g = env.data[self.out_space][self.rows], env.grad[self.out_space][self.rows]
+        twa, tx = self.WA.target(env.grad[0]), self.X.target(env.grad[self.X.space])
+        add_wa, add_x = self.WA.adder(twa), self.X.adder(tx)
+        x_view = tx.view[0] if tx.view is not None else None
+        wants_wa, wants_x = self.wants_wa, self.wants_x
+
+        def forward() -> None:
+            np.matmul(WA, XA, out=Z)
+
+        def backward(variant: int) -> None:
+            if wants_wa[variant]:
+                if twa.assigning:
+                    np.matmul(g, XA_T, out=twa.view)
+                else:
+                    add_wa(g @ XA_T)
+            if wants_x[variant]:
+                if tx.assigning and x_view is not None:
+                    np.matmul(W.T, g, out=x_view)
+                else:
+                    add_x((W.T @ g)[None])
+
+        def writes(variant: int) -> list:
+            return [t for t, want in ((twa, wants_wa), (tx, wants_x)) if want[variant]]
+
+        return Bound(forward, backward, out_rows(self.out_space, self.rows), writes)
 
 
 def _dot_upstream(kernel: Any, env: Env, variant: int) -> np.ndarray:
@@ -125,15 +207,10 @@ class SharedDot:
         g = _dot_upstream(self, env, variant)
         W, X = self.W.take(env), self.X.take(env)
         if self.x_space:
-            if self.identity:
-                G = g
-            else:
-                G = np.zeros((W.shape[0], g.shape[1]))
-                np.add.at(G, self.iw, g)
             if self.wants_w[variant]:
-                self.W.add(env, G @ X[0].T)
+                self.W.add(env, self._node_products(g, X[0]))
             if self.wants_x[variant]:
-                self.X.add(env, (W.T @ G)[None])
+                self.X.add(env, ((W if self.identity else W[self.iw]).T @ g)[None])
             return
         if self.out_space:  # lane biases made the outputs lanes; the float products take the lanes' total
             g = g.sum(axis=1)
@@ -199,26 +276,34 @@ class SharedDot:
                 kernel._floats_backward(variant, take_w(), take_x(), g.sum(axis=1) if column else g, add_w, add_x)
                 return
             W, X = take_w(), take_x()
-            if identity:
-                G = g
-            else:
-                G = np.zeros((W.shape[0], g.shape[1]))
-                np.add.at(G, iw, g)
             if wants_w[variant]:
-                if tw.assigning and tw.view is not None:
-                    np.matmul(G, X[0].T, out=tw.view)
+                if identity and tw.assigning and tw.view is not None:
+                    np.matmul(g, X[0].T, out=tw.view)
                 else:
-                    add_w(G @ X[0].T)
+                    add_w(kernel._node_products(g, X[0]))
             if wants_x[variant]:
+                Wn = W if identity else W[iw]
                 if tx.assigning and x_view is not None:
-                    np.matmul(W.T, G, out=x_view)
+                    np.matmul(Wn.T, g, out=x_view)
                 else:
-                    add_x((W.T @ G)[None])
+                    add_x((Wn.T @ g)[None])
 
         def writes(variant: int) -> list:
             return [t for t, want in ((tb, wants_b), (tw, wants_w), (tx, wants_x)) if t is not None and want[variant]]
 
         return Bound(forward, backward, out_rows(self.out_space, self.rows), writes)
+
+    def _node_products(self, g: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """The weight rows' gradients ``g_i @ X.T``, each node's own, added up per weight row as eager adds them.
+
+        (Adding the nodes' gradients first, ``(g_a + g_b) @ X.T``, would give inf where eager gives
+        ``0 * inf + inf``, NaN.)
+        """
+        if self.identity:
+            return g @ X.T
+        dW = np.zeros((self.W.rows.shape[0], X.shape[0]))
+        np.add.at(dW, self.iw, g @ X.T)
+        return dW
 
     def _floats_backward(self, variant: int, W: np.ndarray, X: np.ndarray, g: np.ndarray, add_w: Any,
                          add_x: Any) -> None:

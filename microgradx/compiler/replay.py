@@ -85,6 +85,8 @@ class Workspace:
         data = {s: (np.empty((n, width(s))) if s else np.empty(n)) for s, n in plan.sizes.items()}
         for space, (first, values) in plan.constants.items():
             data[space][first:first + len(values)] = values  # (no kernel writes there: kept for reuse)
+        for space, row in plan.ones:
+            data[space][row] = 1.0
         self.plan, self.env, self.rows = plan, Env(data), rows
         # where each array argument goes (its columns' rows, or its numbers'), and the closed-over floats
         self.inputs = [(k, data[spec[0]][spec[1]:spec[1] + spec[2]]) for k, spec in enumerate(plan.input_rows)
