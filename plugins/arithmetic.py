@@ -32,6 +32,36 @@ def _fuse_adds(v, uses):
     A product that something else uses too is read again by the dot (computing it twice changes
     no gradient).
     """
+    add, terms, t = v._op, [], v
+    while True:  # down the chain's left spine (``((b + p1) + p2) + ...``: how sum() and micrograd build it)
+        a, b = t._parents
+        terms.append(b)
+        if a._op is add and uses(a) == 1:  # an inner add that only this chain uses: its inputs are terms
+            t = a
+        else:
+            terms.append(a)
+            break
+    terms.reverse()  # left to right
+    ws, xs, others = [], [], []
+    for t in terms:
+        op = t._op
+        if op is mul and uses(t):  # (uses 0: made before the call, read as it is)
+            w, x = t._parents
+            ws.append(w)
+            xs.append(x)
+        elif op is add and uses(t) == 1:  # an inner add on the right too: a tree of adds, walked in full
+            return _fuse_tree(v, uses)
+        else:
+            others.append(t)
+    if len(terms) < 3:
+        return None
+    if len(ws) >= 2 and len(others) <= 1:
+        return dot, (*others, *ws, *xs)
+    return sum_op, tuple(terms)
+
+
+def _fuse_tree(v, uses):
+    """`_fuse_adds` for any tree of adds (not only a chain down its left side)."""
     terms, todo, add = [], [v._parents[1], v._parents[0]], v._op
     while todo:  # the terms left to right
         t = todo.pop()

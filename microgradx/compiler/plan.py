@@ -119,21 +119,24 @@ def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
     need_inputs = [leaf[0] != "const" for leaf in program.leaves] + [False] * len(program.ops)
     lane_list = program.lanes
     groups: dict = defaultdict(list)
-    for i, (op, ins) in enumerate(zip(program.ops, program.inputs)):
+    for i, (op, ins) in enumerate(zip(program.ops, program.inputs)):  # (C loops over the inputs: a dot has many)
         v = n_leaves + i
-        depth[v] = d = 1 + max([depth[j] for j in ins])
-        need_params[v] = any([need_params[j] for j in ins])
-        need_inputs[v] = any([need_inputs[j] for j in ins])
-        groups[(d, id(op), len(ins), lane_list[v], tuple([lane_list[j] for j in ins]))].append(v)
+        depth[v] = d = 1 + max(map(depth.__getitem__, ins))
+        need_params[v] = any(map(need_params.__getitem__, ins))
+        need_inputs[v] = any(map(need_inputs.__getitem__, ins))
+        groups[(d, id(op), len(ins), lane_list[v], tuple(map(lane_list.__getitem__, ins)))].append(v)
     needs = [np.array(need_params, dtype=bool), np.array(need_inputs, dtype=bool)]
     reach = [0] * n_values  # which outputs each value feeds: a backward pass visits only what its seeds reach
     for k, o in enumerate(program.outputs):
         reach[o] |= 1 << k
-    for i in range(len(program.ops) - 1, -1, -1):
-        bits = reach[n_leaves + i]
-        if bits:
-            for j in program.inputs[i]:
-                reach[j] |= bits
+    if len(set(program.outputs)) == 1:  # the program is the graph below its outputs: one output reaches every value
+        reach = [reach[program.outputs[0]]] * n_values
+    else:
+        for i in range(len(program.ops) - 1, -1, -1):
+            bits = reach[n_leaves + i]
+            if bits:
+                for j in program.inputs[i]:
+                    reach[j] |= bits
     ones_after = _shared_blocks(program, groups, args, lanes_mode)
     ones: list = []  # (space, row) of the rows of ones that follow those blocks
 

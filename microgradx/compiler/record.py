@@ -16,9 +16,10 @@ rounding), the same gradients, in one node the batcher can turn into a matrix pr
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from itertools import chain
+from operator import attrgetter
 from typing import Any, Optional
 
 import attrs
@@ -26,6 +27,8 @@ import numpy as np
 
 from microgradx.compiler.trace import Recording
 from microgradx.engine.value import Value
+
+_parents = attrgetter("_parents")
 
 
 @attrs.define(eq=False)
@@ -61,8 +64,9 @@ def count_uses(outputs: list, rec: Recording) -> Callable[[Any], int]:
     that dropped work changes nothing.
     """
     made, ends = rec.made, set(outputs)
-    counts = Counter(chain.from_iterable([v._parents for v in made]))  # (C loops: a recording has many nodes)
-    if set(made).difference(counts, ends):  # a node made but used by nothing: dropped work
+    counts = Counter(chain.from_iterable(map(_parents, made)))  # (C loops: a recording has many nodes)
+    unused = len(made) - sum(map(counts.__contains__, made))  # made nodes nothing made uses
+    if unused > sum(1 for o in ends if o not in counts and o._op is not None and rec.owns(o)):  # dropped work
         counts, stack = Counter(), [o for o in ends if o._op is not None and rec.owns(o)]
         seen = set(stack)
         while stack:
@@ -72,7 +76,9 @@ def count_uses(outputs: list, rec: Recording) -> Callable[[Any], int]:
                     seen.add(p)
                     stack.append(p)
     counts.update(outputs)
-    return defaultdict(int, zip(made, map(counts.__getitem__, made))).__getitem__  # (C calls: see above)
+    for v in set(counts).difference(made):  # the leaves and the nodes made before the call: 0
+        counts[v] = 0
+    return counts.__getitem__  # (a Counter gives 0 for a Value it does not hold)
 
 
 def read_graph(outputs: list, single: bool, rec: Recording, positions: dict) -> Program:

@@ -299,12 +299,15 @@ class Tracer:
     def enter(self, args: tuple, inputs: tuple) -> list:
         """The inputs' plain data for the op; numbers apply wrapped become the recording's constants."""
         rec = self.recordings.get(get_ident())
-        xs = [v.data for v in inputs]
         if rec is None:
-            return xs
+            return [v.data for v in inputs]
         if args != inputs:  # numbers apply made leaves of (a tuple compares its items by identity first)
             rec.constants.update((id(v), v) for arg, v in zip(args, inputs) if arg is not v)
-        return [_item(x, 0) if type(x) in _TRACED else x for x in xs]
+        xs = []
+        for v in inputs:  # (a loop, not a comprehension: this runs for every node, on one or two inputs)
+            x = v.data
+            xs.append(_item(x, 0) if type(x) in _TRACED else x)
+        return xs
 
     def leave(self, out: Any) -> Any:
         """Trace the data of the op output ``out`` (in the recording thread)."""
