@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from itertools import chain
+from itertools import chain, filterfalse, repeat
 from operator import attrgetter
 from typing import Any, Optional
 
 import attrs
 import numpy as np
 
-from microgradx.compiler.trace import Recording
+from microgradx.compiler.trace import Recording, _item
 from microgradx.engine.value import Value
 
 _parents = attrgetter("_parents")
@@ -87,13 +87,14 @@ def read_graph(outputs: list, single: bool, rec: Recording, positions: dict) -> 
     ``positions`` maps id(input Value) to (argument index, position in the argument).
     """
     uses = count_uses(outputs, rec)
-    ids: dict = {}  # id(Value) -> -(leaf index + 1) for a leaf, node index for an op node
+    ids: dict = {}  # Value -> -(leaf index + 1) for a leaf, node index for an op node (a Value hashes by identity)
     leaves: list = []
     leaf_lanes: list = []
     node_ops: list = []
     node_inputs: list = []
     node_data: list = []
     made_with: dict = {}
+    seen = ids.__contains__
 
     def leaf(v: Any) -> tuple:
         where = positions.get(id(v))
@@ -105,35 +106,35 @@ def read_graph(outputs: list, single: bool, rec: Recording, positions: dict) -> 
 
     def lanes(v: Any) -> int:
         data = v.data
-        return _lanes(data.value if rec.owns(v) else data)  # (not the traced .size: that marks a row count read)
+        return _lanes(_item(data, 0) if rec.owns(v) else data)  # (not the traced .size: that marks a row count read)
 
     stack: list = [(v, None) for v in reversed(outputs)]
     while stack:
         v, node = stack.pop()
         if node is not None:  # second visit: every input has an id
-            ids[id(v)] = len(node_ops)
+            ids[v] = len(node_ops)
             node_ops.append(node[0])
-            node_inputs.append([ids[id(p)] for p in node[1]])
-            node_data.append(v.data.value)
-        elif id(v) not in ids:
+            node_inputs.append(list(map(ids.__getitem__, node[1])))  # (C loops: a dot has many inputs)
+            node_data.append(_item(v.data, 0))
+        elif v not in ids:
             op = v._op
             if op is None or not rec.owns(v):  # a leaf, or a node made before the call: read as it stands
                 leaves.append(leaf(v))
                 leaf_lanes.append(lanes(v))
-                ids[id(v)] = -len(leaves)
+                ids[v] = -len(leaves)
                 continue
             op = _plain(op)
             made_with[id(op)] = op
             node = op.fuse(v, uses) if op.fuse is not None else None
             node = (op, v._parents) if node is None else node
             stack.append((v, node))
-            stack.extend([(p, None) for p in reversed(node[1]) if id(p) not in ids])
+            stack.extend(zip(filterfalse(seen, reversed(node[1])), repeat(None)))
     n = len(leaves)
-    return Program(leaves=leaves, ops=node_ops,
-                   inputs=[tuple([i + n if i >= 0 else -i - 1 for i in ins]) for ins in node_inputs],  # leaves first
+    renumber = list(range(n, n + len(node_ops))) + list(range(n - 1, -1, -1))  # leaves first: renumber[i], i < 0 too
+    at = renumber.__getitem__
+    return Program(leaves=leaves, ops=node_ops, inputs=[tuple(map(at, ins)) for ins in node_inputs],
                    lanes=leaf_lanes + [_lanes(d) for d in node_data],
-                   data=node_data, outputs=tuple(i + n if i >= 0 else -i - 1 for i in [ids[id(v)] for v in outputs]),
-                   single=single,
+                   data=node_data, outputs=tuple(at(ids[v]) for v in outputs), single=single,
                    made_with=list(made_with.values()))
 
 
