@@ -189,19 +189,22 @@ class CompiledFunction:
     def _record(self, args: tuple, arrays: list) -> tuple:
         """Run ``fn`` under a recording and plan it: ``(Recorded, whether it holds for these rows only)``."""
         rows = next((a.shape[0] for a in arrays if a is not None), None) if self.lanes else None
-        with gc_paused(), recording(self.__name__, rows) as rec:  # a big graph is built and read here
-            values = input_values(arrays, self.lanes)
-            rec.trace_inputs(_flat(values))
-            result = self.fn(*[args[i] if a is None else values[i] for i, a in enumerate(arrays)])
-            outputs = outputs_of(result)
-            if outputs is None:
-                raise TypeError(f"compiled {self.__name__}: the function must return a Value or a tuple or "
-                                f"list of Values, got {type(result).__name__}")
-            program = read_graph(*outputs, rec, input_positions(values))
-            del result, outputs  # the eager graph goes: only the program holds what it needs
-        by_rows = rows is not None and (rec.reads_rows or any(
-            kind != "input" and lanes == rows for (kind, *_), lanes in zip(program.leaves, program.lanes)))
-        plan = make_plan(program, [None if a is None else a.shape for a in arrays], self.lanes)
+        with gc_paused():  # a big graph is built, read and freed here (it holds no cycles: the collector would only
+            with recording(self.__name__, rows) as rec:  # scan it, again and again)
+                values = input_values(arrays, self.lanes)
+                rec.trace_inputs(_flat(values))
+                result = self.fn(*[args[i] if a is None else values[i] for i, a in enumerate(arrays)])
+                outputs = outputs_of(result)
+                if outputs is None:
+                    raise TypeError(f"compiled {self.__name__}: the function must return a Value or a tuple or "
+                                    f"list of Values, got {type(result).__name__}")
+                program = read_graph(*outputs, rec, input_positions(values))
+                del result, outputs, values
+            rec.made.clear()  # the eager graph goes (the recording is over): only the program holds what it needs
+            rec.inputs.clear()
+            by_rows = rows is not None and (rec.reads_rows or any(
+                kind != "input" and lanes == rows for (kind, *_), lanes in zip(program.leaves, program.lanes)))
+            plan = make_plan(program, [None if a is None else a.shape for a in arrays], self.lanes)
         program.data = []  # every node's recorded number: as big as the eager graph, and never read again
         table_ops = tuple((op.name, op) for op in program.made_with if dict.get(OPS, op.name) is op)
         return Recorded(plan, ClosedFloats(plan.closed_float), table_ops), by_rows
