@@ -32,32 +32,30 @@ def _fuse_adds(v, uses):
     A product that something else uses too is read again by the dot (computing it twice changes
     no gradient).
     """
-    add, terms, t = v._op, [], v
+    add, t, ws, xs, others = v._op, v, [], [], []
     while True:  # down the chain's left spine (``((b + p1) + p2) + ...``: how sum() and micrograd build it)
-        a, b = t._parents
-        terms.append(b)
-        if a._op is add and uses(a) == 1:  # an inner add that only this chain uses: its inputs are terms
-            t = a
-        else:
-            terms.append(a)
+        a, b = t._parents  # b, then (at the chain's end) a: the terms right to left
+        last = not (a._op is add and uses(a) == 1)  # else a is an inner add only this chain uses: its inputs are terms
+        for term in (b, a) if last else (b,):
+            op = term._op
+            if op is mul and uses(term):  # (uses 0: made before the call, read as it is)
+                w, x = term._parents
+                ws.append(w)
+                xs.append(x)
+            elif op is add and uses(term) == 1:  # an inner add on the right too: a tree of adds, walked in full
+                return _fuse_tree(v, uses)
+            else:
+                others.append(term)
+        if last:
             break
-    terms.reverse()  # left to right
-    ws, xs, others = [], [], []
-    for t in terms:
-        op = t._op
-        if op is mul and uses(t):  # (uses 0: made before the call, read as it is)
-            w, x = t._parents
-            ws.append(w)
-            xs.append(x)
-        elif op is add and uses(t) == 1:  # an inner add on the right too: a tree of adds, walked in full
-            return _fuse_tree(v, uses)
-        else:
-            others.append(t)
-    if len(terms) < 3:
+        t = a
+    if len(ws) + len(others) < 3:
         return None
     if len(ws) >= 2 and len(others) <= 1:
+        ws.reverse()  # left to right
+        xs.reverse()
         return dot, (*others, *ws, *xs)
-    return sum_op, tuple(terms)
+    return _fuse_tree(v, uses)  # an n-ary sum: its terms in order
 
 
 def _fuse_tree(v, uses):
