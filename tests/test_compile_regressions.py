@@ -241,3 +241,18 @@ def test_values_kept_past_a_recording_hold_plain_numbers_also_when_fn_assigned_o
         if assign:
             assert np.all(kept[0].data == 7.0)
         assert np.allclose(kept[-1].data, np.tanh((X[:, 1] if lanes else X[2, 0]) * 0.5))
+
+
+def test_distinct_rows_are_numpys_in_order_of_first_appearance_also_when_hashes_collide(rng):
+    """The dot batching rule finds shared weight and input rows by hashing each row to one integer; rows whose
+    hashes collide are told apart by sorting them, as np.unique(axis=0) does."""
+    from microgradx.compiler.batching import _distinct_rows
+
+    A = rng.integers(0, 5, size=(200, 3))
+    for weights in (None, np.zeros(3, dtype=np.uint64)):  # zeros: every row hashes alike
+        U, inverse = _distinct_rows(A, weights)
+        assert np.array_equal(U[inverse], A)
+        assert len(U) == len(np.unique(A, axis=0))
+        if weights is None:  # in order of first appearance (a layer's neurons stay in order: a view, not a gather)
+            firsts = sorted(np.unique(inverse, return_index=True)[1])
+            assert np.array_equal(U, A[firsts])

@@ -73,8 +73,8 @@ def dot_rule(batch: Batch) -> Optional[Any]:
     bias = batch.gather(0) if nb else None
     W, X = batch.slots[:, nb:nb + m], batch.slots[:, nb + m:]
     if w_space == 0:
-        Wu, iw = np.unique(W, axis=0, return_inverse=True)
-        Xu, ix = np.unique(X, axis=0, return_inverse=True)
+        Wu, iw = _distinct_rows(W)
+        Xu, ix = _distinct_rows(X)
         if x_space and len(Xu) == 1 and nb and len(Wu) == batch.k and (iw.ravel() == np.arange(batch.k)).all():
             affine = AffineDot.of(batch, Wu, Xu[0], x_space)
             if affine is not None:
@@ -82,6 +82,27 @@ def dot_rule(batch: Batch) -> Optional[Any]:
         if (x_space == 0 and len(Wu) * len(Xu) <= 4 * batch.k) or (x_space and len(Xu) == 1):
             return SharedDot(batch, bias, Wu, iw.ravel(), Xu, ix.ravel(), x_space)
     return GenericDot(batch, bias, W, X, w_space, x_space)
+
+
+def _distinct_rows(A: np.ndarray, weights: Optional[np.ndarray] = None) -> tuple:
+    """``(U, inverse)``: the distinct rows of the int array ``A`` in order of first appearance, ``A == U[inverse]``.
+
+    (What ``np.unique(A, axis=0)`` gives, in another order, without sorting rows: each row is hashed
+    to one integer, the hashes are made unique, and the rows are checked against their group's.)
+    """
+    if A.shape[0] < 2:
+        return A, np.zeros(A.shape[0], dtype=np.intp)
+    if weights is None:
+        weights = np.random.default_rng(0).integers(1, 2**62, size=A.shape[1], dtype=np.uint64) | np.uint64(1)
+    keys = A.astype(np.uint64) @ weights  # (wraps around: a hash)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    U, inverse = A[first[order]], rank[inverse.ravel()]
+    if not np.array_equal(U[inverse], A):  # two rows with one hash: sort the rows instead
+        U, inverse = np.unique(A, axis=0, return_inverse=True)
+    return U, inverse.ravel()
 
 
 class AffineDot:
