@@ -34,21 +34,26 @@ def _fuse_adds(v, uses):
     """
     add, t, ws, xs, others = v._op, v, [], [], []
     while True:  # down the chain's left spine (``((b + p1) + p2) + ...``: how sum() and micrograd build it)
-        a, b = t._parents  # b, then (at the chain's end) a: the terms right to left
-        last = not (a._op is add and uses(a) == 1)  # else a is an inner add only this chain uses: its inputs are terms
-        for term in (b, a) if last else (b,):
-            op = term._op
-            if op is mul and uses(term):  # (uses 0: made before the call, read as it is)
-                w, x = term._parents
-                ws.append(w)
-                xs.append(x)
-            elif op is add and uses(term) == 1:  # an inner add on the right too: a tree of adds, walked in full
-                return _fuse_tree(v, uses)
-            else:
-                others.append(term)
-        if last:
+        a, b = t._parents  # b: the terms right to left
+        op = b._op
+        if op is mul and uses(b):  # a product (uses 0: made before the call, read as it is)
+            w, x = b._parents
+            ws.append(w)
+            xs.append(x)
+        elif op is add and uses(b) == 1:  # an inner add on the right too: a tree of adds, walked in full
+            return _fuse_tree(v, uses)
+        else:
+            others.append(b)
+        if a._op is add and uses(a) == 1:  # an inner add that only this chain uses: its inputs are terms
+            t = a
+        else:
             break
-        t = a
+    if a._op is mul and uses(a):  # the chain's first term
+        w, x = a._parents
+        ws.append(w)
+        xs.append(x)
+    else:
+        others.append(a)
     if len(ws) + len(others) < 3:
         return None
     if len(ws) >= 2 and len(others) <= 1:
