@@ -313,8 +313,11 @@ class Tracer:
             return [v.data for v in inputs]
         if args != inputs:  # numbers apply made leaves of (a tuple compares its items by identity first)
             rec.constants.update((id(v), v) for arg, v in zip(args, inputs) if arg is not v)
+        if len(inputs) == 2:  # (most ops: unrolled, as this runs for every node)
+            x, y = inputs[0].data, inputs[1].data
+            return [_item(x, 0) if type(x) in _TRACED else x, _item(y, 0) if type(y) in _TRACED else y]
         xs = []
-        for v in inputs:  # (a loop, not a comprehension: this runs for every node, on one or two inputs)
+        for v in inputs:  # (a loop, not a comprehension: cheaper for one or a few inputs)
             x = v.data
             xs.append(_item(x, 0) if type(x) in _TRACED else x)
         return xs
