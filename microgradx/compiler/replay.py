@@ -11,6 +11,7 @@ A replay never changes a Value's class.
 from __future__ import annotations
 
 import threading
+from operator import attrgetter
 from typing import Any, Optional
 
 import numpy as np
@@ -23,7 +24,8 @@ from microgradx.engine.errors import check_seed
 from microgradx.engine.op import VARIADIC, Op
 from microgradx.engine.value import Value
 
-_GRAD_LOCK = threading.Lock()  # gradients of shared parameters are added by one replay at a time
+_GRAD_LOCK = threading.Lock()
+_data = attrgetter("data")  # gradients of shared parameters are added by one replay at a time
 
 
 class ClosedFloats:
@@ -40,7 +42,7 @@ class ClosedFloats:
             store, index = where
             return store.data[index]
         try:
-            return np.fromiter([v.data for v in self.values], dtype=np.float64, count=len(self.values))
+            return np.fromiter(map(_data, self.values), dtype=np.float64, count=len(self.values))  # (a C loop)
         except (TypeError, ValueError):
             bad = next(v for v in self.values if not isinstance(v.data, float))
             raise TypeError(f"a Value the compiled function closes over held a float when recorded and now holds "
