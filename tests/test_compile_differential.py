@@ -287,7 +287,7 @@ REPEATS = 4
 ])
 def test_random_programs_called_again_and_again(lanes, specials, monitors):
     """Contract 1 on the arrays of ended calls: from a recording's third call on, a call reuses an ended call's
-    arrays with every kernel bound to them (`microgradx.compiler.replay.Workspace`), and its backward passes
+    arrays with every kernel bound to them (`microgradx.compiler.workspace.Workspace`), and its backward passes
     add into the workspace's own gradient arrays. Each call must still be eager's, outputs and gradients."""
     failures = []
     start = {(True, False): 40_000, (False, False): 41_000}.get((lanes, specials), 42_000 + 1000 * lanes)

@@ -418,7 +418,7 @@ def test_layers_with_their_biases_in_one_product_equal_eager(fused, rng):
     """A layer whose parameters live in a store (each neuron's weights, then its bias) and whose inputs are one
     block is one ``[W | b] @ [X; 1]`` (`AffineDot`); the replays equal eager, recorded or on reused arrays, for
     either output or both, input gradients or not, new batch sizes, non-finite inputs."""
-    from microgradx.compiler.batching import AffineDot
+    from microgradx.compiler.products import AffineDot
 
     model = MLP(5, [6, 4, 1], seed=8, fused=fused)
     params = model.parameters()
@@ -542,9 +542,9 @@ def test_an_op_giving_no_gradient_for_an_input_on_reused_arrays(lanes, rng):
 
 
 def test_big_calls_arrays_are_not_kept(rng, monkeypatch):
-    from microgradx.compiler import replay
+    from microgradx.compiler import workspace
 
-    monkeypatch.setattr(replay, "SPARE_BYTES", 10_000)
+    monkeypatch.setattr(workspace, "SPARE_BYTES", 10_000)
     w = Value(0.5)
     compiled = microgradx.compile(lambda x: (x * w).tanh().lane_sum())
     for n in (100, 100, 100, 1000, 1000, 1000):  # 100 rows: kept; 1000 rows: more than 10,000 bytes

@@ -25,10 +25,10 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
-from microgradx.compiler.batching import Batch
-from microgradx.compiler.kernels import Block, ElementwiseKernel, Gather, NodeKernel
+from microgradx.compiler.kernels import ElementwiseKernel, NodeKernel
 from microgradx.compiler.params import ParameterStore
 from microgradx.compiler.record import Program
+from microgradx.compiler.rows import Batch, Block, Gather
 
 #: Gradient variants: 0 for the closed-over Values only, 1 for those and the inputs.
 PARAMS, INPUTS = 0, 1
