@@ -65,7 +65,9 @@ class Workspace:
     def _bound(self, kernel: Any) -> Bound:
         found = self.bound.get(kernel)
         if found is None:
-            found = self.bound[kernel] = bind(kernel, self.env)
+            found = bind(kernel, self.env)
+            if len(self.bound) < len(self.plan.kernels) + 64:  # (the partial passes' kernels: a few are kept)
+                self.bound[kernel] = found
         return found
 
     def backward_pass(self, seeded: int, variant: int) -> _Pass:
