@@ -176,7 +176,9 @@ def run(args: argparse.Namespace) -> dict:
           f"{rec['cpu'] / rec['build_cpu']:.2f}x (CPU)" + (f"; replay vs micrograd: {mg_ms / replay.ms:,.0f}x faster"
                                                            if mg_ms else ""))
     tag = "" if n == 455 else f" ({n} ex.)"
-    targets = [target(f"scalar recording, first call, wall{tag}", rec["wall"], "<=", RECORD_LIMIT_S, " s")]
+    clock_name = "CPU" if args.cpu_time else "wall"  # (--cpu-time: the time this process ran, not the wall's)
+    targets = [target(f"scalar recording, first call, {clock_name}{tag}", rec["cpu" if args.cpu_time else "wall"], "<=",
+                      RECORD_LIMIT_S, " s")]
     if torch_row:
         targets.append(target(f"scalar compiled epoch vs PyTorch's epoch{tag}", paired(replay, torch_row), "<=",
                               EPOCH_LIMIT))
@@ -227,7 +229,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds of epochs (default 15)")
     parser.add_argument("--micrograd-examples", type=int, default=None,
                         help="micrograd's context row on the first N examples (default 50, --quick 5; 0: none)")
-    parser.add_argument("--cpu-time", action="store_true", help="time the epochs with the process CPU clock")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time the epochs, and judge the recording, with the process CPU clock")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one recording")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return common.run_and_save(parser, run, argv)
