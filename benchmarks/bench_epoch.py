@@ -76,14 +76,14 @@ class MicrogradxImpl(Impl):
 
     def __init__(self, prob: Problem, how: str, fused: bool = True, checks: bool = True) -> None:
         import microgradx
-        from microgradx.nn import MLP, SGD, Hinge
+        from microgradx.nn import SGD, DenseMLP, Hinge
 
         self.how, self.fused, self.checks = how, fused, checks
         kind = {"compiled": "compiled", "eager": "eager lanes", "scalar": "eager scalar mode"}[how]
         self.name = f"microgradx {kind}, {'fused' if fused else 'fine-grained'}"
         if not checks:  # a bound, not a way to run microgradx: see benchmarks/floor.py
             self.name += ", backward checks off (bound)"
-        self.model = MLP(prob.X.shape[1], SIZES, seed=SEED, fused=fused)
+        self.model = DenseMLP(prob.X.shape[1], SIZES, seed=SEED, fused=fused)
         self.model.set_weights(prob.weights)
         self.params = self.model.parameters()
         self.loss_fn, self.opt = Hinge(), SGD(self.params, lr=LR)

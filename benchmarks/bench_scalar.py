@@ -61,9 +61,9 @@ class ScalarImpl(Impl):
 
     def __init__(self, prob: Problem, compiled: bool = True) -> None:
         import microgradx
-        from microgradx.nn import MLP, SGD
+        from microgradx.nn import SGD, DenseMLP
 
-        self.model = model = MLP(prob.X.shape[1], SIZES, seed=SEED, fused=False)
+        self.model = model = DenseMLP(prob.X.shape[1], SIZES, seed=SEED, fused=False)
         model.set_weights(prob.weights)
         self.params = model.parameters()
         self.opt = SGD(self.params, lr=LR)

@@ -32,13 +32,13 @@ from microgradx.engine.optable import OPS
 class Value:
     """A node: data, grad, inputs and op (the slots of ``microgradx.Value``)."""
 
-    __slots__ = ("data", "grad", "_parents", "_op", "label")
+    __slots__ = ("data", "grad", "_parents", "op", "label")
 
-    def __init__(self, data: float, _parents: tuple = (), _op: Any = None, label: Any = None) -> None:
+    def __init__(self, data: float, _parents: tuple = (), op: Any = None, label: Any = None) -> None:
         self.data = data
         self.grad = 0.0
         self._parents = _parents
-        self._op = _op
+        self.op = op
         self.label = label
 
     __add__ = lambda self, other: apply("add", self, other)
@@ -54,7 +54,7 @@ class Value:
         self.grad = 1.0
         while nodes:
             v = nodes.pop()
-            for p, g in zip(v._parents, v._op.backward(v.grad, v.data, *[p.data for p in v._parents])):
+            for p, g in zip(v._parents, v.op.backward(v.grad, v.data, *[p.data for p in v._parents])):
                 p.grad = p.grad + g
 
 
@@ -71,7 +71,7 @@ def topological_order(root: Value) -> list:
     while stack:
         v, inputs = stack[-1]
         for p in inputs:
-            if p not in seen and p._op is not None:
+            if p not in seen and p.op is not None:
                 seen.add(p)
                 stack.append((p, iter(p._parents)))
                 break
@@ -83,7 +83,7 @@ def topological_order(root: Value) -> list:
 
 def visit_without_checks(v: Any) -> None:
     """One node's backward step with no checks: a lane gradient reaching a float input is summed, nothing else."""
-    for p, g in zip(v._parents, v._op.backward(v.grad, v.data, *[p.data for p in v._parents])):
+    for p, g in zip(v._parents, v.op.backward(v.grad, v.data, *[p.data for p in v._parents])):
         if g is not None and p.grad is not None:
             p.grad = p.grad + (g.sum() if g.__class__ is np.ndarray and p.data.__class__ is float else g)
 

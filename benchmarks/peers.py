@@ -51,10 +51,10 @@ class Problem:
 def load_problem() -> Problem:
     """The bundled breast_cancer split (seed 0: 455 training examples x 30 features) and MLP's seeded weights."""
     from microgradx import get_registry
-    from microgradx.nn import MLP
+    from microgradx.nn import DenseMLP
 
     ds = get_registry().get("datasets", "breast_cancer")(seed=SEED)
-    model = MLP(ds.X_train.shape[1], SIZES, seed=SEED)
+    model = DenseMLP(ds.X_train.shape[1], SIZES, seed=SEED)
     return Problem(np.asarray(ds.X_train, dtype=np.float64), np.asarray(ds.y_train, dtype=np.float64),
                    model.get_weights())
 

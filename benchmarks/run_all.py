@@ -15,7 +15,11 @@ benchmark's table of medians and ratios, and every target with its value and ver
 3. ``bench_nodes.py``: the eager engine's node time and memory against micrograd's;
 4. ``bench_memory.py``: a scalar-mode epoch's peak memory; a recording's memory;
 5. ``bench_sklearn.py --config issue11``: fit time and score against scikit-learn's MLP;
-6. ``bench_example.py``: ``examples/breast_cancer.py`` from process start to its final accuracy.
+6. ``bench_example.py``: ``examples/breast_cancer.py`` from process start to its final accuracy;
+7. ``bench_data.py``: a million-row CSV read, ``train --data`` and ``predict`` against pandas and
+   scikit-learn (time and peak memory);
+8. ``bench_predict.py``: ``predict`` on row counts 1..199 and on 400,000 rows against scikit-learn's
+   MLP, and ``microgradx predict``'s peak memory on a million-row CSV.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ BENCHMARKS = {  # name -> (script, extra arguments, takes --cpu-time)
     "memory": ("bench_memory.py", [], False),
     "sklearn": ("bench_sklearn.py", ["--config", "issue11"], False),
     "example": ("bench_example.py", [], False),
+    "data": ("bench_data.py", [], False),
+    "predict": ("bench_predict.py", [], False),
 }
 
 

@@ -21,7 +21,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 
 def main() -> int:
-    """Write the page to a temporary folder, step back from "done" once, and screenshot it."""
+    """Write the page to a temporary folder, go to "done", step back once, and screenshot it."""
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
@@ -29,8 +29,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as p:
         page_path = explore(out, Path(folder) / "expr.html", title="tanh(a*b + c)")
         browser = p.chromium.launch(executable_path=chromium, args=ARGS)
-        page = browser.new_page(viewport={"width": 1140, "height": 400}, device_scale_factor=1)
-        page.goto(page_path.as_uri())
+        page = browser.new_page(viewport={"width": 1140, "height": 470}, device_scale_factor=1)
+        page.goto(page_path.as_uri())  # it opens at the start, the graph fitted to the window
+        page.keyboard.press("End")
         page.keyboard.press("ArrowLeft")  # the last backward step: the mul passes the grad to a and b
         page.screenshot(path=str(OUT), full_page=True)
         browser.close()

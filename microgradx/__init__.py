@@ -10,14 +10,13 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from microgradx._version import __version__
 from microgradx.collector import gc_paused
 from microgradx.compiler import CompiledValue, StaleRecordingError, TracedDataError, compile
-from microgradx.compiler.params import Parameter, ParameterStore
 from microgradx.engine.anomaly import detect_anomaly, is_anomaly_enabled
 from microgradx.engine.autograd import GraphReleasedError, backward, topological_order, zero_grad
 from microgradx.engine.op import VARIADIC, Op
+from microgradx.engine.parameter import Parameter, ParameterStore
 from microgradx.engine.value import Value
 from microgradx.registry.core import (
     get_registry,

@@ -15,6 +15,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from microgradx.atomicfile import write_atomically
+
 INSTALL_HINT = "pip install 'microgradx[plot]'"
 
 
@@ -114,9 +116,9 @@ def plot_decision_boundary(score: Callable[[np.ndarray], np.ndarray], X: np.ndar
 
 
 def _save_png(fig: Any, path: Union[str, os.PathLike]) -> Path:
-    """Write ``fig`` to ``path`` as a PNG; return the path."""
+    """Write ``fig`` to ``path`` as a PNG (atomically: a reader never sees half a picture); return the path."""
     path = Path(path)
-    fig.savefig(path, format="png")
+    write_atomically(path, lambda f: fig.savefig(f, format="png"))
     return path
 
 

@@ -28,6 +28,14 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch):
     microgradx.reset_registry()
 
 
+@pytest.fixture
+def builtin_ops_only(fresh_registry, monkeypatch: pytest.MonkeyPatch):
+    """A registry with the built-in plugins only, so the docs' ``sorted(OPS)`` is the list their pages print."""
+    monkeypatch.setenv("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "1")
+    microgradx.reset_registry()
+    return fresh_registry
+
+
 #: Set by the second run of `.ci/run` (PyTorch installed): a PyTorch comparison that cannot run fails.
 REQUIRE_TORCH = os.environ.get("MICROGRADX_REQUIRE_TORCH", "") not in ("", "0")
 TORCH_MISSING = "PyTorch is not installed (optional, never a dependency: pip install torch==2.13.0 to compare with it)"

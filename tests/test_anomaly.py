@@ -111,7 +111,7 @@ def test_backward_inf_gradient_names_the_op_the_input_and_where_the_node_was_mad
     msg = _message(info)
     assert ("backward of op 'pow' (from built-in plugin 'arithmetic') produced inf as the gradient of "
             "input 0 (lane 1 of 3)") in msg
-    assert "input 0: 0.0" in msg and "input 1: 0.5" in msg
+    assert "input 0: 0.0" in msg and "input 1" not in msg  # the number exponent is part of the op, not an input
     assert "root = ops.lane_sum(a ** 0.5)" in msg
 
 

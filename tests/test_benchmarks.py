@@ -38,7 +38,7 @@ def test_run_all_quick_prints_its_tables(torch, tmp_path):
     assert len(RATIO.findall(summary)) > 40, summary
 
     data = json.loads(results.read_text())
-    assert set(data["results"]) == {"epoch", "scalar", "nodes", "memory", "sklearn", "example"}
+    assert set(data["results"]) == {"epoch", "scalar", "nodes", "memory", "sklearn", "example", "data", "predict"}
     for name, res in data["results"].items():
         assert res["tables"], f"{name} printed no table"
         for table in res["tables"]:
@@ -48,6 +48,22 @@ def test_run_all_quick_prints_its_tables(torch, tmp_path):
     wanted = ("compiled, fused epoch vs PyTorch", "compiled, fine-grained epoch vs PyTorch",
               "eager lanes, fused epoch vs PyTorch", "eager scalar mode vs micrograd", "scalar recording",
               "scalar compiled epoch vs PyTorch", "eager node time vs micrograd", "eager node memory",
-              "scalar-mode epoch peak memory", "fit time vs scikit-learn", "test score")
+              "scalar-mode epoch peak memory", "fit time vs scikit-learn", "test score", "CSV read time vs pandas",
+              "CSV read peak memory vs pandas", "predict row counts 1..199 vs scikit-learn",
+              "rows, time vs scikit-learn", "rows, extra memory vs scikit-learn")
     for what in wanted:
         assert any(what in t["what"] for t in targets), f"no target {what!r} in {[t['what'] for t in targets]}"
+
+
+@pytest.mark.slow
+def test_the_playground_benchmark_prints_its_table_and_target(tmp_path):
+    """bench_playground.py is not part of run_all.py (it needs a server, and Chromium where there is one)."""
+    pytest.importorskip("sklearn")
+    results = tmp_path / "playground.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_playground.py"), "--quick", "--seconds",
+                           "0.3", "--json", str(results)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "playground, frames over HTTP" in proc.stdout and "Targets:" in proc.stdout
+    data = json.loads(results.read_text())
+    assert data["tables"][0]["rows"] and data["rows"]["http"][0]["eps"] > 0
+    assert any(t["what"] == "playground, frames over HTTP: epochs/s" for t in data["targets"])

@@ -11,11 +11,11 @@ import types
 
 import numpy as np
 import pytest
-from microgradx_plugins.callbacks import Checkpoint, EarlyStopping, Log, Progress
 
 from microgradx import get_registry, hookimpl, modelfile
 from microgradx.datasets import Dataset
 from microgradx.train import Trainer
+from microgradx_plugins.callbacks import Checkpoint, EarlyStopping, Log, Progress
 
 
 def blobs(n_train=80, n_test=40, flip=0.15, seed=0) -> Dataset:

@@ -105,7 +105,8 @@ def test_bad_options_through_the_console_script_exit_2_with_one_line():
     (["--epochs", "0"], "epochs must be at least 1, got 0"),
     (["--hidden", "16,x"], "expected comma-separated layer sizes"),
     (["--hidden", "16,0"], "layer sizes must be at least 1"),
-    (["--dataset", "mnist"], "registered datasets: breast_cancer, circles, csv, diabetes, digits, iris, moons, wine"),
+    (["--dataset", "mnist"], "registered datasets: blobs, breast_cancer, bumps, circles, csv, diabetes, digits, iris, "
+                             "moons, spiral, wine, xor"),
     (["--model", "ResNet"], "no layer named 'ResNet' is registered; registered layers: Layer, MLP, Neuron"),
     (["--model", "MLP:dropout=0.5"], "--model: layer 'MLP' has no setting 'dropout'"),
     (["--optimizer", "rmsprop"], "registered optimizers: adam, sgd"),

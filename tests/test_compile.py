@@ -23,7 +23,10 @@ from helpers.compiled import EXACT, REORDERED, check_compiled, run_compiled, run
 
 import microgradx
 from microgradx import StaleRecordingError, TracedDataError, Value, get_registry, ops
-from microgradx.nn import BCE, MLP, MSE, SGD, Hinge, Layer, Neuron, SoftmaxCE
+from microgradx.nn import BCE, MSE, SGD, Hinge, SoftmaxCE
+from microgradx.nn import DenseLayer as Layer  # the registered layers (micrograd's are Layer, MLP, Neuron)
+from microgradx.nn import DenseMLP as MLP
+from microgradx.nn import DenseNeuron as Neuron
 
 LANE_STYLES = [pytest.param(True, id="lanes"), pytest.param(False, id="scalar")]
 FUSED = [pytest.param(True, id="fused"), pytest.param(False, id="fine-grained")]

@@ -499,6 +499,9 @@ _REPLACEMENTS = {
               backward=lambda g, out, x, y: (g, g)),
     "dot": Op(name="dot", arity=None, forward=lambda *a: 2.0 * _plain_dot(*a),
               backward=lambda g, out, *a: tuple(2.0 * d for d in _plain_dot_grads(g, *a))),
+    # a pow without a constant-exponent form: x ** 2 was one node of the built-in pow's op for 2
+    "pow": Op(name="pow", arity=2, elementwise=True, forward=lambda x, y: 2.0 * x ** y,
+              backward=lambda g, out, x, y: (2.0 * g * y * x ** (y - 1.0), None)),
 }
 
 
@@ -521,6 +524,8 @@ def _uses(op: str, lanes: bool, w: list):
             return neuron.tanh() * x[0]
         if op == "dot":
             return ops.dot(w[0], w[1], w[2], x[0], x[1]).relu() + neuron
+        if op == "pow":
+            return neuron ** 2 * x[0]
         return neuron * x[1] + x[0] * w[1]
 
     return (lambda X: one(X).lane_sum()) if lanes else (lambda X: ops.sum(*[one(row) for row in X]))
@@ -528,7 +533,7 @@ def _uses(op: str, lanes: bool, w: list):
 
 @pytest.mark.parametrize("lanes", LANE_STYLES)
 @pytest.mark.parametrize("op", [
-    name for name in ("tanh", "mul", "add", "dot")])
+    name for name in ("tanh", "mul", "add", "dot", "pow")])
 def test_a_replaced_op_is_never_replayed_stale(op, lanes, fresh_registry):
     """Recorded with the built-in op, called while a plugin replaces it, then after: eager's results each time."""
     w = [Parameter(0.3), Parameter(-0.8), Parameter(0.6)]

@@ -113,7 +113,7 @@ def test_a_recording_evicted_by_another_thread_between_lookup_and_use():
 def test_a_closed_over_leaf_whose_grad_is_none_takes_no_gradient_when_replayed(kind):
     """Regression: a Parameter with grad None was bound to a store by the replay and its grad became nan."""
     from microgradx import Parameter
-    from microgradx.compiler.params import BoundParameter, ParameterStore
+    from microgradx.engine.parameter import BoundParameter, ParameterStore
 
     make = Parameter if kind == "Parameter" else Value
     frozen, w = make(2.0), make(0.5)
@@ -160,7 +160,7 @@ def test_what_is_read_afresh_does_not_depend_on_who_else_holds_a_value(rng):
     as a constant depended on how many references it had, and appending an intermediate Value to a debug list
     changed the recording. The rule is the recording's own: numbers are constants, every Value is read afresh,
     and a chain is fused by its use counts inside the graph."""
-    from microgradx.nn import MLP
+    from microgradx.nn import DenseMLP as MLP  # the registered MLP
 
     model = MLP(3, [4, 1], seed=3, fused=False)
     debug: list = []
@@ -196,7 +196,7 @@ def test_gradients_go_to_the_store_bound_while_a_backward_waits_for_the_lock(mon
     The interleaving is forced: entering the lock rebinds the parameters, as the other thread would."""
     from microgradx import Parameter
     from microgradx.compiler import replay
-    from microgradx.compiler.params import ParameterStore
+    from microgradx.engine.parameter import ParameterStore
 
     a, b = Parameter(1.0), Parameter(2.0)
     compiled = microgradx.compile(lambda x: (a * x + b * x * x).lane_sum())

@@ -24,11 +24,12 @@ from helpers.compiled import REORDERED, check_compiled, run_compiled, run_eager
 import microgradx
 from microgradx import Op, Parameter, Value, hookimpl, ops
 from microgradx.compiler.kernels import ElementwiseKernel, NodeKernel
-from microgradx.compiler.params import BoundParameter, ParameterStore
 from microgradx.compiler.replay import backward_many
 from microgradx.engine.autograd import topological_order
+from microgradx.engine.parameter import BoundParameter, ParameterStore
 from microgradx.engine.value import apply
-from microgradx.nn import MLP, SGD, Adam
+from microgradx.nn import SGD, Adam
+from microgradx.nn import DenseMLP as MLP  # the registered MLP (microgradx.nn.MLP is micrograd's)
 
 LANE_STYLES = [pytest.param(True, id="lanes"), pytest.param(False, id="scalar")]
 
@@ -223,7 +224,7 @@ def _live_values() -> int:
 
 def _recording_bytes(compiled) -> int:
     """The bytes of the numpy arrays a recording holds (its own containers only: not Values, ops, stores)."""
-    from microgradx.compiler.params import ParameterStore
+    from microgradx.engine.parameter import ParameterStore
 
     seen, total, todo = set(), 0, [compiled._recordings]
     while todo:

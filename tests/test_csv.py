@@ -75,7 +75,8 @@ def test_few_distinct_integers_classify_unless_told_otherwise(tmp_path):
     path = write_csv(tmp_path / "iris.csv", ["a", "b", "c", "d", "species"],
                      [[*map(str, x), str(t)] for x, t in zip(iris.data, iris.target)])
     data = read_csv(path)
-    assert data.task == "multiclass" and data.classes == (0, 1, 2)
+    assert data.task == "multiclass" and data.classes == ("0", "1", "2")  # labels are text, as written
+    assert read_csv(path, labels="numeric").classes == (0, 1, 2)  # declared numbers: numbers
     assert read_csv(path, task="regression").task == "regression"
     assert read_csv(path, target="a").task == "regression"  # a named target: 35 distinct lengths in cm
     assert read_csv(path, target="a").feature_names == ("b", "c", "d", "species")

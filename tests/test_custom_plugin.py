@@ -30,7 +30,8 @@ PLUGIN_DIR = ROOT / "examples" / "custom_op_plugin"
 DIST, ENTRY_POINT = "microgradx-softplus", "microgradx_softplus"
 #: what the plugin registers, by kind
 COMPONENTS = {"ops": {"softplus", "leaky_relu", "huber"}, "losses": {"huber", "huber_regression"},
-              "optimizers": {"rmsprop"}, "callbacks": {"grad_norm"}, "layers": {"ResidualMLP"}, "datasets": {"xor"}}
+              "optimizers": {"rmsprop"}, "callbacks": {"grad_norm"}, "layers": {"ResidualMLP"},
+              "datasets": {"quadrants"}}
 
 # A distribution whose op's backward returns two gradients for its one input.
 WRONG_COUNT_PYPROJECT = """\

@@ -22,6 +22,9 @@ SHAPES = {
     "digits": (1797, 64, 10),
     "moons": (100, 2, 2),
     "circles": (200, 2, 2),
+    "xor": (200, 2, 2),
+    "spiral": (200, 2, 2),
+    "blobs": (200, 2, 2),
 }
 
 
@@ -80,6 +83,37 @@ def test_same_seed_same_split_different_seed_different_split(name):
     assert not np.array_equal(a.X_train, c.X_train)
 
 
+def test_bumps_is_a_2d_regression_task_whose_noise_is_on_the_target():
+    data = load("bumps")
+    assert data.task == "regression" and data.n_classes is None
+    assert data.X_train.shape == (160, 2) and data.y_train.dtype == np.float64
+    assert data.target_mean is not None  # the target was standardised like diabetes'
+    clean = load("bumps", noise=0.0, standardize=False)
+    X, y = clean.X_train, clean.y_train
+    bump = np.exp(-4 * ((X - 0.5) ** 2).sum(axis=1)) - np.exp(-4 * ((X + 0.5) ** 2).sum(axis=1))
+    np.testing.assert_allclose(y, bump, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, rule", [
+    ("xor", lambda X: (X[:, 0] * X[:, 1] > 0).astype(int)),
+    ("blobs", lambda X: (X.sum(axis=1) > 0).astype(int)),
+])
+def test_the_shapes_without_noise_follow_their_rule(name, rule):
+    data = load(name, noise=0.0 if name == "xor" else 0.1, standardize=False, seed=2)
+    for X, y in ((data.X_train, data.y_train), (data.X_test, data.y_test)):
+        assert (rule(X) == y).mean() == 1.0
+
+
+def test_the_spiral_has_two_arms_turning_apart():
+    data = load("spiral", noise=0.0, standardize=False, n_samples=400)
+    X, y = data.X_train, data.y_train
+    radius = np.hypot(X[:, 0], X[:, 1])
+    angle = np.arctan2(X[:, 0], X[:, 1])
+    for label in (0, 1):  # each arm: angle = 1.75 turns x radius (+ half a turn for class 1), mod a turn
+        turn = (1.75 * 2 * np.pi * radius[y == label] + np.pi * label - angle[y == label]) % (2 * np.pi)
+        assert np.allclose(np.minimum(turn, 2 * np.pi - turn), 0.0, atol=1e-9)
+
+
 def test_synthetic_settings():
     moons = load("moons", n_samples=60, noise=0.0, test_size=0.25, seed=1)
     assert moons.n_train + moons.n_test == 60 and moons.n_test == 15
@@ -105,9 +139,10 @@ def test_bad_settings_are_named(kwargs, match):
     ({"n_samples": 3}, "n_samples must be an int >= 10, got 3"),
     ({"noise": -0.1}, "noise must be a number >= 0, got -0.1"),
 ])
-def test_bad_synthetic_settings_are_named(kwargs, match):
+@pytest.mark.parametrize("name", ["circles", "xor", "bumps"])
+def test_bad_synthetic_settings_are_named(kwargs, match, name):
     with pytest.raises(ValueError, match=match):
-        load("circles", **kwargs)
+        load(name, **kwargs)
 
 
 def test_standardize_must_be_a_bool():
@@ -135,8 +170,9 @@ def test_dataset_validates_its_arrays():
 
 def test_registered_by_the_datasets_plugin():
     registry = microgradx.get_registry()
-    assert registry.names("datasets") == sorted([*SHAPES, "diabetes", "csv"])
-    assert all(registry.component("datasets", n).plugin.name == "datasets" for n in [*SHAPES, "diabetes", "csv"])
+    names = [*SHAPES, "diabetes", "bumps", "csv"]
+    assert registry.names("datasets") == sorted(names)
+    assert all(registry.component("datasets", n).plugin.name == "datasets" for n in names)
 
 
 def test_import_and_registry_do_not_import_sklearn():
@@ -144,10 +180,10 @@ def test_import_and_registry_do_not_import_sklearn():
     scikit-learn, matplotlib and torch unimported; loading a dataset imports scikit-learn."""
     code = textwrap.dedent("""
         import sys
-        import microgradx, microgradx.nn, microgradx.datasets
+        import microgradx, microgradx.nn, microgradx.datasets, microgradx.modelfile
         registry = microgradx.get_registry()
         assert "moons" in registry.names("datasets") and "MLP" in registry.names("layers")
-        heavy = sorted(m for m in ("sklearn", "matplotlib", "torch") if m in sys.modules)
+        heavy = sorted(m for m in ("sklearn", "matplotlib", "torch", "pyarrow", "pandas", "dask") if m in sys.modules)
         assert not heavy, heavy
         microgradx.datasets.load("moons")
         assert "sklearn" in sys.modules

@@ -13,6 +13,8 @@ MODULES = [
     "microgradx.engine.op",
     "microgradx.engine.anomaly",
     "microgradx.draw.dot",
+    "microgradx.draw.inline",
+    "microgradx.nn",
 ]
 
 

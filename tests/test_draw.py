@@ -141,7 +141,7 @@ def test_op_nodes_and_edges_follow_the_data_flow():
                     and nodes[d].get("shape") == "ellipse" and (d, ids[v.label]) in edge_set}
         assert len(op_nodes) == 1, f"no single op node feeding {v.label}"
         (op_node,) = op_nodes
-        assert nodes[op_node]["label"] == v.op.name
+        assert nodes[op_node]["label"] == v.op.symbol  # "*", "+", "tanh": what micrograd's pictures show
         expected.add((op_node, ids[v.label]))
         expected.update((ids[p.label], op_node) for p in v.parents)
     assert edge_set == expected  # and no edge runs against the data flow
@@ -356,7 +356,7 @@ def test_svg_is_written_and_contains_the_labels(tmp_path):
     for v in values:
         assert v.label in texts
         assert f"grad {format_number(v.grad)}" in texts
-    assert {"mul", "add", "tanh"} <= texts
+    assert {"*", "+", "tanh"} <= texts
 
 
 @needs_dot
@@ -660,7 +660,7 @@ def test_graph_command_draws_a_fine_grained_neuron(tmp_path, capsys):
     labels = set(by_label(nodes))
     assert {"x0", "x1", "x2", "w0", "w1", "w2", "b", "out"} <= labels
     ops = [a["label"] for a in nodes.values() if a.get("shape") == "ellipse"]
-    assert sorted(ops) == ["add"] * 3 + ["mul"] * 3 + ["tanh"]  # fine-grained, not one `dot`
+    assert sorted(ops) == ["*"] * 3 + ["+"] * 3 + ["tanh"]  # fine-grained, not one `dot`
     assert re.search(r"^d\(out\)/dx2 = \S+$", out, re.M)
 
 
@@ -669,7 +669,7 @@ def test_graph_command_draws_a_tiny_mlp_collapsed_or_not(tmp_path, capsys):
     assert run_graph(["--mlp", "2,3,1", "--out", str(full)], capsys)[0] == 0
     assert run_graph(["--mlp", "2,3,1", "--collapse", "--out", str(collapsed)], capsys)[0] == 0
     nodes, _ = parse_dot(full.read_text(encoding="utf-8"))
-    assert sum(a.get("label") == "mul" for a in nodes.values()) == 2 * 3 + 3 * 1
+    assert sum(a.get("label") == "*" for a in nodes.values()) == 2 * 3 + 3 * 1
     nodes, _ = parse_dot(collapsed.read_text(encoding="utf-8"))
     names = sorted(f[0] for f in records(nodes).values() if f[0].startswith("neuron"))
     assert names == ["neuron 0.0", "neuron 0.1", "neuron 0.2", "neuron 1.0"]

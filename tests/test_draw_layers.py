@@ -267,7 +267,7 @@ def format_number_like(x) -> str:
 
 def test_max_nodes_keeps_the_layer_steps_of_the_drawn_nodes():
     model, _, _, loss = mlp_loss(sizes=(4, 4, 1))
-    data = page_data(explorer_html(loss, collapse=model, by="layer", max_nodes=8))
+    data = page_data(explorer_html(loss, collapse=model, by="layer", max_nodes=7))
     titles = [e["title"] for e in data["entries"] if e["kind"] == "backward"]
     assert any(t.endswith(": layer 2") for t in titles) and not any(t.endswith(": layer 0") for t in titles)
     drawn = {k.split(":")[0] for k in data["initial"]}

@@ -10,7 +10,7 @@ The page has two kinds of ``python`` code block:
 - a **quote** of the project's source, marked by a comment on the line before the block::
 
       <!-- source: microgradx/engine/autograd.py:visit_node -->
-      <!-- source: microgradx/engine/value.py:Value.__add__..Value.__abs__ -->   (a run of statements)
+      <!-- source: microgradx/engine/value.py:Value.__add__..Value.__rtruediv__ -->   (a run of statements)
       <!-- micrograd 0.1.0: micrograd/engine.py:Value.__mul__ -->              (micrograd's, for comparison)
 
   The block must equal the named function, class or assignment exactly (dedented), as
@@ -47,7 +47,9 @@ REQUIRED_QUOTES = {
     "microgradx/engine/value.py:Value.__init__", "microgradx/engine/value.py:apply",
     "microgradx/engine/autograd.py:topological_order", "microgradx/engine/autograd.py:backward",
     "microgradx/engine/autograd.py:visit_node", "microgradx/engine/autograd.py:local_gradients",
-    "plugins/arithmetic.py:mul", "plugins/activations.py:tanh_op", "plugins/activations.py:relu",
+    "microgradx/engine/value.py:Value._backward", "microgradx/engine/value.py:Value.__pow__..Value.__abs__",
+    "microgradx_plugins/arithmetic.py:mul", "microgradx_plugins/activations.py:tanh_op",
+    "microgradx_plugins/activations.py:relu",
 }
 
 
@@ -93,9 +95,8 @@ def quotes(text: str) -> list[Block]:
 
 
 def module_name(path: str) -> str:
-    """The import name of a source file: plugins/ is installed as the package microgradx_plugins."""
-    parts = Path(path).with_suffix("").parts
-    return ".".join(("microgradx_plugins", *parts[1:]) if parts[0] == "plugins" else parts)
+    """The import name of a source file (every folder is its package's name)."""
+    return ".".join(Path(path).with_suffix("").parts)
 
 
 def _statement(body: list, name: str) -> ast.stmt:
@@ -194,14 +195,6 @@ def run_examples(text: str, filename: str = "docs/engine.md") -> tuple[int, str]
     return runner.failures, report.getvalue()
 
 
-@pytest.fixture
-def builtin_ops_only(fresh_registry, monkeypatch):
-    """A registry with the built-in plugins only, so ``sorted(OPS)`` is the list the page prints."""
-    monkeypatch.setenv("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", "1")
-    microgradx.reset_registry()
-    return fresh_registry
-
-
 @pytest.fixture(scope="module")
 def doc() -> str:
     return DOC.read_text(encoding="utf-8")
@@ -245,7 +238,7 @@ def test_a_drifted_quote_fails(doc):
                           "backward=lambda g, out, x, y: (g * x, g * y))", 1)
     assert drifted != doc
     problems = quote_problems(drifted)
-    assert len(problems) == 1 and "plugins/arithmetic.py:mul no longer matches" in problems[0], problems
+    assert len(problems) == 1 and "microgradx_plugins/arithmetic.py:mul no longer matches" in problems[0], problems
     renamed = doc.replace("autograd.py:visit_node -->", "autograd.py:visit_each_node -->")
     problems = quote_problems(renamed)
     assert len(problems) == 1 and "does not exist" in problems[0], problems
@@ -264,9 +257,9 @@ def test_a_drifted_output_fails(doc, builtin_ops_only):
 
 
 def test_a_run_of_statements_is_the_lines_from_the_first_to_the_last():
-    run = current_source("microgradx/engine/value.py", "Value.__add__..Value.__abs__")
-    assert run.startswith("__add__ = lambda") and run.rstrip().endswith('apply("abs", self)')
-    assert len(run.splitlines()) == 12
+    run = current_source("microgradx/engine/value.py", "Value.__add__..Value.__rtruediv__")
+    assert run.startswith("__add__ = lambda") and run.rstrip().endswith('apply("div", other, self)')
+    assert len(run.splitlines()) == 8
 
 
 def _prose(text: str) -> str:
@@ -281,13 +274,18 @@ def test_relative_links_point_to_files_that_exist(doc):
 
 
 def test_the_numbers_in_the_prose_are_the_engines():
-    """The lecture's example, whose numbers the prose also spells out."""
-    a, b, c = microgradx.Value(2.0), microgradx.Value(-3.0), microgradx.Value(10.0)
-    out = (a * b + c).tanh()
-    out.backward()
-    text = DOC.read_text(encoding="utf-8")
-    for x in (out.data, a.grad, b.grad, c.grad, 1 - out.data ** 2):
-        assert f"{x:.6g}".lstrip("-") in _prose(text)
+    """The lecture's neuron, whose numbers the prose also spells out (the video's numbers)."""
+    x1, x2, w1, w2 = microgradx.Value(2.0), microgradx.Value(0.0), microgradx.Value(-3.0), microgradx.Value(1.0)
+    b = microgradx.Value(6.8813735870195432)
+    n = x1 * w1 + x2 * w2 + b
+    o = n.tanh()
+    o.backward()
+    prose = _prose(DOC.read_text(encoding="utf-8"))
+    for x in (n.data, o.data, n.grad, x1.grad, w1.grad, x2.grad, 1 - o.data ** 2):
+        assert f"{x:.6g}" in prose, x
+    times = "\u00d7"
+    assert f"`dx1` = w1 {times} 0.5 = -1.5" in prose and f"`dw1` = x1 {times} 0.5 = 1" in prose
+    assert "o = tanh(n) = 0.707107" in prose
 
 
 # -- the README's quick tour ------------------------------------------------------------------
@@ -296,14 +294,21 @@ def test_the_numbers_in_the_prose_are_the_engines():
 def test_the_readme_tour_runs_and_points_learners_to_the_engine_page(builtin_ops_only):
     readme = README.read_text(encoding="utf-8")
     tour = re.search(r"^## A quick tour\n(.*?)^## ", readme, re.S | re.M).group(1)
-    assert "from microgradx.nn import MLP" in tour
-    assert "docs/engine.md" in readme
+    assert "from microgradx.nn import MLP" in tour and "from microgradx.nn import DenseMLP" in tour
+    assert "docs/engine.md" in readme and "docs/lecture.md" in readme
     namespace: dict = {"__name__": "__readme__"}
     code = [b for b in blocks(tour) if b.lang == "python"]
-    assert len(code) >= 4
+    assert len(code) >= 5
     for block in code:
         exec(compile(block.code, f"README.md (tour, block at line {block.line})", "exec"), namespace)
-        if "from microgradx.nn import MLP" in block.code:
+        if "from microgradx.nn import MLP" in block.code:  # micrograd's MLP: micrograd 0.1.0's numbers
+            import random
+
+            from micrograd.nn import MLP as MicrogradMLP
+
+            random.seed(1337)
+            assert namespace["model"]([2.0, 3.0, -1.0]).data == MicrogradMLP(3, [4, 4, 1])([2.0, 3.0, -1.0]).data
+        if "from microgradx.nn import DenseMLP" in block.code:
             assert namespace["loss"].data < 0.05  # the micrograd-style loop learned its four examples
 
 
@@ -317,5 +322,5 @@ def test_the_readmes_compiled_steps_example_runs_and_learns(builtin_ops_only):
     assert step.recordings == 1  # recorded once, replayed for the other nine epochs
     eager = loss(namespace["model"](X), y).data
     assert step(X, targets).data == pytest.approx(eager, rel=1e-12)  # the replay computes the eager loss
-    untrained = loss(namespace["MLP"](30, [16, 16, 1])(X), y).data  # the same seed, before training
+    untrained = loss(namespace["DenseMLP"](30, [16, 16, 1])(X), y).data  # the same seed, before training
     assert eager < untrained

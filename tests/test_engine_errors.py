@@ -112,3 +112,41 @@ def test_learner_papercuts():
     assert b.data == 3.0 and a.grad == -1.0
     with pytest.raises(TypeError, match="not a Value: use that Value itself"):
         Value(Value(2.0))
+
+
+def test_a_forward_returning_lanes_that_do_not_match_its_inputs_is_named(fresh_registry):
+    """Issue 20: numpy broadcasting hid an op that returned the wrong number of lanes (or lanes for floats)."""
+    wrong_length = Op(name="wrong_length", forward=lambda x: np.zeros(3) if isinstance(x, np.ndarray) else x,
+                      backward=lambda g, out, x: (g,))
+    lanes_for_floats = Op(name="lanes_for_floats", forward=lambda x: np.array([x, x]), backward=lambda g, out, x: (g,))
+    with microgradx.plugin_registered(_plugin(wrong_length), name="mgx-wrong"):
+        with pytest.raises(ValueError, match=r"op 'wrong_length' from plugin 'mgx-wrong'.*: forward returned 3 "
+                                             r"lanes for lanes \(2 of them\)"):
+            ops.wrong_length(Value(np.array([1.0, 2.0])))
+    with microgradx.plugin_registered(_plugin(lanes_for_floats), name="mgx-wrong"):
+        with pytest.raises(ValueError, match=r"op 'lanes_for_floats' .*forward returned 2 lanes for floats"):
+            ops.lanes_for_floats(Value(1.0))
+        compiled = microgradx.compile(lambda xs: ops.lanes_for_floats(xs[0]), lanes=False)
+        with pytest.raises(ValueError, match="forward returned 2 lanes for floats"):  # refused while recording too
+            compiled(np.array([1.0]))
+
+
+@pytest.mark.parametrize("counts", [(1, 3), (2, 3)])
+def test_inputs_of_different_lane_counts_are_the_users_mistake_eager_and_compiled(counts):
+    """Issue 20: 1 lane against 3 was broadcast eagerly; 2 against 3 blamed the op ('in forward of op add ...')."""
+    a, b = Value(np.ones(counts[0])), Value(np.ones(counts[1]))
+    message = rf"op 'add' was given inputs of {counts[0]} and {counts[1]} lanes; the lane Values one op combines"
+    with pytest.raises(ValueError, match=message) as eager:
+        a + b
+    assert "in forward of op" not in str(eager.value)
+    compiled = microgradx.compile(lambda x: (x + a).lane_sum())
+    with pytest.raises(ValueError, match=rf"op 'add' was given inputs of {min(counts[0], 3)} and"):
+        compiled(np.ones(3) if counts[0] != 3 else np.ones(2))
+
+
+def test_repr_of_a_value_whose_grad_no_longer_fits_its_lanes_shows_both():
+    """Issue 20: a repr raised numpy's broadcast error, hiding the compiler's own clear message."""
+    v = Value(np.array([1.0, 2.0, 3.0]))
+    v.grad = np.ones(2)
+    assert repr(v) == "Value(lanes=3, data=[1. 2. 3.], grad=[1. 1.] (shape (2,), not (3,)))"
+    assert repr(v * 2.0) == "Value(lanes=3, data=[2. 4. 6.], grad=[0. 0. 0.])"  # an op output's grad 0.0 broadcasts

@@ -166,8 +166,9 @@ def test_explore_writes_a_self_contained_page(tmp_path):
     assert not re.search(r"""\s(src|href)=["'](?!data:|#)""", text), "the page must not load anything"
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text)
     data = page_data(text)
-    assert data["start"] == len(data["entries"]) - 1  # it opens at "done"
-    assert ">data 0.99933<" in text and ">grad 0.001341<" in text  # the picture the page opens with
+    assert data["start"] == 0  # it opens at the start: nothing computed yet
+    assert ">data ?<" in text and ">data 2<" in text and ">grad 0.001341<" not in text  # what it opens with
+    assert ">a * b<" in text and ">a * b + c<" in text  # the inner nodes, named as the steps name them
     assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
 
 

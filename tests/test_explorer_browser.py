@@ -88,17 +88,22 @@ def test_the_expression_page_steps_backward_node_by_node(browser, tmp_path):
     key = {name: picture.node(v).ident for name, v in inputs.items()}
     root = picture.node(out).ident
 
-    # it opens at "done", with the numbers of the finished backward pass
+    # it opens at the start: only the leaves have data, every grad is 0
+    assert page.step() == 0 and page.page.get_attribute("body", "data-phase") == "start"
+    assert page.field(root, "data") == "data ?" and page.field(key["a"], "data") == "data 2"
+    assert {page.field(k, "grad") for k in (*key.values(), root)} == {"grad 0"}
+    assert root in page.marked("pending")
+    page.key("ArrowRight")  # the arrow keys work at once: the first forward step
+    assert page.step() == 1 and page.field(picture.node(out.parents[0].parents[0]).ident, "data") == "data -6"
+
+    page.key("End")  # done: the numbers of the finished backward pass
     assert number(page.field(root, "data")) == pytest.approx(0.99933, abs=5e-6)  # tanh(4)
     assert number(page.field(key["c"], "grad")) == pytest.approx(0.0013409, abs=2e-7)  # dc
     assert number(page.field(key["a"], "grad")) == pytest.approx(-0.0040229, abs=1e-7)
     last = page.step()
 
-    page.key("Home")  # the start: only the leaves have data, every grad is 0
-    assert page.step() == 0
-    assert page.field(root, "data") == "data ?" and page.field(key["a"], "data") == "data 2"
-    assert {page.field(k, "grad") for k in (*key.values(), root)} == {"grad 0"}
-    assert root in page.marked("pending")
+    page.key("Home")
+    assert page.step() == 0 and root in page.marked("pending")
 
     page.key("b")  # the seed of the backward pass
     assert page.field(root, "grad") == "grad 1" and page.field(key["a"], "grad") == "grad 0"
@@ -146,6 +151,8 @@ def test_the_neuron_page_shows_its_numbers_and_steps(browser, tmp_path):
     page = Page(browser, path)
     picture = Picture([out], None)
     root = picture.node(out).ident
+    assert page.field(root, "data") == "data ?"  # the start
+    page.key("End")
     assert page.field(root, "data") == f"data {summarize(out.data, PRECISION)}"
     steps = backward_steps(out)
     finals = {id(t.input): t.after for s in steps for t in s.terms}
@@ -169,6 +176,7 @@ def test_the_collapsed_mlp_page_steps_a_neuron_at_a_time(browser, tmp_path):
     page = Page(browser, path)
     groups = page.page.eval_on_selector_all("g.node.group .field-label", "els => els.map(e => e.textContent)")
     assert sorted(groups) == ["neuron 0.0", "neuron 0.1", "neuron 0.2", "neuron 1.0"]
+    page.key("End")
     page.key("ArrowLeft")  # the last backward step: a first-layer neuron with its inputs and parameters
     assert page.page.text_content("#mgx-title").startswith("Backward step 7 of 7: neuron 0.")
     assert len(page.page.query_selector_all("#mgx-terms tr.term")) == 5  # x0, x1, w0, w1, b
@@ -194,6 +202,7 @@ def test_the_mlp_page_collapsed_by_layer_steps_a_layer_at_a_time(browser, tmp_pa
     loss.backward()  # the page shows what backward() computes, at the end and step by step
     hidden = [h for _, h in layers["layer 0"].outputs]
     row = [f"{first}:{k}" for k in range(3)]
+    page.key("End")
     assert [page.field(k, "grad") for k in row] == [f"grad {summarize(h.grad, PRECISION)}" for h in hidden]
 
     page.key("ArrowLeft")  # the last step: layer 0, visited as one node, its input x0 and x1 highlighted
@@ -222,4 +231,49 @@ def test_the_mlp_page_collapsed_by_layer_steps_a_layer_at_a_time(browser, tmp_pa
     page.key("Home")
     assert {page.field(k, "data") for k in row} == {"data ?"}
     page.page.screenshot(path=str(tmp_path / "layers.png"))
+    page.assert_offline_and_clean()
+
+
+def test_the_lectures_neuron_opens_at_the_start_fitted_to_the_window_with_every_node_named(browser, tmp_path):
+    """The second lecture's neuron, o = (e - 1) / (e + 1) with e = exp(2n): wider than the window at actual size."""
+    from microgradx import Value
+
+    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+    b = Value(6.8813735870195432, label="b")
+    x1w1, x2w2 = x1 * w1, x2 * w2
+    x1w1.label, x2w2.label = "x1*w1", "x2*w2"
+    x1w1x2w2 = x1w1 + x2w2
+    x1w1x2w2.label = "x1*w1 + x2*w2"
+    n = x1w1x2w2 + b
+    n.label = "n"
+    e = (2 * n).exp()
+    o = (e - 1) / (e + 1)
+    o.label = "o"
+    page = Page(browser, explore(o, tmp_path / "neuron.html"))
+    assert page.step() == 0 and page.field(Picture([o], None).node(o).ident, "data") == "data ?"
+    width = page.page.eval_on_selector("#mgx-graph svg", "s => s.viewBox.baseVal.width")
+    assert width > 1280  # at actual size it would not fit ...
+    box = page.page.eval_on_selector("#mgx-graph svg", "s => s.getBoundingClientRect().toJSON()")
+    assert box["left"] >= 0 and box["right"] <= 1280 and box["bottom"] <= 720  # ... fitted, it does
+    zoom = float(page.page.get_attribute("body", "data-zoom"))
+    assert zoom == pytest.approx(box["width"] / width, rel=1e-2) and zoom < 1
+    labels = page.page.eval_on_selector_all("g.node.value .field-label", "els => els.map(e => e.textContent)")
+    assert {"x1", "x2", "w1", "w2", "b", "n", "o", "x1*w1 + x2*w2"} <= set(labels)
+    assert {"2 * n", "exp(2 * n)", "exp(2 * n) - 1", "exp(2 * n) + 1"} <= set(labels)  # the inner nodes
+    unnamed = page.page.eval_on_selector_all("g.node.value:not(:has(.field-label)) .field-data",
+                                             "els => els.map(e => e.textContent)")
+    assert sorted(unnamed) == ["data 1", "data 1", "data 2"]  # only the constants, which their number names
+    assert len(labels) == 14
+    page.key("+")  # zoom in, then pan by dragging
+    assert float(page.page.get_attribute("body", "data-zoom")) == pytest.approx(zoom * 1.25, rel=1e-2)
+    page.page.mouse.move(900, 500)
+    page.page.mouse.down()
+    page.page.mouse.move(500, 500, steps=4)
+    page.page.mouse.up()
+    assert page.page.eval_on_selector("#mgx-graph", "g => g.scrollLeft") > 0
+    page.key("0")
+    assert page.page.get_attribute("body", "data-zoom") == "1.000"
+    page.key("f")
+    assert float(page.page.get_attribute("body", "data-zoom")) == pytest.approx(zoom, rel=1e-3)
     page.assert_offline_and_clean()

@@ -10,7 +10,10 @@ import pytest
 import microgradx
 from microgradx import Op, UnknownComponentError, Value, hookimpl, ops, topological_order
 from microgradx.datasets import load
-from microgradx.nn import MLP, SGD, Hinge, Layer, LinearDecay, Neuron
+from microgradx.nn import SGD, Hinge, LinearDecay
+from microgradx.nn import DenseLayer as Layer  # the registered layers (micrograd's are Layer, MLP, Neuron)
+from microgradx.nn import DenseMLP as MLP
+from microgradx.nn import DenseNeuron as Neuron
 from microgradx.testing import gradcheck
 
 

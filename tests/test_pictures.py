@@ -139,9 +139,9 @@ def test_the_graph_commands_print_the_documented_gradients_and_draw_them(tmp_pat
             for name, grad in grads.items():
                 assert name in texts and f"grad {format_number(grad)}" in texts
                 assert f"d(result)/d{name} = {format_number(grad, 6)}" in proc.stdout
-            assert {"mul", "add", "tanh", "grad 1"} <= set(texts)
+            assert {"*", "+", "tanh", "grad 1"} <= set(texts)
         elif "--neuron" in command:
-            assert {"x0", "x1", "w0", "w1", "b", "out", "mul", "add", "tanh"} <= set(texts)
+            assert {"x0", "x1", "w0", "w1", "b", "out", "*", "+", "tanh"} <= set(texts)
         else:  # --mlp ... --collapse
             assert {"neuron 0.0", "neuron 0.2", "neuron 1.0"} <= set(texts)
 

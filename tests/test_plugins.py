@@ -176,7 +176,7 @@ def test_the_plugin_flags_read_on_and_off_alike(monkeypatch, raw, on):
     monkeypatch.setattr(discovery, "entry_points", lambda group: looked.append(group) or [])
     monkeypatch.setenv("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD", raw)
     monkeypatch.setenv("MICROGRADX_STRICT_PLUGINS", raw)
-    assert discovery.entry_point_plugins() == []
+    assert discovery.entry_point_plugins(discovery.new_plugin_manager()) == []
     assert looked == ([] if on else ["microgradx"])
     assert (problems.strict_selection() is not None) is on
 

@@ -254,7 +254,7 @@ def test_model_meta_says_how_to_rebuild_the_data():
     ({"optimizer": "rmsprop"}, UnknownComponentError, "'rmsprop' is registered; registered optimizers: adam, sgd"),
     ({"loss": "nope"}, UnknownComponentError, "registered losses: bce, hinge, mse, softmax_ce"),
     ({"schedule": "step"}, UnknownComponentError, "registered schedules: constant, cosine, invscaling, linear"),
-    ({"dataset": "mnist"}, UnknownComponentError, "registered datasets: breast_cancer"),
+    ({"dataset": "mnist"}, UnknownComponentError, "registered datasets: .*breast_cancer"),
     ({"dataset": "iris", "loss": "bce"}, ValueError, "dataset 'iris' has 3 classes; use a multiclass loss"),
     ({"hidden": (16, 0)}, ValueError, "hidden layer size must be at least 1, got 0"),
     ({"activation": "nope"}, UnknownComponentError, "activation='nope'"),
@@ -317,9 +317,12 @@ def test_sample_weight_is_checked_at_construction():
 def test_a_loss_that_grows_by_orders_of_magnitude_warns_once_naming_the_learning_rate():
     with pytest.warns(DivergenceWarning, match=r"grew from .* to .* by epoch \d+: the learning rate lr=100 is most "
                                                r"likely too large; try a smaller one, such as 10") as caught:
-        Trainer(lr=100, epochs=6, seed=0).fit()  # SGD on breast cancer, 100x too large a step
+        trainer = Trainer(lr=100, epochs=6, seed=0)
+        assert trainer.divergence is None
+        trainer.fit()  # SGD on breast cancer, 100x too large a step
     diverged = [w for w in caught if issubclass(w.category, DivergenceWarning)]
     assert len(diverged) == 1 and diverged[0].message.lr == 100.0
+    assert trainer.divergence is diverged[0].message  # kept for callers that show it elsewhere (the playground)
     assert diverged[0].message.loss > 1000 * diverged[0].message.reference
     import warnings
 
@@ -345,3 +348,30 @@ def test_compiled_and_eager_training_give_the_same_run(mode):
     np.testing.assert_allclose(a.loss, b.loss, rtol=1e-10)
     np.testing.assert_allclose(compiled.model.get_weights(), eager.model.get_weights(), rtol=1e-9, atol=1e-12)
     assert a.test_accuracy == b.test_accuracy
+
+
+def test_a_loss_without_the_fast_path_trains_with_a_warning_naming_what_it_lacks():
+    """Issue 24: the Trainer took the compiled fast path only if a loss had encode_targets, build, per_example and
+    penalised, and said nothing otherwise; now `microgradx.types.CompiledLoss` declares them and a loss that lacks
+    them gets a warning naming what it lacks (it still trains, to the same numbers, eagerly on compiled outputs)."""
+    import warnings as _warnings
+
+    from microgradx.nn import MSE
+    from microgradx.types import FastPathWarning
+
+    class PlainMSE:  # the Loss protocol only: __call__, task, predict
+        task = "regression"
+
+        def __call__(self, outputs, targets, params=None):
+            return MSE()(outputs, targets, params)
+
+        def predict(self, outputs):
+            return MSE().predict(outputs)
+
+    settings = dict(dataset="diabetes", epochs=2, seed=0, optimizer="sgd", optimizer_options={"lr": 0.01})
+    with pytest.warns(FastPathWarning, match=r"loss PlainMSE lacks encode_targets, build \(microgradx.types"):
+        plain = Trainer(loss=PlainMSE(), **settings).fit()
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error", FastPathWarning)  # the bundled loss has the whole fast path: no warning
+        fast = Trainer(loss="mse", **settings).fit()
+    np.testing.assert_allclose(plain.loss, fast.loss, rtol=1e-9)

@@ -6,7 +6,8 @@ import pytest
 
 import microgradx
 from microgradx import get_registry
-from microgradx.types import Callback, Layer, Loss, Model, Optimizer
+from microgradx.train import Callback
+from microgradx.types import Layer, Loss, Model, Optimizer
 
 
 def test_the_bundled_components_match_the_protocols():

@@ -2,9 +2,10 @@
 
 ``plugins`` and ``gradcheck`` (`microgradx.cli.plugins`), ``train`` and ``evaluate``
 (`microgradx.cli.train`), ``graph`` (`microgradx.cli.graph`), ``new-plugin``
-(`microgradx.cli.newplugin`). Each module adds its subparsers with an ``add_*_commands(sub)``
-function; a handler is ``cmd_NAME(args) -> int``. ``-p MODULE`` (before the subcommand, any
-number of times) loads a plugin module that is not installed, for that command.
+(`microgradx.cli.newplugin`), ``playground`` (`microgradx.cli.playground`). Each module adds
+its subparsers with an ``add_*_commands(sub)`` function; a handler is ``cmd_NAME(args) -> int``.
+``-p MODULE`` (before the subcommand, any number of times) loads a plugin module that is not
+installed, for that command.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from collections.abc import Sequence
 from typing import Optional
 
 from microgradx import __version__
+from microgradx.registry import discovery
+from microgradx.registry.core import reset_registry
+from microgradx.registry.errors import PluginLoadError
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``microgradx`` command, with every subcommand."""
     from microgradx.cli.graph import add_graph_command
     from microgradx.cli.newplugin import add_newplugin_command
+    from microgradx.cli.playground import add_playground_command
     from microgradx.cli.plugins import add_plugin_commands
     from microgradx.cli.train import add_train_commands
 
@@ -34,14 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_graph_command(sub)
     add_train_commands(sub)
     add_newplugin_command(sub)
+    add_playground_command(sub)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``microgradx`` console script."""
-    from microgradx.registry import discovery
-    from microgradx.registry.core import reset_registry
-    from microgradx.registry.errors import PluginLoadError
 
     args = build_parser().parse_args(argv)
     previous = discovery.set_cli_modules(args.plugin_modules)

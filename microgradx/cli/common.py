@@ -9,7 +9,8 @@ from typing import Any, NoReturn, Optional
 
 #: Errors that mean "a bad setting": reported as one line, exit status 2, no traceback.
 _SETTING_ERRORS = (ValueError, TypeError, LookupError, ImportError, OSError)
-_DATASET_SETTINGS = ("seed", "test_size", "n_samples", "noise", "standardize", "path", "target", "task", "delimiter")
+_DATASET_SETTINGS = ("seed", "test_size", "n_samples", "noise", "standardize", "path", "target", "task", "delimiter",
+                     "categorical", "labels", "impute", "ignore")
 
 
 class UsageError(ValueError):
@@ -48,9 +49,9 @@ def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 def parse_component(text: str, option: str) -> tuple[str, dict]:
     """``"name"`` or ``"name:key=value:key=value"`` -> ``(name, {key: value})``; a `UsageError` if malformed.
 
-    The same reading as in Python (`microgradx.train.components.parse_component`).
+    The same reading as in Python (`microgradx.registry.components.parse_component`).
     """
-    from microgradx.train.components import parse_component as parse
+    from microgradx.registry.components import parse_component as parse
 
     try:
         return parse(text, option)

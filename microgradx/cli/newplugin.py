@@ -11,161 +11,17 @@ import argparse
 import keyword
 import re
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from microgradx.registry.core import get_registry
+
 _DIST_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
-PYPROJECT = '''\
-[build-system]
-requires = ["setuptools>=64"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "{dist}"
-dynamic = ["version"]
-description = "A microgradx plugin: the op {op}"
-readme = "README.md"
-requires-python = ">=3.10"
-dependencies = ["{requirement}"]  # the microgradx versions with this plugin API (see PLUGIN_API_VERSION)
-
-[project.optional-dependencies]
-test = ["pytest>=7.4"]
-
-# The one line that makes this a microgradx plugin: entry-point name = the module with the @hookimpl functions.
-[project.entry-points.microgradx]
-{package} = "{package}.plugin"
-
-[tool.setuptools.packages.find]
-where = ["src"]
-
-[tool.setuptools.package-data]
-{package} = ["py.typed"]
-
-[tool.setuptools.dynamic]
-version = {{ attr = "{package}.__version__" }}
-
-[tool.pytest.ini_options]
-testpaths = ["tests"]
-addopts = "-ra"
-'''
-
-INIT = '''\
-"""{dist}: a microgradx plugin adding the op ``{op}``.
-
-Once the distribution is installed, microgradx finds it through its entry point ``{package}``
-(the module `{package}.plugin`): ``ops.{op}(v)`` and ``v.{op}()`` work everywhere, with no import.
-"""
-
-__version__ = "0.1.0"
-'''
-
-PLUGIN = '''\
-"""The hooks of {dist}: the module that its ``microgradx`` entry point names.
-
-microgradx calls each hook once, when it first needs its registry, with a ``register``
-callback; ``microgradx plugins`` then lists what was registered as coming from this plugin.
-"""
-
-from __future__ import annotations
-
-from typing import Any
-
-from microgradx import Op, hookimpl
-from microgradx.types import Register
-
-# The example op computes x / (1 + |x|). Replace forward and backward with your function:
-# each x is a float (one example) or a 1-D numpy array of lanes (a batch), so write it with
-# operators, abs() and microgradx.engine.lanes.lanewise(math_fn, numpy_fn); never modify x in place.
-
-
-def _forward(x: Any) -> Any:
-    """The op's value for a float or an array of lanes."""
-    return x / (1.0 + abs(x))
-
-
-def _backward(g: Any, out: Any, x: Any) -> tuple[Any]:
-    """One gradient per input, as a tuple: ``g * d(out)/dx``."""
-    d = 1.0 + abs(x)
-    return (g / (d * d),)
-
-
-{op} = Op(name="{op}", arity=1, forward=_forward, backward=_backward, doc="x / (1 + |x|)")
-
-
-@hookimpl
-def microgradx_register_ops(register: Register) -> None:
-    """Register the op {op}."""
-    register({op})
-'''
-
-TESTS = '''\
-"""Tests of {dist}, written with microgradx's pytest fixtures ``check_op`` and ``gradcheck``.
-
-The fixtures come with microgradx (its ``pytest11`` entry point): no import or conftest needed.
-The tests need the distribution installed (``pip install -e ".[test]"``): they check that
-microgradx finds it through its entry point, as users will.
-"""
-
-from __future__ import annotations
-
-import numpy as np
-import pytest
-from microgradx import Value, get_registry, ops
-
-from {package} import __version__
-
-
-def test_microgradx_finds_the_plugin_through_its_entry_point():
-    info = next((p for p in get_registry().plugins if p.name == "{package}"), None)
-    assert info is not None, "entry point {package} not found: install the distribution (pip install -e .)"
-    assert info.error is None, info.error
-    assert info.distribution == "{dist}" and info.version == __version__
-    assert {{(c.kind, c.name) for c in info.components}} == {{("ops", "{op}")}}
-
-
-def test_{op}_keeps_the_op_contract(check_op):
-    # arity, float/lane shapes and agreement, no input modified, large and tiny inputs,
-    # and gradients against finite differences, in scalar and lane mode
-    assert check_op("{op}").ok
-
-
-@pytest.mark.parametrize("x", [-3.0, -0.5, 0.25, 2.0])
-def test_{op}_gradients_through_a_composition(gradcheck, x):
-    assert gradcheck(lambda v: v.{op}() * v, [x]).ok
-    assert gradcheck(lambda v: ops.{op}(v).tanh(), [np.array([x, -x, 2.0 * x])]).ok
-
-
-def test_{op}_values():
-    assert Value(1.0).{op}().data == 0.5
-    assert Value(np.array([-3.0, 0.0])).{op}().data.tolist() == [-0.75, 0.0]
-'''
-
-README = '''\
-# {dist}
-
-A [microgradx](https://pypi.org/project/microgradx/) plugin that adds the op `{op}`.
-
-```sh
-pip install -e ".[test]"      # microgradx finds the plugin through its entry point
-microgradx plugins            # {package}  ({dist} 0.1.0)  ops: {op}
-microgradx gradcheck {op}
-pytest                        # the tests use microgradx's fixtures check_op and gradcheck
-```
-
-Then `ops.{op}(v)` and `v.{op}()` work in any program, with no import of `{package}`.
-
-* **Try a change without installing**: `PYTHONPATH=src microgradx -p {package}.plugin plugins`
-  (`-p` loads a plugin module for one command; `MICROGRADX_PLUGIN_MODULES` does it for every process).
-* **In CI**: `microgradx plugins --check` exits 1 when a plugin failed to load, was skipped or
-  clashes; `MICROGRADX_STRICT_PLUGINS={dist} pytest` turns problems with this plugin (and only
-  this one) into errors.
-* **Publish**: `python -m build && twine upload dist/*`.
-
-Layout: `pyproject.toml` (the entry point `[project.entry-points.microgradx]`),
-`src/{package}/plugin.py` (the op and its `@hookimpl` registration hook), `tests/`.
-microgradx's plugin guide (docs/plugins.md) shows losses, optimizers, layers, datasets and callbacks.
-'''
+#: The plugin distribution's files, as templates (``str.format`` with ``dist``, ``package``, ``op`` and
+#: ``requirement``; a ``.tmpl`` suffix is dropped, and ``{package}`` in a path is the package's name).
+TEMPLATE = "plugin_template"
 
 
 def requirement(version: str) -> str:
@@ -184,6 +40,10 @@ class TemplateError(ValueError):
     """A bad name for a new plugin, or a folder that already exists."""
 
 
+#: Longest distribution name accepted: it names a folder, a package and files, and a file name has at most 255 bytes.
+MAX_NAME = 100
+
+
 def names_for(name: str, op: str | None = None) -> dict[str, str]:
     """The names a new plugin distribution uses: ``dist``, ``package`` (import name) and ``op``.
 
@@ -191,6 +51,9 @@ def names_for(name: str, op: str | None = None) -> dict[str, str]:
     (``mgx_swish``); the op defaults to the package name without a ``microgradx_`` or
     ``mgx_`` prefix (``swish``). Raises `TemplateError` for a name that cannot be used.
     """
+    if len(name) > MAX_NAME:
+        raise TemplateError(f"the name {name[:40]!r}... is {len(name)} characters long; a distribution name here may "
+                            f"have at most {MAX_NAME} (it names a folder and a package)")
     if not _DIST_NAME.match(name):
         raise TemplateError(f"{name!r} is not a valid distribution name (letters, digits, '-', '_' and '.', "
                             f"starting and ending with a letter or digit)")
@@ -203,7 +66,6 @@ def names_for(name: str, op: str | None = None) -> dict[str, str]:
     if not op.isidentifier() or op.startswith("_") or keyword.iskeyword(op):
         raise TemplateError(f"{op!r} cannot be an op name (a Python identifier not starting with '_'); "
                             f"pass --op NAME")
-    from microgradx.registry.core import get_registry
 
     taken = get_registry().names("ops")
     if op in taken:
@@ -224,19 +86,26 @@ def write_plugin(name: str, directory: Path | str = ".", op: str | None = None) 
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise TemplateError(f"{root} already exists and is not an empty folder")
     values = {**names, "requirement": requirement(__version__)}
-    package = root / "src" / names["package"]
-    files = {
-        root / "pyproject.toml": PYPROJECT,
-        root / "README.md": README,
-        package / "__init__.py": INIT,
-        package / "plugin.py": PLUGIN,
-        package / "py.typed": "",
-        root / "tests" / "test_plugin.py": TESTS,
-    }
-    for path, template in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(**values), encoding="utf-8")
+    template = resources.files("microgradx.cli") / TEMPLATE
+    try:
+        for source, parts in _template_files(template):
+            path = root.joinpath(*[part.format(**values) for part in parts])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(source.read_text(encoding="utf-8").format(**values), encoding="utf-8")
+    except OSError as exc:
+        raise TemplateError(f"cannot write {exc.filename or root}: {exc.strerror or exc}") from None
     return root
+
+
+def _template_files(folder: Any, parts: tuple = ()) -> list:
+    """``(template file, path parts of the file it makes)`` for every file under ``folder``."""
+    found = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            found += _template_files(entry, (*parts, entry.name))
+        else:
+            found.append((entry, (*parts, entry.name.removesuffix(".tmpl"))))
+    return found
 
 
 def cmd_new_plugin(args: argparse.Namespace) -> int:

@@ -9,6 +9,9 @@ import sys
 import traceback
 from typing import Any
 
+from microgradx.registry.core import get_registry
+from microgradx.registry.errors import PluginError
+from microgradx.registry.problems import lenient, strict_selection
 from microgradx.registry.resolve import SINGULAR
 
 #: The listing's line for each outcome of `microgradx.registry.resolve` (keys of `plugins_report`),
@@ -49,7 +52,6 @@ def plugins_report(tracebacks: bool = True) -> list[dict]:
     (functions named like hooks without ``@hookimpl``); ``error`` (why the whole plugin was
     skipped) and ``traceback`` (of the original exception, when there is one and ``tracebacks``).
     """
-    from microgradx.registry.core import get_registry
 
     report = []
     for info in get_registry().plugins:
@@ -112,8 +114,6 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     The registry is built leniently here: in strict mode the listing still shows what loaded
     and what failed, and the exit status is 1 when a problem concerns a strict plugin.
     """
-    from microgradx.registry.core import get_registry
-    from microgradx.registry.problems import lenient, strict_selection
 
     with lenient():
         registry = get_registry()
@@ -144,7 +144,6 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def _op_origin(name: str) -> str:
     """' from plugin NAME (distribution DIST VERSION)' for a registered op, else ''."""
-    from microgradx.registry.core import get_registry
 
     try:
         return f" from {get_registry().component('ops', name).plugin.where}"
@@ -154,8 +153,6 @@ def _op_origin(name: str) -> str:
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
     """Run `check_op` on the named (or every) registered op; exit 1 when any fails."""
-    from microgradx.registry.core import get_registry
-    from microgradx.registry.errors import PluginError
     from microgradx.testing.checks import GradcheckError, check_op
 
     registry = get_registry()  # in strict mode a broken plugin stops here, before any op is checked

@@ -17,7 +17,8 @@ from microgradx.cli.common import (
     _percent,
     parse_component,
 )
-from microgradx.train.components import settings_of
+from microgradx.registry.components import settings_of
+from microgradx.registry.core import get_registry
 
 
 def _hidden_sizes(text: str) -> list[int]:
@@ -32,6 +33,18 @@ def _hidden_sizes(text: str) -> list[int]:
     return sizes
 
 
+def _train_sample(text: str) -> Optional[int]:
+    if text.strip().lower() == "all":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of examples, 'all' or 0, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of examples >= 0, got {text!r}")
+    return n
+
+
 def _batch_size(text: str) -> Optional[int]:
     if text.strip().lower() == "full":
         return None
@@ -43,7 +56,7 @@ def _batch_size(text: str) -> Optional[int]:
 
 def _check_settings(registry: Any, option: str, kind: str, name: str, settings: dict) -> None:
     """Refuse a NAME:KEY=VALUE setting that the component does not have, listing the ones it has."""
-    from microgradx.train.components import check_settings
+    from microgradx.registry.components import check_settings
 
     try:
         check_settings(registry, kind, name, settings, where=option)
@@ -69,12 +82,25 @@ def _dataset_choice(args: argparse.Namespace) -> tuple[str, dict]:
     if data is not None:
         name = "csv"
         options.update(path=data, target=args.target, task=args.task)
+        if args.categorical:
+            options["categorical"] = list(args.categorical)
+        if args.ignore:
+            options["ignore"] = list(args.ignore)
+        if args.labels is not None:
+            options["labels"] = args.labels
+        if args.impute is not None:
+            options["impute"] = args.impute
+        if not args.quiet:
+            options["progress"] = None  # a bar on a terminal while a large file is read
+        else:
+            options["progress"] = False
         for option, value in (("--samples", args.samples), ("--noise", args.noise)):
             if value is not None:
                 raise UsageError(f"{option} applies only to the synthetic datasets (moons, circles), not to --data")
     else:
-        for option, value in (("--target", args.target), ("--task", args.task)):
-            if value is not None:
+        for option, value in (("--target", args.target), ("--task", args.task), ("--categorical", args.categorical),
+                              ("--labels", args.labels), ("--impute", args.impute), ("--ignore", args.ignore)):
+            if value:
                 raise UsageError(f"{option} applies to --data FILE.csv only")
         name = name or "breast_cancer"
         for key, value in (("n_samples", args.samples), ("noise", args.noise)):
@@ -87,7 +113,6 @@ def _dataset_choice(args: argparse.Namespace) -> tuple[str, dict]:
 
 def _build_trainer(args: argparse.Namespace) -> Any:
     """A `Trainer` from the ``train`` options (every failure is a setting error)."""
-    from microgradx.registry.core import get_registry
     from microgradx.train import Trainer
 
     registry = get_registry()
@@ -139,6 +164,7 @@ def _build_trainer(args: argparse.Namespace) -> Any:
         hidden=args.hidden, activation=args.activation, loss_options=loss_options or None,
         optimizer_options=optimizer_options or None, schedule_options=schedule_options or None,
         dataset_options=dataset_options or None, model_options=model_options or None, compile=not args.eager,
+        train_sample=args.train_sample,
     )
 
 
@@ -162,10 +188,12 @@ def _final_metrics(trainer: Any, history: Any) -> dict:
     from microgradx.cli.scores import regression_scores
 
     ds, last = trainer.dataset, dict(history.last)
-    splits = [("train", ds.X_train, ds.y_train)]
+    splits = [("train", *trainer.train_rows())] if trainer.train_sample != 0 else []
     if ds.X_test is not None and len(ds.X_test):
         splits.append(("test", ds.X_test, ds.y_test))
     for split, X, y in splits:
+        if not len(y):
+            continue
         result = trainer.evaluate(X, y)
         last["loss" if split == "train" else "test_loss"] = result["loss"]
         last[f"{split}_accuracy"] = result.get("accuracy")
@@ -199,7 +227,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     saved = plotted = None
     try:
         if args.save:
-            saved = str(modelfile.save(trainer.model, args.save, meta=trainer.model_meta(),
+            saved = str(modelfile.save(trainer.model, args.save, meta=trainer.model_meta(args.save),
                                        schema=trainer.model_schema()))
         if args.plot:
             from microgradx.plotting import plot_history
@@ -247,12 +275,15 @@ def _print_report(trainer: Any, history: Any, result: dict, last: dict) -> None:
     print(f"training   loss {result['loss_name']}, optimizer {result['optimizer']}, schedule {schedule}, "
           f"{len(history)} epochs{stopped}, {batch}, {trainer.mode} mode")
     test_loss = f", test loss {last['test_loss']:.4f}" if "test_loss" in last else ""
+    k = trainer.train_sample
+    on = f" (on {k} of {result['n_train']})" if k is not None and 0 < k < result["n_train"] else ""
     if ds.task == "regression":
         unit = f" {ds.target_name}" if ds.target_name else ""
-        print(f"result     train R² {last['train_r2']:.3f}, test R² {last.get('test_r2', float('nan')):.3f}, "
+        train = f"train R² {last['train_r2']:.3f}{on}, " if "train_r2" in last else ""
+        print(f"result     {train}test R² {last.get('test_r2', float('nan')):.3f}, "
               f"test RMSE {last.get('test_rmse', float('nan')):.4g}{unit} (loss {last['loss']:.4f}{test_loss})")
     else:
-        print(f"result     train accuracy {_percent(last.get('train_accuracy'))}, "
+        print(f"result     train accuracy {_percent(last.get('train_accuracy'))}{on}, "
               f"test accuracy {_percent(last.get('test_accuracy'))} (loss {last['loss']:.4f}{test_loss})")
     per_epoch = 1000 * history.total_seconds / max(1, len(history))
     print(f"time       {history.total_seconds:.2f} s ({per_epoch:.0f} ms per epoch)")
@@ -280,6 +311,21 @@ def add_train_commands(sub: Any) -> None:
     p.add_argument("--target", default=None, metavar="COLUMN", help="the target column of --data (default: the last)")
     p.add_argument("--task", default=None, choices=("classification", "regression"),
                    help="the task of --data (default: inferred: text labels or few distinct integers classify)")
+    p.add_argument("--categorical", action="append", default=[], metavar="COLUMN",
+                   help="read this feature column of --data as categories (one-hot encoded) even if it holds "
+                        "numbers; text columns are categories anyway (repeatable)")
+    p.add_argument("--ignore", action="append", default=[], metavar="COLUMN",
+                   help="leave this column of --data out (an ID, a note); repeatable")
+    p.add_argument("--labels", default=None, choices=("text", "numeric"),
+                   help="class labels of --data: text (default: each label's exact text is a class, 001 stays 001) "
+                        "or numeric (labels read as numbers: 1 and 1.0 are one class)")
+    p.add_argument("--impute", default=None, choices=("mean", "median", "most_frequent"),
+                   help="fill missing values of --data with the training split's mean, median or most frequent "
+                        "value (categories: the most frequent); stored in the model file for predict. Default: a "
+                        "missing value is an error naming its row and column")
+    p.add_argument("--train-sample", dest="train_sample", type=_train_sample, default=10_000, metavar="N",
+                   help="measure each epoch's training accuracy on a seeded sample of N training examples, "
+                        "'all', or 0 for none (default: 10000)")
     p.add_argument("--model", default="MLP",
                    help="registered layer, built as MODEL(n_features, [*hidden, n_outputs]) (default: MLP)")
     p.add_argument("--hidden", type=_hidden_sizes, default=[16, 16], metavar="SIZES",

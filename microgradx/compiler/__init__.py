@@ -7,8 +7,9 @@ into ``dot``), ``plan.py`` lays the values out in arrays and groups the nodes,
 ``batching.py`` (the ops' rules), ``kernels.py``, ``products.py`` and ``reductions.py`` run
 each group as one numpy call, reading and writing rows as ``rows.py`` says, ``replay.py``
 runs a plan forward and backward on a call's arrays, which ``workspace.py`` keeps for the
-next call, ``function.py`` is the compiled function (``check.py`` its ``check=True``), and
-``params.py`` keeps parameters in one flat array for the optimizer.
+next call, ``function.py`` is the compiled function (``check.py`` its ``check=True``).
+Parameters kept in one flat array for a training loop are the engine's
+(`microgradx.engine.parameter`): a replay reads them in one slice.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ from typing import Any
 
 from microgradx.compiler.check import StaleRecordingError
 from microgradx.compiler.function import CompiledFunction
-from microgradx.compiler.params import Parameter, ParameterStore
 from microgradx.compiler.replay import CompiledValue
 from microgradx.compiler.trace import TracedDataError
 
-__all__ = ["CompiledFunction", "CompiledValue", "Parameter", "ParameterStore", "StaleRecordingError", "TracedDataError",
-           "compile"]
+__all__ = ["CompiledFunction", "CompiledValue", "StaleRecordingError", "TracedDataError", "compile"]
 
 
 def compile(fn: Callable[..., Any], lanes: bool = True, check: bool = False) -> CompiledFunction:

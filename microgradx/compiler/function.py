@@ -35,7 +35,7 @@ class Recorded:
 
     plan: Plan
     closed: ClosedFloats
-    table_ops: tuple  # (op name, the op the op table held for it when recording), for each op the nodes used
+    table_ops: tuple  # (op name, the op the op table held under it when recording), for the names of the nodes' ops
     workspaces: Workspaces = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -206,7 +206,9 @@ class CompiledFunction:
                 kind != "input" and lanes == rows for (kind, *_), lanes in zip(program.leaves, program.lanes)))
             plan = make_plan(program, [None if a is None else a.shape for a in arrays], self.lanes)
         program.data = []  # every node's recorded number: as big as the eager graph, and never read again
-        table_ops = tuple((op.name, op) for op in program.made_with if dict.get(OPS, op.name) is op)
+        # the table's op under each name the nodes' ops have (a constant exponent's op is the table's pow's)
+        table_ops = tuple({op.name: dict.get(OPS, op.name) for op in program.made_with
+                           if dict.get(OPS, op.name) is not None}.items())
         return Recorded(plan, ClosedFloats(plan.closed_float), table_ops), by_rows
 
     def _compare(self, plan: Plan, call: Call, args: tuple, arrays: list) -> None:

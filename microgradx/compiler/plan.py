@@ -26,9 +26,9 @@ import attrs
 import numpy as np
 
 from microgradx.compiler.kernels import ElementwiseKernel, NodeKernel
-from microgradx.compiler.params import ParameterStore
 from microgradx.compiler.record import Program
 from microgradx.compiler.rows import Batch, Block, Gather
+from microgradx.engine.parameter import ParameterStore
 
 #: Gradient variants: 0 for the closed-over Values only, 1 for those and the inputs.
 PARAMS, INPUTS = 0, 1
@@ -159,7 +159,7 @@ def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
         if leaf[0] == "input":
             _, arg, position = leaf
             row_of[v] = input_rows[arg][1] + position
-        elif leaf[0] == "closed" and lanes[v] == 0 and leaf[1]._op is None:
+        elif leaf[0] == "closed" and lanes[v] == 0 and leaf[1].op is None:
             closed_float.append((v, leaf[1]))
     located = ParameterStore.locate([value for _, value in closed_float]) if closed_float else None
     if located is not None:  # the optimizer's order: its array is then read and updated as one slice
@@ -168,9 +168,9 @@ def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
     for k, (v, _) in enumerate(closed_float):
         row_of[v] = closed_first + k
     for v, leaf in enumerate(program.leaves):
-        if leaf[0] == "closed" and (lanes[v] or leaf[1]._op is not None):
+        if leaf[0] == "closed" and (lanes[v] or leaf[1].op is not None):
             row_of[v] = take_rows(int(lanes[v]), 1)
-            (closed_nodes if leaf[1]._op is not None else closed_lanes).append((int(lanes[v]), int(row_of[v]), leaf[1]))
+            (closed_nodes if leaf[1].op is not None else closed_lanes).append((int(lanes[v]), int(row_of[v]), leaf[1]))
         elif leaf[0] == "const":
             consts[int(lanes[v])].append((v, leaf[1]))
     constants = {}

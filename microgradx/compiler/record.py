@@ -66,13 +66,13 @@ def count_uses(outputs: list, rec: Recording) -> Callable[[Any], int]:
     made, ends = rec.made, set(outputs)
     counts = Counter(chain.from_iterable(map(_parents, made)))  # (C loops: a recording has many nodes)
     unused = len(made) - sum(map(counts.__contains__, made))  # made nodes nothing made uses
-    if unused > sum(1 for o in ends if o not in counts and o._op is not None and rec.owns(o)):  # dropped work
-        counts, stack = Counter(), [o for o in ends if o._op is not None and rec.owns(o)]
+    if unused > sum(1 for o in ends if o not in counts and o.op is not None and rec.owns(o)):  # dropped work
+        counts, stack = Counter(), [o for o in ends if o.op is not None and rec.owns(o)]
         seen = set(stack)
         while stack:
             for p in stack.pop()._parents:
                 counts[p] += 1
-                if p not in seen and p._op is not None and rec.owns(p):
+                if p not in seen and p.op is not None and rec.owns(p):
                     seen.add(p)
                     stack.append(p)
     counts.update(outputs)
@@ -117,7 +117,7 @@ def read_graph(outputs: list, single: bool, rec: Recording, positions: dict) -> 
             node_inputs.append(list(map(ids.__getitem__, node[1])))  # (C loops: a dot has many inputs)
             node_data.append(_item(v.data, 0))
         elif v not in ids:
-            op = v._op
+            op = v.op
             if op is None or not rec.owns(v):  # a leaf, or a node made before the call: read as it stands
                 leaves.append(leaf(v))
                 leaf_lanes.append(lanes(v))

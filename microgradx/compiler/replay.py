@@ -16,13 +16,13 @@ from typing import Any, Optional
 
 import numpy as np
 
-from microgradx.compiler.params import StoreLookup
 from microgradx.compiler.plan import INPUTS, PARAMS, Plan
 from microgradx.compiler.rows import Env
 from microgradx.compiler.workspace import Workspace, Workspaces
 from microgradx.engine.autograd import backward
 from microgradx.engine.errors import check_seed
 from microgradx.engine.op import VARIADIC, Op
+from microgradx.engine.parameter import StoreLookup
 from microgradx.engine.value import Value
 
 _GRAD_LOCK = threading.Lock()  # gradients of shared parameters are added by one replay at a time

@@ -7,6 +7,8 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
+from microgradx.registry.core import get_registry
+
 TASKS = ("binary", "multiclass", "regression")
 
 
@@ -25,6 +27,8 @@ def _vector(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
+    if isinstance(a, np.ndarray) and a.flags.owndata and not a.flags.writeable:
+        return a  # already frozen by its maker (split_dataset): no second copy of a large table
     a = np.array(a)  # a private copy, frozen like the Dataset
     a.flags.writeable = False
     return a
@@ -43,6 +47,9 @@ class Dataset:
         feature_names, class_names: tuples of strings.
         mean, scale: the standardisation fitted on the training split (``(X - mean) / scale``
             was applied to both splits), or None when the data was not standardised.
+        inputs: for a CSV file with text columns or imputed values, what each raw column became
+            (`microgradx.datasets.encoding.InputColumn`; X holds their one-hot inputs); else empty.
+        fingerprint: a CSV file's ``{"size", "sha256"}``, so a model can tell its data changed.
     """
 
     name: str
@@ -61,6 +68,8 @@ class Dataset:
     target_mean: Optional[float] = attrs.field(default=None, repr=False)
     target_scale: Optional[float] = attrs.field(default=None, repr=False)
     source: Optional[str] = attrs.field(default=None, repr=False)
+    inputs: tuple = attrs.field(default=(), converter=tuple, repr=False)
+    fingerprint: Optional[dict] = attrs.field(default=None, repr=False)
 
     def __attrs_post_init__(self) -> None:
         for X, y, split in ((self.X_train, self.y_train, "train"), (self.X_test, self.y_test, "test")):
@@ -136,8 +145,7 @@ def load(name: str, **settings: Any) -> Dataset:
 
     ``name`` may carry settings: ``load("csv:path=bc.csv:target=diagnosis")``.
     """
-    from microgradx.registry.core import get_registry
-    from microgradx.train.components import named_with_options
+    from microgradx.registry.components import named_with_options
 
     registry = get_registry()
     name, settings = named_with_options(registry, "datasets", name, settings)

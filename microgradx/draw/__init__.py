@@ -6,6 +6,8 @@
 * `to_svg` -- an SVG picture laid out in Python, no Graphviz needed (`microgradx.draw.svg`);
 * `draw` -- a picture file: SVG, PNG or PDF through Graphviz, or SVG from the built-in layout
   where Graphviz is not installed (`microgradx.draw.files`);
+* `draw_dot` -- micrograd's ``draw_dot(root)``: a picture a notebook shows inline
+  (`microgradx.draw.inline`);
 * `explore` -- one self-contained HTML page that steps the forward and backward pass node by
   node (`microgradx.draw.explore`), computed by `backward_steps` (`microgradx.draw.steps`).
 
@@ -24,6 +26,7 @@ from microgradx.draw.files import (
     find_dot,
     write_atomic,
 )
+from microgradx.draw.inline import Drawing, draw_dot
 from microgradx.draw.models import build_model_graph
 from microgradx.draw.page import explore, explorer_html
 from microgradx.draw.picture import COLLAPSE_BY, DEFAULT_MAX_NODES, RANKDIRS, groups_from, named_neurons
@@ -32,6 +35,7 @@ from microgradx.draw.svg import to_svg
 from microgradx.draw.text import escape_record, format_number, summarize
 
 __all__ = ["COLLAPSE_BY", "DEFAULT_MAX_NODES", "DOT_SUFFIXES", "ENGINES", "FORMATS", "INSTALL_HINT", "RANKDIRS",
-           "BackwardStep", "GraphvizNotFoundWarning", "Term", "backward_steps", "build_model_graph", "draw", "explore",
+           "BackwardStep", "Drawing", "GraphvizNotFoundWarning", "Term", "backward_steps", "build_model_graph", "draw",
+           "draw_dot", "explore",
            "explorer_html", "escape_record", "find_dot", "format_number",
            "groups_from", "named_neurons", "summarize", "to_dot", "to_svg", "write_atomic"]

@@ -9,12 +9,13 @@
     True
 
 Each Value is a record ``{ label | data ... | grad ... }`` (a lane Value shows its number
-of lanes, the mean and the first few lanes); each op application is a small ellipse naming
-the op; edges follow the data: ``input -> op -> output``. Inputs of a two-input op other
-than add and mul are numbered (1, 2) on their edges, since order matters for ``sub``,
-``div``, ``pow``. The root has a bold outline. ``collapse=``, ``by=`` and ``max_nodes=`` are
-described in `microgradx.draw.picture`; a collapsed layer is a record with a header and one
-row per output, each row's grad field a port (``o0``, ``o1`` ...) its edges leave from.
+of lanes, the mean and the first few lanes); each op application is a small ellipse showing
+the op's symbol (``*``, ``+``, ``**2``, ``ReLU``: micrograd's ``v._op``); edges follow the
+data: ``input -> op -> output``. Inputs of a two-input op other than add and mul are
+numbered (1, 2) on their edges, since order matters for ``sub``, ``div``, ``pow``. The root
+has a bold outline. ``collapse=``, ``by=`` and ``max_nodes=`` are described in
+`microgradx.draw.picture`; a collapsed layer is a record with a header and one row per
+output, each row's grad field a port (``o0``, ``o1`` ...) its edges leave from.
 """
 
 from __future__ import annotations

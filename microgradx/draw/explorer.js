@@ -91,6 +91,43 @@
     document.body.setAttribute("data-phase", entry.phase);
   }
 
+  // -- zoom and pan: the graph starts fitted to the window; the scroll bars or a drag pan it --
+  var graph = byId("mgx-graph");
+  var natural = { w: svg.viewBox.baseVal.width, h: svg.viewBox.baseVal.height };
+  var zoom = 1, fitting = true, drag = null;
+
+  function setZoom(z, fit) {
+    fitting = Boolean(fit);
+    zoom = Math.max(0.05, Math.min(8, z));
+    svg.setAttribute("width", (natural.w * zoom).toFixed(1));
+    svg.setAttribute("height", (natural.h * zoom).toFixed(1));
+    byId("mgx-zoom").textContent = Math.round(zoom * 100) + "%";
+    document.body.setAttribute("data-zoom", zoom.toFixed(3));
+  }
+
+  function fit() {  // as large as fits the graph's area, at most actual size
+    var style = getComputedStyle(graph);
+    var w = graph.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    var h = graph.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    setZoom(Math.min(1, w / natural.w, h / natural.h), true);
+  }
+
+  byId("mgx-fit").addEventListener("click", fit);
+  byId("mgx-zoom-in").addEventListener("click", function () { setZoom(zoom * 1.25); });
+  byId("mgx-zoom-out").addEventListener("click", function () { setZoom(zoom / 1.25); });
+  window.addEventListener("resize", function () { if (fitting) { fit(); } });
+  graph.addEventListener("pointerdown", function (ev) {
+    if (ev.button !== 0) { return; }
+    drag = { x: ev.clientX, y: ev.clientY, left: graph.scrollLeft, top: graph.scrollTop };
+    graph.classList.add("panning");
+  });
+  window.addEventListener("pointermove", function (ev) {
+    if (!drag) { return; }
+    graph.scrollLeft = drag.left - (ev.clientX - drag.x);
+    graph.scrollTop = drag.top - (ev.clientY - drag.y);
+  });
+  window.addEventListener("pointerup", function () { drag = null; graph.classList.remove("panning"); });
+
   byId("mgx-slider").max = String(last);
   byId("mgx-slider").addEventListener("input", function (ev) { show(parseInt(ev.target.value, 10)); });
   byId("mgx-first").addEventListener("click", function () { show(0); });
@@ -108,8 +145,13 @@
     else if (ev.key === "Home") { show(0); }
     else if (ev.key === "End") { show(last); }
     else if (ev.key === "b") { show(data.seed); }
+    else if (ev.key === "f") { fit(); }
+    else if (ev.key === "+" || ev.key === "=") { setZoom(zoom * 1.25); }
+    else if (ev.key === "-") { setZoom(zoom / 1.25); }
+    else if (ev.key === "0") { setZoom(1); }
     else { return; }
     ev.preventDefault();
   });
   show(data.start);
+  fit();
 })();

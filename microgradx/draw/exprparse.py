@@ -31,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from microgradx.engine.value import Value
+from microgradx.engine.value import Value, apply
+from microgradx.registry.core import get_registry
+from microgradx.registry.errors import PluginError
 
 #: The longest expression text accepted (a guard against pathological input).
 MAX_LENGTH = 10_000
@@ -123,10 +125,15 @@ def evaluate(text: str, bindings: Mapping[str, Any]) -> tuple[Value, dict[str, V
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         col = f" at column {exc.offset}" if exc.offset else f" (column {len(text.strip()) + 1}: unexpected end)"
-        raise ExpressionError(f"cannot parse {text!r}{col}: {exc.msg}") from None
+        raise ExpressionError(f"cannot parse {_start(text)}{col}: {exc.msg}") from None
     except (RecursionError, MemoryError, ValueError) as exc:
-        raise ExpressionError(f"cannot parse {text!r}: {type(exc).__name__} (too deeply nested?)") from None
+        raise ExpressionError(f"cannot parse {_start(text)}: {type(exc).__name__} (too deeply nested?)") from None
     return _Evaluator(text.strip(), bindings).run(tree)
+
+
+def _start(text: str, limit: int = 60) -> str:
+    """The expression quoted for a message: whole when short, else its start and its length."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def _check_name(name: str, where: str) -> None:
@@ -211,7 +218,7 @@ class _Evaluator:
         bound = self.bindings[name]
         if isinstance(bound, Value):
             value = bound
-            if value.label is None:
+            if not value.label:
                 value.label = name
         else:
             try:
@@ -253,9 +260,6 @@ class _Evaluator:
         if node.keywords:
             kw = node.keywords[0]
             raise self.refuse(kw, f"the keyword argument {kw.arg or '**'}= in the call of {name!r}", snippet=False)
-        from microgradx.engine.value import apply
-        from microgradx.registry.core import get_registry
-        from microgradx.registry.errors import PluginError
 
         try:
             op = get_registry().get("ops", name)
@@ -284,6 +288,5 @@ _OPERATORS = {
 
 
 def _is_op(name: str) -> bool:
-    from microgradx.registry.core import get_registry
 
     return name in get_registry().tables["ops"]

@@ -9,7 +9,6 @@ Files get the usual mode for new files (``0666`` less the umask), never a privat
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import warnings
@@ -17,8 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from microgradx import Value
+from microgradx.atomicfile import write_atomically
 from microgradx.draw.dot import to_dot
+from microgradx.engine.value import Value
 
 #: Picture formats `draw` writes (SVG with or without Graphviz; PNG and PDF need it).
 FORMATS = ("svg", "png", "pdf")
@@ -117,54 +117,20 @@ def draw(
                 stacklevel=2,
             )
         return svg_path
-    tmp = _temporary_name(path)  # dot creates it, so it gets the usual mode (0666 less the umask)
     try:
-        try:
-            proc = subprocess.run(
-                [program, f"-T{fmt}", str(dot_path), "-o", str(tmp)],
-                capture_output=True, timeout=timeout, check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(
-                f"Graphviz's dot took more than {timeout:g} s to draw {dot_path}; draw fewer nodes "
-                f"(max_nodes=, or collapse= a model's neurons)"
-            ) from None
-        if proc.returncode != 0:
-            message = proc.stderr.decode("utf-8", "replace").strip()
-            raise RuntimeError(f"Graphviz's dot failed ({proc.returncode}) drawing {dot_path}: {message}")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        proc = subprocess.run([program, f"-T{fmt}", str(dot_path)], capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(
+            f"Graphviz's dot took more than {timeout:g} s to draw {dot_path}; draw fewer nodes "
+            f"(max_nodes=, or collapse= a model's neurons)"
+        ) from None
+    if proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip()
+        raise RuntimeError(f"Graphviz's dot failed ({proc.returncode}) drawing {dot_path}: {message}")
+    write_atomic(path, proc.stdout)
     return path
 
 
-def _temporary_name(path: Path) -> Path:
-    """A fresh hidden name beside ``path`` for a file being written (``.NAME.RANDOM.tmp``)."""
-    return path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-
-
 def write_atomic(path: Union[str, os.PathLike], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: to a temporary file beside it, then renamed over it.
-
-    A reader sees the old file or the whole new one, never a part. The file gets the mode
-    a new file gets (``0666`` less the process umask), not ``tempfile.mkstemp``'s ``0600``;
-    an existing file's mode is kept.
-    """
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    tmp = _temporary_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
+    """Write ``data`` to ``path`` atomically (`microgradx.atomicfile.write_atomically`, the one writer)."""
+    write_atomically(path, lambda f: f.write(data))

@@ -114,15 +114,16 @@ class Scene:
         return box
 
 
-def value_fields(node: Node, precision: int) -> list[tuple[str, str]]:
+def value_fields(node: Node, precision: int, name: Optional[str] = None) -> list[tuple[str, str]]:
     """The record fields of a Value or group node as the pictures show them (after `summarize`);
-    a layer's header fields (its name and what it counts), whose rows are `output_rows`."""
+    a layer's header fields (its name and what it counts), whose rows are `output_rows`.
+    ``name`` labels a Value that has no label of its own (the explorer's ``a * b``)."""
     v = node.value
     fields = []
     if node.group is not None:
         fields.append(("label", node.group))
-    elif v.label is not None:
-        fields.append(("label", str(v.label)))
+    elif v.label or name:
+        fields.append(("label", str(v.label or name)))
     if node.outputs is None:
         fields.append(("data", f"data {summarize(v.data, precision)}"))
         fields.append(("grad", f"grad {summarize(v.grad, precision)}"))
@@ -141,15 +142,17 @@ def output_rows(node: Node, precision: int) -> list[tuple[str, list[tuple[str, s
 
 
 def elements(picture: Picture, shown: Sequence[Node], *, precision: int = 4,
-             max_nodes: Optional[int] = None) -> tuple[dict[str, Box], list[Edge]]:
+             max_nodes: Optional[int] = None,
+             names: Optional[Mapping[str, str]] = None) -> tuple[dict[str, Box], list[Edge]]:
     """The boxes (by key, in topological order) and edges that draw ``shown``, not yet measured.
 
     What every picture draws, whoever lays it out: `microgradx.draw.to_dot` writes them as
     DOT text, `scene` places them. An op application is its own box (``n3_op``) just before its
-    output's; the inputs of a two-input op other than add and mul are numbered on their edges;
-    when ``shown`` leaves nodes out, a note box says how many, with a dashed edge to each box
-    whose inputs were cut.
+    output's, showing the op's symbol; the inputs of a two-input op other than add and mul are
+    numbered on their edges; when ``shown`` leaves nodes out, a note box says how many, with a
+    dashed edge to each box whose inputs were cut. ``names`` labels unlabelled Values by key.
     """
+    names = names or {}
     boxes: dict[str, Box] = {}
     edges: list[Edge] = []
     kept = {id(n) for n in shown}
@@ -160,11 +163,12 @@ def elements(picture: Picture, shown: Sequence[Node], *, precision: int = 4,
         target = node.ident
         if node.group is None and v.op is not None:  # the op first: boxes stay in topological order
             target = f"{node.ident}_op"
-            boxes[target] = Box(target, "op", [("name", v.op.name)])
+            boxes[target] = Box(target, "op", [("name", v.op.symbol)])
             edges.append(Edge(target, node.ident))
         rows = [Box(key, "row", fields) for key, fields in output_rows(node, precision)]
         boxes[node.ident] = Box(node.ident, "group" if node.group is not None else "value",
-                                value_fields(node, precision), root=id(node) in root_ids, rows=rows)
+                                value_fields(node, precision, names.get(node.ident)), root=id(node) in root_ids,
+                                rows=rows)
         links = picture.links(node)
         numbered = node.group is None and v.op is not None and len(links) == 2 and v.op.name not in COMMUTATIVE
         missing = False
@@ -193,13 +197,15 @@ def scene(
     title: Optional[str] = None,
     max_nodes: Optional[int] = None,
     alternatives: Optional[Mapping[str, Mapping[str, Sequence[str]]]] = None,
+    names: Optional[Mapping[str, str]] = None,
 ) -> Scene:
     """The `elements` of ``shown`` (nodes of ``picture``), laid out (see the module docstring).
 
     ``alternatives`` maps a box key and a field name to other texts the field will show (the
     explorer page's data and grads at each step): the field is made wide enough for all.
+    ``names`` labels unlabelled Values by key (the explorer's names of inner nodes).
     """
-    boxes, edges = elements(picture, shown, precision=precision, max_nodes=max_nodes)
+    boxes, edges = elements(picture, shown, precision=precision, max_nodes=max_nodes, names=names)
     result = Scene(boxes, edges, rankdir, title)
     _measure(result, alternatives or {})
     _lay_out(result)

@@ -32,7 +32,7 @@ def build_model_graph(
     outputs = model(xs)
     outputs = [outputs] if isinstance(outputs, Value) else list(outputs)
     for i, out in enumerate(outputs):
-        if out.label is None:
+        if not out.label:
             out.label = "out" if len(outputs) == 1 else f"out{i}"
     _label_parameters(model)
     return model, outputs, {x.label: x for x in xs}
@@ -46,5 +46,5 @@ def _label_parameters(model: Any) -> None:
         w, b = getattr(neuron, "w", None), getattr(neuron, "b", None)
         wpos = {id(q): i for i, q in enumerate(w)} if isinstance(w, (list, tuple)) else {}
         for k, p in enumerate(neuron.parameters()):
-            if p.label is None:
+            if not p.label:
                 p.label = f"{prefix}b" if p is b else f"{prefix}w{wpos[id(p)]}" if id(p) in wpos else f"{prefix}p{k}"

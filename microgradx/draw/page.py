@@ -12,8 +12,11 @@ built-in layout (the same SVG as `microgradx.draw.to_svg`; no Graphviz), and a t
   the grads shown are those of that moment (computed by `microgradx.draw.steps`);
 * **done**: every grad is final.
 
-The page opens at *done*, the picture the other tools draw; buttons, a slider and the keys
-(left/right arrows, Home, End, ``b`` for the start of the backward pass) step through it.
+The page opens at the *start*, nothing computed yet, with the graph fitted to the window;
+buttons, a slider and the keys (left/right arrows, Home, End, ``b`` for the start of the
+backward pass) step through it, and ``f``, ``+``, ``-``, ``0`` and dragging zoom and pan. Every
+op output without a label of its own is labelled with the name the steps call it by (``a *
+b``, or ``node 7`` where the expression is long).
 With ``collapse=`` (a model) each neuron's weighted sum is one node and one step; with
 ``by="layer"`` too, each layer is (its outputs' data and grads in rows ``n7:0``, ``n7:1`` ...).
 Scripts and styles are inlined: opening the page makes no network request.
@@ -58,9 +61,16 @@ _TEMPLATE = """<!DOCTYPE html>
 <button id="mgx-last" type="button" title="done (End)">done &#x25B6;|</button>
 <input id="mgx-slider" type="range" min="0" max="0" value="0" aria-label="step">
 <span id="mgx-counter" aria-live="polite"></span>
+<span class="zoom" role="group" aria-label="zoom">
+<button id="mgx-zoom-out" type="button" title="zoom out (-)">&minus;</button>
+<button id="mgx-fit" type="button" title="fit the graph to the window (f)">fit</button>
+<button id="mgx-zoom-in" type="button" title="zoom in (+)">+</button>
+<span id="mgx-zoom"></span>
+</span>
 </div>
 <div class="keys"><kbd>&#x2190;</kbd> <kbd>&#x2192;</kbd> step &middot; <kbd>Home</kbd> start &middot;
-<kbd>b</kbd> backward pass &middot; <kbd>End</kbd> done
+<kbd>b</kbd> backward pass &middot; <kbd>End</kbd> done &middot; <kbd>f</kbd> fit, <kbd>+</kbd> <kbd>&minus;</kbd>
+zoom, <kbd>0</kbd> actual size, drag to pan
 <span class="legend"><span class="l-visited">visited node</span><span class="l-input">its inputs</span>
 <span class="l-changed">changed at this step</span></span></div>
 </header>
@@ -124,8 +134,8 @@ def explorer_html(
     root = value if isinstance(value, Value) else value[0] if len(value) == 1 else None
     heading = title or (root.label if root is not None else None) or "graph"
     sc = scene(picture, shown, precision=precision, rankdir=rankdir, max_nodes=max_nodes,
-               alternatives=line.alternatives())
-    _reset_texts(sc, line.final())
+               alternatives=line.alternatives(), names=line.labels())
+    _reset_texts(sc, line.initial)
     from microgradx import __version__
 
     return _TEMPLATE.format(
@@ -139,7 +149,7 @@ def explorer_html(
 
 
 def _reset_texts(sc: Any, initial: dict[str, tuple[str, str]]) -> None:
-    """Draw each node with the text the page opens with (done: the final data and grads)."""
+    """Draw each node with the text the page opens with (the start: the leaves' data, every grad 0)."""
     for key, (data, grad) in initial.items():
         box = sc.slot(key)
         box.fields = [(n, data if n == "data" else grad if n == "grad" else t) for n, t in box.fields]

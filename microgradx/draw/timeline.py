@@ -25,8 +25,7 @@ from microgradx.draw.text import summarize
 
 _TERM_KEYS = ("name", "local", "local_text", "upstream", "product", "product_text", "before", "after")
 _LONGEST_NAME = 28  # an unlabelled node is named by its expression up to this length
-_PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "pow": 3}
-_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 3}  # Python's, for the symbols of binary operators
 # d out / d input_i of the bundled ops, written with the inputs' names (n) and the output's (out)
 _FORMULAS = {
     "add": lambda n, out: ["1", "1"],
@@ -43,13 +42,42 @@ _FORMULAS = {
 }
 
 
-def expression(op_name: str, names: list[str]) -> str:
-    """``a * b`` for the infix ops, ``-a`` for neg, ``tanh(d)`` for the others."""
-    if op_name in _INFIX and len(names) == 2:
-        return f"{names[0]} {_INFIX[op_name]} {names[1]}"
-    if op_name == "neg" and len(names) == 1:
-        return f"-{names[0]}"
-    return f"{op_name}({', '.join(names)})"
+def _power(op: Any, n: int) -> Optional[str]:
+    """The exponent's text of an op of one input shown as a power (``'**2'``: micrograd's ``x ** 2``), else None."""
+    symbol = op.symbol
+    return symbol[2:] if n == 1 and symbol.startswith("**") and len(symbol) > 2 else None
+
+
+def _prefix(op: Any, n: int) -> bool:
+    """Whether the op is written before its one input, as an operator (``-a``)."""
+    return n == 1 and _power(op, n) is None and not op.symbol[0].isalnum() and op.symbol[0] != "_"
+
+
+def precedence(op: Any, n: int) -> Optional[float]:
+    """How tightly the op binds when written as an operator on ``n`` inputs (Python's order), or None."""
+    if _power(op, n) is not None:
+        return _PRECEDENCE["**"]
+    if _prefix(op, n):
+        return 2.5  # -a: tighter than *, looser than ** (-a**2 is -(a**2))
+    return _PRECEDENCE.get(op.symbol) if n == 2 else None
+
+
+def expression(op: Any, names: list[str]) -> str:
+    """How the op applied to ``names`` is written: by its symbol, ``a * b``, ``x**2``, ``-a``, ``tanh(d)``."""
+    symbol = op.symbol
+    if _prefix(op, len(names)):
+        return f"{symbol}{names[0]}"
+    if precedence(op, len(names)) is not None:
+        return f"{names[0]}{symbol}" if len(names) == 1 else f"{names[0]} {symbol} {names[1]}"
+    return f"{symbol}({', '.join(names)})"
+
+
+def formulas(op: Any, names: list[str], out: str) -> list[Optional[str]]:
+    """The text of each local derivative d out / d input, where known (the bundled ops, a constant power)."""
+    power = _power(op, len(names))
+    if power is not None:
+        return [f"{power}\u00b7{names[0]}^({power}-1)"]
+    return _FORMULAS.get(op.name, lambda n, out: [None] * len(n))(names, out)
 
 
 def _wrap(name: str) -> str:
@@ -112,23 +140,32 @@ class Timeline:
         node = self.display(v)
         if node is not None and node.port(v) is not None:  # a layer's output: named as its row
             return node.outputs[node.port(v)][0]
-        if v.label is not None:
+        if v.label:
             return str(v.label)
         if node is not None and node.group is not None and node.value is v:
             return node.group
         if v.op is None:
             return self.fmt(v.data)
-        parts = []
-        for i, p in enumerate(v.parents):
-            part = self.name(p)
-            if v.op.name in _INFIX and p.label is None and p.op is not None and p.op.name in _INFIX:
-                inner, outer = _PRECEDENCE[p.op.name], _PRECEDENCE[v.op.name]
-                if inner < outer or (inner == outer and (i == 1 or outer == 3) and v.op.name != "add"
-                                     and v.op.name != "mul"):
-                    part = f"({part})"
-            parts.append(part)
-        text = expression(v.op.name, parts)
+        text = self.made(v)
         return text if len(text) <= _LONGEST_NAME else f"node {self.picture.index[id(v)]}"
+
+    def made(self, v: Value, numbers: bool = False) -> str:
+        """The expression that made the op output ``v`` from its inputs' names (or, with ``numbers``, their
+        data), in parentheses where Python's operator precedence needs them: ``(a + b)**2``, ``(-2)**2``."""
+        parts = []
+        outer = precedence(v.op, len(v.parents))
+        for i, p in enumerate(v.parents):
+            part = self.fmt(p.data) if numbers else self.name(p)
+            if numbers:
+                negative = part.startswith("-")  # (-2)**2, -(-2), 2 - (-3); but 2 * -3
+                inner = 0 if negative and ((i == 0 and (outer or 0) > 2) or (i == 1 and v.op.symbol == "-")) else None
+            else:
+                inner = None if p.label or p.op is None else precedence(p.op, len(p.parents))
+            if outer is not None and inner is not None and (
+                    inner < outer or (inner == outer and (i == 1 or outer == 3) and v.op.symbol not in ("+", "*"))):
+                part = f"({part})"
+            parts.append(part)
+        return expression(v.op, parts)
 
     def keys(self, node: Node) -> list[str]:
         """The SVG keys of ``node``: its record, and its op's ellipse if it has one."""
@@ -165,12 +202,10 @@ class Timeline:
             v = node.value
             result = self.fmt(v.data)
             if node.group is None:
-                names = [self.name(p) for p in v.parents]
-                values = [self.fmt(p.data) for p in v.parents]
-                text = f"{self.name(v)} = {expression(v.op.name, values)} = {result}"
-                if expression(v.op.name, names) != self.name(v):
-                    text = f"{self.name(v)} = {expression(v.op.name, names)} = {text.split(' = ', 1)[1]}"
-                made = expression(v.op.name, names)
+                made = self.made(v)
+                text = f"{self.name(v)} = {self.made(v, numbers=True)} = {result}"
+                if made != self.name(v):
+                    text = f"{self.name(v)} = {made} = {text.split(' = ', 1)[1]}"
                 title = f"Forward step {j} of {len(drawn)}: {self.name(v)}" + (f" = {made}" if made != self.name(v)
                                                                                 else "")
                 inputs = self.input_keys(list(v.parents))
@@ -250,7 +285,7 @@ class Timeline:
             terms = self._terms(node, run) if node.group is None else self._group_terms(node, run, upstreams)
             v = node.value
             name = node.group or self.name(v)
-            what = expression(v.op.name, [self.name(p) for p in v.parents]) if node.group is None else "its ops"
+            what = self.made(v) if node.group is None else "its ops"
             if node.outputs is None:
                 text = f"upstream grad d{_wrap(root)}/d{_wrap(name)} = {self.fmt(upstreams[0])}; the chain rule adds "
             else:
@@ -273,10 +308,10 @@ class Timeline:
         upstream = self.fmt(step.upstream)
         v = step.value
         names = [self.name(p) for p in v.parents]
-        formulas = _FORMULAS.get(v.op.name, lambda n, out: [None] * len(n))(names, self.name(v))
+        texts = formulas(v.op, names, self.name(v))
         out = []
         for t in step.terms:
-            formula = formulas[t.position] if t.position < len(formulas) else None
+            formula = texts[t.position] if t.position < len(texts) else None
             partial = f"\u2202{_wrap(self.name(v))}/\u2202{_wrap(names[t.position])}"
             local = self.fmt(t.local)
             out.append({"value": t.input, "name": names[t.position], "upstream": upstream, "local": local,
@@ -315,6 +350,12 @@ class Timeline:
 
     # -- what the page needs -------------------------------------------------------------------
 
+    def labels(self) -> dict[str, str]:
+        """A name for each drawn op output that has no label (``a * b``, ``node 7``), as the steps call it."""
+        return {node.ident: self.name(node.value) for node in self.picture.shown(None)
+                if id(node) in self.shown and node.group is None and node.value.op is not None
+                and not node.value.label}
+
     def final(self) -> dict[str, tuple[str, str]]:
         """Each drawn node's data and grad text after the last step (what the page opens with)."""
         state = {k: list(v) for k, v in self.initial.items()}
@@ -339,4 +380,4 @@ class Timeline:
             entry.setdefault("visit", [])
             entry.setdefault("inputs", [])
         return {"entries": self.entries, "initial": {k: list(v) for k, v in self.initial.items()},
-                "computed_at": self.computed_at, "seed": self.seed, "start": len(self.entries) - 1}
+                "computed_at": self.computed_at, "seed": self.seed, "start": 0}

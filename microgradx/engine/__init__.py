@@ -4,5 +4,7 @@
 ``optable.py`` (the table from op names to ops), ``autograd.py`` (topological order, then
 each node's backward once). ``errors.py`` holds the checks that make every error name its op.
 ``lanes.py`` helps write an op once for floats and lane arrays; ``anomaly.py`` is the
-checking mode that names the first op to produce NaN or inf.
+checking mode that names the first op to produce NaN or inf; ``parameter.py`` holds
+`Parameter`, a Value a model trains, and `ParameterStore`, the flat arrays a training loop
+may keep parameters in.
 """

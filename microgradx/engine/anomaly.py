@@ -56,7 +56,9 @@ _LOCK = threading.Lock()
 _depth = 0
 _plain_ops: dict = {}  # name -> the plain op, while its checked copy is in the table
 _made: dict = {}  # id(output data) -> (data, op name, frames): where each checked op's output was made
-_OWN_CODE: tuple = ()  # filename prefixes of microgradx and its bundled plugins, skipped in "made at"
+#: Filename prefixes of library code, skipped in "made at": microgradx itself, and the files of the
+#: bundled plugins, which the registry adds when it loads them (`library_code`).
+LIBRARY_CODE: set = {os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep, "<attrs generated"}
 
 
 @contextmanager
@@ -85,18 +87,17 @@ def is_anomaly_enabled() -> bool:
     return _depth > 0
 
 
-def _check_the_table() -> None:
-    global _OWN_CODE
-    if not _OWN_CODE:
-        import microgradx_plugins
+def library_code(*paths: str) -> None:
+    """Count the files (or folders, ending in a separator) at ``paths`` as library code: "made at" skips them."""
+    LIBRARY_CODE.update(paths)
 
-        _OWN_CODE = tuple(os.path.dirname(os.path.dirname(os.path.abspath(f))) + os.sep  # microgradx/, plugins/
-                          for f in (__file__, os.path.join(os.path.dirname(microgradx_plugins.__file__), "x", "y")))
-        _OWN_CODE += ("<attrs generated",)
+
+def _check_the_table() -> None:
     OPS.load()
     for name, op in list(OPS.items()):
         _plain_ops[name] = op
-        OPS[name] = attrs.evolve(op, forward=_checked_forward(op))
+        constants = {} if op.with_constant is None else {"with_constant": _checked_constants(op.with_constant)}
+        OPS[name] = attrs.evolve(op, forward=_checked_forward(op), **constants)
     OPS.visit = checked_visit
 
 
@@ -128,13 +129,27 @@ def _checked_forward(op: Any) -> Any:
     return forward
 
 
+def _checked_constants(plain: Any) -> Any:
+    """An op's ``with_constant`` whose ops are checked too (``x ** 2``): one checked copy per plain op."""
+    copies: dict = {}  # id(plain op) -> (plain op, its checked copy); holding the plain op keeps its id its own
+
+    def with_constant(c: Any) -> Any:
+        op = plain(c)
+        copy = copies.get(id(op))
+        if copy is None:
+            copy = copies.setdefault(id(op), (op, attrs.evolve(op, forward=_checked_forward(op))))
+        return copy[1]
+
+    return with_constant
+
+
 def _user_frames() -> tuple:
     """(filename, line, function) of the innermost frames outside microgradx, innermost first."""
-    frames = []
+    frames, library = [], tuple(LIBRARY_CODE)
     frame = sys._getframe(2)
     while frame is not None and len(frames) < MAX_FRAMES:
         code = frame.f_code
-        if not code.co_filename.startswith(_OWN_CODE):
+        if not code.co_filename.startswith(library):
             frames.append((code.co_filename, frame.f_lineno, code.co_name))
         frame = frame.f_back
     return tuple(frames)
@@ -160,7 +175,7 @@ def _forward_message(op: Any, xs: tuple, out: Any, frames: tuple) -> str:
 
 def checked_visit(v: Any) -> None:
     """`microgradx.engine.autograd.visit_node` in anomaly mode: every gradient and accumulation checked."""
-    op = v._op
+    op = v.op
     if not _finite(v.grad):
         raise FloatingPointError(f"backward reached op {op.name!r} ({OPS.origin(op)}) with the non-finite gradient "
                                  f"{_show(v.grad, _bad_lane(v.grad))} (the seed passed to backward()?)\n"

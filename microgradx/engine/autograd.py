@@ -54,7 +54,7 @@ def topological_order(root: Any, leaves: bool = True) -> list:
     while stack:
         v, inputs = stack[-1]
         for p in inputs:
-            if p not in seen and (leaves or p._op is not None):
+            if p not in seen and (leaves or p.op is not None):
                 seen.add(p)
                 stack.append((p, reversed(p._parents)))  # p's inputs first (the last first), then back to v
                 break
@@ -72,12 +72,12 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = True) -> None:
     asks for a non-scalar output. A lane gradient reaching a float Value (a parameter every
     lane shares) is summed over the lanes.
     """
-    if root._op is RELEASED:
+    if root.op is RELEASED:
         raise released(root.data)
     seed = check_seed(root.data, grad)
-    nodes = [v for v in topological_order(root, leaves=False) if v._op is not None]  # (a leaf root has none)
+    nodes = [v for v in topological_order(root, leaves=False) if v.op is not None]  # (a leaf root has none)
     for v in nodes:
-        if v._op is RELEASED:  # stop before any gradient moves
+        if v.op is RELEASED:  # stop before any gradient moves
             raise released(v.data)
         v.grad = 0.0  # this call's d(root)/d(v) is gathered afresh
     root.grad = root.grad + seed
@@ -86,19 +86,19 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = True) -> None:
         v = nodes.pop()  # the last made first; popping lets a released node be freed at once
         visit(v)
         if not retain_graph:
-            v._parents, v._op = (), RELEASED
+            v._parents, v.op = (), RELEASED
 
 
 def visit_node(v: Any) -> None:
     """One node's backward step: its op's local gradients, added to its inputs' grads."""
     for p, g in zip(v._parents, local_gradients(v)):
         if g is not None and p.grad is not None:  # grad None: a Value that takes no gradient (a model's data)
-            p.grad = p.grad + (g if g.__class__ is float else check_gradient(v._op, p.data, g))  # a new sum, not +=
+            p.grad = p.grad + (g if g.__class__ is float else check_gradient(v.op, p.data, g))  # a new sum, not +=
 
 
 def local_gradients(v: Any) -> tuple:
     """``v.op.backward(...)`` for the node ``v``: one gradient (or None) per input; errors name the op."""
-    op, parents = v._op, v._parents
+    op, parents = v.op, v._parents
     try:
         grads = op.backward(v.grad, v.data, *[p.data for p in parents])
     except Exception as exc:

@@ -215,7 +215,7 @@ def _kinds(xs: list) -> str:
 
 def _same_type(exc: Exception, message: str) -> Exception:
     """``message`` as an exception of ``exc``'s type where that type takes one message, else RuntimeError."""
-    if isinstance(exc, (ValueError, TypeError, ArithmeticError)):
+    if isinstance(exc, (ValueError, TypeError, ArithmeticError, GraphReleasedError)):
         try:
             return type(exc)(message)
         except Exception:  # an exception class whose constructor wants other arguments

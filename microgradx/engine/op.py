@@ -36,6 +36,11 @@ def _check_arity(instance: Op, attribute: attrs.Attribute, value: Optional[int])
         raise ValueError(f"Op {instance.name!r}: arity must be a positive int or None (variadic), got {value!r}")
 
 
+def _check_symbol(instance: Op, attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not value:  # ('' is a leaf's v._op)
+        raise TypeError(f"Op {instance.name!r}: symbol must be a non-empty str (what pictures show), got {value!r}")
+
+
 def _check_callable(instance: Op, attribute: attrs.Attribute, value: Any) -> None:
     if value is None and attribute.name in ("forward", "backward"):
         raise TypeError(f"Op {instance.name!r}: {attribute.name} is required")
@@ -72,6 +77,13 @@ class Op:
             to keep ``node`` as it is. ``uses(v)`` counts the uses of the op node ``v`` inside the
             recorded graph (its outputs included), and is 0 for a Value the rewrite must take as
             it is (a leaf, or a node made before the call, whose data is read as it stands).
+        symbol: how pictures and micrograd's ``v._op`` show the op (``'+'``, ``'*'``,
+            ``'tanh'``); the name by default.
+        with_constant: optional ``with_constant(c) -> Op``: this op with its last input fixed
+            to the number ``c``, a constant of the node rather than a leaf (``x ** 2`` is
+            ``OPS["pow"].with_constant(2)`` applied to ``x``: one node, one input, shown
+            ``'**2'``). It must return the same `Op` object for the same ``c`` while that op is
+            in use, since the compiler batches nodes by op identity.
 
     The signatures of ``forward`` (``arity`` inputs) and ``backward`` (``grad, out`` and the
     inputs) are checked here, so a forgotten ``arity=2`` fails when the Op is made.
@@ -87,10 +99,13 @@ class Op:
     elementwise: bool = False
     batch: Any = None
     fuse: Optional[Callable[..., Optional[tuple]]] = attrs.field(default=None, validator=_check_callable)
+    symbol: str = attrs.field(default=attrs.Factory(lambda self: self.name, takes_self=True), validator=_check_symbol)
+    with_constant: Optional[Callable[[Any], Op]] = attrs.field(default=None, validator=_check_callable)
 
     def __attrs_post_init__(self) -> None:
         check_signatures(self)
 
     def __repr__(self) -> str:
         arity = "variadic" if self.arity is None else self.arity
-        return f"Op({self.name!r}, arity={arity})"
+        symbol = "" if self.symbol == self.name else f", symbol={self.symbol!r}"
+        return f"Op({self.name!r}, arity={arity}{symbol})"

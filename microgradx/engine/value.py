@@ -19,7 +19,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from microgradx.engine import autograd
-from microgradx.engine.errors import as_data, check_output, forward_error, lanes
+from microgradx.engine.errors import as_data, check_output, forward_error, is_number, lanes
 from microgradx.engine.op import Op
 from microgradx.engine.optable import OPS
 
@@ -36,21 +36,34 @@ class Value:
     Reset them with ``microgradx.zero_grad(params)`` (or ``v.grad = 0.0``) between steps.
     """
 
-    __slots__ = ("data", "grad", "_parents", "_op", "label")
+    __slots__ = ("data", "grad", "_parents", "op", "label")
     __array_ufunc__ = None  # numpy hands `array + value` to Value.__radd__ instead of looping
 
-    def __init__(self, data: Any, _parents: tuple = (), _op: Optional[Op] = None, label: Optional[str] = None):
-        if _op is None:  # a leaf made by a user: check what it holds (`apply` checked an op's output)
+    def __init__(self, data: Any, _parents: tuple = (), op: Optional[Op] = None, label: str = ""):
+        if op is None:  # a leaf made by a user: check what it holds (`apply` checked an op's output)
             data = as_data(data)
         self.data = data
-        self.grad = 0.0 if _op is not None or not isinstance(data, np.ndarray) else np.zeros_like(data)
+        self.grad = 0.0 if op is not None or not isinstance(data, np.ndarray) else np.zeros_like(data)
         self._parents = _parents  # the inputs of the op that made this Value (empty for a leaf)
-        self._op = _op  # that op (None for a leaf)
+        self.op = op  # that op (None for a leaf)
         self.label = label
 
-    op = property(lambda self: self._op, doc="The `Op` that made this Value, or None for a leaf.")
     parents = property(lambda self: self._parents, doc="The Values this one was computed from (empty for a leaf).")
     is_lanes = property(lambda self: isinstance(self.data, np.ndarray), doc="True when ``data`` is an array of lanes.")
+
+    # -- micrograd's names, so the lecture's code runs: _prev, _op, _backward() ------------------
+
+    _prev = property(lambda self: set(self._parents), doc="micrograd's name for the inputs: a set of `parents`.")
+    _op = property(lambda self: self.op.symbol if self.op else "", doc="micrograd's op string: `Op.symbol`; leaf: ''.")
+
+    def _backward(self) -> None:
+        """micrograd's ``_backward()``: this node's step of the backward pass, as ``backward()`` takes it.
+
+        Adds ``grad x d self / d input`` to each input's ``grad`` (the driver's own step,
+        `autograd.visit_node`, or anomaly mode's checking one); does nothing for a leaf.
+        """
+        if self.op is not None:
+            (OPS.visit or autograd.visit_node)(self)
 
     def backward(self, grad: Any = None, retain_graph: bool = True) -> None:
         """Add d(self)/d(v) to ``v.grad`` for every Value ``v`` below this one (see `autograd.backward`)."""
@@ -74,7 +87,13 @@ class Value:
     __rmul__ = lambda self, other: apply("mul", other, self)
     __truediv__ = lambda self, other: apply("div", self, other)
     __rtruediv__ = lambda self, other: apply("div", other, self)
-    __pow__ = lambda self, other: apply("pow", self, other)
+
+    def __pow__(self, other: Any) -> Value:
+        """``self ** other``: a number exponent is a constant of the node (micrograd's ``'**2'``), if the
+        registered ``pow`` offers that (`Op.with_constant`); a Value exponent is an input with a gradient."""
+        constant = OPS["pow"].with_constant if is_number(other) else None
+        return apply("pow", self, other) if constant is None else apply(constant(other), self)
+
     __rpow__ = lambda self, other: apply("pow", other, self)
     __neg__ = lambda self: apply("neg", self)
     __abs__ = lambda self: apply("abs", self)

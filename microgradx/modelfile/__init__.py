@@ -49,11 +49,10 @@ from microgradx.modelfile.core import (
     ModelFile,
     load,
     load_into,
-    load_predictor,
     read,
     save,
 )
-from microgradx.modelfile.predictor import Predictor
+from microgradx.modelfile.predictor import Predictor, load_predictor
 from microgradx.modelfile.schema import Schema
 
 __all__ = ["FORMAT", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_LIST", "MAX_PARAMETERS", "MAX_SPEC_INT", "MAX_STRING",

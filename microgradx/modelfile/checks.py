@@ -10,6 +10,9 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from microgradx.registry.core import get_registry
+from microgradx.registry.errors import PluginError
+
 #: Largest file `read` accepts, in bytes.
 MAX_FILE_BYTES = 256 * 2**20
 #: Largest number of parameters a model file may hold.
@@ -129,8 +132,6 @@ def expected_parameters(path: Path, spec: dict) -> Optional[int]:
 
 def is_bundled_layer(name: Any) -> bool:
     """Whether ``name`` is one of the bundled layers (MLP, Layer, Neuron) as registered now."""
-    from microgradx.registry.core import get_registry
-    from microgradx.registry.errors import PluginError
 
     if name not in ("MLP", "Layer", "Neuron"):
         return False

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
-from microgradx import __version__
+from microgradx._version import __version__
 from microgradx.modelfile import checks
 from microgradx.modelfile.checks import (
     MAX_PARAMETERS,
@@ -31,12 +31,15 @@ from microgradx.modelfile.schema import (
     schema_from_dict,
 )
 from microgradx.modelfile.storage import atomic_write, read_json, read_npz
+from microgradx.registry.core import get_registry
+from microgradx.registry.errors import PluginError
 
 FORMAT = "microgradx-model"
-#: The format version this microgradx writes.
-VERSION = 2
+#: The newest format version this microgradx writes: 3 when the schema has ``inputs`` (categories,
+#: imputation), else 2, so a file without them stays readable by a microgradx that reads version 2.
+VERSION = 3
 #: The format versions it reads: version 1 files (no schema, no components) still load.
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 
 _TOP_KEYS_V1 = {"format", "version", "spec", "weights", "meta"}
 _TOP_KEYS = _TOP_KEYS_V1 | {"schema", "components"}
@@ -94,7 +97,7 @@ def save(model: Any, path: PathLike, meta: Optional[dict] = None, schema: Option
     if weights.ndim != 1:
         raise ModelFileError(path, f"get_weights() must give a flat list, got shape {weights.shape}")
     check_finite(path, weights)
-    header = {"format": FORMAT, "version": VERSION, "spec": spec}
+    header = {"format": FORMAT, "version": VERSION if schema is not None and schema.inputs else 2, "spec": spec}
     if schema is not None:
         if not isinstance(schema, Schema):
             raise ModelFileError(path, f"schema must be a modelfile.Schema, not {type(schema).__name__}")
@@ -162,17 +165,6 @@ def load(path: PathLike) -> Any:
     return model
 
 
-def load_predictor(path: PathLike) -> Any:
-    """A `Predictor`: the model of a file with its schema, to predict from raw feature rows.
-
-    It standardises the features as the training data was, decodes class labels and
-    un-scales regression targets: ``load_predictor("m.json").predict(X_raw)``.
-    """
-    from microgradx.modelfile.predictor import Predictor
-
-    return Predictor.from_file(path)
-
-
 def load_into(model: Any, path: PathLike) -> Any:
     """Copy a file's weights into ``model`` (same architecture) and return ``model``.
 
@@ -230,6 +222,8 @@ def _validate(path: Path, header: dict, weights: np.ndarray) -> ModelFile:
     if expected is not None and expected != weights.size:
         raise ModelFileError(path, f"wrong number of weights: the spec ({describe(spec)}) has {expected} "
                                    f"parameters, the file holds {weights.size}")
+    if version < 3 and isinstance(header.get("schema"), dict) and "inputs" in header["schema"]:
+        raise ModelFileError(path, f"schema['inputs'] needs format version 3; the file says version {version}")
     schema = schema_from_dict(path, header["schema"], spec) if "schema" in header else None
     components = check_components(path, header.get("components", []))
     return ModelFile(path=str(path), spec=spec, weights=weights, meta=meta, version=version, schema=schema,
@@ -237,8 +231,6 @@ def _validate(path: Path, header: dict, weights: np.ndarray) -> ModelFile:
 
 
 def _layer_class(mf: ModelFile) -> Any:
-    from microgradx.registry.core import get_registry
-    from microgradx.registry.errors import PluginError
 
     require_components(mf.path, mf.components)  # a missing plugin is named with its distribution
     try:

@@ -7,17 +7,23 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
+from microgradx.compiler import compile
+from microgradx.datasets.encoding import columns_by_name
 from microgradx.modelfile.checks import ModelFileError, PathLike
-from microgradx.modelfile.schema import PROBABILISTIC_LOSSES, Schema
+from microgradx.modelfile.core import read
+from microgradx.modelfile.csvpredict import predict_chunks
+from microgradx.modelfile.schema import PROBABILISTIC_LOSSES, Schema, probabilities
 
 
 @attrs.define(eq=False)
 class Predictor:
     """A trained model and its `Schema`: raw features in, labels (or values) and probabilities out.
 
-    ``predict`` and ``predict_proba`` take the features as they were before training
-    (the schema's standardisation is applied here) in the order of ``schema.features``;
-    `predict_csv` reads them by name from a CSV file.
+    ``predict`` and ``predict_proba`` take the features as they were before training (the
+    schema's imputation, one-hot encoding and standardisation are applied here): a 2-D array
+    in the order of ``schema.features``, or a DataFrame, whose columns are matched by name (in
+    any order; a missing or unknown column is an error). `predict_csv` reads them by name from
+    a CSV file; `microgradx.modelfile.csvpredict` does it in chunks.
     """
 
     model: Any
@@ -29,8 +35,6 @@ class Predictor:
     @classmethod
     def from_file(cls, path: PathLike) -> Predictor:
         """Read a model file (every check of `microgradx.modelfile.read`) and build its model."""
-        from microgradx.modelfile.core import read
-
         mf = read(path)
         if mf.schema is None:
             why = (f"it is a format version {mf.version} file, saved by an older microgradx before model files held "
@@ -54,14 +58,24 @@ class Predictor:
         """Whether the outputs are log-odds or logits, so `predict_proba` exists."""
         return self.classification and self.schema.loss in PROBABILISTIC_LOSSES
 
-    def _check(self, X: Any) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
+    def _check(self, X: Any) -> Any:
+        """Raw rows as `Schema.transform` takes them: a float array, or columns by name."""
+        if hasattr(X, "codes"):  # already columns by name (a CSV file's chunk)
+            return X
+        if hasattr(X, "columns") and hasattr(X, "__getitem__") and not isinstance(X, np.ndarray):
+            return self._frame(X)
+        X = np.asarray(X, dtype=None if self.schema.inputs else np.float64)
         if X.ndim != 2:
             raise ValueError(f"{self.path}: expected a 2-D array of feature rows, got shape {X.shape}")
         n = len(self.schema.features) or self.model.spec().get("nin")
         if n is not None and X.shape[1] != n:
             raise ValueError(f"{self.path}: the model takes {n} features, got {X.shape[1]}")
         return X
+
+    def _frame(self, frame: Any) -> Any:
+        """A DataFrame's columns matched by name to ``schema.features`` (the target's may be there too)."""
+
+        return columns_by_name(frame, self.schema.features, self.schema.target, self.path)
 
     def outputs(self, X: Any) -> np.ndarray:
         """The network's raw outputs for raw feature rows ``X``: an (n, k) array.
@@ -70,9 +84,8 @@ class Predictor:
         memory however many rows).
         """
         if self._forward is None:
-            from microgradx.train.steps import compiled_forward
-
-            self._forward = compiled_forward(self.model)
+            model = self.model
+            self._forward = compile(lambda xs: list(model(xs)))
         Z = self._forward.forward(self.schema.transform(self._check(X)))
         return np.column_stack([np.atleast_1d(z) for z in Z])
 
@@ -85,7 +98,20 @@ class Predictor:
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels (from ``schema.classes``) or regression values in the target's units."""
-        Z = self.outputs(X)
+        return self.decode(self.outputs(X))
+
+    def check_outputs(self, Z: np.ndarray) -> np.ndarray:
+        """``Z`` if its number of columns fits the class labels; else a ValueError naming the file."""
+        classes = self.schema.classes
+        if self.classification and classes and not (Z.shape[1] == len(classes) or
+                                                    (Z.shape[1] == 1 and len(classes) == 2)):
+            raise ValueError(f"{self.path}: the model has {Z.shape[1]} outputs but the schema lists {len(classes)} "
+                             f"classes (one output serves 2 classes; more need one each)")
+        return Z
+
+    def decode(self, Z: np.ndarray) -> np.ndarray:
+        """What raw outputs ``Z`` (n, k) predict: class labels, or values in the target's units."""
+        Z = self.check_outputs(Z)
         if not self.classification:
             y = self.schema.inverse_target(Z)
             return y[:, 0] if y.shape[1] == 1 else y
@@ -95,7 +121,7 @@ class Predictor:
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, an (n, n_classes) array in the order of ``schema.classes``."""
         self._require_proba()
-        return probabilities(self.outputs(X))
+        return probabilities(self.check_outputs(self.outputs(X)))
 
     def _require_proba(self) -> None:
         """A ValueError saying why, when the model has no class probabilities."""
@@ -104,49 +130,19 @@ class Predictor:
                   f"whose outputs are scores, not log-odds"
             raise ValueError(f"{self.path}: no class probabilities: it is {why}")
 
-    def read_csv(self, path: PathLike, delimiter: Optional[str] = None) -> tuple[np.ndarray, Optional[list]]:
-        """The model's feature columns of a CSV file (checked against ``schema.features``), and the
-        target column's cells when the file has one (else None)."""
-        from microgradx.datasets.csvfile import CSVError, read_features
-
-        if not self.schema.features:
-            raise CSVError(path, f"the model file {self.path} names no features to look for in the header")
-        X, target, _ = read_features(path, self.schema.features, self.schema.target, delimiter)
-        return X, target
-
     def predict_csv(self, path: PathLike, proba: bool = False) -> tuple[list, list]:
-        """Predictions for every row of a CSV file: ``(header, rows)`` ready to write as CSV.
+        """Predictions for every row of a CSV file: ``(header, rows)`` of text, ready to write as CSV.
 
         The header is ``prediction`` (the target's name when known), then with ``proba`` one
-        column ``P(label)`` per class. A model without probabilities is refused before the file is read.
+        column ``P(label)`` per class. A model without probabilities is refused before the file is
+        read. For files larger than memory, `microgradx.modelfile.csvpredict.predict_chunks`.
         """
-        if proba:
-            self._require_proba()
-        X, _ = self.read_csv(path)
-        header = [self.schema.target or "prediction"]
-        predicted = self.predict(X)
-        columns = [[_cell(v) for v in predicted]] if predicted.ndim == 1 else \
-            [[_cell(v) for v in predicted[:, j]] for j in range(predicted.shape[1])]
-        if predicted.ndim == 2:
-            header = [f"{header[0]}_{j}" for j in range(predicted.shape[1])]
-        if proba:
-            P = self.predict_proba(X)
-            header += [f"P({c})" for c in self.schema.classes or range(P.shape[1])]
-            columns += [[repr(float(p)) for p in P[:, j]] for j in range(P.shape[1])]
-        return header, [list(row) for row in zip(*columns)]
-
-
-def probabilities(Z: np.ndarray) -> np.ndarray:
-    """Class probabilities from a bce or softmax_ce model's raw outputs ``Z`` (n, k), rows summing to 1.
-
-    One column is a log-odds ``z``: ``[1 - sigmoid(z), sigmoid(z)]``; k columns are logits: their
-    softmax. `Predictor` and the scikit-learn classifier both use it.
-    """
-    if Z.shape[1] == 1:
-        p = 1.0 / (1.0 + np.exp(-Z[:, 0]))
-        return np.column_stack([1.0 - p, p])
-    E = np.exp(Z - Z.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
+        header: list = []
+        rows: list = []
+        for table in predict_chunks(self, path, proba=proba, neutralise=False, progress=False):
+            header = list(table.column_names)
+            rows += [[_cell(v) for v in row] for row in zip(*(c.to_pylist() for c in table.columns))]
+        return header, rows
 
 
 def _cell(value: Any) -> str:
@@ -154,3 +150,12 @@ def _cell(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         return repr(float(value))
     return str(value)
+
+
+def load_predictor(path: PathLike) -> Predictor:
+    """A `Predictor`: the model of a file with its schema, to predict from raw feature rows.
+
+    It standardises the features as the training data was, decodes class labels and
+    un-scales regression targets: ``load_predictor("m.json").predict(X_raw)``.
+    """
+    return Predictor.from_file(path)

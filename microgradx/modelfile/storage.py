@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -13,43 +10,17 @@ from typing import IO, Any
 
 import numpy as np
 
+from microgradx.atomicfile import write_atomically
 from microgradx.modelfile import checks
 from microgradx.modelfile.checks import MAX_PARAMETERS, ModelFileError, json_type, short
+from microgradx.modelfile.jsonread import MAX_HEADER_BYTES
 
 NPZ_MEMBERS = {"header.npy", "weights.npy"}
 
 
-def write_atomically(path: Path, write: Callable[[IO], Any], binary: bool) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, rename it over ``path``.
-
-    A reader sees the old file or the whole new one, never a part; on any error the temporary
-    file is removed and ``path`` is left as it was (the error, an `OSError` for one, propagates).
-    The file keeps the mode of the file it replaces, else gets a new file's (``0666`` less the
-    umask, not ``tempfile.mkstemp``'s ``0600``). Model files and ``microgradx predict --out`` use it.
-    """
-    mode = path.stat().st_mode & 0o777 if path.exists() else None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def atomic_write(path: Path, write: Callable[[IO], Any], binary: bool) -> None:
-    """`write_atomically` for a model file: a missing directory or an `OSError` is a `ModelFileError`."""
+    """`microgradx.atomicfile.write_atomically` for a model file: a missing directory or an `OSError` is a
+    `ModelFileError`."""
     directory = path.parent
     if not directory.is_dir():
         raise ModelFileError(path, f"cannot write: directory {str(directory)!r} does not exist")
@@ -60,29 +31,22 @@ def atomic_write(path: Path, write: Callable[[IO], Any], binary: bool) -> None:
 
 
 def read_json(path: Path) -> tuple[Any, Any]:
-    """The header (every key but ``weights``) and the weights of a JSON model file, checked as plain numbers."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ModelFileError(path, f"not a JSON model file: not UTF-8 text ({exc.reason} at byte {exc.start})"
-                             ) from None
-    except OSError as exc:
-        raise ModelFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        document = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(path, f"corrupt or truncated JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-                             ) from None
-    except RecursionError:
-        raise ModelFileError(path, "corrupt JSON: nested too deeply") from None
-    except ValueError as exc:  # a NaN/Infinity constant, or an integer with too many digits
-        raise ModelFileError(path, f"corrupt JSON: {exc}") from None
+    """The header (every key but ``weights``) and the weights of a JSON model file, checked as plain numbers.
+
+    Read in bounded memory (`microgradx.modelfile.jsonread`): a hostile file is refused before it
+    costs more than a few times the header budget and the weights it holds.
+    """
+    from microgradx.modelfile.jsonread import read_json_bounded
+
+    document, streamed = read_json_bounded(path)
     if not isinstance(document, dict):
         raise ModelFileError(path, f"expected a JSON object at the top level, found {json_type(document)}")
     weights = document.get("weights")
     header = {k: v for k, v in document.items() if k != "weights"}
     if "weights" not in document:
         raise ModelFileError(path, "missing key 'weights'")
+    if streamed is not None:
+        return header, streamed
     if not isinstance(weights, list):
         raise ModelFileError(path, f"'weights' must be a list of numbers, found {json_type(weights)}")
     if len(weights) > MAX_PARAMETERS:
@@ -105,8 +69,8 @@ def read_npz(path: Path) -> tuple[Any, Any]:
             if names != NPZ_MEMBERS:
                 raise ModelFileError(path, f"not a microgradx .npz model: it holds {sorted(names)}, "
                                            f"expected {sorted(NPZ_MEMBERS)}")
-            header_array = _read_npy(path, zf, "header.npy")
-            weights = _read_npy(path, zf, "weights.npy")
+            header_array = _read_npy(path, zf, "header.npy", 4 * MAX_HEADER_BYTES + 4)  # UCS-4: 4 bytes a char
+            weights = _read_npy(path, zf, "weights.npy", 8 * MAX_PARAMETERS)
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
@@ -114,10 +78,16 @@ def read_npz(path: Path) -> tuple[Any, Any]:
     if header_array.dtype.kind != "U" or header_array.shape != ():
         raise ModelFileError(path, f"header.npy must hold one string, found dtype {header_array.dtype} "
                                    f"shape {header_array.shape}")
+    from microgradx.modelfile.jsonread import parse_bounded
+
     try:
-        header = json.loads(str(header_array), parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise ModelFileError(path, f"corrupt header in header.npy: {exc}") from None
+        text = str(header_array).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ModelFileError(path, f"corrupt header in header.npy: {exc.reason}") from None
+    try:
+        header = parse_bounded(path, text)
+    except ModelFileError as exc:
+        raise ModelFileError(path, f"header.npy: {exc.problem}") from None
     if not isinstance(header, dict):
         raise ModelFileError(path, f"header.npy must hold a JSON object, found {json_type(header)}")
     if "weights" in header:
@@ -128,8 +98,9 @@ def read_npz(path: Path) -> tuple[Any, Any]:
     return header, weights
 
 
-def _read_npy(path: Path, zf: zipfile.ZipFile, name: str) -> np.ndarray:
-    """One array from an archive member, checking its declared size before reading (no pickle)."""
+def _read_npy(path: Path, zf: zipfile.ZipFile, name: str, limit: int) -> np.ndarray:
+    """One array from an archive member, checking its declared shape and size (at most ``limit`` bytes of
+    data) before reading any of it (no pickle)."""
     fmt = np.lib.format
     info = zf.getinfo(name)
     if info.file_size > checks.MAX_FILE_BYTES:
@@ -145,8 +116,14 @@ def _read_npy(path: Path, zf: zipfile.ZipFile, name: str) -> np.ndarray:
             raise ModelFileError(path, f"{name}: unsupported .npy format version {version}")
         if dtype.hasobject:
             raise ModelFileError(path, f"{name} holds Python objects (dtype {dtype}); refusing to unpickle")
+        if any(d.__class__ is not int or d < 0 for d in shape):
+            raise ModelFileError(path, f"{name} declares shape {short(shape)}, with a negative dimension")
         count = math.prod(shape)
         nbytes = count * dtype.itemsize
+        if nbytes > limit:
+            what = f"{count} weights, more than the limit of {MAX_PARAMETERS}" if name == "weights.npy" else \
+                f"{nbytes} bytes, more than the limit of {limit}"
+            raise ModelFileError(path, f"{name} declares shape {short(shape)}: {what}")
         if nbytes > info.file_size:
             raise ModelFileError(path, f"{name} declares shape {shape} ({nbytes} bytes) but holds only "
                                        f"{info.file_size} bytes")

@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, Optional
 
+from microgradx.engine.op import Op
 from microgradx.engine.optable import OPS
+from microgradx.engine.value import apply
 from microgradx.registry.discovery import (
     PluginInfo,
     add_plugin,
@@ -76,9 +78,10 @@ class Registry:
             if not add_plugin(self.pm, info):
                 raise PluginError(f"{info.where}: {info.error}")  # a bug in microgradx itself
             self.plugins.append(info)
-        found = entry_point_plugins()
+        found = entry_point_plugins(self.pm)  # (registered there, by pluggy's loader)
         self._missing = missing_selection(found)
-        for info in [*found, *module_plugins(skip=[p.obj for p in found if p.obj is not None])]:
+        self.plugins += found
+        for info in module_plugins(skip=[p.obj for p in found if p.obj is not None]):
             if info.error is None:
                 add_plugin(self.pm, info)
             self.plugins.append(info)
@@ -142,7 +145,6 @@ class Registry:
     def _stage(staged: list, info: PluginInfo, kind: str, component: Any, name: Optional[str] = None,
                replace: bool = False) -> None:
         """The ``register`` callback a registration hook receives (see `microgradx.types.Register`)."""
-        from microgradx.engine.op import Op
 
         if kind == "ops":
             if not isinstance(component, Op):
@@ -289,7 +291,6 @@ class OpsNamespace:
         except KeyError:
             known = ", ".join(sorted(OPS))
             raise AttributeError(f"no op named {name!r} is registered; registered ops: {known}") from None
-        from microgradx.engine.value import apply
 
         caller = partial(apply, name)  # by name: the op table's entry at each call (anomaly mode swaps it)
         caller.__doc__ = op.doc or f"Apply the registered op {name!r}."

@@ -36,6 +36,8 @@ from typing import Any, Optional
 import attrs
 import pluggy
 
+from microgradx._version import __version__
+from microgradx.engine.anomaly import library_code
 from microgradx.registry import hookspecs
 from microgradx.registry.problems import OFF, Problem, canonical, describe, report, strict
 
@@ -154,11 +156,20 @@ def add_plugin(pm: pluggy.PluginManager, info: PluginInfo) -> bool:
     try:
         pm.register(info.obj, name=info.name)
     except Exception as exc:  # pluggy's PluginValidationError, or the object registered under another name
-        if pm.get_plugin(info.name) is info.obj:
-            pm.unregister(name=info.name)  # register() may have added some hooks before failing
-        info.error = "bad hook: " + " ".join(str(exc).split())  # pluggy's message spans lines
-        info.exception = exc
+        _undo(pm, info, "bad hook: " + " ".join(str(exc).split()), exc)  # (pluggy's message spans lines)
         return False
+    return _checked(pm, info)
+
+
+def _undo(pm: pluggy.PluginManager, info: PluginInfo, error: str, exc: Exception) -> None:
+    """Take a plugin that failed while registering out of ``pm`` (register() may have added some hooks)."""
+    if info.obj is not None and pm.get_plugin(info.name) is info.obj:
+        pm.unregister(name=info.name)
+    info.error, info.exception = error, exc
+
+
+def _checked(pm: pluggy.PluginManager, info: PluginInfo) -> bool:
+    """After pluggy registered ``info.obj``: refuse hooks without a spec (misspellings); note unmarked functions."""
     known = _known_hooks(pm)
     unknown = [hc.name for hc in pm.get_hookcallers(info.obj) or () if not hc.has_spec()]
     if unknown:
@@ -204,24 +215,27 @@ def unmarked_problem(info: PluginInfo) -> Problem:
 
 
 def builtin_plugins() -> list[PluginInfo]:
-    """The bundled plugins, imported by module name. A failure here is a bug: it raises."""
-    from microgradx import __version__
+    """The bundled plugins, imported by module name. A failure here is a bug: it raises.
 
-    return [
-        PluginInfo(name=modname.rsplit(".", 1)[1], obj=import_module(modname), distribution="microgradx",
-                   version=__version__, builtin=True, source="built-in")
-        for modname in BUILTIN_PLUGINS
-    ]
+    Their files count as library code for anomaly mode's "made at" (it shows the user's lines).
+    """
+    modules = [import_module(modname) for modname in BUILTIN_PLUGINS]
+    library_code(*[os.path.abspath(m.__file__) for m in modules if m.__file__])
+    return [PluginInfo(name=m.__name__.rsplit(".", 1)[1], obj=m, distribution="microgradx", version=__version__,
+                       builtin=True, source="built-in") for m in modules]
 
 
 def _selection() -> set[str]:
     return {canonical(s) for s in _env_list("MICROGRADX_PLUGINS")}
 
 
-def entry_point_plugins() -> list[PluginInfo]:
-    """Third-party plugins from the ``microgradx`` entry-point group, as the environment selects.
+def entry_point_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    """Third-party plugins of the ``microgradx`` entry-point group, as the environment selects, loaded into ``pm``.
 
-    A plugin that fails to import comes back with ``error`` and ``exception`` set.
+    pluggy's own loader (`pluggy.PluginManager.load_setuptools_entrypoints`) imports and
+    registers each one; what is added is that it runs one entry point at a time, so that a
+    plugin that fails to import or to register comes back with ``error`` and ``exception`` set
+    while the others load.
     """
     if _env_flag("MICROGRADX_DISABLE_PLUGIN_AUTOLOAD"):
         return []
@@ -234,11 +248,23 @@ def entry_point_plugins() -> list[PluginInfo]:
             continue
         info = PluginInfo(name=ep.name, obj=None, distribution=dist_name,
                           version=dist.version if dist is not None else None, source="entry point")
-        try:
-            info.obj = ep.load()
-        except Exception as exc:
-            info.error, info.exception = f"failed to import {ep.value!r}: {describe(exc)}", exc
         infos.append(info)
+        if pm.has_plugin(ep.name):
+            info.error = f"another plugin is already registered under the name {ep.name!r}"
+            continue
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=ep.name)
+        except pluggy.PluginValidationError as exc:  # a hook pluggy refused: it registered part of the plugin
+            info.obj = pm.get_plugin(ep.name)
+            _undo(pm, info, "bad hook: " + " ".join(str(exc).split()), exc)  # (pluggy's message spans lines)
+            continue
+        except Exception as exc:  # it failed to import (or to register): this plugin only
+            info.obj = pm.get_plugin(ep.name)
+            _undo(pm, info, f"failed to import {ep.value!r}: {describe(exc)}" if info.obj is None else
+                  f"could not be registered: {describe(exc)}", exc)
+            continue
+        info.obj = pm.get_plugin(ep.name)
+        _checked(pm, info)
     return infos
 
 

@@ -56,6 +56,12 @@ def microgradx_register_ops(register: Register) -> None:
     ``-`` is ``sub``, unary ``-`` is ``neg``, ``*`` is ``mul``, ``/`` is ``div``,
     ``**`` is ``pow``), so ``register(op, replace=True)`` for one of those names
     changes what the operator does.
+
+    What the compiler needs to know about an op is declared on it (`microgradx.Op`):
+    ``elementwise=True`` (many nodes run as one numpy call), ``batch`` (a batching rule,
+    `microgradx.compiler.batching`), ``fuse`` (a rewrite of a chain of nodes); ``symbol`` is how
+    pictures and micrograd's ``v._op`` show it, and ``with_constant`` gives the op with its last
+    input fixed to a number (``x ** 2``). The compiler knows no op by name.
     """
 
 
@@ -72,6 +78,12 @@ def microgradx_register_losses(register: Register) -> None:
     attribute ``task`` (``"binary"``, ``"multiclass"`` or ``"regression"``) and the method
     ``predict(outputs) -> numpy array`` (labels or values) let the trainer measure accuracy.
     `microgradx.testing.check_loss` checks this contract (`microgradx.types.Loss` types it).
+
+    The Trainer's fast path (`microgradx.types.CompiledLoss`): a loss that also has
+    ``encode_targets(targets, n_outputs, n)``, ``build(outputs, targets, weights, params)``,
+    ``per_example(outputs, targets)`` and ``penalised(loss, params)`` is recorded with the model
+    in one compiled step, its targets encoded once per epoch; one without them trains on a slower
+    path, and the Trainer warns (`microgradx.types.FastPathWarning`) naming what it lacks.
     """
 
 

@@ -23,9 +23,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from microgradx.compiler.params import StoreLookup
+from microgradx.engine.parameter import StoreLookup
 from microgradx.registry.core import get_registry
 from microgradx.sklearn.params import batch_size_for, checked, optimizer_and_schedule
+from microgradx.sklearn.resume import restore, resume_state
 from microgradx.train import History, Trainer, parse_component
 from microgradx.train.steps import make_steps
 
@@ -160,6 +161,10 @@ class BaseMLP(BaseEstimator):
         trainer = getattr(self, "_trainer", None) if incremental else None
         if trainer is None:
             trainer = self._new_trainer(p, split[0], split[1], task, n_classes, loss, seed)
+            resume = self.__dict__.pop("_resume", None)
+            if incremental and resume is not None:
+                restore(trainer, resume)  # unpickled mid-run: the optimizer and the shuffling go on as they were
+        self.__dict__.pop("_resume", None)
         self._trainer = trainer
         self._epochs(p, trainer, *split, incremental=incremental)
         return self
@@ -346,11 +351,16 @@ class BaseMLP(BaseEstimator):
 
         A model holds Values whose ops are functions, which do not pickle; the recipe
         (registered layer name, sizes, activation, seed) rebuilds it and the weights are put
-        back with ``set_weights``. The trainer (and the optimizer's state) is left behind: a
-        ``partial_fit`` after unpickling starts a fresh optimizer on the same weights.
+        back with ``set_weights``. The trainer is left behind, but what the next ``partial_fit``
+        depends on is kept (``_resume``: the optimizer's state and learning rate, the step count,
+        the shuffling generator's state, the examples seen), so a ``partial_fit`` after
+        unpickling, on this machine or another (dask-ml's ``Incremental``), gives the same
+        weights as one without.
         """
         state = dict(super().__getstate__())  # a copy: on Python 3.11+ object's is __dict__ itself
-        state.pop("_trainer", None)
+        trainer = state.pop("_trainer", None)
+        if trainer is not None:
+            state["_resume"] = resume_state(trainer)
         state.pop("_forward", None)
         model = state.pop("model_", None)
         if model is not None:

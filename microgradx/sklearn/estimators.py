@@ -25,25 +25,16 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
-from microgradx_plugins.losses import MSE
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import validate_data
 
-from microgradx.modelfile.predictor import probabilities
-from microgradx.modelfile.schema import PROBABILISTIC_LOSSES
+from microgradx.modelfile.schema import PROBABILISTIC_LOSSES, probabilities
+from microgradx.registry.components import build_component
 from microgradx.registry.core import get_registry
 from microgradx.sklearn.base import BaseMLP
-
-
-class HalfSquaredError(MSE):
-    """scikit-learn's ``squared_error``: half the mean squared error (so its gradient is ``output - y``)."""
-
-    def per_example(self, outputs: list, targets: list) -> Any:
-        """Half of `MSE.per_example`."""
-        return super().per_example(outputs, targets) * 0.5
 
 
 def _store(est: Any, values: dict) -> None:
@@ -148,7 +139,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             if task not in ("binary", "multiclass"):
                 raise ValueError(f"{type(self).__name__}: loss {self.loss!r} is not a classification loss (its task "
                                  f"is {task!r}); use 'bce', 'hinge', 'softmax_ce' or 'auto'")
-        from microgradx.train import build_component
 
         return build_component(registry, "losses", name, self.loss_options)
 
@@ -260,10 +250,6 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         if not isinstance(loss, str):
             raise TypeError(f"{type(self).__name__}: loss must be 'squared_error' or a registered loss name, "
                             f"got {loss!r}")
-        if loss == "squared_error":
-            return HalfSquaredError(**(self.loss_options or {}))
-        from microgradx.train import build_component
-
         built = build_component(get_registry(), "losses", loss, self.loss_options)
         task = getattr(built, "task", None)
         if task != "regression":

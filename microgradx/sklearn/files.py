@@ -1,14 +1,19 @@
-"""A fitted estimator (or a ``StandardScaler`` + estimator pipeline) as a microgradx model file: no pickle.
+"""A fitted estimator, or a pipeline of preprocessing and one, as a microgradx model file: no pickle.
 
     >>> from microgradx.sklearn import save, load
     >>> save(make_pipeline(StandardScaler(), MLPClassifier()).fit(X, y), "model.json")   # doctest: +SKIP
     >>> load("model.json").predict(X_raw)                                                # doctest: +SKIP
 
-The file is an ordinary model file (`microgradx.modelfile`): the network, and in its schema the
-scaler's statistics, the class labels, the feature names (``feature_names_in_`` when fitted on
-a DataFrame, else ``x0``, ``x1``, ...) and the loss, so ``microgradx predict`` reads it too.
-`load` gives back a fitted estimator, inside a pipeline behind a fitted ``StandardScaler`` when
-the file has a standardisation. Loading runs no code from the file.
+The steps before the estimator may be ``ColumnTransformer``, ``OneHotEncoder``,
+``StandardScaler``, ``MinMaxScaler``, ``SimpleImputer``, ``"passthrough"`` and nested pipelines
+of them (`microgradx.sklearn.pipelines`). The file is an ordinary model file
+(`microgradx.modelfile`): the network, and in its schema what each raw column becomes
+(imputed values, one-hot categories), the scalers' statistics, the class labels, the raw
+column names (the first step's ``feature_names_in_`` when fitted on a DataFrame, else ``x0``,
+``x1``, ...) and the loss, so ``microgradx predict`` reads it too and predicts what the pipeline
+predicts. `load` gives back a fitted estimator: behind a fitted ``StandardScaler`` when the file
+has only a standardisation, behind an `~microgradx.sklearn.pipelines.InputEncoder` when it has
+more. Loading runs no code from the file.
 """
 
 from __future__ import annotations
@@ -25,45 +30,56 @@ from microgradx.modelfile import ModelFileError, Schema
 _PLAIN = (str, int, float, bool, type(None))
 
 
-def _parts(estimator: Any) -> tuple[Any, Any]:
-    """``(scaler or None, the microgradx estimator)`` of an estimator or a two-step pipeline."""
+def _parts(estimator: Any) -> tuple[list, Any]:
+    """``(the steps before the estimator, the microgradx estimator)`` of an estimator or a pipeline."""
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
 
     from microgradx.sklearn.estimators import MLPClassifier, MLPRegressor
 
-    scaler = None
+    steps: list = []
     if isinstance(estimator, Pipeline):
-        steps = [step for _, step in estimator.steps if step not in (None, "passthrough")]
-        if len(steps) == 2 and isinstance(steps[0], StandardScaler):
-            scaler, estimator = steps
-        elif len(steps) != 1:
-            raise TypeError("save takes a microgradx estimator or a pipeline of a StandardScaler and one; "
-                            f"got the steps {[type(s).__name__ for s in steps]}")
-        else:
-            estimator = steps[0]
+        steps = [step for _, step in estimator.steps if step is not None and not
+                 (isinstance(step, str) and step == "passthrough")]
+        if not steps:
+            raise TypeError("save takes a microgradx estimator or a pipeline ending in one; this pipeline is empty")
+        *steps, estimator = steps
     if not isinstance(estimator, (MLPClassifier, MLPRegressor)):
-        raise TypeError(f"save takes a microgradx MLPClassifier or MLPRegressor, not {type(estimator).__name__}")
+        raise TypeError(f"save takes a microgradx MLPClassifier or MLPRegressor (or a pipeline ending in one), not "
+                        f"{type(estimator).__name__}")
     if not hasattr(estimator, "model_"):
         raise ValueError(f"save: this {type(estimator).__name__} is not fitted yet; call fit first")
-    return scaler, estimator
+    return steps, estimator
+
+
+def _raw_names(steps: list, est: Any) -> list:
+    """The raw column names: the first step's ``feature_names_in_`` (a DataFrame's), else x0, x1, ..."""
+    first = steps[0] if steps else est
+    names = getattr(first, "feature_names_in_", None)
+    if names is not None:
+        return [str(f) for f in names]
+    n = getattr(first, "n_features_in_", None)
+    if n is None:
+        raise ValueError(f"save: the first step {type(first).__name__} is not fitted (it has no n_features_in_)")
+    return [f"x{i}" for i in range(n)]
 
 
 def save(estimator: Any, path: Any) -> Path:
-    """Write a fitted estimator (or ``StandardScaler`` + estimator pipeline) to a model file, atomically."""
-    scaler, est = _parts(estimator)
-    n = est.n_features_in_
-    names = [str(f) for f in getattr(est, "feature_names_in_", [f"x{i}" for i in range(n)])]
-    mean = scale = None
-    if scaler is not None:
-        mean = scaler.mean_ if scaler.with_mean else np.zeros(n)
-        scale = scaler.scale_ if scaler.with_std else np.ones(n)
+    """Write a fitted estimator (or a pipeline of preprocessing and one) to a model file, atomically.
+
+    A step that a model file cannot hold is a TypeError naming it and the steps it can.
+    """
+    from microgradx.sklearn.pipelines import schema_inputs
+
+    steps, est = _parts(estimator)
+    names = _raw_names(steps, est)
+    inputs, mean, scale = schema_inputs(steps, names, est.n_features_in_)
     classifier = hasattr(est, "classes_")
     task = ("binary" if len(est.classes_) == 2 else "multiclass") if classifier else "regression"
     classes = [c.item() if isinstance(c, np.generic) else c for c in est.classes_] if classifier else None
     if classes is not None and not all(isinstance(c, (str, numbers.Number)) for c in classes):
         raise ValueError("save: class labels must be strings or numbers to be written to a model file")
-    schema = Schema(task=task, loss=est.loss_name_, features=names, mean=mean, scale=scale, classes=classes)
+    schema = Schema(task=task, loss=est.loss_name_, features=names, mean=mean, scale=scale, classes=classes,
+                    inputs=inputs)
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in est.get_params().items()
               if isinstance(v, _PLAIN) or (isinstance(v, tuple) and all(isinstance(i, int) for i in v))}
     meta = {"estimator": type(est).__name__, "params": params, "loss_curve": list(est.loss_curve_),
@@ -72,7 +88,8 @@ def save(estimator: Any, path: Any) -> Path:
 
 
 def load(path: Any) -> Any:
-    """A fitted estimator from a model file written by `save` (behind a fitted scaler if it had one)."""
+    """A fitted estimator from a model file written by `save`: behind a fitted ``StandardScaler`` when the file
+    has a standardisation only, behind an `~microgradx.sklearn.pipelines.InputEncoder` when it has more."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -96,8 +113,9 @@ def load(path: Any) -> Any:
     est._trainer = None
     est.n_features_in_ = spec["nin"]
     names = mf.schema.features
-    if names and names != tuple(f"x{i}" for i in range(spec["nin"])):
-        est.feature_names_in_ = np.asarray(names, dtype=object)
+    named = bool(names) and names != tuple(f"x{i}" for i in range(len(names)))
+    if named and not mf.schema.inputs and not mf.schema.standardized:
+        est.feature_names_in_ = np.asarray(names, dtype=object)  # the estimator alone was fitted on a DataFrame
     est.n_outputs_ = spec["nouts"][-1]
     est.n_layers_ = len(spec["nouts"]) + 1
     est.out_activation_ = mf.meta.get("out_activation", "identity")
@@ -109,11 +127,15 @@ def load(path: Any) -> Any:
         est.classes_ = np.asarray(mf.schema.classes)
     else:
         est._y_ndim = int(mf.meta.get("y_ndim", 1))
+    if mf.schema.inputs:
+        from microgradx.sklearn.pipelines import InputEncoder
+
+        return make_pipeline(InputEncoder(mf.schema), est)
     if not mf.schema.standardized:
         return est
     scaler = StandardScaler()
     scaler.mean_, scaler.scale_ = np.asarray(mf.schema.mean), np.asarray(mf.schema.scale)
     scaler.var_, scaler.n_features_in_, scaler.n_samples_seen_ = scaler.scale_ ** 2, spec["nin"], 1
-    if hasattr(est, "feature_names_in_"):
-        scaler.feature_names_in_ = est.feature_names_in_
+    if named:  # the pipeline's first step checks a DataFrame's column names, as the saved one did
+        scaler.feature_names_in_ = np.asarray(names, dtype=object)
     return make_pipeline(scaler, est)

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import attrs
 import numpy as np
 
+from microgradx.compiler import compile
 from microgradx.engine.value import Value
+from microgradx.registry.core import get_registry
 from microgradx.testing.checks import GradcheckResult, gradcheck
 from microgradx.testing.errors import ContractError, GradcheckError
+from microgradx.types import CompiledLoss, FastPathWarning, missing
 
 __all__ = ["OptimizerCheckResult", "check_loss", "check_optimizer"]
 
@@ -31,7 +35,6 @@ TASKS = ("binary", "multiclass", "regression")
 
 def _resolve(kind: str, component: Any) -> Any:
     if isinstance(component, str):
-        from microgradx.registry.core import get_registry
 
         return get_registry().get(kind, component)
     return component
@@ -77,7 +80,11 @@ def check_loss(loss: Any, *, settings: Optional[Mapping[str, Any]] = None, n: in
       mode and in scalar mode;
     * ``params`` adds ``l2 * sum(p * p)`` (with ``l2=0.25`` when the class takes ``l2``), with
       the right gradient;
-    * ``predict(outputs)`` gives one entry per example.
+    * ``predict(outputs)`` gives one entry per example;
+    * the Trainer's fast path (`microgradx.types.CompiledLoss`: ``encode_targets``, ``build``,
+      ``per_example``, ``penalised``) is there whole, and ``build`` on the encoded targets, eagerly
+      and compiled, computes what calling the loss computes; a loss without any of it warns
+      (`microgradx.types.FastPathWarning`): the Trainer runs it on a slower path.
     """
     __tracebackhide__ = True
     obj = _resolve("losses", loss)
@@ -141,7 +148,33 @@ def check_loss(loss: Any, *, settings: Optional[Mapping[str, Any]] = None, n: in
         predicted = np.asarray(fn.predict([Value(row) for row in data]))
         if predicted.ndim == 0 or predicted.shape[0] != n:
             raise ContractError(f"{who}: predict() of {n} examples must give {n} entries, got shape {predicted.shape}")
+    _check_fast_path(who, fn, data, t, lane.data)
     return GradcheckResult(ok=True, max_error=worst)
+
+
+def _check_fast_path(who: str, fn: Any, data: np.ndarray, t: np.ndarray, value: float) -> None:
+    """The Trainer's fast path (`microgradx.types.CompiledLoss`): all of it or none (then a warning), and what
+    ``build`` computes, eagerly and compiled, is what calling the loss computes."""
+    __tracebackhide__ = True
+    fast = ("encode_targets", "build", "per_example", "penalised")
+    lacking = [name for name in missing(fn, CompiledLoss) if name in fast]
+    if len(lacking) == len(fast):
+        warnings.warn(f"{who} lacks {', '.join(lacking)} (microgradx.types.CompiledLoss): the Trainer runs it "
+                      f"eagerly on the compiled model's outputs, more slowly", FastPathWarning, stacklevel=3)
+        return
+    if lacking:
+        raise ContractError(f"{who}: has part of the Trainer's fast path (microgradx.types.CompiledLoss) but lacks "
+                            f"{', '.join(lacking)}; give it all four, or none")
+    encoded = np.asarray(fn.encode_targets(t, len(data), len(t)), dtype=np.float64)
+    if encoded.ndim != 2 or encoded.shape[0] != len(t):
+        raise ContractError(f"{who}: encode_targets must give an (n, m) array for n = {len(t)} examples, got shape "
+                            f"{encoded.shape}")
+    built = fn.build([Value(row) for row in data], [Value(column) for column in encoded.T], None, None)
+    compiled = compile(lambda xs, ts: fn.build(list(xs), list(ts), None, None))(data.T, encoded).data
+    for how, got in (("build", built.data if isinstance(built, Value) else built), ("build, compiled", compiled)):
+        if not _close(got, value):
+            raise ContractError(f"{who}: {how} gives {got!r} where calling the loss gives {value!r}; the fast path "
+                                f"must compute what the loss computes")
 
 
 def _check_l2(who: str, fn: Any, l2: float, data: np.ndarray, t: np.ndarray, call: Any, eps: float, atol: float,

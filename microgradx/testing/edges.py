@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from microgradx.engine.value import apply
+from microgradx.testing.differences import gradcheck
 from microgradx.testing.errors import GradcheckError
 from microgradx.testing.points import DOMAIN_ERRORS, edge_grid
 
@@ -95,8 +96,6 @@ def _gradient(op: Any, xs: Sequence[float], i: int, fail: Fail, atol: float, rto
     shifted value leaves the domain (a negative base whose exponent becomes non-integer) is skipped.
     """
     __tracebackhide__ = True
-    from microgradx.testing.checks import gradcheck
-
     def fn(v: Any) -> Any:
         return apply(op, *xs[:i], v, *xs[i + 1:])
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from microgradx.collector import gc_paused
 from microgradx.engine.value import Value
+from microgradx.registry.core import ops
 
 
 def model_outputs(model: Any, X: np.ndarray, mode: str = "lanes") -> list:
@@ -65,6 +66,5 @@ def penalty(loss_fn: Any, params: list) -> Optional[Value]:
     l2 = getattr(loss_fn, "l2", 0.0) or 0.0
     if l2 <= 0:
         return None
-    from microgradx.registry.core import ops
 
     return l2 * ops.dot(*params, *params)

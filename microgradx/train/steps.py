@@ -7,17 +7,20 @@ Both leave the same numbers in ``p.grad``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional
 
 import numpy as np
 
 from microgradx.collector import gc_paused
-from microgradx.compiler.params import ParameterStore
+from microgradx.compiler import compile
 from microgradx.compiler.replay import backward_many
+from microgradx.engine.parameter import ParameterStore
 from microgradx.engine.value import Value
 from microgradx.registry import ops
 from microgradx.train.components import check_sample_weight
 from microgradx.train.evaluation import model_outputs, penalty
+from microgradx.types import CompiledLoss, FastPathWarning, missing
 
 
 class EagerSteps:
@@ -82,13 +85,17 @@ class CompiledSteps:
     """
 
     def __init__(self, model: Any, loss: Any, params: list, mode: str) -> None:
-        from microgradx.compiler import compile
-
         self.model, self.loss, self.params = model, loss, params
         self.n_outputs: Optional[int] = None  # the model's number of outputs, seen on the first batch
         self._store: Optional[ParameterStore] = None
         lanes = mode == "lanes"
-        self.whole = callable(getattr(loss, "encode_targets", None)) and callable(getattr(loss, "build", None))
+        needs = ("encode_targets", "build") if lanes else ("encode_targets", "per_example", "penalised")
+        lacking = [name for name in missing(loss, CompiledLoss) if name in needs]
+        self.whole = not lacking
+        if lacking:
+            warnings.warn(f"loss {type(loss).__name__} lacks {', '.join(lacking)} (microgradx.types.CompiledLoss), "
+                          f"so the Trainer runs it eagerly on the compiled model's outputs: the same numbers, more "
+                          f"slowly; add them to train on one compiled step", FastPathWarning, stacklevel=4)
         self._step = compile(self._lane_graph if lanes else self._scalar_graph, lanes=lanes) if self.whole else None
         self._forward = compiled_forward(model)
 
@@ -161,7 +168,6 @@ def _output_count(model: Any) -> Optional[int]:
 
 def compiled_forward(model: Any) -> Any:
     """``model``'s forward pass compiled (lane mode): ``.forward(X)`` gives its outputs' data for the rows ``X``."""
-    from microgradx.compiler import compile
 
     def forward(xs: list) -> list:
         return list(model(xs))

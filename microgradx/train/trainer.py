@@ -37,24 +37,26 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx.engine import anomaly
+from microgradx.registry.components import build_component, component_name, named_with_options
 from microgradx.registry.core import get_registry
 from microgradx.registry.discovery import PluginInfo, add_plugin
 from microgradx.train.components import (
     DEFAULT_LOSS,
     DEFAULT_OPTIMIZER_SETTINGS,
-    build_component,
     check_int,
     check_positive_int,
     check_sample_weight,
-    component_name,
-    named_with_options,
     outputs_for,
 )
 from microgradx.train.evaluation import evaluate, predictions
 from microgradx.train.history import History
+from microgradx.train.meta import run_meta
 from microgradx.train.steps import make_steps
 
 MODES = ("lanes", "scalar")
+
+#: The training accuracy of each epoch is measured on at most this many examples (a seeded sample).
+TRAIN_SAMPLE = 10_000
 
 #: An epoch whose mean loss is this many times the run's best so far (or its first step's) warns.
 DIVERGENCE_FACTOR = 1000.0
@@ -110,6 +112,9 @@ class Trainer:
             loss counts that many times (0 drops it). None: every example counts once.
         compile: record each step's graph once and replay it at array speed
             (`microgradx.compile`); False runs every step eagerly, node by node.
+        train_sample: the training accuracy of each epoch is measured on a seeded sample of at
+            most this many training examples (`TRAIN_SAMPLE` by default; the same sample every
+            epoch), never on all of a large table; 0 measures none, None all of them.
 
     Bad settings raise ``ValueError``/``TypeError`` (or ``UnknownComponentError`` listing
     what is registered) here, at construction, not halfway through training.
@@ -122,7 +127,7 @@ class Trainer:
                  loss_options: Optional[dict] = None, optimizer_options: Optional[dict] = None,
                  schedule_options: Optional[dict] = None, dataset_options: Optional[dict] = None,
                  model_options: Optional[dict] = None, shuffle: bool = True, detect_anomaly: bool = False,
-                 sample_weight: Any = None, compile: bool = True):
+                 sample_weight: Any = None, compile: bool = True, train_sample: Optional[int] = TRAIN_SAMPLE):
         self.epochs = check_positive_int("epochs", epochs)
         self.batch_size = None if batch_size is None else check_positive_int("batch_size", batch_size)
         self.seed = check_int("seed", seed)
@@ -130,6 +135,9 @@ class Trainer:
             raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
         self.mode = mode
         self.shuffle = bool(shuffle)
+        if train_sample is not None and check_int("train_sample", train_sample) < 0:
+            raise ValueError(f"train_sample must be >= 0 (0: none) or None (all examples), got {train_sample!r}")
+        self.train_sample = train_sample
         self.detect_anomaly = bool(detect_anomaly)
         if lr is not None:
             if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
@@ -200,6 +208,8 @@ class Trainer:
         self.should_stop = False
         self._reference_loss = math.inf  # for the divergence warning: min(first step's loss, best epoch's)
         self._warned_divergence = False
+        #: The `DivergenceWarning` this run issued, or None (for callers that show it elsewhere: the playground)
+        self.divergence: Optional[DivergenceWarning] = None
 
     # -- construction helpers -------------------------------------------------------------
 
@@ -244,7 +254,7 @@ class Trainer:
                 if info.unmarked:  # hook methods without @hookimpl would never be called: say so
                     warnings.warn(f"callback {type(cb).__name__}: {', '.join(info.unmarked)} lack @hookimpl, so they "
                                   f"are never called; mark them with @microgradx.hookimpl or subclass "
-                                  f"microgradx.types.Callback", UserWarning, stacklevel=3)
+                                  f"microgradx.train.Callback", UserWarning, stacklevel=3)
             with anomaly.detect_anomaly() if self.detect_anomaly else nullcontext():
                 yield pm.hook
         finally:
@@ -259,15 +269,18 @@ class Trainer:
         self.step = 0
         self._reference_loss = math.inf
         self._warned_divergence = False
+        self.divergence = None
         self._rng = np.random.default_rng(self.seed)
         X, y = ds.X_train, ds.y_train
+        X_eval, y_eval = self.train_rows()
         started = time.perf_counter()
         hook.microgradx_train_start(trainer=self)
         for epoch in range(self.epochs):
             self.epoch = epoch
             t0 = time.perf_counter()
             metrics = {"loss": self.train_epoch(X, y, self.sample_weight, hook=hook), "lr": float(self.optimizer.lr)}
-            metrics["train_accuracy"] = self.evaluate(X, y, with_loss=False).get("accuracy")
+            if len(y_eval):
+                metrics["train_accuracy"] = self.evaluate(X_eval, y_eval, with_loss=False).get("accuracy")
             if ds.X_test is not None and len(ds.X_test):
                 test = self.evaluate(ds.X_test, ds.y_test)
                 metrics["test_loss"] = test["loss"]
@@ -319,16 +332,25 @@ class Trainer:
         self._watch_divergence(mean)
         return mean
 
+    def train_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The examples each epoch's training accuracy is measured on: all, a seeded sample (the same each call)."""
+        X, y, k = self.dataset.X_train, self.dataset.y_train, self.train_sample
+        if k is None or len(y) <= k:
+            return X, y
+        rows = np.sort(np.random.default_rng([self.seed, 1]).choice(len(y), size=k, replace=False))
+        return X[rows], y[rows]
+
     def _watch_divergence(self, loss: float) -> None:
         """Warn (`DivergenceWarning`, once per run) when an epoch's loss is orders of magnitude above the best."""
         reference = self._reference_loss
         if not self._warned_divergence and loss > DIVERGENCE_FACTOR * max(reference, 1e-3):
             self._warned_divergence = True
             lr = self.base_lr
-            warnings.warn(DivergenceWarning(
+            self.divergence = DivergenceWarning(
                 f"the training loss grew from {reference:.3g} to {loss:.3g} by epoch {self.epoch + 1}: the learning "
                 f"rate lr={lr:g} is most likely too large; try a smaller one, such as {lr / 10:g}",
-                lr=lr, loss=loss, reference=reference), stacklevel=3)
+                lr=lr, loss=loss, reference=reference)
+            warnings.warn(self.divergence, stacklevel=3)
         if math.isfinite(loss):
             self._reference_loss = min(reference, loss)
 
@@ -364,23 +386,9 @@ class Trainer:
         return evaluate(self.model, self.loss, X, y, self.dataset.task, self.mode,
                         params=self.params, with_loss=with_loss, outputs=self.outputs(X))
 
-    def model_meta(self) -> dict:
-        """What a model file should remember about this run (stored as its ``meta``).
-
-        The loss (for predictions), the dataset and the options it was loaded with (so
-        ``microgradx evaluate`` can rebuild the same split and scaling), and the task.
-        """
-        meta = {"loss": component_name("losses", self.loss), "task": getattr(self.dataset, "task", None),
-                "dataset": getattr(self.dataset, "name", None), "seed": self.seed}
-        options = {k: v for k, v in self.dataset_options.items() if v is None or isinstance(v, (int, float, str))}
-        source = getattr(self.dataset, "source", None)
-        if source is not None:  # a CSV file: the "csv" loader rebuilds the same split from the same file
-            meta["dataset"] = "csv"
-            options = {"path": str(source), "target": getattr(self.dataset, "target_name", None),
-                       "task": "regression" if self.dataset.task == "regression" else "classification", **options}
-        if options:
-            meta["dataset_options"] = options
-        return meta
+    def model_meta(self, path: Any = None) -> dict:
+        """What a model file should remember about this run (its ``meta``): `microgradx.train.meta.run_meta`."""
+        return run_meta(self, path)
 
     def model_schema(self) -> Any:
         """What a model file needs to predict from raw data (`microgradx.modelfile.Schema`)."""

@@ -15,7 +15,8 @@ import microgradx
 from microgradx import PLUGIN_API_VERSION, Op, Value, get_registry, hookimpl, ops
 from microgradx.datasets import Dataset
 from microgradx.testing import GradcheckResult, check_loss, check_op, check_optimizer, gradcheck
-from microgradx.types import Callback, DatasetLoader, Layer, Loss, Optimizer, Register, Schedule
+from microgradx.train import Callback
+from microgradx.types import DatasetLoader, Layer, Loss, Optimizer, Register, Schedule
 
 assert PLUGIN_API_VERSION >= 1
 

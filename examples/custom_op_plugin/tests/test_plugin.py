@@ -18,7 +18,7 @@ from microgradx_softplus import (
     ResidualMLP,
     RMSprop,
     __version__,
-    load_xor,
+    load_quadrants,
     make_leaky_relu,
 )
 from microgradx_softplus.plugin import LEAKY_SLOPE
@@ -35,7 +35,7 @@ def test_microgradx_finds_the_plugin_through_its_entry_point():
     registered = {(c.kind, c.name) for c in info.components}
     assert registered == {("ops", "softplus"), ("ops", "leaky_relu"), ("ops", "huber"), ("losses", "huber"),
                           ("losses", "huber_regression"), ("optimizers", "rmsprop"), ("callbacks", "grad_norm"),
-                          ("layers", "ResidualMLP"), ("datasets", "xor")}
+                          ("layers", "ResidualMLP"), ("datasets", "quadrants")}
     assert get_registry().get("optimizers", "rmsprop") is RMSprop
 
 
@@ -348,20 +348,20 @@ def test_mlp_takes_softplus_and_leaky_relu_as_activations_by_name():
         assert one.data == pytest.approx(out.data[1], rel=1e-12)
 
 
-def test_xor_dataset_is_seeded_split_and_validated():
-    a, b = load_xor(seed=3), get_registry().get("datasets", "xor")(seed=3)
+def test_quadrants_dataset_is_seeded_split_and_validated():
+    a, b = load_quadrants(seed=3), get_registry().get("datasets", "quadrants")(seed=3)
     np.testing.assert_array_equal(a.X_train, b.X_train)
     assert a.X_train.shape == (320, 2) and a.X_test.shape == (80, 2) and a.task == "binary"
     X, y = np.vstack([a.X_train, a.X_test]), np.concatenate([a.y_train, a.y_test])
     np.testing.assert_array_equal(y, (X[:, 0] * X[:, 1] > 0).astype(int))
     assert 0.4 < y.mean() < 0.6
-    assert not np.array_equal(load_xor(seed=4).X_train, a.X_train)
-    s = load_xor(standardize=True, n_samples=200, noise=0.1)
+    assert not np.array_equal(load_quadrants(seed=4).X_train, a.X_train)
+    s = load_quadrants(standardize=True, n_samples=200, noise=0.1)
     np.testing.assert_allclose(s.X_train.mean(axis=0), 0.0, atol=1e-12)
-    with pytest.raises(ValueError, match=r"dataset 'xor': n_samples must be an int >= 10, got 3"):
-        load_xor(n_samples=3)
-    with pytest.raises(ValueError, match=r"dataset 'xor': test_size must be a number in \(0, 1\), got 1.5"):
-        load_xor(test_size=1.5)
+    with pytest.raises(ValueError, match=r"dataset 'quadrants': n_samples must be an int >= 10, got 3"):
+        load_quadrants(n_samples=3)
+    with pytest.raises(ValueError, match=r"dataset 'quadrants': test_size must be a number in \(0, 1\), got 1.5"):
+        load_quadrants(test_size=1.5)
 
 
 def test_residual_mlp_adds_skip_connections_and_keeps_gradients_right(gradcheck):
@@ -392,9 +392,10 @@ def test_residual_mlp_adds_skip_connections_and_keeps_gradients_right(gradcheck)
 def test_trainer_builds_every_plugin_component_by_name():
     train = pytest.importorskip("microgradx.train")
     monitor = GradNorm()
-    history = train.Trainer(model="ResidualMLP", dataset="xor", activation="softplus", hidden=(16, 16), loss="huber",
-                            loss_options={"delta": 1.0}, optimizer="rmsprop", lr=0.01, schedule="constant",
-                            batch_size=32, epochs=30, callbacks=[monitor, "grad_norm"], seed=0).fit()
+    history = train.Trainer(model="ResidualMLP", dataset="quadrants", activation="softplus", hidden=(16, 16),
+                            loss="huber", loss_options={"delta": 1.0}, optimizer="rmsprop", lr=0.01,
+                            schedule="constant", batch_size=32, epochs=30, callbacks=[monitor, "grad_norm"],
+                            seed=0).fit()
     # a linear model stays near 0.62 accuracy here and keeps ~80% of its first loss
     assert history.loss[-1] < 0.5 * history.loss[0]
     assert history.train_accuracy[-1] >= 0.85 and history.test_accuracy[-1] >= 0.85

@@ -1,4 +1,4 @@
-"""The ``xor`` dataset: points in the square, labelled by whether their coordinates share a sign.
+"""The ``quadrants`` dataset: points in the square, labelled by whether their coordinates share a sign.
 
 No linear model can separate it (a linear model stays near chance), so it shows at a
 glance whether a nonlinearity is learning. Pure numpy: nothing heavy to import.
@@ -13,7 +13,7 @@ import numpy as np
 from microgradx.datasets import Dataset
 
 
-def load_xor(seed: int = 0, test_size: float = 0.2, standardize: bool = False, n_samples: int | None = None,
+def load_quadrants(seed: int = 0, test_size: float = 0.2, standardize: bool = False, n_samples: int | None = None,
              noise: float | None = None) -> Dataset:
     """``n_samples`` (default 400) points uniform in [-1, 1]², label ``x0 * x1 > 0``.
 
@@ -38,7 +38,7 @@ def load_xor(seed: int = 0, test_size: float = 0.2, standardize: bool = False, n
     if standardize:
         mean, scale = X[train].mean(axis=0), X[train].std(axis=0)
         X = (X - mean) / scale
-    return Dataset(name="xor", X_train=X[train], y_train=y[train], X_test=X[test], y_test=y[test], task="binary",
+    return Dataset(name="quadrants", X_train=X[train], y_train=y[train], X_test=X[test], y_test=y[test], task="binary",
                    n_classes=2, feature_names=("x0", "x1"), class_names=("different sign", "same sign"),
                    mean=mean, scale=scale)
 
@@ -49,4 +49,4 @@ def _real(x: Any) -> bool:
 
 def _check(ok: bool, setting: str, value: Any, want: str) -> None:
     if not ok:
-        raise ValueError(f"dataset 'xor': {setting} must be {want}, got {value!r}")
+        raise ValueError(f"dataset 'quadrants': {setting} must be {want}, got {value!r}")

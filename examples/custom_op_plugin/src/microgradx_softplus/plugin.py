@@ -10,7 +10,7 @@ from __future__ import annotations
 from microgradx import hookimpl
 
 from .callbacks import GradNorm
-from .datasets import load_xor
+from .datasets import load_quadrants
 from .layers import ResidualMLP
 from .losses import Huber, HuberRegression
 from .ops import huber, make_leaky_relu, softplus
@@ -49,8 +49,8 @@ def microgradx_register_layers(register):
 
 @hookimpl
 def microgradx_register_datasets(register):
-    """xor."""
-    register(load_xor, name="xor")
+    """quadrants."""
+    register(load_quadrants, name="quadrants")
 
 
 @hookimpl

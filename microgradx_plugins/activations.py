@@ -23,7 +23,7 @@ tanh_op = Op(name="tanh", doc="hyperbolic tangent", elementwise=True,
 _relu = lanewise(lambda x: 0.0 if x <= 0.0 else x, lambda x: np.maximum(x, 0.0))
 
 # relu's kink: at exactly 0 the subgradient used is 0 (as PyTorch does); at NaN the gradient is 0 too.
-relu = Op(name="relu", doc="max(x, 0); gradient 0 at x == 0", elementwise=True,
+relu = Op(name="relu", doc="max(x, 0); gradient 0 at x == 0", elementwise=True, symbol="ReLU",
           forward=_relu,
           backward=lambda g, out, x: (g * (x > 0.0),))
 

@@ -1,22 +1,26 @@
-"""The arithmetic ops behind Python's operators: add, sub, neg, mul, div, pow.
+"""The arithmetic ops behind Python's operators: add, sub, neg, mul, div, pow (and `pow_constant`).
 
 Each op is its forward and its derivative side by side, written with operators so the
 same lines serve a float and an array of lanes (and arrays of any shape: every op here is
 ``elementwise``, so the compiler runs many nodes of one as one numpy call). The forwards of
 the simplest ops are the `operator` module's functions (``operator.add(x, y)`` is
-``x + y``): the same arithmetic without a Python-level call.
+``x + y``): the same arithmetic without a Python-level call. A number exponent is part of
+its op, as in micrograd: ``x ** 2`` applies ``pow_constant(2)``, one node with one input.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import operator
+import threading
+import weakref
 
 import numpy as np
-from microgradx_plugins.fused import dot, sum_op
 
 from microgradx import Op, hookimpl
 from microgradx.engine.lanes import first_offender, is_lanes
+from microgradx_plugins.fused import dot, sum_op
 
 _ndarray = np.ndarray
 
@@ -32,10 +36,10 @@ def _fuse_adds(v, uses):
     A product that something else uses too is read again by the dot (computing it twice changes
     no gradient).
     """
-    add, t, ws, xs, others = v._op, v, [], [], []
+    add, t, ws, xs, others = v.op, v, [], [], []
     while True:  # down the chain's left spine (``((b + p1) + p2) + ...``: how sum() and micrograd build it)
         a, b = t._parents  # b: the terms right to left
-        op = b._op
+        op = b.op
         if op is mul and uses(b):  # a product (uses 0: made before the call, read as it is)
             w, x = b._parents
             ws.append(w)
@@ -44,11 +48,11 @@ def _fuse_adds(v, uses):
             return _fuse_tree(v, uses)
         else:
             others.append(b)
-        if a._op is add and uses(a) == 1:  # an inner add that only this chain uses: its inputs are terms
+        if a.op is add and uses(a) == 1:  # an inner add that only this chain uses: its inputs are terms
             t = a
         else:
             break
-    if a._op is mul and uses(a):  # the chain's first term
+    if a.op is mul and uses(a):  # the chain's first term
         w, x = a._parents
         ws.append(w)
         xs.append(x)
@@ -65,36 +69,36 @@ def _fuse_adds(v, uses):
 
 def _fuse_tree(v, uses):
     """`_fuse_adds` for any tree of adds (not only a chain down its left side)."""
-    terms, todo, add = [], [v._parents[1], v._parents[0]], v._op
+    terms, todo, add = [], [v._parents[1], v._parents[0]], v.op
     while todo:  # the terms left to right
         t = todo.pop()
-        if t._op is add and uses(t) == 1:  # an inner add that only this chain uses: its inputs are terms
+        if t.op is add and uses(t) == 1:  # an inner add that only this chain uses: its inputs are terms
             todo += (t._parents[1], t._parents[0])
         else:
             terms.append(t)
     if len(terms) < 3:
         return None
-    products = [t for t in terms if t._op is mul and uses(t)]  # (uses 0: made before the call, read as it is)
+    products = [t for t in terms if t.op is mul and uses(t)]  # (uses 0: made before the call, read as it is)
     if len(products) >= 2 and len(terms) - len(products) <= 1:
-        bias = [t for t in terms if not (t._op is mul and uses(t))]
+        bias = [t for t in terms if not (t.op is mul and uses(t))]
         return dot, (*bias, *[p._parents[0] for p in products], *[p._parents[1] for p in products])
     return sum_op, tuple(terms)
 
 
-add = Op(name="add", elementwise=True, arity=2, doc="x + y",
+add = Op(name="add", elementwise=True, arity=2, symbol="+", doc="x + y",
          forward=operator.add,  # x + y
          backward=lambda g, out, x, y: (g, g),
          fuse=_fuse_adds)
 
-sub = Op(name="sub", elementwise=True, arity=2, doc="x - y",
+sub = Op(name="sub", elementwise=True, arity=2, symbol="-", doc="x - y",
          forward=operator.sub,  # x - y
          backward=lambda g, out, x, y: (g, -g))
 
-neg = Op(name="neg", elementwise=True, arity=1, doc="-x",
+neg = Op(name="neg", elementwise=True, arity=1, symbol="-", doc="-x",
          forward=operator.neg,  # -x
          backward=lambda g, out, x: (-g,))
 
-mul = Op(name="mul", elementwise=True, arity=2, doc="x * y",
+mul = Op(name="mul", elementwise=True, arity=2, symbol="*", doc="x * y",
          forward=operator.mul,  # x * y
          backward=lambda g, out, x, y: (g * y, g * x))
 
@@ -110,7 +114,7 @@ def _check_div(x, y):
         raise ZeroDivisionError(f"op 'div': division by zero ({x!r} / {y!r})")
 
 
-div = Op(name="div", arity=2, elementwise=True, doc="x / y (y == 0 raises ZeroDivisionError)",
+div = Op(name="div", arity=2, elementwise=True, symbol="/", doc="x / y (y == 0 raises ZeroDivisionError)",
          forward=operator.truediv,  # x / y
          backward=lambda g, out, x, y: (g / y, -g * out / y),
          check=_check_div)
@@ -149,28 +153,61 @@ def _pow(x, y):
             return float(np.power(np.float64(x), y))
 
 
-def _pow_backward(g, out, x, y):
-    # d/dx = y x**(y-1), d/dy = x**y log(x), with two edges taken as PyTorch does: d/dx is 0 where
-    # y == 0 (x**0 is constant; the formula gives 0 * inf at x == 0), and d/dy is 0 where x <= 0
-    # (log(x) is undefined there; x**y was then 0, 1/0 or an integer power).
+def _dx(g, x, y):
+    # d/dx = y x**(y-1), taken as 0 where y == 0 (x**0 is constant; the formula gives 0 * inf at x == 0)
     if x.__class__ is _ndarray or y.__class__ is _ndarray:
         with np.errstate(invalid="ignore"):  # 0 * inf is nan, silently, as on the float path
             dx = g * y * _pow(x, y - 1)
         if y.__class__ is _ndarray:
-            dx = np.where(y == 0.0, 0.0, dx)
-        elif y == 0.0:
-            dx = np.zeros_like(dx)
-        dy = np.where(x > 0.0, g * out * np.log(np.where(x > 0.0, x, 1.0)), 0.0)
-        return dx, dy
+            return np.where(y == 0.0, 0.0, dx)
+        return np.zeros_like(dx) if y == 0.0 else dx
+    if y == 0.0:
+        return 0.0
     try:
-        dx = g * y * x ** (y - 1) if y != 0.0 else 0.0
+        return g * y * x ** (y - 1)
     except (OverflowError, ZeroDivisionError):
-        dx = g * y * _pow(x, y - 1)
-    return dx, (g * out * math.log(x) if x > 0.0 else 0.0)
+        return g * y * _pow(x, y - 1)
 
 
-pow = Op(name="pow", arity=2, elementwise=True, doc="x ** y (a number or a Value exponent)",
-         forward=_pow, backward=_pow_backward, check=_check_pow)
+def _pow_backward(g, out, x, y):
+    # d/dy = x**y log(x), taken as 0 where x <= 0 as PyTorch does (log(x) is undefined there; x**y
+    # was then 0, 1/0 or an integer power)
+    if x.__class__ is _ndarray or y.__class__ is _ndarray:
+        return _dx(g, x, y), np.where(x > 0.0, g * out * np.log(np.where(x > 0.0, x, 1.0)), 0.0)
+    return _dx(g, x, y), (g * out * math.log(x) if x > 0.0 else 0.0)
+
+
+# -- x ** c for a number c: micrograd's '**2', one node whose exponent is a constant -----------------
+
+_pow_constants: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # symbol -> op, while in use
+_pow_constants_lock = threading.Lock()
+
+
+def pow_constant(c: float) -> Op:
+    """``x ** c`` for the number ``c``, as an op of one input: ``pow``'s `Op.with_constant`.
+
+    micrograd's ``x ** 2``: one node, shown ``'**2'``, whose exponent is part of the op, so no
+    gradient is computed for it. The same ``c`` gives the same op while any node or recording
+    uses it (the compiler batches nodes by op), so ``x ** 2`` and ``y ** 2`` share one.
+    """
+    c = int(c) if isinstance(c, numbers.Integral) else float(c)  # shown as micrograd shows it: **2, **0.5
+    symbol = f"**{c}"
+    op = _pow_constants.get(symbol)
+    if op is None:
+        with _pow_constants_lock:  # one op per exponent, even when two threads ask at once
+            op = _pow_constants.get(symbol)
+            if op is None:
+                e = float(c)
+                op = _pow_constants[symbol] = Op(
+                    name="pow", symbol=symbol, elementwise=True, doc=f"x {symbol} (a constant exponent)",
+                    forward=lambda x: _pow(x, e),
+                    backward=lambda g, out, x: (_dx(g, x, e),),
+                    check=lambda x: _check_pow(x, e))
+    return op
+
+
+pow = Op(name="pow", arity=2, elementwise=True, symbol="**", doc="x ** y (x ** 2, a number exponent: one node, **2)",
+         forward=_pow, backward=_pow_backward, check=_check_pow, with_constant=pow_constant)
 
 
 @hookimpl

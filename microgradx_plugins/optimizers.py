@@ -18,7 +18,7 @@ import attrs
 import numpy as np
 
 from microgradx import Value, hookimpl
-from microgradx.compiler.params import StoreLookup
+from microgradx.engine.parameter import StoreLookup
 
 
 def _number(instance: Any, attribute: attrs.Attribute, value: Any) -> float:
@@ -80,6 +80,26 @@ class _Optimizer:
 
     params: list
     _lookup: StoreLookup  # (store, index) of the parameters, or None
+    _STATE: tuple = ()  # the attributes that carry from one step to the next
+
+    def state_dict(self) -> dict:
+        """What the next step depends on besides the parameters (moments, step count, ``lr``), as plain
+        data: copies of arrays, so a pickled estimator resumes exactly where it was."""
+        state = {"lr": self.lr}
+        for name in self._STATE:
+            value = getattr(self, name)
+            state[name.lstrip("_")] = value.copy() if isinstance(value, np.ndarray) else value
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume from `state_dict`'s output (for the same parameters)."""
+        self.lr = float(state["lr"])
+        for name in self._STATE:
+            value = state[name.lstrip("_")]
+            if isinstance(value, np.ndarray) and value.shape != (len(self.params),):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: {name.lstrip('_')} holds {value.shape} "
+                                 f"numbers, the optimizer has {len(self.params)} parameters")
+            setattr(self, name, value.copy() if isinstance(value, np.ndarray) else value)
 
     def _located(self) -> Optional[tuple]:
         return self._lookup()
@@ -135,6 +155,7 @@ class SGD(_Optimizer):
     _buf: Any = attrs.field(init=False, default=None, repr=False)
     _lookup: StoreLookup = attrs.field(init=False, repr=False,
                                        default=attrs.Factory(lambda self: StoreLookup(self.params), takes_self=True))
+    _STATE = ("_buf",)
 
     def __attrs_post_init__(self) -> None:
         if self.nesterov and self.momentum == 0.0:
@@ -171,6 +192,7 @@ class Adam(_Optimizer):
     _v: Any = attrs.field(init=False, default=None, repr=False)
     _lookup: StoreLookup = attrs.field(init=False, repr=False,
                                        default=attrs.Factory(lambda self: StoreLookup(self.params), takes_self=True))
+    _STATE = ("t", "_m", "_v")
 
     def step(self) -> None:
         """Update every parameter from its gradient."""

@@ -28,6 +28,7 @@ from typing import Any, Optional
 import attrs
 
 from microgradx import hookimpl
+from microgradx.datasets.csvfile import safe_text
 
 MODES = ("auto", "min", "max")
 LOG_FORMATS = ("jsonl", "csv")
@@ -252,8 +253,9 @@ class Log:
             if self._columns is None:
                 self._columns = ["epoch", "loss", "test_loss", "train_accuracy", "test_accuracy", "lr", "seconds"]
                 self._columns += sorted(set(record) - set(self._columns))
-                csv.writer(buf).writerow(self._columns)
-            csv.writer(buf).writerow([record.get(c, "") for c in self._columns])
+                csv.writer(buf).writerow([safe_text(c) for c in self._columns])  # a plugin's metric name is text
+            csv.writer(buf).writerow([safe_text(v) if isinstance(v, str) else v
+                                      for v in (record.get(c, "") for c in self._columns)])
             text = buf.getvalue()
         with open(self.path, "a", encoding="utf-8", newline="") as f:  # appended and closed each epoch
             f.write(text)
@@ -359,7 +361,7 @@ class Checkpoint(_Monitor):
         if improved:
             self.best, self.best_epoch = value, epoch + 1
         if improved or not self.save_best_only:
-            meta = dict(trainer.model_meta(), epoch=epoch + 1, monitor=name, value=value)
+            meta = dict(trainer.model_meta(self.path), epoch=epoch + 1, monitor=name, value=value)
             schema = trainer.model_schema() if callable(getattr(trainer, "model_schema", None)) else None
             modelfile.save(trainer.model, self.path, meta=meta, schema=schema)
             self.saves += 1

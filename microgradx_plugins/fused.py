@@ -16,10 +16,10 @@ from operator import mul
 from typing import Optional
 
 import numpy as np
-from microgradx_plugins.activations import sigmoid
 
 from microgradx import Op, hookimpl
 from microgradx.compiler.batching import dot_rule, logsumexp_rule, sum_rule
+from microgradx_plugins.activations import sigmoid
 
 _ndarray = np.ndarray
 

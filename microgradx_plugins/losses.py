@@ -329,11 +329,25 @@ class SoftmaxCE(_Loss):
         return np.argmax(_stack(_outputs(outputs, "loss 'softmax_ce'")), axis=1).astype(np.int64)
 
 
-LOSSES = (MSE, Hinge, BCE, SoftmaxCE)
+@attrs.define
+class SquaredError(MSE):
+    """scikit-learn's ``squared_error``: half the mean squared error, so its gradient is ``output - target``.
+
+    What `microgradx.sklearn.MLPRegressor` trains with by default, as scikit-learn's MLP does.
+    """
+
+    name: ClassVar[str] = "squared_error"
+
+    def per_example(self, outputs: list[Value], targets: list[Value]) -> Value:
+        """Half of `MSE.per_example`."""
+        return super().per_example(outputs, targets) * 0.5
+
+
+LOSSES = (MSE, Hinge, BCE, SoftmaxCE, SquaredError)
 
 
 @hookimpl
 def microgradx_register_losses(register):
-    """Register mse, hinge, bce and softmax_ce."""
+    """Register mse, hinge, bce, softmax_ce and squared_error."""
     for cls in LOSSES:
         register(cls, name=cls.name)
