@@ -5,7 +5,10 @@ nodes of the op that do not depend on each other, each with ``arity`` inputs, an
 to read their inputs as arrays (`Batch.block`, `Batch.gather`). It returns a kernel (an
 object with ``forward(env)`` and ``backward(env, variant)``) or None to let the compiler
 run the nodes elementwise or one by one. The bundled ``dot`` and ``sum`` carry the rules
-below; a third-party op may carry its own.
+below; a third-party op may carry its own. A kernel may also offer ``bind(env) ->
+microgradx.compiler.rows.Bound`` (the bundled ones do): its work on one call's arrays with
+every view made once, and the gradient rows its backward reads and writes, for the calls of a
+training loop, which reuse their arrays; without it those calls run its two methods.
 
 ``dot``: k neurons that share their inputs are one matrix product ``W @ X + b`` (the
 layer of a lane-mode MLP); k neurons of per-example scalar graphs, which share weights by

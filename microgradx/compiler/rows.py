@@ -122,8 +122,8 @@ class Target:
     """Rows of one space's gradient array that a bound backward adds a gradient to (see `Bound`).
 
     ``put(g)`` adds ``g`` (shaped as the rows, or broadcasting to that) to the rows. In a backward
-    pass where nothing added to any of those rows before (`microgradx.compiler.replay` works that
-    out once per pass), ``put`` writes ``g`` there instead (`assign`): the rows need no zeroing
+    pass where nothing added to any of those rows before (`microgradx.compiler.workspace` works
+    that out once per pass), ``put`` writes ``g`` there instead (`assign`): the rows need no zeroing
     first and are not read. Rows that appear twice (summed with ``np.add.at``) are always added to.
     """
 
