@@ -18,6 +18,7 @@ from microgradx.engine.autograd import GraphReleasedError, backward, topological
 from microgradx.engine.op import VARIADIC, Op
 from microgradx.engine.parameter import Parameter, ParameterStore
 from microgradx.engine.value import Value
+from microgradx.functional import grad, gradients, hessian, hvp
 from microgradx.registry.core import (
     get_registry,
     ops,
@@ -57,6 +58,10 @@ __all__ = [
     "compile",
     "detect_anomaly",
     "gc_paused",
+    "grad",
+    "gradients",
+    "hessian",
+    "hvp",
     "get_registry",
     "hookimpl",
     "is_anomaly_enabled",

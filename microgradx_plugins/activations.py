@@ -1,8 +1,10 @@
-"""Unary ops: tanh, relu, exp, log, sigmoid, abs.
+"""Unary ops: tanh, relu, exp, log, sigmoid, abs, and step and sign (relu's and abs's derivatives).
 
 Derivatives are written in terms of the output where that is cheapest (tanh, exp,
-sigmoid), as in micrograd. Large inputs never overflow: tanh and sigmoid saturate to
-their limits, exp gives inf past float64's range.
+sigmoid), as in micrograd, and with operators and the lanewise helpers, which take a
+float, lanes or a Value: so each derivative is differentiable too (``backward(create_graph=
+True)``). Large inputs never overflow: tanh and sigmoid saturate to their limits, exp gives
+inf past float64's range.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import numpy as np
 from microgradx import Op, hookimpl
 from microgradx.engine.lanes import exp, first_offender, is_lanes, lanewise, log, tanh
 
+_NUMBERS = (float, np.ndarray)  # plain data (a backward on Values takes the ops' way: create_graph=True)
+
 tanh_op = Op(name="tanh", doc="hyperbolic tangent", elementwise=True,
              forward=tanh,
              backward=lambda g, out, x: (g * (1.0 - out * out),))
@@ -22,10 +26,17 @@ tanh_op = Op(name="tanh", doc="hyperbolic tangent", elementwise=True,
 # `x <= 0.0` is False for NaN, so a NaN passes through, as np.maximum (and PyTorch) give
 _relu = lanewise(lambda x: 0.0 if x <= 0.0 else x, lambda x: np.maximum(x, 0.0))
 
+# 1 where x > 0, else 0 (NaN too): relu's derivative; its own derivative is 0 (no gradient)
+_step = lanewise(lambda x: 1.0 if x > 0.0 else 0.0, lambda x: (x > 0.0).astype(np.float64), "step")
+
+step = Op(name="step", doc="1 where x > 0, else 0: relu's derivative (its own is 0)", elementwise=True,
+          forward=_step,
+          backward=lambda g, out, x: (None,))
+
 # relu's kink: at exactly 0 the subgradient used is 0 (as PyTorch does); at NaN the gradient is 0 too.
 relu = Op(name="relu", doc="max(x, 0); gradient 0 at x == 0", elementwise=True, symbol="ReLU",
           forward=_relu,
-          backward=lambda g, out, x: (g * (x > 0.0),))
+          backward=lambda g, out, x: (g * (x > 0.0) if x.__class__ in _NUMBERS else g * _step(x),))
 
 exp_op = Op(name="exp", doc="e ** x (inf past about 709.78)", elementwise=True,
             forward=exp,
@@ -56,13 +67,20 @@ def _sigmoid_array(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+#: sigmoid of a float, of lanes or (the op) of a Value
+sigmoid_of = lanewise(_sigmoid_scalar, _sigmoid_array, "sigmoid")
+
 sigmoid = Op(name="sigmoid", doc="1 / (1 + e ** -x), computed without overflow", elementwise=True,
-             forward=lanewise(_sigmoid_scalar, _sigmoid_array),
+             forward=sigmoid_of,
              backward=lambda g, out, x: (g * out * (1.0 - out),))
 
 
-# d|x|/dx = sign(x), 0 at x == 0 (as PyTorch gives)
-_sign = lanewise(lambda x: 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0 * x), np.sign)
+# d|x|/dx = sign(x), 0 at x == 0 (as PyTorch gives); sign's own derivative is 0 (no gradient)
+_sign = lanewise(lambda x: 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0 * x), np.sign, "sign")
+
+sign = Op(name="sign", doc="-1, 0 or 1 as x is negative, 0 or positive: abs's derivative (its own is 0)",
+          elementwise=True, forward=_sign,
+          backward=lambda g, out, x: (None,))
 
 abs_op = Op(name="abs", doc="|x|, the op behind abs(v); gradient 0 at x == 0", elementwise=True,
             forward=abs,
@@ -71,6 +89,6 @@ abs_op = Op(name="abs", doc="|x|, the op behind abs(v); gradient 0 at x == 0", e
 
 @hookimpl
 def microgradx_register_ops(register):
-    """Register tanh, relu, exp, log, sigmoid and abs."""
-    for op in (tanh_op, relu, exp_op, log_op, sigmoid, abs_op):
+    """Register tanh, relu, exp, log, sigmoid, abs, step and sign."""
+    for op in (tanh_op, relu, exp_op, log_op, sigmoid, abs_op, step, sign):
         register(op)

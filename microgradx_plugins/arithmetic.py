@@ -19,7 +19,7 @@ import weakref
 import numpy as np
 
 from microgradx import Op, hookimpl
-from microgradx.engine.lanes import first_offender, is_lanes
+from microgradx.engine.lanes import first_offender, is_lanes, is_value
 from microgradx_plugins.fused import dot, sum_op
 
 _ndarray = np.ndarray
@@ -155,6 +155,8 @@ def _pow(x, y):
 
 def _dx(g, x, y):
     # d/dx = y x**(y-1), taken as 0 where y == 0 (x**0 is constant; the formula gives 0 * inf at x == 0)
+    if is_value(x) or is_value(y):  # a backward on Values (create_graph=True): pow again, differentiable
+        return g * 0.0 if y.__class__ is float and y == 0.0 else g * y * x ** (y - 1)
     if x.__class__ is _ndarray or y.__class__ is _ndarray:
         with np.errstate(invalid="ignore"):  # 0 * inf is nan, silently, as on the float path
             dx = g * y * _pow(x, y - 1)
@@ -172,6 +174,8 @@ def _dx(g, x, y):
 def _pow_backward(g, out, x, y):
     # d/dy = x**y log(x), taken as 0 where x <= 0 as PyTorch does (log(x) is undefined there; x**y
     # was then 0, 1/0 or an integer power)
+    if is_value(x):  # a backward on Values: differentiable (for a Value exponent the base must be positive)
+        return _dx(g, x, y), g * out * x.log()
     if x.__class__ is _ndarray or y.__class__ is _ndarray:
         return _dx(g, x, y), np.where(x > 0.0, g * out * np.log(np.where(x > 0.0, x, 1.0)), 0.0)
     return _dx(g, x, y), (g * out * math.log(x) if x > 0.0 else 0.0)

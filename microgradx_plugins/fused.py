@@ -19,7 +19,8 @@ import numpy as np
 
 from microgradx import Op, hookimpl
 from microgradx.compiler.batching import dot_rule, logsumexp_rule, sum_rule
-from microgradx_plugins.activations import sigmoid
+from microgradx.engine.lanes import is_value
+from microgradx_plugins.activations import sigmoid_of
 
 _ndarray = np.ndarray
 
@@ -126,6 +127,8 @@ def _lse_forward(*xs):
 def _lse_backward(g, out, *xs):
     # softmax_i = e^(x_i - m) / sum_j e^(x_j - m), not e^(x_i - out): when out is huge (1e300),
     # out - x_i loses the small difference that the softmax needs.
+    if is_value(out):  # a backward on Values (create_graph=True): softmax_i = e^(x_i - out), as ops
+        return tuple([g * (x - out).exp() for x in xs])
     if out.__class__ is not _ndarray:
         if out != out:  # a NaN input: NaN gradients
             return (math.nan,) * len(xs)
@@ -181,7 +184,7 @@ def _bce_forward(z, t):
 
 
 def _bce_backward(g, out, z, t):
-    return g * (sigmoid.forward(z) - t), -g * z
+    return g * (sigmoid_of(z) - t), -g * z
 
 
 bce_logit = Op(name="bce_logit", arity=2, elementwise=True,

@@ -112,8 +112,9 @@ def programs(draw, focus: str, names: list, float_leaves: bool = True, lane_leav
     return Program(leaves, steps)
 
 
-def _numeric(program: Program, eps: float) -> np.ndarray:
-    """Central differences of sum(root) for every input element (flattened), at step ``eps``."""
+def _numeric(program: Program, eps: float, side: str = "central") -> np.ndarray:
+    """Differences of sum(root) for every input element (flattened), at step ``eps``: central, or one-sided
+    ("forward", "backward")."""
     base = [np.array(x, dtype=np.float64) for x in program.leaves]
     grads = []
     for i, b in enumerate(base):
@@ -127,18 +128,22 @@ def _numeric(program: Program, eps: float) -> np.ndarray:
                 out = program.run(*[Value(a if a.ndim else float(a)) for a in arrays])
                 return float(np.sum(out.data))
 
-            grads.append((f(eps) - f(-eps)) / (2 * eps))
+            low, high = {"central": (-eps, eps), "forward": (0.0, eps), "backward": (-eps, 0.0)}[side]
+            grads.append((f(high) - f(low)) / (high - low))
     return np.array(grads)
 
 
 def _smooth(program: Program) -> bool:
-    """True when the program is differentiable around its point: two step sizes agree (no kink or pole nearby)."""
+    """True when the program is differentiable around its point: two step sizes agree, and so do the slopes on
+    either side (no kink, jump or pole at or near it: relu at exactly 0 has slopes 0 and 1, which average to 0.5)."""
     try:
         with np.errstate(all="ignore"):
             a, b = _numeric(program, 1e-6), _numeric(program, 1e-4)
+            left, right = _numeric(program, 1e-6, "backward"), _numeric(program, 1e-6, "forward")
     except (ValueError, ArithmeticError):  # a domain boundary within a step of the point
         return False
-    return bool(np.all(np.isfinite(a)) and np.allclose(a, b, rtol=1e-3, atol=1e-4))
+    return bool(np.all(np.isfinite(a)) and np.allclose(a, b, rtol=1e-3, atol=1e-4)
+                and np.allclose(left, right, rtol=1e-3, atol=1e-4))
 
 
 # -- finite differences ---------------------------------------------------------------------------------

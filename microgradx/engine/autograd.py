@@ -23,8 +23,10 @@ import numpy as np
 from microgradx.engine.errors import (
     GraphReleasedError,
     backward_error,
+    backward_on_values,
     check_gradient,
     check_seed,
+    graph_gradient,
     released,
     wrong_gradients,
 )
@@ -64,24 +66,26 @@ def topological_order(root: Any, leaves: bool = True) -> list:
     return order
 
 
-def backward(root: Any, grad: Any = None, retain_graph: bool = True) -> None:
+def backward(root: Any, grad: Any = None, retain_graph: bool = True, create_graph: bool = False) -> None:
     """Add d(root)/d(v) to ``v.grad`` for every Value ``v`` that ``root`` depends on.
 
     ``grad`` seeds d(root)/d(root): 1.0 by default for a float root; a root of several lanes
     needs ``grad`` (one number per lane) or a reduction first (``lane_mean()``), as PyTorch
     asks for a non-scalar output. A lane gradient reaching a float Value (a parameter every
-    lane shares) is summed over the lanes.
+    lane shares) is summed over the lanes. With ``create_graph=True`` each op's backward runs
+    on Values, so every gradient is a Value whose graph can be back-propagated through again
+    (``x.grad.backward()``: the second derivative).
     """
     if root.op is RELEASED:
         raise released(root.data)
-    seed = check_seed(root.data, grad)
+    seed = check_seed(root.data, grad, create_graph)
     nodes = [v for v in topological_order(root, leaves=False) if v.op is not None]  # (a leaf root has none)
     for v in nodes:
         if v.op is RELEASED:  # stop before any gradient moves
             raise released(v.data)
         v.grad = 0.0  # this call's d(root)/d(v) is gathered afresh
-    root.grad = root.grad + seed
-    visit = OPS.visit or visit_node  # anomaly mode's checking step while it is on: chosen once per call
+    root.grad = root.grad + (type(root)(seed) if create_graph else seed)  # (create_graph: a Value, a constant)
+    visit = graph_step if create_graph else OPS.visit or visit_node  # (anomaly mode's step while it is on)
     while nodes:
         v = nodes.pop()  # the last made first; popping lets a released node be freed at once
         visit(v)
@@ -96,11 +100,27 @@ def visit_node(v: Any) -> None:
             p.grad = p.grad + (g if g.__class__ is float else check_gradient(v.op, p.data, g))  # a new sum, not +=
 
 
-def local_gradients(v: Any) -> tuple:
-    """``v.op.backward(...)`` for the node ``v``: one gradient (or None) per input; errors name the op."""
+def graph_step(v: Any) -> None:
+    """`visit_node` on Values (``create_graph=True``): each local gradient is a Value, a node of the graph.
+
+    A node no gradient reached (its grad still the number 0.0: only an input without a gradient,
+    such as the lanes ``lane_fill`` copies, led to it) passes nothing on, as PyTorch's graph does.
+    """
+    if v.grad.__class__ is float:
+        return
+    for p, g in zip(v._parents, local_gradients(v, graph=True)):
+        if g is not None and p.grad is not None:
+            p.grad = p.grad + graph_gradient(v.op, p, g)
+
+
+def local_gradients(v: Any, graph: bool = False) -> tuple:
+    """``v.op.backward(...)`` for the node ``v``: one gradient (or None) per input; errors name the op.
+
+    With ``graph`` the backward gets the Values themselves (the output, its inputs) and gives Values.
+    """
     op, parents = v.op, v._parents
     try:
-        grads = op.backward(v.grad, v.data, *[p.data for p in parents])
+        grads = backward_on_values(op, v, parents) if graph else op.backward(v.grad, v.data, *[p.data for p in parents])
     except Exception as exc:
         raise backward_error(op, exc) from exc
     if grads.__class__ is not tuple or len(grads) != len(parents):

@@ -9,6 +9,7 @@ unless a value is unusual (an array, a numpy scalar) or something already went w
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -157,9 +158,9 @@ def check_gradient(op: Any, data: Any, g: Any) -> Any:
     raise backward_error(op, TypeError(f"backward returned a gradient {describe(g)} for {want}"))
 
 
-def check_seed(data: Any, grad: Any) -> Any:
+def check_seed(data: Any, grad: Any, create_graph: bool = False) -> Any:
     """The seed d(root)/d(root) of a backward pass from a root holding ``data``."""
-    if OPS.tracer is not None:  # a compiled function is recording: its data is not numbers yet
+    if OPS.tracer is not None and not create_graph:  # a compiled function records: its data is not numbers yet
         OPS.tracer.check_backward(data)
     lanes = isinstance(data, np.ndarray)
     if grad is None:
@@ -174,6 +175,47 @@ def check_seed(data: Any, grad: Any) -> Any:
         return np.full_like(data, float(grad)) if lanes else float(grad)
     shape = f" or an array of shape {data.shape}" if lanes else ""
     raise TypeError(f"backward(grad=...) takes a number{shape}, got {describe(grad)}")
+
+
+_DIFFERENTIATING = threading.local()  # .op: the op whose backward runs on Values in this thread (create_graph)
+
+
+def backward_on_values(op: Any, v: Any, inputs: tuple) -> Any:
+    """``op.backward`` on Values (``create_graph=True``): the gradient, the output, the inputs are Values.
+
+    A float taken out of a Value meanwhile (``math.cos(x)``, ``float(x)``) would be a constant
+    of the new graph, silently wrong when differentiated again: `one_number` refuses it.
+    """
+    _DIFFERENTIATING.op = op
+    try:
+        return op.backward(v.grad, v, *inputs)
+    finally:
+        _DIFFERENTIATING.op = None
+
+
+def graph_gradient(op: Any, p: Any, g: Any) -> Any:
+    """A gradient from a backward on Values, as the input ``p`` takes it: a Value (a lane one summed for a float)."""
+    if not hasattr(g, "_parents"):
+        raise backward_error(op, TypeError(
+            f"with create_graph=True its backward returned {describe(g)}, not a Value: the second derivative "
+            f"needs a backward written with operators and ops (g * out, not numpy or math on the data); see "
+            f"docs/plugins.md, 'A backward that is differentiable'"))
+    if isinstance(g.data, np.ndarray) and not isinstance(p.data, np.ndarray):
+        return g.lane_sum()  # a parameter every lane shares: the lanes' total
+    return g
+
+
+def one_number(v: Any) -> float:
+    """``v.item()``: the data of ``v`` as a float (one lane at most); refused inside a backward on Values."""
+    op = getattr(_DIFFERENTIATING, "op", None)
+    if op is not None:
+        raise TypeError(f"backward of op {op.name!r} {OPS.origin(op)} took a float out of a Value (float(), "
+                        f"math.*) while create_graph=True: that number would be a constant of the gradient's "
+                        f"graph; write the backward with operators and ops (v.tanh(), not math.tanh(v))")
+    data = v.data
+    if isinstance(data, np.ndarray) and data.size != 1:
+        raise ValueError(f"item() needs one number, not {data.size} lanes (use lane_mean() or lane_sum())")
+    return float(data[0] if isinstance(data, np.ndarray) else data)
 
 
 def released(data: Any) -> GraphReleasedError:

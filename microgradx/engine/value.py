@@ -19,7 +19,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from microgradx.engine import autograd
-from microgradx.engine.errors import as_data, check_output, forward_error, is_number, lanes
+from microgradx.engine.errors import as_data, check_output, forward_error, is_number, lanes, one_number
 from microgradx.engine.op import Op
 from microgradx.engine.optable import OPS
 
@@ -65,15 +65,16 @@ class Value:
         if self.op is not None:
             (OPS.visit or autograd.visit_node)(self)
 
-    def backward(self, grad: Any = None, retain_graph: bool = True) -> None:
-        """Add d(self)/d(v) to ``v.grad`` for every Value ``v`` below this one (see `autograd.backward`)."""
-        autograd.backward(self, grad, retain_graph)
+    def backward(self, grad: Any = None, retain_graph: bool = True, create_graph: bool = False) -> None:
+        """Add d(self)/d(v) to ``v.grad`` for every Value ``v`` below this one (see `autograd.backward`).
+
+        ``create_graph=True``: every gradient is a Value, whose own ``backward()`` differentiates again.
+        """
+        autograd.backward(self, grad, retain_graph, create_graph)
 
     def item(self) -> float:
         """The data as a float (a lane Value must have exactly one lane)."""
-        if isinstance(self.data, np.ndarray) and self.data.size != 1:
-            raise ValueError(f"item() needs one number, not {self.data.size} lanes (use lane_mean() or lane_sum())")
-        return float(self.data[0] if isinstance(self.data, np.ndarray) else self.data)
+        return one_number(self)
 
     __float__ = item
 
