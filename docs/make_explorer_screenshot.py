@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from microgradx.cli.graph import evaluate
 from microgradx.draw import explore
-from microgradx.draw.exprparse import evaluate
 
 OUT = Path(__file__).resolve().parent / "explorer.png"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

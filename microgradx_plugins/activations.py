@@ -20,7 +20,7 @@ _NUMBERS = (float, np.ndarray)  # plain data (a backward on Values takes the ops
 
 tanh_op = Op(name="tanh", doc="hyperbolic tangent", elementwise=True,
              forward=tanh,
-             backward=lambda g, out, x: (g * (1.0 - out * out),))
+             backward=lambda g, out, x: (g * (1.0 - out * out),), formula="1 - out**2")
 
 
 # `x <= 0.0` is False for NaN, so a NaN passes through, as np.maximum (and PyTorch) give
@@ -31,16 +31,17 @@ _step = lanewise(lambda x: 1.0 if x > 0.0 else 0.0, lambda x: (x > 0.0).astype(n
 
 step = Op(name="step", doc="1 where x > 0, else 0: relu's derivative (its own is 0)", elementwise=True,
           forward=_step,
-          backward=lambda g, out, x: (None,))
+          backward=lambda g, out, x: (None,), formula="0")
 
 # relu's kink: at exactly 0 the subgradient used is 0 (as PyTorch does); at NaN the gradient is 0 too.
 relu = Op(name="relu", doc="max(x, 0); gradient 0 at x == 0", elementwise=True, symbol="ReLU",
           forward=_relu,
-          backward=lambda g, out, x: (g * (x > 0.0) if x.__class__ in _NUMBERS else g * _step(x),))
+          backward=lambda g, out, x: (g * (x > 0.0) if x.__class__ in _NUMBERS else g * _step(x),),
+          formula="1 if x > 0 else 0")
 
 exp_op = Op(name="exp", doc="e ** x (inf past about 709.78)", elementwise=True,
             forward=exp,
-            backward=lambda g, out, x: (g * out,))
+            backward=lambda g, out, x: (g * out,), formula="out")
 
 
 def _check_log(x):
@@ -51,7 +52,7 @@ def _check_log(x):
 
 log_op = Op(name="log", doc="natural logarithm (x <= 0 raises ValueError)", elementwise=True,
             forward=log,
-            backward=lambda g, out, x: (g / x,),
+            backward=lambda g, out, x: (g / x,), formula="1/x",
             check=_check_log)
 
 
@@ -72,7 +73,7 @@ sigmoid_of = lanewise(_sigmoid_scalar, _sigmoid_array, "sigmoid")
 
 sigmoid = Op(name="sigmoid", doc="1 / (1 + e ** -x), computed without overflow", elementwise=True,
              forward=sigmoid_of,
-             backward=lambda g, out, x: (g * out * (1.0 - out),))
+             backward=lambda g, out, x: (g * out * (1.0 - out),), formula="out*(1 - out)")
 
 
 # d|x|/dx = sign(x), 0 at x == 0 (as PyTorch gives); sign's own derivative is 0 (no gradient)
@@ -80,11 +81,11 @@ _sign = lanewise(lambda x: 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0 * x), n
 
 sign = Op(name="sign", doc="-1, 0 or 1 as x is negative, 0 or positive: abs's derivative (its own is 0)",
           elementwise=True, forward=_sign,
-          backward=lambda g, out, x: (None,))
+          backward=lambda g, out, x: (None,), formula="0")
 
 abs_op = Op(name="abs", doc="|x|, the op behind abs(v); gradient 0 at x == 0", elementwise=True,
             forward=abs,
-            backward=lambda g, out, x: (g * _sign(x),))
+            backward=lambda g, out, x: (g * _sign(x),), formula="sign(x)")
 
 
 @hookimpl

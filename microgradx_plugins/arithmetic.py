@@ -87,20 +87,20 @@ def _fuse_tree(v, uses):
 
 add = Op(name="add", elementwise=True, arity=2, symbol="+", doc="x + y",
          forward=operator.add,  # x + y
-         backward=lambda g, out, x, y: (g, g),
+         backward=lambda g, out, x, y: (g, g), formula="1",
          fuse=_fuse_adds)
 
 sub = Op(name="sub", elementwise=True, arity=2, symbol="-", doc="x - y",
          forward=operator.sub,  # x - y
-         backward=lambda g, out, x, y: (g, -g))
+         backward=lambda g, out, x, y: (g, -g), formula=("1", "-1"))
 
 neg = Op(name="neg", elementwise=True, arity=1, symbol="-", doc="-x",
          forward=operator.neg,  # -x
-         backward=lambda g, out, x: (-g,))
+         backward=lambda g, out, x: (-g,), formula="-1")
 
 mul = Op(name="mul", elementwise=True, arity=2, symbol="*", doc="x * y",
          forward=operator.mul,  # x * y
-         backward=lambda g, out, x, y: (g * y, g * x))
+         backward=lambda g, out, x, y: (g * y, g * x), formula=("y", "x"))
 
 
 # -- div: d(x/y) = dx/y - x/y^2 dy ---------------------------------------------------------------
@@ -116,7 +116,7 @@ def _check_div(x, y):
 
 div = Op(name="div", arity=2, elementwise=True, symbol="/", doc="x / y (y == 0 raises ZeroDivisionError)",
          forward=operator.truediv,  # x / y
-         backward=lambda g, out, x, y: (g / y, -g * out / y),
+         backward=lambda g, out, x, y: (g / y, -g * out / y), formula=("1/y", "-x/y**2"),
          check=_check_div)
 
 
@@ -187,6 +187,13 @@ _pow_constants: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # s
 _pow_constants_lock = threading.Lock()
 
 
+def _power_formula(c: float) -> str:
+    """d(x**c)/dx as text: ``2*x`` for micrograd's ``x ** 2``, ``0.5*x**-0.5``, ``-1*x**-2``."""
+    if c in (0, 1):
+        return str(c)
+    return f"{c}*x" if c == 2 else f"{c}*x**{c - 1:g}"
+
+
 def pow_constant(c: float) -> Op:
     """``x ** c`` for the number ``c``, as an op of one input: ``pow``'s `Op.with_constant`.
 
@@ -205,13 +212,14 @@ def pow_constant(c: float) -> Op:
                 op = _pow_constants[symbol] = Op(
                     name="pow", symbol=symbol, elementwise=True, doc=f"x {symbol} (a constant exponent)",
                     forward=lambda x: _pow(x, e),
-                    backward=lambda g, out, x: (_dx(g, x, e),),
+                    backward=lambda g, out, x: (_dx(g, x, e),), formula=_power_formula(c),
                     check=lambda x: _check_pow(x, e))
     return op
 
 
 pow = Op(name="pow", arity=2, elementwise=True, symbol="**", doc="x ** y (x ** 2, a number exponent: one node, **2)",
-         forward=_pow, backward=_pow_backward, check=_check_pow, with_constant=pow_constant)
+         forward=_pow, backward=_pow_backward, check=_check_pow, with_constant=pow_constant,
+         formula=("y*x**(y - 1)", "out*log(x)"))
 
 
 @hookimpl

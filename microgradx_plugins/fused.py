@@ -73,7 +73,7 @@ def _dot_backward(g, out, *args):
 
 dot = Op(name="dot", arity=None, batch=dot_rule,
          doc="[b +] w1*x1 + ... + wn*xn of inputs ([b,] w1..wn, x1..xn): bias iff the count is odd",
-         forward=_dot_forward, backward=_dot_backward)
+         forward=_dot_forward, backward=_dot_backward, formula="x_i for w_i, w_i for x_i, 1 for b")
 
 
 # -- sum --------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def _sum_forward(*xs):
 sum_op = Op(name="sum", arity=None, elementwise=True, batch=sum_rule,
             doc="x1 + x2 + ... + xn (lane by lane; see lane_sum to add up the lanes of one Value)",
             forward=_sum_forward,
-            backward=lambda g, out, *xs: (g,) * len(xs))
+            backward=lambda g, out, *xs: (g,) * len(xs), formula="1")
 
 
 # -- logsumexp --------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def _lse_backward(g, out, *xs):
 
 logsumexp = Op(name="logsumexp", arity=None, elementwise=True, batch=logsumexp_rule,
                doc="log(e**x1 + ... + e**xn), computed without overflow (max subtracted first)",
-               forward=_lse_forward, backward=_lse_backward)
+               forward=_lse_forward, backward=_lse_backward, formula="e**(x_i - out), the softmax of x_i")
 
 
 # -- bce_logit ---------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def _bce_backward(g, out, z, t):
 
 bce_logit = Op(name="bce_logit", arity=2, elementwise=True,
                doc="binary cross-entropy of a logit z and a 0/1 target t: log(1 + e**z) - t*z, without overflow",
-               forward=_bce_forward, backward=_bce_backward)
+               forward=_bce_forward, backward=_bce_backward, formula=("sigmoid(z) - t", "-z"))
 
 
 @hookimpl

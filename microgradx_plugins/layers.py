@@ -10,6 +10,13 @@ With ``fused=True`` (the default) a neuron's pre-activation ``b + w . x`` is one
 node; with ``fused=False`` it is the fine-grained graph of single ``mul`` and ``add``
 nodes that micrograd builds, for teaching. Both give the same numbers.
 
+**Scopes.** A layer names what it builds, so that pictures can collapse it by that name
+(`microgradx.draw`): an MLP's neuron ``j`` of layer ``i`` has the scope ``L{i}.n{j}``; it labels
+the Value it returns ``L0.n1`` and its parameters ``L0.n1.w0`` ... ``L0.n1.b``. A `Layer` of
+its own names its neurons ``n0``, ``n1`` ... (``scope="enc"`` makes them ``enc.n0`` ...); a
+`Neuron` of its own has no scope unless given one (its parameters are ``w0`` ... ``b``). Only
+the returned Value is labelled: the ops inside stay unlabelled, and nothing costs more.
+
 Initialisation (seeded, ``numpy.random.default_rng(seed)``): every weight and bias is drawn
 from ``uniform(-1/sqrt(nin), 1/sqrt(nin))``, PyTorch's default for ``nn.Linear``. An MLP
 draws its parameters layer by layer, neuron by neuron, weights before the bias.
@@ -56,6 +63,12 @@ def _check_seed(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(f"{type(instance).__name__}: seed must be a non-negative int, a numpy Generator "
                          f"or None, got {value!r}")
+
+
+def _check_scope(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, str) or value != value.strip() or value.startswith(".") or value.endswith("."):
+        raise TypeError(f"{type(instance).__name__}: scope must be a name such as 'L0.n1' (a str, no leading or "
+                        f"trailing dot or space), got {value!r}")
 
 
 def _check_bool(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -241,20 +254,25 @@ class Neuron(_Module):
         seed: an int, a numpy Generator (shared by the neurons of a model) or None.
         fused: compute the pre-activation with one ``dot`` node (True) or with single
             ``mul`` and ``add`` nodes, as micrograd does (False).
+        scope: the neuron's name (``"L0.n1"``; see the module docstring), or "" for none: it
+            labels the Value the neuron returns, and its parameters are labelled inside it.
     """
 
     nin: int = attrs.field(validator=_positive_int, on_setattr=_fixed)
     activation: Optional[str] = attrs.field(default="relu", validator=_check_activation, on_setattr=_fixed)
     seed: Seed = attrs.field(default=0, validator=_check_seed, on_setattr=_fixed)
     fused: bool = attrs.field(default=True, validator=_check_bool, on_setattr=_fixed)
+    scope: str = attrs.field(default="", kw_only=True, validator=_check_scope, on_setattr=_fixed)
     w: list = attrs.field(init=False)
     b: Parameter = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         rng = _rng(self.seed)
         bound = 1.0 / math.sqrt(self.nin)
-        self.w = [Parameter(wi, label=f"w{i}") for i, wi in enumerate(rng.uniform(-bound, bound, self.nin).tolist())]
-        self.b = Parameter(float(rng.uniform(-bound, bound)), label="b")
+        inside = f"{self.scope}." if self.scope else ""
+        self.w = [Parameter(wi, label=f"{inside}w{i}")
+                  for i, wi in enumerate(rng.uniform(-bound, bound, self.nin).tolist())]
+        self.b = Parameter(float(rng.uniform(-bound, bound)), label=f"{inside}b")
 
     def __call__(self, x: Any) -> Value:
         """The neuron's output for one example (a float Value) or a batch (a lane Value)."""
@@ -266,7 +284,10 @@ class Neuron(_Module):
             act = ops.dot(self.b, *self.w, *xs)
         else:  # micrograd's graph: b + w1*x1 + w2*x2 + ..., one mul and one add per input
             act = sum((wi * xi for wi, xi in zip(self.w, xs)), self.b)
-        return act if self.activation is None else apply(self.activation, act)
+        out = act if self.activation is None else apply(self.activation, act)
+        if self.scope:
+            out.label = self.scope  # the neuron's name on what it returns: pictures collapse its ops by it
+        return out
 
     def parameters(self) -> list[Value]:
         """The weights, then the bias."""
@@ -289,6 +310,7 @@ class Layer(_Module):
     Args:
         nin, nout: numbers of inputs and of neurons (outputs).
         activation, seed, fused: as for `Neuron`; the neurons share one random generator.
+        scope: the layer's name (``"L0"``), or "": its neuron ``j`` is ``{scope}.n{j}`` (or ``n{j}``).
     """
 
     nin: int = attrs.field(validator=_positive_int, on_setattr=_fixed)
@@ -296,14 +318,14 @@ class Layer(_Module):
     activation: Optional[str] = attrs.field(default="relu", validator=_check_activation, on_setattr=_fixed)
     seed: Seed = attrs.field(default=0, validator=_check_seed, on_setattr=_fixed)
     fused: bool = attrs.field(default=True, validator=_check_bool, on_setattr=_fixed)
+    scope: str = attrs.field(default="", kw_only=True, validator=_check_scope, on_setattr=_fixed)
     neurons: list = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         rng = _rng(self.seed)
-        self.neurons = [Neuron(self.nin, self.activation, rng, self.fused) for _ in range(self.nout)]
-        for j, n in enumerate(self.neurons):
-            for p in n.parameters():
-                p.label = f"n{j}.{p.label}"
+        inside = f"{self.scope}." if self.scope else ""
+        self.neurons = [Neuron(self.nin, self.activation, rng, self.fused, scope=f"{inside}n{j}")
+                        for j in range(self.nout)]
 
     def __call__(self, x: Any) -> list[Value]:
         """The ``nout`` outputs for one example or a batch (see the module docstring)."""
@@ -357,10 +379,7 @@ class MLP(_Module):
         sizes = [self.nin, *self.nouts]
         last = len(self.nouts) - 1
         self.layers = [Layer(sizes[i], sizes[i + 1], self.last_activation if i == last else self.activation,
-                             rng, self.fused) for i in range(len(self.nouts))]
-        for i, layer in enumerate(self.layers):
-            for p in layer.parameters():
-                p.label = f"L{i}.{p.label}"
+                             rng, self.fused, scope=f"L{i}") for i in range(len(self.nouts))]
 
     def __call__(self, x: Any) -> list[Value]:
         """The outputs (a list of ``nouts[-1]`` Values) for one example or a batch."""

@@ -29,15 +29,16 @@ def _fill(g, x):
 lane_fill = Op(name="lane_fill", arity=2, elementwise=True,
                doc="g in every lane of x (x gives only the lanes): lane_sum's derivative",
                forward=_fill,
-               backward=lambda gg, out, g, x: (gg, None))  # (for a float g the engine sums the lanes)
+               backward=lambda gg, out, g, x: (gg, None),  # (for a float g the engine sums the lanes)
+               formula=("1 (each lane)", "0"))
 
 lane_sum = Op(name="lane_sum", doc="sum of the lanes, a float", reduces_lanes=True, batch=lane_sum_rule,
               forward=lambda x: float(x.sum()) if is_lanes(x) else x,
-              backward=lambda g, out, x: (lane_fill_of(g, x),))
+              backward=lambda g, out, x: (lane_fill_of(g, x),), formula="1 (each lane)")
 
 lane_mean = Op(name="lane_mean", doc="mean of the lanes, a float", reduces_lanes=True, batch=lane_mean_rule,
                forward=lambda x: float(x.mean()) if is_lanes(x) else x,
-               backward=lambda g, out, x: (lane_fill_of(g, x, mean=True),))
+               backward=lambda g, out, x: (lane_fill_of(g, x, mean=True),), formula="1/n (each of the n lanes)")
 
 
 def lane_fill_of(g, x, mean=False):

@@ -10,6 +10,8 @@ import pytest
 
 import microgradx
 from microgradx import Op, Value, gc_paused, ops, topological_order, zero_grad
+from microgradx.engine import autograd
+from microgradx.engine.optable import OPS
 from microgradx.engine.value import apply
 from microgradx.testing import gradcheck
 
@@ -286,3 +288,54 @@ def test_a_value_whose_grad_is_none_takes_no_gradient_float_or_lanes(data, anoma
         (w * x * x).lane_sum().backward()
     assert x.grad is None
     assert w.grad == pytest.approx(float(np.sum(np.asarray(data) ** 2)))
+
+
+# -- the visiting hook: one per backward() call (issue 24) ---------------------------------------
+
+
+@pytest.mark.parametrize("anomaly", [pytest.param(False, id="plain"), pytest.param(True, id="anomaly")])
+def test_backward_runs_the_visiting_step_it_is_given_for_each_node(anomaly):
+    """``backward(visit=step)`` runs ``step`` for each op output, users first; a step that computes the node's
+    gradients once (``local_gradients``) and hands them to the default step adds exactly what backward() adds,
+    and anomaly mode's checks still run under it."""
+    a, b = Value(1.5, label="a"), Value(-0.5, label="b")
+    out = ((a * b).tanh() + a) * 2.0
+    seen, calls = [], []
+    backward_of = autograd.local_gradients
+
+    def counting(v):
+        calls.append(v)
+        return backward_of(v)
+
+    def watching(v):
+        grads = counting(v)
+        seen.append((v, grads))
+        (OPS.visit or autograd.visit_node)(v, grads)
+
+    with microgradx.detect_anomaly() if anomaly else gc_paused():
+        autograd.backward(out, visit=watching)
+        assert (OPS.visit is not None) == anomaly  # the process-wide slot is left as it was
+    order = topological_order(out)
+    assert [v for v, _ in seen] == [v for v in reversed(order) if v.op is not None]
+    assert len(calls) == len(seen)  # each op's backward once per node
+    got = (a.grad, b.grad)
+    a.grad = b.grad = 0.0
+    out.backward()
+    assert got == (a.grad, b.grad)  # the very numbers the plain pass gives
+    assert seen[-1][1] == (pytest.approx(2.0 * (1 - math.tanh(-0.75) ** 2) * b.data), pytest.approx(
+        2.0 * (1 - math.tanh(-0.75) ** 2) * a.data))  # the mul's grads, as its backward gave them
+
+
+def test_anomaly_mode_checks_a_watched_pass():
+    """A watching step calls the default step, so anomaly mode's checks run under it and name the op."""
+    x, w = Value(2.0, label="x"), Value(1e300, label="w")
+    y = (x * w) + x  # forward is finite (2e300); the mul's gradient for x, 1e300 * 1e300, is not
+    watched = []
+
+    def watching(v):
+        watched.append(v.op.name)
+        (OPS.visit or autograd.visit_node)(v)
+
+    with microgradx.detect_anomaly(), pytest.raises(FloatingPointError, match="op 'mul'"):
+        autograd.backward(y, grad=1e300, visit=watching)
+    assert watched == ["add", "mul"]  # the watcher saw both steps; the checking step under it raised

@@ -14,6 +14,8 @@ MODULES = [
     "microgradx.engine.anomaly",
     "microgradx.draw.dot",
     "microgradx.draw.inline",
+    "microgradx.draw.steps",
+    "microgradx.cli.graph",
     "microgradx.nn",
 ]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from microgradx import Op, Value, get_registry, hookimpl, plugin_registered, topological_order
-from microgradx.cli.graph import add_graph_command
+from microgradx.cli.graph import ExpressionError, add_graph_command, evaluate, parse_bindings
 from microgradx.draw import (
     GraphvizNotFoundWarning,
     draw,
@@ -24,7 +24,6 @@ from microgradx.draw import (
     to_dot,
     to_svg,
 )
-from microgradx.draw.exprparse import ExpressionError, evaluate, parse_bindings
 
 needs_dot = pytest.mark.skipif(
     find_dot() is None,
@@ -273,49 +272,69 @@ def _mlp(fused: bool):
 
 
 @pytest.mark.parametrize("fused", [False, True])
-def test_collapse_draws_each_neuron_as_one_node(fused):
+def test_collapse_draws_each_neuron_as_one_node_named_by_its_scope(fused):
     model, xs, out = _mlp(fused)
+    assert out.label == "L1.n0" and model.layers[0].neurons[2].b.label == "L0.n2.b"  # what the layers name
     nodes, edges = parse_dot(to_dot(out, collapse=model, max_nodes=None))
     fields = records(nodes)
-    groups = {f[0]: (k, f) for k, f in fields.items() if f[0].startswith("neuron ")}
-    assert set(groups) == {"neuron 0.0", "neuron 0.1", "neuron 0.2", "neuron 1.0"}
-    # each neuron's node shows its pre-activation b + w.x, computed here from the parameters
+    groups = {f[0]: (k, f) for k, f in fields.items() if len(f) == 4}  # label | data | grad | count
+    assert set(groups) == {"L0.n0", "L0.n1", "L0.n2", "L1.n0"}
+    # each neuron's node shows its output, tanh(b + w.x), computed here from the parameters
     x = np.array([v.data for v in xs])
     hidden = []
     for j, neuron in enumerate(model.layers[0].neurons):
-        pre = neuron.b.data + sum(w.data * xi for w, xi in zip(neuron.w, x))
-        hidden.append(math.tanh(pre))
-        k, f = groups[f"neuron 0.{j}"]
-        assert f[1] == f"data {format_number(pre)}"
-        assert f[3] == ("4 ops, 3 params" if not fused else "1 op, 3 params")
+        hidden.append(math.tanh(neuron.b.data + sum(w.data * xi for w, xi in zip(neuron.w, x))))
+        k, f = groups[f"L0.n{j}"]
+        assert f[1] == f"data {format_number(hidden[-1])}"
+        assert f[3] == ("5 ops, 3 params" if not fused else "2 ops, 3 params")  # its weighted sum and its tanh
         assert {s for s, d, _ in edges if d == k} == {by_label(nodes)["x0"], by_label(nodes)["x1"]}
     last = model.layers[1].neurons[0]
     pre = last.b.data + sum(w.data * h for w, h in zip(last.w, hidden))
-    assert groups["neuron 1.0"][1][1] == f"data {format_number(pre)}"
-    assert groups["neuron 1.0"][1][2] == f"grad {format_number(out.grad)}"
-    # the weights are inside their neurons; the activations stay visible
-    assert not [lab for lab in by_label(nodes) if lab.startswith("L")]
-    assert sum(a.get("label") == "tanh" for a in nodes.values()) == 3
+    assert groups["L1.n0"][1][1:3] == [f"data {format_number(pre)}", f"grad {format_number(out.grad)}"]
+    assert {s for s, d, _ in edges if d == groups["L1.n0"][0]} == {groups[f"L0.n{j}"][0] for j in range(3)}
+    # the parameters are inside their neurons, the activations too: nothing else is drawn
+    assert len(nodes) == 2 + 4 and not [a for a in nodes.values() if a.get("shape") == "ellipse"]
     # uncollapsed, the same graph draws every weight
-    assert sum(lab.startswith("L") for lab in by_label(parse_dot(to_dot(out, max_nodes=None))[0])) == 13
+    labels = by_label(parse_dot(to_dot(out, max_nodes=None))[0])
+    assert sum(re.fullmatch(r"L\d\.n\d\.[wb]\d?", label) is not None for label in labels) == 13
+    # the scope names themselves collapse the same way
+    assert to_dot(out, collapse=["L0.n0", "L0.n1", "L0.n2", "L1.n0"], max_nodes=None) == to_dot(
+        out, collapse=model, max_nodes=None)
 
 
-def test_collapse_with_a_dict_of_parameter_groups_and_repeated_use():
-    w1, w2, b = Value(0.5, label="w1"), Value(-0.25, label="w2"), Value(0.1, label="b")
+def test_collapse_by_scope_names_of_your_own_and_a_scope_used_twice():
+    """Any code collapses as the layers do when it names what it builds: the Value it returns, and its
+    parameters inside the name. Its inputs stay outside, even unlabelled ones; a use twice is two nodes."""
+    w1, w2, b = Value(0.5, label="unit.w1"), Value(-0.25, label="unit.w2"), Value(0.1, label="unit.b")
     x1, x2 = Value(1.0, label="x1"), Value(2.0, label="x2")
-    pre = b + w1 * x1 + w2 * x2
-    out = pre.relu() + 0.01 * (w1 * w1 + w2 * w2 + b * b)  # an L2 penalty uses them again
+
+    def unit(a, c):
+        out = (b + w1 * a + w2 * c).relu()
+        out.label = "unit"
+        return out
+
+    first, second = unit(x1, x2 * 3.0), unit(x2, x1)  # x2 * 3.0: an unlabelled input, not the unit's
+    out = first + second
     out.backward()
-    nodes, _ = parse_dot(to_dot(out, collapse={"unit": [w1, w2, b]}, max_nodes=None))
-    names = sorted(f[0] for f in records(nodes).values() if f[0].startswith("unit"))
-    assert names == ["unit", "unit (use 2)"]
-    main = next(f for f in records(nodes).values() if f[0] == "unit")
-    assert main[1] == f"data {format_number(pre.data)}"
-    assert "w1" not in by_label(nodes)  # the parameters are drawn inside the groups
-    with pytest.raises(ValueError, match="in two groups"):
-        to_dot(out, collapse={"g1": [w1], "g2": [w1, w2]})
-    with pytest.raises(TypeError, match="must list parameter Values"):
-        to_dot(out, collapse={"g1": [1.0]})
+    nodes, edges = parse_dot(to_dot(out, collapse=["unit"], max_nodes=None))
+    fields = records(nodes)
+    groups = {f[0]: (k, f) for k, f in fields.items() if len(f) == 4}
+    assert sorted(groups) == ["unit", "unit (use 2)"]
+    visited_first = next(v for v in reversed(topological_order(out)) if v.label == "unit")  # backward's order
+    assert groups["unit"][1][1:] == [f"data {format_number(visited_first.data)}",
+                                     f"grad {format_number(visited_first.grad)}", "5 ops, 3 params"]
+    assert "unit.w1" not in by_label(nodes)  # the parameters are drawn inside (only the units use them)
+    assert sum(a.get("label") == "*" for a in nodes.values()) == 1  # x2 * 3.0 stays outside
+    penalty = out + 0.01 * (w1 * w1)  # w1 used outside the units too: drawn, with an edge into each use
+    nodes, edges = parse_dot(to_dot(penalty, collapse=["unit"], max_nodes=None))
+    w1_node = by_label(nodes)["unit.w1"]
+    into = {d for s, d, _ in edges if s == w1_node}
+    assert {records(nodes)[d][0] for d in into if d in records(nodes)} == {"unit", "unit (use 2)"}
+    for bad, error, pattern in [({"unit": [w1]}, TypeError, "collapse= takes a model .* not dict"),
+                                ([], TypeError, "not list"), (Value(1.0), TypeError, "not Value"),
+                                (get_registry().get("layers", "Neuron")(2), ValueError, "Neuron carry no scope names")]:
+        with pytest.raises(error, match=pattern):
+            to_dot(out, collapse=bad)
 
 
 # -- files ---------------------------------------------------------------------------------------
@@ -671,8 +690,8 @@ def test_graph_command_draws_a_tiny_mlp_collapsed_or_not(tmp_path, capsys):
     nodes, _ = parse_dot(full.read_text(encoding="utf-8"))
     assert sum(a.get("label") == "*" for a in nodes.values()) == 2 * 3 + 3 * 1
     nodes, _ = parse_dot(collapsed.read_text(encoding="utf-8"))
-    names = sorted(f[0] for f in records(nodes).values() if f[0].startswith("neuron"))
-    assert names == ["neuron 0.0", "neuron 0.1", "neuron 0.2", "neuron 1.0"]
+    names = sorted(f[0] for f in records(nodes).values() if len(f) == 4)
+    assert names == ["L0.n0", "L0.n1", "L0.n2", "L1.n0"]
 
 
 def test_graph_command_without_dot_still_draws_an_svg(tmp_path, capsys, monkeypatch):

@@ -1,8 +1,10 @@
-"""The engine stays as plain as micrograd's: Value, Op, the op table and the driver in 215 lines of code.
+"""The engine stays as plain as micrograd's: Value, Op, the op table and the driver in 220 lines of code.
 
 (200 until micrograd's own names joined them: ``_prev``, ``_op``, ``_backward()``, an op's
-``symbol`` and the constant exponent of ``x ** 2``, so that the lecture's code runs; and the
-compiler's two declarations: ``OPS.tracer`` in `apply` and an op's ``fuse`` rewrite.)
+``symbol`` and the constant exponent of ``x ** 2``, so that the lecture's code runs; the
+compiler's two declarations: ``OPS.tracer`` in `apply` and an op's ``fuse`` rewrite; the one
+visiting hook (``visit=``) and an op's ``formula``, which the explorer reads; and the driver's
+step on Values for ``create_graph=True``, the gradients of gradients.)
 
 Lines of code are the lines that hold code: docstrings, comments and blank lines are not
 counted. The checks and messages that name the op in every error live in ``errors.py``
@@ -41,10 +43,11 @@ def code_lines(path: Path) -> int:
     return len(lines)
 
 
-def test_the_core_is_at_most_215_lines_of_code():
+def test_the_core_is_at_most_220_lines_of_code():
     counts = {name: code_lines(ENGINE / name) for name in CORE}
-    assert sum(counts.values()) <= 215, counts
-    assert code_lines(ENGINE / "errors.py") <= 140  # (130, then issue 20's lane-count checks of every op's output)
+    assert sum(counts.values()) <= 220, counts
+    # (130, then issue 20's lane-count checks of every op's output, then issue 24's check of an op's formula)
+    assert code_lines(ENGINE / "errors.py") <= 142
 
 
 def test_the_counter_counts_code_only(tmp_path):

@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 from test_draw import run_graph
 
+import microgradx
 from microgradx import Value, get_registry, topological_order, zero_grad
+from microgradx.cli.graph import evaluate
 from microgradx.draw import backward_steps, build_model_graph, explore, explorer_html
-from microgradx.draw.exprparse import evaluate
 from microgradx.draw.picture import Picture
 from microgradx.draw.steps import final_grads
 from microgradx.draw.timeline import Timeline
+from microgradx.engine.errors import GraphReleasedError
 
 TANH4 = math.tanh(4.0)  # 0.99933
 DC = 1 - TANH4 ** 2  # 0.0013409
@@ -41,7 +43,7 @@ def graphs():
     """Graphs of every kind the page handles: expression, neurons, MLPs, lanes, a repeated input, two roots."""
     out, _ = expression()
     yield "expression", [out]
-    yield "neuron", build_model_graph("Neuron", 3, seed=2)[1]
+    yield "neuron", build_model_graph("Neuron", 3, activation="tanh", seed=2)[1]
     MLP = get_registry().get("layers", "MLP")
     for fused in (False, True):
         model = MLP(2, [3, 1], activation="tanh", seed=1, fused=fused)
@@ -96,18 +98,32 @@ def test_a_repeated_input_accumulates_step_by_step():
     assert (first.before, first.after, second.before, second.after) == (0.0, 3.0, 3.0, 6.0)
 
 
-def test_bad_orders_and_released_graphs_are_refused():
+def test_the_steps_are_the_engines_own_pass_through_its_visiting_hook(monkeypatch):
+    """No chain rule on the side: one backward() call with the recorder as its visiting hook, each op's
+    backward run once per node, in the engine's order; anomaly mode's checks run under the recorder."""
+    from microgradx.draw import steps as recorder
+    from microgradx.engine import autograd
+
     out, _ = expression()
-    order = [v for v in topological_order(out) if v.op is not None]  # parents first: the wrong way round
-    with pytest.raises(ValueError, match="before an op output that uses it"):
-        backward_steps(out, order=order)
-    with pytest.raises(ValueError, match="every op output of the graph exactly once"):
-        backward_steps(out, order=order[:1])
-    assert len(backward_steps(out, order=order[::-1])) == 3
+    calls, hooks = [], []
+    monkeypatch.setattr(recorder, "backward", lambda *a, **k: hooks.append(k["visit"]) or autograd.backward(*a, **k))
+    monkeypatch.setattr(recorder, "local_gradients", lambda v: calls.append(v) or autograd.local_gradients(v))
+    steps = backward_steps(out)
+    assert len(hooks) == 1 and callable(hooks[0])
+    assert calls == [s.value for s in steps] == [v for v in reversed(topological_order(out)) if v.op is not None]
+    x = Value(2.0, label="x")
+    y = (x * Value(1e300) + x) * 1e300  # finite forward; the mul's gradient for x, 1e300 * 1e300, is not
+    with microgradx.detect_anomaly(), pytest.raises(FloatingPointError, match="backward of op 'mul'"):
+        backward_steps(y)  # both on: the recorder hands each node to anomaly mode's checking step
+    assert x.grad == 0.0  # and the graph's grads are put back, even after an error
+
+
+def test_released_graphs_and_bad_roots_are_refused():
+    out, _ = expression()
     with pytest.raises(TypeError, match="not str"):
         backward_steps("tanh(a)")
     out.backward(retain_graph=False)
-    with pytest.raises(ValueError, match=r"released by backward\(retain_graph=False\)"):
+    with pytest.raises(GraphReleasedError, match=r"an earlier backward\(retain_graph=False\) released"):
         explorer_html(out)
 
 
@@ -139,22 +155,23 @@ def test_the_timeline_steps_forward_then_backward_node_by_node():
 
 
 def test_a_collapsed_neuron_is_one_step_with_its_inputs_and_parameters():
-    model, outputs, inputs = build_model_graph("MLP", 2, [3, 1], seed=0)
+    model, outputs, inputs = build_model_graph("MLP", 2, [3, 1], activation="tanh", seed=0)
     picture = Picture(outputs, model)
     line = Timeline(picture, picture.shown(None), 5)
     backward = [e for e in line.entries if e["kind"] == "backward"]
-    assert len(backward) == 4 + 3  # four neurons, three hidden tanh
+    assert len(backward) == 4  # four neurons, each with its activation
     last = backward[-1]
-    assert re.fullmatch(r"Backward step 7 of 7: neuron 0\.[0-2]", last["title"])
+    assert re.fullmatch(r"Backward step 4 of 4: L0\.n[0-2]", last["title"])
     neuron = model.layers[0].neurons[int(last["title"][-1])]
     by_name = {t["name"]: t for t in last["terms"]}
-    assert set(by_name) == {"x0", "x1", neuron.b.label, neuron.w[0].label, neuron.w[1].label}
-    # the pre-activation b + w0*x0 + w1*x1: d/dw0 = x0, d/dx0 = w0, d/db = 1
-    assert float(by_name[neuron.w[0].label]["local"]) == pytest.approx(inputs["x0"].data, rel=1e-4)
-    assert float(by_name["x0"]["local"]) == pytest.approx(neuron.w[0].data, rel=1e-4)
-    assert by_name[neuron.b.label]["local"] == "1"
+    assert list(by_name) == ["x0", "x1", neuron.b.label, neuron.w[0].label, neuron.w[1].label]  # as b + w.x reads
+    # the neuron h = tanh(b + w0*x0 + w1*x1): dh/dw0 = (1 - h**2) x0, dh/dx0 = (1 - h**2) w0, dh/db = 1 - h**2
+    slope = 1 - next(v for v in topological_order(outputs[0]) if v.label == neuron.scope).data ** 2
+    assert float(by_name[neuron.w[0].label]["local"]) == pytest.approx(slope * inputs["x0"].data, rel=1e-4)
+    assert float(by_name["x0"]["local"]) == pytest.approx(slope * neuron.w[0].data, rel=1e-4)
+    assert float(by_name[neuron.b.label]["local"]) == pytest.approx(slope, rel=1e-4)
     upstream = float(by_name["x0"]["upstream"])
-    assert float(by_name[neuron.b.label]["product"]) == pytest.approx(upstream, rel=1e-4)
+    assert float(by_name[neuron.b.label]["product"]) == pytest.approx(upstream * slope, rel=1e-4)
 
 
 def test_explore_writes_a_self_contained_page(tmp_path):
@@ -228,7 +245,7 @@ def test_graph_command_writes_the_page(tmp_path, capsys):
     assert f"wrote {both}" in out and (tmp_path / "mlp.dot").exists()
     groups = {e["title"].split(": ", 1)[1] for e in page_data(both.read_text(encoding="utf-8"))["entries"]
               if e["kind"] == "forward"}
-    assert {"neuron 0.0", "neuron 0.1", "neuron 0.2", "neuron 1.0"} <= groups
+    assert {"L0.n0", "L0.n1", "L0.n2", "L1.n0"} <= groups
 
 
 @pytest.mark.parametrize("argv, pattern", [
@@ -239,3 +256,15 @@ def test_graph_command_html_errors(argv, pattern, capsys):
     code, _, err = run_graph(["tanh(a)", "a=1", *argv], capsys)
     assert code == 2
     assert re.search(pattern, err), err
+
+
+def test_a_deep_graph_gets_a_page_without_recursion():
+    """Regression: naming the nodes of a long unlabelled chain recursed once per node (RecursionError past
+    about a thousand); the names are built inputs first now."""
+    v = Value(0.5, label="x")
+    for _ in range(1500):
+        v = (v * 1.001 + 0.1).tanh()
+    data = page_data(explorer_html(v, max_nodes=12))
+    backward = [e for e in data["entries"] if e["kind"] == "backward"]
+    assert backward and backward[0]["title"].startswith("Backward step 1 of ") and "node " in backward[0]["title"]
+    assert data["entries"][-1]["kind"] == "done"

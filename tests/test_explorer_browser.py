@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from microgradx import topological_order
+from microgradx.cli.graph import evaluate
 from microgradx.draw import backward_steps, build_model_graph, explore, summarize
-from microgradx.draw.exprparse import evaluate
 from microgradx.draw.picture import Picture
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -146,7 +146,7 @@ def test_the_expression_page_steps_backward_node_by_node(browser, tmp_path):
 
 
 def test_the_neuron_page_shows_its_numbers_and_steps(browser, tmp_path):
-    _, (out,), inputs = build_model_graph("Neuron", 2, seed=0)
+    _, (out,), inputs = build_model_graph("Neuron", 2, activation="tanh", seed=0)
     path = explore(out, tmp_path / "neuron.html")
     page = Page(browser, path)
     picture = Picture([out], None)
@@ -171,53 +171,53 @@ def test_the_neuron_page_shows_its_numbers_and_steps(browser, tmp_path):
 
 
 def test_the_collapsed_mlp_page_steps_a_neuron_at_a_time(browser, tmp_path):
-    model, outputs, _ = build_model_graph("MLP", 2, [3, 1], seed=0)
+    model, outputs, _ = build_model_graph("MLP", 2, [3, 1], activation="tanh", seed=0)
     path = explore(outputs[0], tmp_path / "mlp.html", collapse=model)
     page = Page(browser, path)
     groups = page.page.eval_on_selector_all("g.node.group .field-label", "els => els.map(e => e.textContent)")
-    assert sorted(groups) == ["neuron 0.0", "neuron 0.1", "neuron 0.2", "neuron 1.0"]
+    assert sorted(groups) == ["L0.n0", "L0.n1", "L0.n2", "L1.n0"]  # the names the MLP gave its neurons
     page.key("End")
     page.key("ArrowLeft")  # the last backward step: a first-layer neuron with its inputs and parameters
-    assert page.page.text_content("#mgx-title").startswith("Backward step 7 of 7: neuron 0.")
+    assert page.page.text_content("#mgx-title").startswith("Backward step 4 of 4: L0.n")
     assert len(page.page.query_selector_all("#mgx-terms tr.term")) == 5  # x0, x1, w0, w1, b
     assert len(page.marked("input")) == 2  # x0 and x1 are drawn; the parameters are inside the neuron
     page.assert_offline_and_clean()
 
 
 def test_the_mlp_page_collapsed_by_layer_steps_a_layer_at_a_time(browser, tmp_path):
-    model, (out,), inputs = build_model_graph("MLP", 2, [3, 1], seed=0)
+    model, (out,), inputs = build_model_graph("MLP", 2, [3, 1], activation="tanh", seed=0)
     loss = (out - 0.5) ** 2
     loss.label = "loss"
     path = explore(loss, tmp_path / "layers.html", collapse=model, by="layer")
     page = Page(browser, path)
     picture = Picture([loss], model, by="layer")
     layers = {n.group: n for n in picture.shown(None) if n.group is not None}
-    first, last = layers["layer 0"].ident, layers["layer 1"].ident
+    first, last = layers["L0"].ident, layers["L1"].ident
     x0 = picture.node(inputs["x0"]).ident
     titles = page.page.eval_on_selector_all("g.node.group .field-label", "els => els.map(e => e.textContent)")
-    assert sorted(titles) == ["layer 0", "layer 1"]
+    assert sorted(titles) == ["L0", "L1"]
     rows = page.page.eval_on_selector_all(f'g.node[data-node="{first}"] g.port .field-name',
                                           "els => els.map(e => e.textContent)")
-    assert rows == ["neuron 0.0", "neuron 0.1", "neuron 0.2"]
+    assert rows == ["L0.n0", "L0.n1", "L0.n2"]
     loss.backward()  # the page shows what backward() computes, at the end and step by step
-    hidden = [h for _, h in layers["layer 0"].outputs]
+    hidden = [h for _, h in layers["L0"].outputs]
     row = [f"{first}:{k}" for k in range(3)]
     page.key("End")
     assert [page.field(k, "grad") for k in row] == [f"grad {summarize(h.grad, PRECISION)}" for h in hidden]
 
     page.key("ArrowLeft")  # the last step: layer 0, visited as one node, its input x0 and x1 highlighted
-    assert page.page.text_content("#mgx-title") == "Backward step 4 of 4: layer 0"
+    assert page.page.text_content("#mgx-title") == "Backward step 4 of 4: L0"
     assert page.marked("visited") == [first]
     assert page.marked("input") == sorted(picture.node(inputs[n]).ident for n in ("x0", "x1"))
     assert page.field(x0, "grad") == f"grad {summarize(inputs['x0'].grad, PRECISION)}"
     text = page.page.text_content("#mgx-text")
-    assert text.startswith("upstream grads dloss/d(each output): neuron 0.0 = ")
+    assert text.startswith("upstream grads dloss/d(each output): L0.n0 = ")
     terms = page.page.eval_on_selector_all("#mgx-terms tr.term", "rows => rows.map(r => r.innerText)")
     assert len(terms) == 2 + 9 and terms[0].startswith("x0")  # x0, x1, then 3 x (b, w0, w1)
     assert terms[0].count("\u00d7") == 3  # the sum over the three neurons of upstream x local
 
     page.key("ArrowLeft")  # layer 1: it passes the grads to the rows of layer 0; x0 has none yet
-    assert page.page.text_content("#mgx-title") == "Backward step 3 of 4: layer 1"
+    assert page.page.text_content("#mgx-title") == "Backward step 3 of 4: L1"
     assert page.marked("visited") == [last] and page.marked("input") == [first]
     assert page.field(x0, "grad") == "grad 0"
     assert [page.field(k, "grad") for k in row] == [f"grad {summarize(h.grad, PRECISION)}" for h in hidden]

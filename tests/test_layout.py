@@ -58,7 +58,7 @@ def test_the_svg_draws_what_the_dot_text_describes():
 
 
 def test_the_layout_follows_the_data_left_to_right_without_overlaps():
-    _, outputs, _ = build_model_graph("MLP", 2, [3, 1], seed=0)
+    _, outputs, _ = build_model_graph("MLP", 2, [3, 1], activation="tanh", seed=0)
     outputs[0].backward()
     for rankdir in ("LR", "TB", "RL", "BT"):
         picture = Picture(outputs, None)
@@ -81,7 +81,7 @@ def test_the_layout_follows_the_data_left_to_right_without_overlaps():
 
 
 def test_a_bias_sits_beside_the_op_that_adds_it():
-    _, (out,), _ = build_model_graph("Neuron", 3, seed=0)
+    _, (out,), _ = build_model_graph("Neuron", 3, activation="tanh", seed=0)
     picture = Picture([out], None)
     sc = scene(picture, picture.shown(None))
     bias = next(b for b in sc.boxes.values() if b.fields[0] == ("label", "b"))
@@ -107,8 +107,8 @@ def test_collapsed_capped_numbered_and_odd_labels():
     out.backward()
     nodes, _ = parse_svg(to_svg(out, collapse=model, max_nodes=None))
     groups = sorted(t[0] for c, t, _ in nodes.values() if "group" in c)
-    assert groups == ["neuron 0.0", "neuron 0.1", "neuron 0.2", "neuron 1.0"]
-    assert all(t[3] == "4 ops, 3 params" for c, t, _ in nodes.values() if "group" in c and t[0] != "neuron 1.0")
+    assert groups == ["L0.n0", "L0.n1", "L0.n2", "L1.n0"]
+    assert all(t[3] == "5 ops, 3 params" for c, t, _ in nodes.values() if "group" in c and t[0] != "L1.n0")
     nodes, edges = parse_svg(to_svg(out, max_nodes=5))
     assert len([n for n in nodes.values() if "value" in n[0]]) == 5
     note = nodes["omitted"][1][0]

@@ -110,7 +110,7 @@ def test_the_notebook_tells_the_whole_story():
                    "plot_history(", "@hookimpl", "def microgradx_register_ops(", "plugin_registered(",
                    ".swish()", 'check_op("swish")', "test_accuracy =",
                    "L.op", "op.backward(1.0, L.data, d.data)", "microgradx.topological_order(L)",
-                   "d.op.backward(upstream", "e.op.backward(upstream", "backward_steps(root)",
+                   "d.op.backward(upstream", "e.op.backward(upstream", "watch(root, each)",
                    'step_backward(n_out, "steps-neuron")',
                    "explorer_html(L", "model.zero_grad()", "loss.backward()", "optimizer.step()"):
         assert needle in source, f"examples/demo.ipynb no longer contains {needle!r}"
@@ -227,7 +227,7 @@ def test_the_notebook_runs_headless_and_reaches_97_percent(graphviz, tmp_path, m
     steps = svgs[2:6]  # seed, after the tanh, the add, the mul: a's grad arrives at the last
     assert [grad_a in svg for svg in steps] == [False, False, False, True]
     assert [f"grad {format_number(c.grad)}" in svg for svg in steps] == [False, True, True, True]
-    assert "neuron 1.0" in svgs[13] and ">swish<" in svgs[14]
+    assert ">L1.n0<" in svgs[13] and ">L0.n2<" in svgs[13] and ">swish<" in svgs[14]
     builtin = ['class="mgx-graph"' in svg for svg in svgs]
     if graphviz == "installed":
         assert not any(builtin) and "Graphviz is not installed" not in printed

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from microgradx import Value, ops
+from microgradx import Op, Value, ops
 from microgradx.testing import check_op, gradcheck
 
 N_LANES = 6
@@ -254,3 +254,32 @@ def test_pow_negative_base_non_integer_exponent_in_lanes_names_the_lane():
 def test_valid_powers_of_negative_bases_work():
     np.testing.assert_allclose((Value(np.array([-2.0, 3.0])) ** 2).data, [4.0, 9.0])
     assert (Value(-2.0) ** Value(3.0)).data == -8.0
+
+
+# -- formula: the text of an op's local derivative, shown by the explorer page (issue 24) ----------
+
+
+def test_every_bundled_op_has_a_formula_of_one_text_or_one_per_input():
+    from microgradx import get_registry
+
+    registry = get_registry()
+    for name in registry.names("ops"):
+        op = registry.get("ops", name)
+        if registry.component("ops", name).plugin.name.startswith(("test", "swish")):
+            continue
+        assert isinstance(op.formula, str) or (isinstance(op.formula, tuple) and len(op.formula) == op.arity), name
+    assert (Value(3.0) ** 2).op.formula == "2*x" and (Value(3.0) ** 0.5).op.formula == "0.5*x**-0.5"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"formula": ("y",)}, r"Op 'twice': formula must be a str .* tuple of one str per input \(arity=2"),
+    ({"formula": 3}, "formula must be a str"),
+    ({"formula": ("y", 2)}, "formula must be a str"),
+    ({"arity": None, "formula": ("1", "1")}, r"a variadic op takes a str"),
+])
+def test_a_bad_formula_names_the_op(kwargs, message):
+    kwargs = {"arity": 2, **kwargs}
+    with pytest.raises(TypeError, match=message):
+        Op(name="twice", forward=lambda *xs: xs[0] * 2, backward=lambda g, out, *xs: (2 * g, None), **kwargs)
+    Op(name="twice", arity=2, forward=lambda x, y: x * 2, backward=lambda g, out, x, y: (2 * g, None),
+       formula=("2", "0"))  # one per input: fine

@@ -126,7 +126,7 @@ def test_the_graph_commands_print_the_documented_gradients_and_draw_them(tmp_pat
             text = (tmp_path / page).read_text(encoding="utf-8")
             assert text.startswith("<!DOCTYPE html>") and 'id="mgx-steps"' in text
             assert ("data 0.99933" in text) == ("tanh(a*b + c)" in command)
-            assert ("neuron 1.0" in text) == ("--collapse" in command)
+            assert ("L1.n0" in text) == ("--mlp" in command)
             continue
         out = tmp_path / output_file(command)
         assert proc.returncode == 0, proc.stderr  # with Graphviz, or without it (the built-in layout's SVG)
@@ -143,7 +143,7 @@ def test_the_graph_commands_print_the_documented_gradients_and_draw_them(tmp_pat
         elif "--neuron" in command:
             assert {"x0", "x1", "w0", "w1", "b", "out", "*", "+", "tanh"} <= set(texts)
         else:  # --mlp ... --collapse
-            assert {"neuron 0.0", "neuron 0.2", "neuron 1.0"} <= set(texts)
+            assert {"L0.n0", "L0.n2", "L1.n0"} <= set(texts)
 
 
 def test_the_python_example_draws_the_labelled_graph(tmp_path, monkeypatch):

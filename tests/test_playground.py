@@ -6,6 +6,7 @@ The server and the page have their own tests (test_playground_server.py, test_pl
 from __future__ import annotations
 
 import base64
+import re
 import time
 import warnings
 
@@ -387,7 +388,10 @@ def test_a_neuron_opens_with_the_numbers_of_the_moment(run):
     assert "neuron 2-3: its output for train example 5" in page
     steps = page[page.index('id="mgx-steps"'):]
     assert f"{fused[1][2].data:.5g}"[:6] in steps  # the neuron's output, as the explorer prints it
-    assert "neuron 1-1" in page and "w2-3-1" in page  # the other neurons collapsed, this one op by op
+    group = r'<g class="node group"[^>]*>\s*<rect[^>]*/>\s*<text class="field-label"[^>]*>([^<]+)<'
+    assert sorted(re.findall(group, page)) == [f"h1-{n}" for n in range(1, 9)]  # layer 1's neurons, by name
+    svg = page[page.index("<svg"):page.index("</svg>")]
+    assert ">w2-3-1<" in svg and ">w1-1-1<" not in svg  # this one op by op, the others' weights inside them
 
 
 def test_a_weight_opens_the_examples_loss_and_its_gradient_is_the_training_signal(run):

@@ -11,8 +11,9 @@
 Each Value is a record ``{ label | data ... | grad ... }`` (a lane Value shows its number
 of lanes, the mean and the first few lanes); each op application is a small ellipse showing
 the op's symbol (``*``, ``+``, ``**2``, ``ReLU``: micrograd's ``v._op``); edges follow the
-data: ``input -> op -> output``. Inputs of a two-input op other than add and mul are
-numbered (1, 2) on their edges, since order matters for ``sub``, ``div``, ``pow``. The root
+data: ``input -> op -> output``. The inputs of a two-input op are numbered (1, 2) on their
+edges unless its formula says they can swap places (``a - b``, ``a / b``, ``a ** b``; not
+``a + b`` or ``a * b``: `microgradx.draw.picture.interchangeable`). The root
 has a bold outline. ``collapse=``, ``by=`` and ``max_nodes=`` are described in
 `microgradx.draw.picture`; a collapsed layer is a record with a header and one row per
 output, each row's grad field a port (``o0``, ``o1`` ...) its edges leave from.
@@ -74,16 +75,8 @@ def _edge(edge: Edge, rankdir: str) -> str:
     return f"  {source} -> {edge.dst}{extra};"
 
 
-def to_dot(
-    value: Union[Value, Sequence[Value]],
-    *,
-    max_nodes: Optional[int] = DEFAULT_MAX_NODES,
-    collapse: Any = None,
-    by: str = "neuron",
-    rankdir: str = "LR",
-    precision: int = 4,
-    title: Optional[str] = None,
-) -> str:
+def to_dot(value: Union[Value, Sequence[Value]], *, max_nodes: Optional[int] = DEFAULT_MAX_NODES, collapse: Any = None,
+           by: str = "neuron", rankdir: str = "LR", precision: int = 4, title: Optional[str] = None) -> str:
     """Graphviz DOT text of the graph behind ``value`` (a Value or a list of Values).
 
     Args:

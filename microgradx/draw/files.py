@@ -18,6 +18,7 @@ from typing import Any, Optional, Union
 
 from microgradx.atomicfile import write_atomically
 from microgradx.draw.dot import to_dot
+from microgradx.draw.svg import to_svg
 from microgradx.engine.value import Value
 
 #: Picture formats `draw` writes (SVG with or without Graphviz; PNG and PDF need it).
@@ -41,15 +42,8 @@ def find_dot() -> Optional[str]:
     return shutil.which("dot")
 
 
-def draw(
-    value: Union[Value, Sequence[Value]],
-    path: Union[str, os.PathLike],
-    *,
-    format: Optional[str] = None,
-    engine: str = "auto",
-    timeout: float = 60.0,
-    **to_dot_options: Any,
-) -> Path:
+def draw(value: Union[Value, Sequence[Value]], path: Union[str, os.PathLike], *, format: Optional[str] = None,
+         engine: str = "auto", timeout: float = 60.0, **to_dot_options: Any) -> Path:
     """Write the graph behind ``value`` to ``path``; returns the path of the picture written.
 
     Always writes the DOT text next to ``path`` (same name, suffix ``.dot``). The picture
@@ -103,32 +97,36 @@ def draw(
     if program is None and engine == "graphviz":
         raise RuntimeError(f"engine='graphviz' needs Graphviz's `dot` program, which is not on PATH: {INSTALL_HINT} "
                            f"(or use engine='auto' for the built-in SVG layout)")
-    if program is None:
-        from microgradx.draw.svg import to_svg
+    if program is not None:
+        write_atomic(path, run_dot(program, text, fmt, timeout, dot_path))
+        return path
+    svg_path = path.with_suffix(".svg")
+    write_atomic(svg_path, to_svg(value, **to_dot_options).encode("utf-8"))
+    if fmt != "svg":
+        warnings.warn(
+            f"Graphviz's `dot` program is not on PATH, so {path} was not written; {svg_path} was drawn "
+            f"by the built-in layout instead (SVG only) and the graph is also in {dot_path} (DOT text). "
+            f"For {fmt.upper()} pictures, {INSTALL_HINT}; then run: dot -T{fmt} {dot_path} -o {path}",
+            GraphvizNotFoundWarning, stacklevel=2)
+    return svg_path
 
-        svg_path = path.with_suffix(".svg")
-        write_atomic(svg_path, to_svg(value, **to_dot_options).encode("utf-8"))
-        if fmt != "svg":
-            warnings.warn(
-                f"Graphviz's `dot` program is not on PATH, so {path} was not written; {svg_path} was drawn "
-                f"by the built-in layout instead (SVG only) and the graph is also in {dot_path} (DOT text). "
-                f"For {fmt.upper()} pictures, {INSTALL_HINT}; then run: dot -T{fmt} {dot_path} -o {path}",
-                GraphvizNotFoundWarning,
-                stacklevel=2,
-            )
-        return svg_path
+
+def run_dot(program: str, source: str, fmt: str, timeout: float, what: Any = "the graph") -> bytes:
+    """The picture Graphviz's ``dot`` (at ``program``) draws of the DOT text ``source`` in format ``fmt``.
+
+    Run without a shell, the text on its standard input; ``RuntimeError`` (naming ``what``, and
+    ``dot``'s own message) when it fails or takes more than ``timeout`` seconds.
+    """
     try:
-        proc = subprocess.run([program, f"-T{fmt}", str(dot_path)], capture_output=True, timeout=timeout, check=False)
+        proc = subprocess.run([program, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
+                              timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise RuntimeError(
-            f"Graphviz's dot took more than {timeout:g} s to draw {dot_path}; draw fewer nodes "
-            f"(max_nodes=, or collapse= a model's neurons)"
-        ) from None
+        raise RuntimeError(f"Graphviz's dot took more than {timeout:g} s to draw {what}; draw fewer nodes "
+                           f"(max_nodes=, or collapse= a model's neurons)") from None
     if proc.returncode != 0:
         message = proc.stderr.decode("utf-8", "replace").strip()
-        raise RuntimeError(f"Graphviz's dot failed ({proc.returncode}) drawing {dot_path}: {message}")
-    write_atomic(path, proc.stdout)
-    return path
+        raise RuntimeError(f"Graphviz's dot failed ({proc.returncode}) drawing {what}: {message}")
+    return proc.stdout
 
 
 def write_atomic(path: Union[str, os.PathLike], data: bytes) -> None:

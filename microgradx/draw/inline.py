@@ -18,14 +18,14 @@ Graphviz's ``dot`` where it is installed, else by the built-in layout (no Graphv
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
 from microgradx import Value
 from microgradx.draw.dot import to_dot
-from microgradx.draw.files import ENGINES, INSTALL_HINT, find_dot, write_atomic
+from microgradx.draw.files import ENGINES, INSTALL_HINT, find_dot, run_dot, write_atomic
+from microgradx.draw.svg import to_svg
 
 
 class Drawing:
@@ -47,23 +47,15 @@ class Drawing:
         ``graphviz.Digraph.render`` does; returns the SVG's path. Written atomically."""
         path = Path(filename)
         write_atomic(path, self.source.encode("utf-8"))
-        svg = path.with_name(path.name + ".svg")
-        write_atomic(svg, self.svg.encode("utf-8"))
-        return svg
+        write_atomic(path.with_name(path.name + ".svg"), self.svg.encode("utf-8"))
+        return path.with_name(path.name + ".svg")
 
     def __repr__(self) -> str:
         return f"<Drawing of {self.source.count(' [label=')} nodes, laid out by {self.engine}>"
 
 
-def draw_dot(
-    root: Union[Value, Sequence[Value]],
-    format: str = "svg",
-    rankdir: str = "LR",
-    *,
-    engine: str = "auto",
-    timeout: float = 60.0,
-    **options: Any,
-) -> Drawing:
+def draw_dot(root: Union[Value, Sequence[Value]], format: str = "svg", rankdir: str = "LR", *, engine: str = "auto",
+             timeout: float = 60.0, **options: Any) -> Drawing:
     """The picture of the graph behind ``root``, which a notebook cell ending in it shows inline.
 
     micrograd's ``draw_dot(root, format='svg', rankdir='LR')``: a record per Value (label,
@@ -83,22 +75,6 @@ def draw_dot(
     if program is None and engine == "graphviz":
         raise RuntimeError(f"engine='graphviz' needs Graphviz's `dot` program, which is not on PATH: {INSTALL_HINT}")
     if program is None:
-        from microgradx.draw.svg import to_svg
-
         return Drawing(source, to_svg(root, rankdir=rankdir, **options), "builtin")
-    return Drawing(source, _graphviz_svg(program, source, timeout), "graphviz")
-
-
-def _graphviz_svg(program: str, source: str, timeout: float) -> str:
-    """``dot -Tsvg`` of ``source`` (no shell, no file), without the XML prologue a page cannot hold inline."""
-    try:
-        proc = subprocess.run([program, "-Tsvg"], input=source.encode("utf-8"), capture_output=True,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"Graphviz's dot took more than {timeout:g} s; draw fewer nodes (max_nodes=, or "
-                           f"collapse= a model's neurons)") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"Graphviz's dot failed ({proc.returncode}): "
-                           f"{proc.stderr.decode('utf-8', 'replace').strip()}")
-    svg = proc.stdout.decode("utf-8")
-    return svg[svg.index("<svg"):] if "<svg" in svg else svg
+    svg = run_dot(program, source, "svg", timeout).decode("utf-8")
+    return Drawing(source, svg[svg.index("<svg"):] if "<svg" in svg else svg, "graphviz")  # (no XML prologue inline)

@@ -22,14 +22,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
-from microgradx.draw.picture import COMMUTATIVE, Node, Picture
+from microgradx.draw.picture import Node, Picture, interchangeable
 from microgradx.draw.text import summarize
 
 FONT_SIZE = 12
 FONT_FAMILY = "Helvetica, Arial, 'Liberation Sans', sans-serif"
 _PAD = 8.0  # text to field border
 _ROW = 26.0  # height of a record (LR) or of one of its rows (TB)
-_RANK_GAP = {"LR": 44.0, "TB": 36.0}  # between layers
+_RANK_GAP = 44.0  # between layers (36 top to bottom)
 _NODE_GAP = 14.0  # between neighbours in a layer
 _DUMMY = 6.0  # the room an edge passing through a layer takes
 _MARGIN = 8.0
@@ -47,11 +47,8 @@ _WIDTHS = [
 
 def text_width(text: str, size: float = FONT_SIZE) -> float:
     """The width in pixels of ``text`` in Helvetica at ``size`` px (wide characters counted as 1 em)."""
-    total = 0
-    for ch in text:
-        code = ord(ch)
-        total += _WIDTHS[code - 32] if 32 <= code < 127 else (1000 if code >= 0x2E80 else 600)
-    return total * size / 1000.0
+    return sum(_WIDTHS[ord(ch) - 32] if 32 <= ord(ch) < 127 else 1000 if ord(ch) >= 0x2E80 else 600
+               for ch in text) * size / 1000.0
 
 
 class Box:
@@ -69,11 +66,7 @@ class Box:
 
     def __init__(self, key: str, kind: str, fields: list[tuple[str, str]], root: bool = False,
                  rows: Optional[list[Box]] = None):
-        self.key = key
-        self.kind = kind
-        self.fields = fields
-        self.root = root
-        self.rows = rows or []
+        self.key, self.kind, self.fields, self.root, self.rows = key, kind, fields, root, rows or []
         self.widths: list[float] = []
         self.width = self.height = self.x = self.y = 0.0
         self.layer = 0
@@ -87,11 +80,7 @@ class Edge:
 
     def __init__(self, src: str, dst: str, label: Optional[str] = None, dashed: bool = False,
                  port: Optional[int] = None):
-        self.src = src
-        self.dst = dst
-        self.label = label
-        self.dashed = dashed
-        self.port = port
+        self.src, self.dst, self.label, self.dashed, self.port = src, dst, label, dashed, port
         self.points: list[tuple[float, float]] = []
 
 
@@ -99,34 +88,23 @@ class Scene:
     """A laid-out picture: its boxes (by key, in drawing order), edges, size, direction and title."""
 
     def __init__(self, boxes: dict[str, Box], edges: list[Edge], rankdir: str, title: Optional[str]):
-        self.boxes = boxes
-        self.edges = edges
-        self.rankdir = rankdir
-        self.title = title
+        self.boxes, self.edges, self.rankdir, self.title = boxes, edges, rankdir, title
         self.width = self.height = 0.0
 
     def slot(self, key: str) -> Box:
         """The box, or a layer's output row, that shows the data and grad keyed ``key`` (``n7``, ``n7:1``)."""
-        box = self.boxes.get(key)
-        if box is None:
-            node, _, row = key.rpartition(":")
-            box = self.boxes[node].rows[int(row)]
-        return box
+        node, _, row = key.rpartition(":")
+        return self.boxes[key] if key in self.boxes else self.boxes[node].rows[int(row)]
 
 
 def value_fields(node: Node, precision: int, name: Optional[str] = None) -> list[tuple[str, str]]:
-    """The record fields of a Value or group node as the pictures show them (after `summarize`);
-    a layer's header fields (its name and what it counts), whose rows are `output_rows`.
-    ``name`` labels a Value that has no label of its own (the explorer's ``a * b``)."""
-    v = node.value
-    fields = []
-    if node.group is not None:
-        fields.append(("label", node.group))
-    elif v.label or name:
-        fields.append(("label", str(v.label or name)))
+    """The record fields of a Value or group node as the pictures show them (after `summarize`): a layer's
+    are its header's (its rows are `Box.rows`). ``name`` labels a Value that has no label of its own."""
+    v, fields = node.value, []
+    if node.group is not None or v.label or name:
+        fields.append(("label", str(node.group or v.label or name)))
     if node.outputs is None:
-        fields.append(("data", f"data {summarize(v.data, precision)}"))
-        fields.append(("grad", f"grad {summarize(v.grad, precision)}"))
+        fields += [("data", f"data {summarize(v.data, precision)}"), ("grad", f"grad {summarize(v.grad, precision)}")]
     if node.group is not None:
         units = f"{node.units} neuron{'s' if node.units != 1 else ''}, " if node.outputs is not None else ""
         fields.append(("count", f"{units}{node.n_ops} op{'s' if node.n_ops != 1 else ''}, "
@@ -134,79 +112,59 @@ def value_fields(node: Node, precision: int, name: Optional[str] = None) -> list
     return fields
 
 
-def output_rows(node: Node, precision: int) -> list[tuple[str, list[tuple[str, str]]]]:
-    """``(key, fields)`` of each output row of a layer's node: ``name``, ``data`` and ``grad``."""
-    return [(key, [("name", name), ("data", f"data {summarize(v.data, precision)}"),
-                   ("grad", f"grad {summarize(v.grad, precision)}")])
-            for (key, v), (name, _) in zip(node.slots(), node.outputs or [])]
-
-
-def elements(picture: Picture, shown: Sequence[Node], *, precision: int = 4,
-             max_nodes: Optional[int] = None,
+def elements(picture: Picture, shown: Sequence[Node], *, precision: int = 4, max_nodes: Optional[int] = None,
              names: Optional[Mapping[str, str]] = None) -> tuple[dict[str, Box], list[Edge]]:
     """The boxes (by key, in topological order) and edges that draw ``shown``, not yet measured.
 
-    What every picture draws, whoever lays it out: `microgradx.draw.to_dot` writes them as
-    DOT text, `scene` places them. An op application is its own box (``n3_op``) just before its
-    output's, showing the op's symbol; the inputs of a two-input op other than add and mul are
-    numbered on their edges; when ``shown`` leaves nodes out, a note box says how many, with a
-    dashed edge to each box whose inputs were cut. ``names`` labels unlabelled Values by key.
+    What every picture draws, whoever lays it out: `microgradx.draw.to_dot` writes them as DOT
+    text, `scene` places them. An op application is its own box (``n3_op``) just before its
+    output's, showing the op's symbol; the inputs of a two-input op that cannot swap them
+    (`picture.interchangeable`: ``a - b``, not ``a * b``) are numbered on their edges; when
+    ``shown`` leaves nodes out, a note box says how many, with a dashed edge to each box whose
+    inputs were cut. ``names`` labels unlabelled Values by key.
     """
-    names = names or {}
     boxes: dict[str, Box] = {}
     edges: list[Edge] = []
-    kept = {id(n) for n in shown}
-    root_ids = {id(r) for r in picture.roots}
-    cut: list[str] = []
+    kept, cut = {id(n) for n in shown}, []
     for node in shown:
-        v = node.value
-        target = node.ident
+        v, target = node.value, node.ident
         if node.group is None and v.op is not None:  # the op first: boxes stay in topological order
             target = f"{node.ident}_op"
             boxes[target] = Box(target, "op", [("name", v.op.symbol)])
             edges.append(Edge(target, node.ident))
-        rows = [Box(key, "row", fields) for key, fields in output_rows(node, precision)]
+        rows = [Box(key, "row", [("name", name), ("data", f"data {summarize(o.data, precision)}"),
+                                 ("grad", f"grad {summarize(o.grad, precision)}")])
+                for (key, o), (name, _) in zip(node.slots(), node.outputs or [])]
         boxes[node.ident] = Box(node.ident, "group" if node.group is not None else "value",
-                                value_fields(node, precision, names.get(node.ident)), root=id(node) in root_ids,
-                                rows=rows)
+                                value_fields(node, precision, (names or {}).get(node.ident)),
+                                root=node in picture.roots, rows=rows)
         links = picture.links(node)
-        numbered = node.group is None and v.op is not None and len(links) == 2 and v.op.name not in COMMUTATIVE
-        missing = False
+        numbered = node.group is None and v.op is not None and len(links) == 2 and not interchangeable(v.op)
         for k, (p, port) in enumerate(links, start=1):
-            if id(p) not in kept:
-                missing = True
-                continue
-            edges.append(Edge(p.ident, target, str(k) if numbered else None, port=port))
-        if missing:
+            if id(p) in kept:
+                edges.append(Edge(p.ident, target, str(k) if numbered else None, port=port))
+        if any(id(p) not in kept for p, _ in links):
             cut.append(target)
     omitted = picture.total - len(shown)
     if omitted:
-        note = (f"{omitted} more value{'s' if omitted != 1 else ''} not shown (max_nodes={max_nodes}); "
-                f"dashed edges mark the cut inputs")
-        boxes["omitted"] = Box("omitted", "note", [("note", note)])
+        boxes["omitted"] = Box("omitted", "note", [("note", f"{omitted} more value{'s' if omitted != 1 else ''} not "
+                                                             f"shown (max_nodes={max_nodes}); dashed edges mark the "
+                                                             f"cut inputs")])
         edges.extend(Edge("omitted", t, dashed=True) for t in cut)
     return boxes, edges
 
 
-def scene(
-    picture: Picture,
-    shown: Sequence[Node],
-    *,
-    precision: int = 4,
-    rankdir: str = "LR",
-    title: Optional[str] = None,
-    max_nodes: Optional[int] = None,
-    alternatives: Optional[Mapping[str, Mapping[str, Sequence[str]]]] = None,
-    names: Optional[Mapping[str, str]] = None,
-) -> Scene:
+def scene(picture: Picture, shown: Sequence[Node], *, precision: int = 4, rankdir: str = "LR",
+          title: Optional[str] = None, max_nodes: Optional[int] = None,
+          alternatives: Optional[Mapping[str, Mapping[str, Sequence[str]]]] = None,
+          names: Optional[Mapping[str, str]] = None) -> Scene:
     """The `elements` of ``shown`` (nodes of ``picture``), laid out (see the module docstring).
 
     ``alternatives`` maps a box key and a field name to other texts the field will show (the
     explorer page's data and grads at each step): the field is made wide enough for all.
     ``names`` labels unlabelled Values by key (the explorer's names of inner nodes).
     """
-    boxes, edges = elements(picture, shown, precision=precision, max_nodes=max_nodes, names=names)
-    result = Scene(boxes, edges, rankdir, title)
+    result = Scene(*elements(picture, shown, precision=precision, max_nodes=max_nodes, names=names), rankdir, title)
     _measure(result, alternatives or {})
     _lay_out(result)
     return result
@@ -218,10 +176,8 @@ def _measure(sc: Scene, alternatives: Mapping[str, Mapping[str, Sequence[str]]])
         for b in (box, *box.rows):
             extra = alternatives.get(b.key, {})
             b.widths = [max(text_width(t) for t in (text, *extra.get(name, ()))) + 2 * _PAD for name, text in b.fields]
-        if box.kind == "op":
-            box.width, box.height = max(box.widths[0] + 8, 44.0), _ROW
-        elif box.kind == "note":
-            box.width, box.height = box.widths[0], _ROW
+        if box.kind in ("op", "note"):
+            box.width, box.height = max(box.widths[0] + 8, 44.0) if box.kind == "op" else box.widths[0], _ROW
         elif box.rows and across:  # a table: the header, then a row per output, columns aligned
             columns = [max(r.widths[c] for r in box.rows) for c in range(3)]
             box.width = max(sum(box.widths), sum(columns))
@@ -237,10 +193,9 @@ def _measure(sc: Scene, alternatives: Mapping[str, Mapping[str, Sequence[str]]])
             box.widths[-1] += box.width - sum(box.widths)
             box.rows[-1].width += box.width - sum(r.width for r in box.rows)
             box.height = _ROW + box.rows[0].height
-        elif across:
-            box.width, box.height = sum(box.widths), _ROW
         else:
-            box.width, box.height = max(box.widths), _ROW * len(box.fields) * 0.8
+            box.width, box.height = (sum(box.widths), _ROW) if across else (max(box.widths),
+                                                                            _ROW * len(box.fields) * 0.8)
 
 
 def _layers(sc: Scene) -> dict[str, int]:
@@ -261,101 +216,75 @@ def _layers(sc: Scene) -> dict[str, int]:
 
 
 def _spread(desired: list[float], sizes: list[float]) -> list[float]:
-    """Positions as near ``desired`` (sorted) as keeps neighbours ``(size_i + size_j)/2 + gap`` apart.
-
-    The mean of the forward sweep (push later items on) and the backward sweep (pull earlier
-    items back): both satisfy the spacing, so their mean does too, and it stays centred.
-    """
-    n = len(desired)
+    """Positions as near ``desired`` (sorted) as keeps neighbours ``(size_i + size_j)/2 + gap`` apart:
+    the mean of a forward sweep (push later items on) and a backward one (pull earlier items back),
+    which both keep the spacing, so their mean does too, and stays centred."""
     fwd, bwd = list(desired), list(desired)
-    for i in range(1, n):
+    for i in range(1, len(desired)):
         fwd[i] = max(fwd[i], fwd[i - 1] + (sizes[i - 1] + sizes[i]) / 2 + _NODE_GAP)
-    for i in range(n - 2, -1, -1):
+    for i in range(len(desired) - 2, -1, -1):
         bwd[i] = min(bwd[i], bwd[i + 1] - (sizes[i + 1] + sizes[i]) / 2 - _NODE_GAP)
     return [(f + b) / 2 for f, b in zip(fwd, bwd)]
 
 
 def _lay_out(sc: Scene) -> None:
+    """Place every box and route every edge: laid out as LR (or TB), then mirrored for RL (or BT)."""
     import igraph  # a dependency, imported only when a picture is laid out
 
-    keys = list(sc.boxes)
+    keys, layer = list(sc.boxes), _layers(sc)
     index = {k: i for i, k in enumerate(keys)}
-    layer = _layers(sc)
     graph = igraph.Graph(n=len(keys), edges=[(index[e.src], index[e.dst]) for e in sc.edges], directed=True)
     layout = graph.layout_sugiyama(layers=[layer[k] for k in keys], hgap=1, vgap=1, maxiter=100)
-    coords = layout.coords
     routing = getattr(layout, "edge_routing", None) or [[] for _ in sc.edges]
-    across = sc.rankdir in ("LR", "RL")
+    across, flip = sc.rankdir in ("LR", "RL"), sc.rankdir in ("RL", "BT")
+    gap = _RANK_GAP if across else 36.0
 
-    def along(box: Box) -> float:
-        """A box's extent along its layer."""
+    def along(box: Box) -> float:  # a box's extent along its layer, and across the layers
         return box.height if across else box.width
 
-    def thick(box: Box) -> float:
-        """A box's extent across the layers."""
-        return box.width if across else box.height
-
-    # what occupies each layer, at igraph's position: the boxes and the edges passing through
-    items: dict[int, list[tuple[float, float, object]]] = {}
+    items: dict[int, list[tuple[float, float, object]]] = {}  # each layer's boxes and passing edges, by igraph
     for k in keys:
-        box = sc.boxes[k]
-        box.layer = layer[k]
-        items.setdefault(layer[k], []).append((coords[index[k]][0], along(box), box))
-    bends: list[list[list[float]]] = []
-    for points in routing:
-        pts = [[float(p[0]), round(p[1])] for p in points]
-        bends.append(pts)
-        for pt in pts:
-            items.setdefault(pt[1], []).append((pt[0], _DUMMY, pt))
+        sc.boxes[k].layer = layer[k]
+        items.setdefault(layer[k], []).append((layout.coords[index[k]][0], along(sc.boxes[k]), sc.boxes[k]))
+    bends = [[[float(p[0]), round(p[1])] for p in points] for points in routing]
+    for pt in (pt for pts in bends for pt in pts):
+        items.setdefault(pt[1], []).append((pt[0], _DUMMY, pt))
     unit = sum(along(b) for b in sc.boxes.values()) / max(len(sc.boxes), 1) + _NODE_GAP
     depth: dict[int, float] = {}  # each layer's centre across the layers
     offset = _MARGIN
     for n in range(max(items, default=-1) + 1):
         members = sorted(items.get(n, []), key=lambda it: it[0])
-        size = max((thick(it[2]) for it in members if isinstance(it[2], Box)), default=_DUMMY)
-        depth[n] = offset + size / 2
-        offset += size + _RANK_GAP["LR" if across else "TB"]
-        spots = _spread([it[0] * unit for it in members], [it[1] for it in members])
-        for (_, _, obj), spot in zip(members, spots):
+        size = max(((b.width if across else b.height) for _, _, b in members if isinstance(b, Box)), default=_DUMMY)
+        depth[n], offset = offset + size / 2, offset + size + gap
+        for (_, _, obj), spot in zip(members, _spread([it[0] * unit for it in members], [it[1] for it in members])):
             if isinstance(obj, Box):
                 obj.x, obj.y = (depth[n], spot) if across else (spot, depth[n])
             else:
                 obj[0] = spot
     boxes = list(sc.boxes.values())
-    low = min([(b.y - b.height / 2) if across else (b.x - b.width / 2) for b in boxes]
-              + [pt[0] - _DUMMY for pts in bends for pt in pts], default=0.0)
-    shift = _MARGIN - low
+    shift = _MARGIN - min([(b.y - b.height / 2) if across else (b.x - b.width / 2) for b in boxes]
+                          + [pt[0] - _DUMMY for pts in bends for pt in pts], default=0.0)
     for b in boxes:
-        if across:
-            b.y += shift
-        else:
-            b.x += shift
-    extent = offset - _RANK_GAP["LR" if across else "TB"] + _MARGIN
+        b.y, b.x = (b.y + shift, b.x) if across else (b.y, b.x + shift)
     breadth = max([(b.y + b.height / 2) if across else (b.x + b.width / 2) for b in boxes]
                   + [pt[0] + shift + _DUMMY for pts in bends for pt in pts], default=0.0) + _MARGIN
+    extent = offset - gap + _MARGIN
     sc.width, sc.height = (extent, breadth) if across else (breadth, extent)
-    flip = sc.rankdir in ("RL", "BT")
-    if flip:  # lay out as LR / TB, then mirror across the layers
-        for b in boxes:
-            if across:
-                b.x = sc.width - b.x
-            else:
-                b.y = sc.height - b.y
-    for b in boxes:  # a layer's output rows under its header; top to bottom, columns on the side the edges leave
-        at = b.x - b.width / 2
+    for b in boxes:
+        if flip:  # mirror across the layers
+            b.x, b.y = (sc.width - b.x, b.y) if across else (b.x, sc.height - b.y)
+        at = b.x - b.width / 2  # a layer's output rows under its header; top to bottom, columns on the exit side
         for k, r in enumerate(b.rows):
             if across:
                 r.x, r.y = b.x, b.y - b.height / 2 + _ROW * (k + 1.5)
             else:
                 r.x, r.y = at + r.width / 2, b.y + (b.height - r.height) / 2 * (-1.0 if flip else 1.0)
                 at += r.width
+    sign = -1.0 if flip else 1.0
     for e, pts in zip(sc.edges, bends):
         src, dst = sc.boxes[e.src], sc.boxes[e.dst]
-        sign = -1.0 if flip else 1.0
-        middle = []
-        for spot, n in pts:
-            d = ((sc.width if across else sc.height) - depth[n]) if flip else depth[n]
-            middle.append((d, spot + shift) if across else (spot + shift, d))
+        far = sc.width if across else sc.height
+        middle = [(((far - depth[n]) if flip else depth[n]), spot + shift)[:: 1 if across else -1] for spot, n in pts]
         row = src.rows[e.port] if e.port is not None else src  # an edge from a layer's output leaves its row
         if across:
             start, end = (src.x + sign * src.width / 2, row.y), (dst.x - sign * dst.width / 2, dst.y)

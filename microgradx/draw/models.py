@@ -1,4 +1,4 @@
-"""A neuron or a tiny MLP in micrograd's fine-grained form, applied to labelled inputs (for pictures)."""
+"""A neuron or a tiny MLP of the registered layers in micrograd's fine-grained form, applied to labelled inputs."""
 
 from __future__ import annotations
 
@@ -7,44 +7,31 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx import Value
-from microgradx.draw.picture import named_neurons
 
 
 def build_model_graph(
-    kind: str, nin: int, nouts: Optional[list[int]] = None, *, activation: str = "tanh", seed: int = 0
+    kind: str, nin: int, nouts: Optional[list[int]] = None, *, activation: Optional[str] = None, seed: int = 0
 ) -> tuple[Any, list[Value], dict[str, Value]]:
     """Build the registered layer ``kind`` ("Neuron" or "MLP") in fine-grained form and apply it.
 
-    The inputs are Values labelled ``x0 .. x{nin-1}`` with seeded data in [-1, 1); the
-    parameters get labels (``w0``/``b`` for a neuron, ``L0n1.w2``/``L0n1.b`` in an MLP)
-    unless they have some. Returns ``(model, outputs, {input name: Value})``; the outputs
-    are labelled ``out`` (``out0``, ``out1``, ... for several).
+    ``activation`` is the name of a registered unary op (``microgradx graph --activation``; by
+    default, None, the layer's own default).
+    The inputs are Values labelled ``x0 .. x{nin-1}`` with seeded data in [-1, 1); the layers label
+    their parameters (``w0``/``b`` for a neuron, ``L0.n1.w2`` in an MLP) and an MLP's outputs (by
+    their scopes, ``L1.n0``); unlabelled parameters get ``p0``, ``p1`` ... and unlabelled outputs
+    ``out`` (``out0``, ``out1`` ... for several). Returns ``(model, outputs, {input name: Value})``.
     """
     from microgradx import get_registry
 
     cls = get_registry().get("layers", kind)
-    if kind == "MLP":
-        model = cls(nin, list(nouts or []), activation=activation, seed=seed, fused=False)
-    else:
-        model = cls(nin, activation=activation, seed=seed, fused=False)
+    options = {"seed": seed, "fused": False, **({} if activation is None else {"activation": activation})}
+    model = cls(nin, list(nouts or []), **options) if kind == "MLP" else cls(nin, **options)
     rng = np.random.default_rng(seed)
     xs = [Value(float(rng.uniform(-1.0, 1.0)), label=f"x{i}") for i in range(nin)]
     outputs = model(xs)
     outputs = [outputs] if isinstance(outputs, Value) else list(outputs)
     for i, out in enumerate(outputs):
-        if not out.label:
-            out.label = "out" if len(outputs) == 1 else f"out{i}"
-    _label_parameters(model)
+        out.label = out.label or ("out" if len(outputs) == 1 else f"out{i}")
+    for k, p in enumerate(model.parameters()):
+        p.label = p.label or f"p{k}"
     return model, outputs, {x.label: x for x in xs}
-
-
-def _label_parameters(model: Any) -> None:
-    """Give unlabelled parameters readable labels by their place: ``w0``, ``b``; ``L0n1.w2`` in an MLP."""
-    for name, neuron in named_neurons(model):
-        place = name.replace("neuron", "").strip()
-        prefix = f"L{place.replace('.', 'n')}." if "." in place else (f"n{place}." if place else "")
-        w, b = getattr(neuron, "w", None), getattr(neuron, "b", None)
-        wpos = {id(q): i for i, q in enumerate(w)} if isinstance(w, (list, tuple)) else {}
-        for k, p in enumerate(neuron.parameters()):
-            if not p.label:
-                p.label = f"{prefix}b" if p is b else f"{prefix}w{wpos[id(p)]}" if id(p) in wpos else f"{prefix}p{k}"

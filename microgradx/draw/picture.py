@@ -1,27 +1,20 @@
-"""The display graph shared by every picture (DOT text, the built-in SVG, the explorer page).
+"""The display graph shared by every picture (DOT text, the built-in SVG, the explorer page): `Picture`.
 
-**Collapsing** (``collapse=``, ``by=``) draws a network's ops as fewer, bigger nodes; the
-ops are found by `microgradx.draw.groups`:
+**Collapsing** (``collapse=``, ``by=``) draws a network's ops as fewer, bigger nodes, found by
+the names its layers gave them (`microgradx.draw.scopes`). ``collapse=`` is a model whose
+layers name what they build (the bundled ``MLP``: neuron ``L0.n1`` labels its output ``L0.n1``
+and its parameters ``L0.n1.w0`` ...), or a list of scope names (``["L0.n0", "L0.n1"]``):
 
-* ``by="neuron"`` (the default): each neuron's pre-activation subgraph (``b + w1*x1 + ... +
-  wn*xn``, whether built of single ``mul``/``add`` ops or one fused ``dot``) is one node named
-  ``neuron L.i``. Pass the model (an object with ``.layers``, each with ``.neurons``, each with
-  ``parameters()``; or a layer with ``.neurons``; or a single neuron with ``parameters()``), or
-  a dict ``{name: parameters}`` for any grouping of your own. A group's node stands for the
-  ops computed from its parameters, starting at the ops that use a parameter directly and
-  ending at the first op whose result depends on all of the group's parameters (the
-  pre-activation): the activation that follows stays a node of its own. The node shows the
-  pre-activation's data and grad and how many ops and parameters it stands for.
-* ``by="layer"``: each layer of the model (a model with ``.layers``, or one layer) is one
-  node named ``layer L``: its neurons' weighted sums *and* their activations, so an MLP is
-  drawn ``inputs -> layer 0 -> layer 1 -> ... -> the loss``. Such a node has several
-  outputs, one row each (``neuron L.i | data | grad``, the neuron's output after its
-  activation), and each edge leaving it starts at the row of the output it carries.
+* ``by="neuron"`` (the default): each neuron (its weighted sum and its activation) is one
+  node named by its scope, ``L0.n1``, showing its output's data and grad and how many ops and
+  parameters it stands for;
+* ``by="layer"``: each layer (``L0``: the neurons ``L0.n0``, ``L0.n1`` ... reading the same
+  inputs) is one node with a row per output (``L0.n1 | data | grad``), so an MLP is drawn
+  ``inputs -> L0 -> L1 -> ... -> the loss``; each edge leaving it starts at its row.
 
-A group's parameters are hidden when nothing outside the group uses them. When they are
-used again elsewhere in the graph (the model applied to a second example, an L2 penalty
-summing ``p*p``), each further use is its own node, ``neuron L.i (use 2)`` or ``layer L
-(use 2)``, ... (uses are numbered from the one nearest the root, ties in argument order).
+A scope's parameters are drawn inside its node when nothing else uses them. A scope used
+more than once (the model applied to a second example) is a node per use, ``L0.n1 (use 2)``;
+an op inside used outside too (a pre-activation in a penalty) is a row of its own (``L0.n1.add``).
 
 **Capping** (``max_nodes=``): at most that many Value (or collapsed) nodes are drawn, the
 ones nearest the root (breadth-first from it); a note says how many were left out, with
@@ -30,30 +23,46 @@ dashed edges to the ops whose inputs were cut.
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
 from microgradx import Value, topological_order
-from microgradx.draw.groups import (
-    COLLAPSE_BY,
-    Instance,
-    check_by,
-    find_instances,
-    groups_from,
-    layer_instances,
-    named_neurons,
-    reading_order,
-)
+from microgradx.draw.scopes import COLLAPSE_BY, find, is_parameter, reading_order, scope_names
+from microgradx.draw.steps import roots_of
 
-__all__ = ["COLLAPSE_BY", "COMMUTATIVE", "DEFAULT_MAX_NODES", "RANKDIRS", "Node", "Picture", "check_options",
-           "groups_from", "named_neurons", "order_of", "prepare", "roots_of"]
+__all__ = ["COLLAPSE_BY", "DEFAULT_MAX_NODES", "RANKDIRS", "Node", "Picture", "formulas", "interchangeable",
+           "prepare"]
 
 #: Default cap on the Value nodes drawn (pictures get slow to lay out and unreadable beyond it).
 DEFAULT_MAX_NODES = 250
 #: Layout directions: inputs on the left (LR), right (RL), top (TB) or bottom (BT).
 RANKDIRS = ("LR", "RL", "TB", "BT")
-#: Two-input ops whose inputs are not numbered on their edges (their order does not matter).
-COMMUTATIVE = frozenset({"add", "mul"})
+
+
+def wrap(name: str) -> str:
+    """``name`` in parentheses when it is more than one word (for d(a * b)/da, and inside a formula)."""
+    return f"({name})" if " " in name or "(" in name else name
+
+
+def formulas(op: Any, names: Sequence[str], out: str) -> list[Optional[str]]:
+    """The text of each local derivative d out / d input (`Op.formula`, None without one), with the node's
+    names in place of the names of ``op.backward``'s parameters (its inputs' and ``out``)."""
+    texts = [op.formula] * len(names) if isinstance(op.formula, str) else list(op.formula or [None] * len(names))
+    try:
+        params = [p.name for p in inspect.signature(op.backward).parameters.values() if p.kind <= 1]  # positional
+    except (TypeError, ValueError):  # no signature to read: the texts as written
+        params = []
+    given = {**dict(zip(params[2:], map(wrap, names))), **({params[1]: wrap(out)} if len(params) > 1 else {})}
+    return [t and re.sub(r"[A-Za-z_]\w*", lambda m: given.get(m.group(), m.group()), t) for t in texts]
+
+
+def interchangeable(op: Any) -> bool:
+    """Whether the two inputs of ``op`` can swap places (``a + b``, ``a * b``: no numbers on their edges), as its
+    formula says: with the inputs' names swapped, each one's local derivative is the other's."""
+    names = ["\0x", "\0y"]  # (names no formula holds)
+    return op.formula is not None and formulas(op, names, "out") == formulas(op, names[::-1], "out")[::-1]
 
 
 def check_options(max_nodes: Optional[int], rankdir: str, precision: int) -> None:
@@ -67,42 +76,36 @@ def check_options(max_nodes: Optional[int], rankdir: str, precision: int) -> Non
 
 
 class Node:
-    """One node of the picture: a Value, or a collapsed group of ops (a neuron's or a layer's).
+    """One node of the picture: a Value, or a collapsed scope (``group``: its name; ``value``: its last member).
 
-    ``value`` is the Value it draws (for a group, its last member in topological order: a
-    neuron's pre-activation). ``outputs`` is None for a node with one output, and for a
-    layer its ``(name, Value)`` outputs, drawn one row each; ``slot``/``port`` address them.
+    ``outputs`` is None for a node with one output, and for a layer (or a neuron with an op used
+    outside) its ``(name, Value)`` rows; `slot` and `port` address them. ``n_ops``, ``n_params``
+    and ``units`` count a group's ops, the parameters drawn inside it and its neurons.
     """
 
     __slots__ = ("ident", "value", "group", "n_ops", "n_params", "units", "outputs", "inputs", "links", "_ports")
 
     def __init__(self, ident: str, value: Value, group: Optional[str] = None, n_ops: int = 0, n_params: int = 0,
                  units: int = 1, outputs: Optional[list[tuple[str, Value]]] = None):
-        self.ident = ident
-        self.value = value
-        self.group = group
-        self.n_ops = n_ops
-        self.n_params = n_params
-        self.units = units  # neurons in a layer's node
-        self.outputs = outputs
+        self.ident, self.value, self.group, self.n_ops, self.n_params = ident, value, group, n_ops, n_params
+        self.units, self.outputs = units, outputs
         self._ports = None if outputs is None else {id(v): k for k, (_, v) in enumerate(outputs)}
         self.inputs: Optional[list[Node]] = None  # filled by Picture.inputs
         self.links: Optional[list[tuple[Node, Optional[int]]]] = None  # filled by Picture.links
 
     def port(self, v: Value) -> Optional[int]:
-        """The row of output ``v`` in a several-output node (None for a one-output node or a non-output)."""
+        """The row of output ``v`` in a node with rows (None for a one-output node or a non-output)."""
         return None if self._ports is None else self._ports.get(id(v))
 
     def slot(self, v: Value) -> Optional[str]:
-        """The key of the texts that show ``v``'s data and grad: ``n7`` for the Value a node draws,
-        ``n7:2`` for a layer's output row 2; None when this node does not show ``v``."""
+        """The key of the texts showing ``v``'s data and grad: ``n7`` (the node's Value), ``n7:2`` (row 2), or None."""
         if self._ports is None:
             return self.ident if v is self.value else None
         k = self._ports.get(id(v))
         return None if k is None else f"{self.ident}:{k}"
 
     def slots(self) -> list[tuple[str, Value]]:
-        """``(key, Value)`` of each data/grad pair the node shows (one, or one per output row)."""
+        """``(key, Value)`` of each data/grad pair the node shows (one, or one per row)."""
         if self.outputs is None:
             return [(self.ident, self.value)]
         return [(f"{self.ident}:{k}", v) for k, (_, v) in enumerate(self.outputs)]
@@ -110,87 +113,50 @@ class Node:
 
 def prepare(value: Union[Value, Sequence[Value]], caller: str, *, max_nodes: Optional[int], collapse: Any, by: str,
             rankdir: str, precision: int) -> tuple[Picture, list[Node]]:
-    """The `Picture` of ``value`` and the nodes to draw, after checking every option of a picture.
-
-    What `to_dot`, `to_svg` and `explorer_html` (named in errors as ``caller``) start with.
-    """
+    """The `Picture` of ``value`` and the nodes to draw, after checking every option (errors name ``caller``)."""
     roots = roots_of(value, caller)
     check_options(max_nodes, rankdir, precision)
     picture = Picture(roots, collapse, by)
     return picture, picture.shown(max_nodes)
 
 
-def roots_of(value: Union[Value, Sequence[Value]], caller: str = "to_dot") -> list[Value]:
-    """The root Values of a picture: ``value`` itself or the Values of a non-empty list (a ``TypeError`` else)."""
-    roots = [value] if isinstance(value, Value) else list(value) if isinstance(value, (list, tuple)) else None
-    if not roots or not all(isinstance(v, Value) for v in roots):
-        raise TypeError(
-            f"{caller}() draws a Value or a non-empty list of Values, not {type(value).__name__}"
-            + (f" containing {type(next(v for v in roots if not isinstance(v, Value))).__name__}" if roots else "")
-        )
-    return roots
-
-
-def order_of(roots: list[Value]) -> list[Value]:
-    """Topological order of everything the roots depend on (each root's order, merged)."""
-    if len(roots) == 1:
-        return topological_order(roots[0])
-    seen: set[int] = set()
-    order = []
-    for root in roots:
-        for v in topological_order(root):
-            if id(v) not in seen:
-                seen.add(id(v))
-                order.append(v)
-    return order
-
-
 class Picture:
-    """The picture's nodes, made on demand: drawing 200 nodes of a million-node graph
-    costs one topological sort, not a million node objects.
-
-    ``collapse`` and ``by`` are described in the module docstring.
-    """
+    """The picture's nodes, made on demand: drawing 200 nodes of a million-node graph costs one
+    topological sort, not a million node objects. ``collapse`` and ``by``: see the module docstring."""
 
     def __init__(self, roots: list[Value], collapse: Any, by: str = "neuron"):
-        check_by(collapse, by)
-        self.order = order = order_of(roots)
+        if not isinstance(by, str) or by not in COLLAPSE_BY:
+            raise ValueError(f"by must be one of {', '.join(map(repr, COLLAPSE_BY))}, got {by!r}")
+        if collapse is None and by == "layer":
+            raise ValueError("by='layer' says how to collapse: pass the model too, collapse=model")
+        names = None if collapse is None else scope_names(collapse, by)
+        self.order = order = topological_order(roots[0]) if len(roots) == 1 else list(
+            {id(v): v for r in roots for v in topological_order(r)}.values())
         self.index = {id(v): i for i, v in enumerate(order)}
-        self.owner: dict[int, Instance] = {}  # id(member Value) -> its collapsed instance
-        self.hidden: set[int] = set()  # ids of parameters drawn inside their group's node
-        self.nodes: dict[int, Node] = {}  # id(Value) -> its node (members map to their group's node)
-        instances: list[Instance] = []
-        if collapse is not None:
-            if by == "layer":
-                groups, instances = layer_instances(order, collapse, roots)
-            else:
-                groups = groups_from(collapse)
-                instances = find_instances(order, groups)
-            self._hide_parameters(groups, instances)
+        self.owner: dict[int, Any] = {}  # id(member) -> its collapsed instance
+        self.nodes: dict[int, Node] = {}  # id(Value) -> its node (a member: its group's)
+        self.hidden: set[int] = set()  # ids of the parameters drawn inside their scope's node
+        instances = []
+        if names is not None:
+            users: dict[int, list[Value]] = {}  # id(value) -> the Values that use it
+            for v in order:
+                for p in v._parents:
+                    users.setdefault(id(p), []).append(v)
+            instances = find(order, names, by, users)
+            scope = {id(m): inst.scope for inst in instances for m in inst.members}
+            for v in order:
+                inside = scope.get(id(users[id(v)][0])) if v.op is None and id(v) in users else None
+                if inside and all(scope.get(id(u)) == inside for u in users[id(v)]) and is_parameter(v, inside):
+                    self.hidden.add(id(v))
         for inst in instances:
-            n_params = len({id(p) for m in inst.members for p in m.parents if id(p) in self.hidden})
-            node = Node(f"n{self.index[id(inst.end)]}", inst.end, inst.name, len(inst.members), n_params,
-                        inst.units, inst.outputs)
+            last = inst.members[-1]  # (the scope's named Value for a neuron)
+            rows = None if by == "neuron" and len(inst.outputs) == 1 else inst.outputs
+            n_params = len({id(p) for m in inst.members for p in m._parents if id(p) in self.hidden})
+            node = Node(f"n{self.index[id(last)]}", last, inst.name, len(inst.members), n_params, inst.units, rows)
             for m in inst.members:
-                self.owner[id(m)] = inst
-                self.nodes[id(m)] = node
+                self.owner[id(m)], self.nodes[id(m)] = inst, node
         self.total = len(order) - len(self.hidden) - sum(len(inst.members) - 1 for inst in instances)
-        self.roots = [self.node(r) for r in roots]
-
-    def _hide_parameters(self, groups: list[tuple[str, list[Value]]], instances: list[Instance]) -> None:
-        member_group: dict[int, str] = {}
-        for inst in instances:
-            for m in inst.members:
-                member_group[id(m)] = inst.group
-        consumers: dict[int, list[Value]] = {}
-        for v in self.order:
-            for p in v.parents:
-                consumers.setdefault(id(p), []).append(v)
-        for name, params in groups:
-            for p in params:
-                used_by = consumers.get(id(p))
-                if used_by and all(member_group.get(id(c)) == name for c in used_by):
-                    self.hidden.add(id(p))
+        self.values, self.roots = roots, [self.node(r) for r in roots]  # the root Values, their nodes
 
     def node(self, v: Value) -> Node:
         """The node that draws ``v`` (its collapsed group's node for a member)."""
@@ -200,30 +166,21 @@ class Picture:
         return node
 
     def links(self, node: Node) -> list[tuple[Node, Optional[int]]]:
-        """The edges into ``node``: ``(source node, output row)`` in argument order, computed once.
-
-        The row is the source's `Node.port` of the Value it passes (None for a one-output
-        source). An op's inputs are listed as its arguments (``x * x`` twice); a group's once each, in
-        the order its formula reads them (`microgradx.draw.groups.reading_order`).
-        """
+        """The edges into ``node``: ``(source node, its output row)``, an op's in argument order (``x * x``
+        twice), a group's once each in the order its formula reads them (`scopes.reading_order`)."""
         if node.links is None:
             if node.group is None:
-                node.links = [self._link(p) for p in node.value.parents]
+                node.links = [self._link(p) for p in node.value._parents]
             else:
                 inst = self.owner[id(node.value)]
-                member_ids = {id(m) for m in inst.members}
-                pos = reading_order(member_ids, [v for _, v in inst.outputs or [(None, inst.end)]])
-                seen: set[tuple[int, Optional[int]]] = set()
-                read: list[tuple[int, tuple[Node, Optional[int]]]] = []
-                for m in inst.members:
-                    for p in m.parents:
-                        if id(p) in member_ids or id(p) in self.hidden:
-                            continue
-                        link = self._link(p)
-                        if (id(link[0]), link[1]) not in seen and link[0] is not node:
-                            seen.add((id(link[0]), link[1]))
-                            read.append((pos.get(id(p), len(pos)), link))
-                node.links = [link for _, link in sorted(read, key=lambda r: r[0])]
+                inside = {id(m) for m in inst.members}
+                pos = reading_order(inside, [v for _, v in inst.outputs])
+                read = {}
+                for p in sorted((p for m in inst.members for p in m._parents if id(p) not in inside
+                                 and id(p) not in self.hidden), key=lambda p: pos.get(id(p), len(pos))):
+                    link = self._link(p)
+                    read.setdefault((id(link[0]), link[1]), link)
+                node.links = list(read.values())
         return node.links
 
     def _link(self, v: Value) -> tuple[Node, Optional[int]]:
@@ -231,40 +188,26 @@ class Picture:
         return source, source.port(v)
 
     def inputs(self, node: Node) -> list[Node]:
-        """The nodes drawn as ``node``'s inputs (the sources of its `links`), in argument order, computed once."""
+        """The nodes drawn as ``node``'s inputs (the sources of its `links`), in order, each once for a group."""
         if node.inputs is None:
-            if node.group is None:
-                node.inputs = [source for source, _ in self.links(node)]
-            else:
-                seen: set[int] = set()
-                node.inputs = [source for source, _ in self.links(node)
-                               if id(source) not in seen and not seen.add(id(source))]
+            sources = [source for source, _ in self.links(node)]
+            node.inputs = sources if node.group is None else list({id(s): s for s in sources}.values())
         return node.inputs
 
     def shown(self, max_nodes: Optional[int]) -> list[Node]:
         """The nodes to draw, in topological order: all, or the ``max_nodes`` nearest the roots."""
         if max_nodes is None or self.total <= max_nodes:
-            out = []
-            for v in self.order:
-                if id(v) in self.hidden:
-                    continue
-                node = self.node(v)
-                if node.value is v:
-                    out.append(node)
-            return out
+            return [n for v in self.order if id(v) not in self.hidden and (n := self.node(v)).value is v]
         kept: dict[int, Node] = {}
-        queue: list[Node] = []
         for r in self.roots:
-            if id(r) not in kept and len(kept) < max_nodes:
-                kept[id(r)] = r
-                queue.append(r)
-        i = 0
+            if len(kept) < max_nodes:
+                kept.setdefault(id(r), r)
+        queue, i = list(kept.values()), 0
         while i < len(queue) and len(kept) < max_nodes:
             for p in self.inputs(queue[i]):
-                if id(p) not in kept:
+                if id(p) not in kept and len(kept) < max_nodes:
                     kept[id(p)] = p
                     queue.append(p)
-                    if len(kept) >= max_nodes:
-                        break
             i += 1
         return sorted(kept.values(), key=lambda n: self.index[id(n.value)])
+

@@ -1,13 +1,12 @@
-"""The backward pass one node at a time: the chain rule replayed for the explorer page and the notebook.
+"""The engine's own backward pass, watched node by node: what the explorer page and the notebook show.
 
-`backward_steps` walks the graph as ``backward()`` does (children before parents, each op
-output once) and records, for each op output it visits, the gradient that arrived from
-above (*upstream*), and for each of its inputs the *local* derivative d out / d input, their
-product (what is added to the input's grad; a lane gradient reaching a float input is
-summed over the lanes) and that input's grad before and after. It computes everything on
-the side, from zero gradients, with each op's own ``backward``: the graph's ``.grad``
-attributes are never touched, and the replay's final grads equal what one ``backward()``
-from zero leaves (a test checks that).
+`watch` runs ``backward()`` (`microgradx.engine.autograd.backward`) with a visiting step, the
+driver's hook for one call: for each op output it takes the node's gradients from the op once
+(`local_gradients`), hands them to the engine's own step (anomaly mode's checking step while
+that is on, else `visit_node`), and notes what arrived from above (*upstream*) and, per input,
+what was added to its grad (*product* = upstream x local) and its grad before and after. No
+gradient is computed on the side: they are the engine's, in the engine's order. `backward_steps`
+watches a pass from zero grads and puts the graph's grads back afterwards.
 
     >>> from microgradx import Value
     >>> from microgradx.draw.steps import backward_steps
@@ -19,163 +18,121 @@ from zero leaves (a test checks that).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Optional, Union
 
 import numpy as np
 
-from microgradx import Value, topological_order
+from microgradx import Op, Value, topological_order, zero_grad
+from microgradx.engine.autograd import backward, local_gradients, visit_node
+from microgradx.engine.optable import OPS
+from microgradx.engine.value import apply
 
 
 class Term:
-    """One input's share of a backward step: ``product = upstream x local`` is added to its grad."""
+    """One input's share of a step: ``product`` (upstream x ``local``) was added to its grad, ``before`` ->
+    ``after``. ``local`` is d out / d input, product / upstream (None where the upstream grad is 0)."""
 
     __slots__ = ("input", "position", "local", "product", "before", "after")
 
     def __init__(self, input: Value, position: int, local: Any, product: Any, before: Any, after: Any):
-        self.input = input  # the input Value (a parent of the visited node)
-        self.position = position  # its place among the op's inputs, from 0
-        self.local = local  # d out / d input at this point (lanes for a lane op)
-        self.product = product  # what backward adds to input.grad (summed over lanes for a float input)
-        self.before = before  # input's grad before this step
-        self.after = after  # ... and after it
+        self.input, self.position, self.local, self.product, self.before, self.after = (
+            input, position, local, product, before, after)
 
     def __repr__(self) -> str:
         return f"Term({self.input.label or 'input'}, local={self.local!r}, product={self.product!r})"
 
 
 class BackwardStep:
-    """One visited op output: ``value``, its ``op``, the ``upstream`` grad it holds, and one `Term` per input."""
+    """One visited op output: ``value``, its ``op``, the ``upstream`` grad it held, and one `Term` per input."""
 
     __slots__ = ("value", "op", "upstream", "terms")
 
     def __init__(self, value: Value, upstream: Any, terms: list[Term]):
-        self.value = value
-        self.op = value.op
-        self.upstream = upstream
-        self.terms = terms
+        self.value, self.op, self.upstream, self.terms = value, value.op, upstream, terms
 
     def __repr__(self) -> str:
         return f"BackwardStep({self.op.name}, upstream={self.upstream!r}, {len(self.terms)} terms)"
 
 
-def _roots(value: Union[Value, Sequence[Value]], caller: str) -> list[Value]:
-    roots = [value] if isinstance(value, Value) else list(value) if isinstance(value, (list, tuple)) else []
+def roots_of(value: Union[Value, Sequence[Value]], caller: str) -> list[Value]:
+    """``value`` as a list of roots: a Value, or a non-empty list or tuple of them (a ``TypeError`` else)."""
+    roots = [value] if isinstance(value, Value) else list(value) if isinstance(value, (list, tuple)) else None
     if not roots or not all(isinstance(v, Value) for v in roots):
-        raise TypeError(f"{caller}() takes a Value or a non-empty list of Values, not {type(value).__name__}")
+        bad = next((v for v in roots or () if not isinstance(v, Value)), None)
+        raise TypeError(f"{caller}() draws a Value or a non-empty list of Values, not {type(value).__name__}"
+                        + (f" containing {type(bad).__name__}" if roots else ""))
     return roots
 
 
-def ones_like(data: Any) -> Any:
-    """1.0, or ones shaped like a lane array: the seed of a backward pass."""
-    return np.ones_like(data) if isinstance(data, np.ndarray) else 1.0
+def local_derivative(product: Any, upstream: Any) -> Any:
+    """d out / d input from what backward passed: product / upstream (None, or nan lanes, where upstream is 0)."""
+    if isinstance(product, np.ndarray) or isinstance(upstream, np.ndarray):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(np.asarray(upstream) != 0, np.asarray(product) / np.asarray(upstream), np.nan)
+    return product / upstream if upstream != 0 else None
 
 
-def zero_like(data: Any) -> Any:
-    """0.0, or zeros shaped like a lane array: a grad before anything arrives."""
-    return np.zeros_like(data) if isinstance(data, np.ndarray) else 0.0
+# The roots of a pass from several roots: one node above them all, each seeded with 1 (its own, unnamed op).
+_ROOTS = Op(name="roots", arity=None, forward=lambda *xs: sum(xs[1:], xs[0]),
+            backward=lambda g, out, *xs: (g,) * len(xs), doc="the roots of a watched backward pass")
 
 
-def _as_input_takes(parent: Value, g: Any) -> Any:
-    """A gradient for ``parent`` as the driver adds it: summed over the lanes for a float parent."""
-    if isinstance(g, np.ndarray) and not isinstance(parent.data, np.ndarray):
-        return float(g.sum())
-    return g
+def watch(value: Union[Value, Sequence[Value]], each: Optional[Callable[[BackwardStep], Any]] = None,
+          ) -> list[BackwardStep]:
+    """Run ``backward()`` from ``value`` (several roots: one pass, each seeded with 1 per lane) and return its steps.
 
-
-def op_outputs_in_order(roots: Sequence[Value]) -> list[Value]:
-    """Every op output the roots depend on, parents before children (leaves left out).
-
-    Raises ``ValueError`` when the graph was released by ``backward(retain_graph=False)``
-    (an op output without inputs), which leaves nothing to replay.
+    ``each(step)`` is called after each node's step, while the graph holds the grads of that moment (a
+    notebook redraws the graph there). Leaves accumulate, as ``backward()`` does.
     """
-    seen: set[int] = set()
-    order = []
-    for root in roots:
-        for v in topological_order(root):
-            if v.op is None or id(v) in seen:
+    roots = roots_of(value, "watch")
+    top = roots[0] if len(roots) == 1 else apply(_ROOTS, *roots)
+    steps: list[BackwardStep] = []
+
+    def step(v: Value) -> None:
+        grads = local_gradients(v)  # the op's backward, once: the engine's step adds them
+        parents, before = v._parents, [p.grad for p in v._parents]
+        (OPS.visit or visit_node)(v, grads)
+        if v is top and len(roots) > 1:
+            return
+        last = {id(p): i for i, p in enumerate(parents)}
+        now, terms = {}, []
+        for i, (p, g) in enumerate(zip(parents, grads)):
+            if g is None or p.grad is None:  # (grad None: a Value that takes no gradient, which backward skips)
                 continue
-            if not v.parents:
-                raise ValueError(
-                    f"the graph behind this Value was released by backward(retain_graph=False) (an op output, "
-                    f"{getattr(v.op, 'name', v.op)!r}, has no inputs left); rebuild it, or keep it with "
-                    f"backward(retain_graph=True), the default")
-            seen.add(id(v))
-            order.append(v)
-    return order
+            added = float(np.sum(g)) if isinstance(g, np.ndarray) and not isinstance(p.data, np.ndarray) else g
+            start = now.get(id(p), before[i])
+            now[id(p)] = p.grad if last[id(p)] == i else start + added  # (an input used twice: x * x)
+            terms.append(Term(p, i, local_derivative(g, v.grad), added, start, now[id(p)]))
+        steps.append(BackwardStep(v, v.grad, terms))
+        if each is not None:
+            each(steps[-1])
+
+    backward(top, np.ones_like(top.data) if isinstance(top.data, np.ndarray) else 1.0, visit=step)
+    return steps
 
 
-def replay(visit: Iterable[Value], seeds: dict[int, Any]) -> tuple[list[BackwardStep], dict[int, Any]]:
-    """Run the chain rule over the op outputs ``visit`` (children first), starting from ``seeds``.
+def backward_steps(value: Union[Value, Sequence[Value]]) -> list[BackwardStep]:
+    """The steps of one backward pass from ``value`` (or several roots, each seeded with 1), from zero grads.
 
-    ``seeds`` maps ``id(value)`` to its starting gradient (the root's 1); every other grad
-    starts at zero. Returns the steps and the final gradients by ``id``. Each op's backward
-    is called twice per node: with the upstream gradient (the product backward adds) and
-    with ones (the local derivative alone); the two agree because a backward is linear in
-    its gradient.
+    The engine's own pass (`watch`) runs on the graph's grads set to zero; afterwards every grad is put
+    back as it was, so the graph looks untouched (an explorer page shows one pass whether or not
+    ``backward()`` was called). A graph released by ``backward(retain_graph=False)`` raises the engine's
+    `GraphReleasedError`.
     """
-    grads: dict[int, Any] = dict(seeds)
-    steps = []
-    for v in visit:
-        upstream = grads.get(id(v), zero_like(v.data))
-        xs = [p.data for p in v.parents]
-        products = v.op.backward(upstream, v.data, *xs)
-        locals_ = v.op.backward(ones_like(v.data), v.data, *xs)
-        if not isinstance(products, tuple) or len(products) != len(xs):
-            raise ValueError(f"op {v.op.name!r}: backward returned {type(products).__name__} of "
-                             f"{len(products) if isinstance(products, tuple) else '?'} gradients for {len(xs)} inputs")
-        terms = []
-        for i, (p, g, local) in enumerate(zip(v.parents, products, locals_)):
-            if g is None or p.grad is None:  # (grad None: data that takes no gradient, as backward() skips it)
-                continue
-            before = grads.get(id(p), zero_like(p.data))
-            g = _as_input_takes(p, g)
-            after = before + g
-            grads[id(p)] = after
-            terms.append(Term(p, i, local, g, before, after))
-        steps.append(BackwardStep(v, upstream, terms))
-    return steps, grads
+    roots = roots_of(value, "backward_steps")
+    nodes = list({id(v): v for r in roots for v in topological_order(r)}.values())
+    saved = [(v, v.grad) for v in nodes]
+    try:
+        zero_grad(v for v in nodes if v.grad is not None)
+        return watch(roots)
+    finally:
+        for v, grad in saved:
+            v.grad = grad
 
 
-def backward_steps(
-    value: Union[Value, Sequence[Value]], order: Optional[Sequence[Value]] = None
-) -> list[BackwardStep]:
-    """The steps of one backward pass from ``value`` (or several roots, each seeded with 1).
-
-    ``order`` is the op outputs to visit, children before parents (by default the reverse of
-    `op_outputs_in_order`, as ``backward()`` visits them); it must contain each op output once
-    and visit each after every op output that uses it, else ``ValueError``.
-    """
-    roots = _roots(value, "backward_steps")
-    forward = op_outputs_in_order(roots)
-    if order is None:
-        visit = forward[::-1]
-    else:
-        visit = list(order)
-        check_order(visit, forward)
-    seeds = {id(r): ones_like(r.data) for r in roots if r.op is not None}
-    return replay(visit, seeds)[0]
-
-
-def check_order(visit: list[Value], forward: list[Value]) -> None:
-    """Raise ``ValueError`` unless ``visit`` lists the op outputs of ``forward`` once each, users first."""
-    if sorted(map(id, visit)) != sorted(map(id, forward)):
-        raise ValueError("order= must list every op output of the graph exactly once")
-    done: set[int] = set()
-    users: dict[int, list[int]] = {}
-    for v in forward:
-        for p in v.parents:
-            users.setdefault(id(p), []).append(id(v))
-    for v in visit:
-        if any(u not in done for u in users.get(id(v), ())):
-            raise ValueError(f"order= visits an op output ({v.op.name}) before an op output that uses it")
-        done.add(id(v))
-
-
-def final_grads(steps: Iterable[BackwardStep], roots: Sequence[Value]) -> dict[int, Any]:
+def final_grads(steps: Sequence[BackwardStep], roots: Sequence[Value]) -> dict[int, Any]:
     """``id(value) -> grad`` after ``steps``: each input's last ``after``, each root's seed."""
-    grads: dict[int, Any] = {id(r): ones_like(r.data) for r in roots}
-    for step in steps:
-        for t in step.terms:
-            grads[id(t.input)] = t.after
+    grads: dict[int, Any] = {id(r): np.ones_like(r.data) if isinstance(r.data, np.ndarray) else 1.0 for r in roots}
+    grads.update((id(t.input), t.after) for s in steps for t in s.terms)
     return grads

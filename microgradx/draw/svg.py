@@ -27,16 +27,8 @@ _FILL = {"value": "#ffffff", "group": "#dbe9f6", "op": "#f3f3f3", "note": "#fff8
 _CAPTION = 26.0  # room under the graph for its title
 
 
-def to_svg(
-    value: Union[Value, Sequence[Value]],
-    *,
-    max_nodes: Optional[int] = DEFAULT_MAX_NODES,
-    collapse: Any = None,
-    by: str = "neuron",
-    rankdir: str = "LR",
-    precision: int = 4,
-    title: Optional[str] = None,
-) -> str:
+def to_svg(value: Union[Value, Sequence[Value]], *, max_nodes: Optional[int] = DEFAULT_MAX_NODES, collapse: Any = None,
+           by: str = "neuron", rankdir: str = "LR", precision: int = 4, title: Optional[str] = None) -> str:
     """SVG text of the graph behind ``value``, laid out in Python (no Graphviz needed).
 
     Draws what `microgradx.draw.to_dot` describes, with the same options: a record per Value

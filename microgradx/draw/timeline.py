@@ -1,13 +1,13 @@
 """The explorer page's timeline: start, forward steps, seed, backward steps, done (`Timeline`).
 
-Each entry says which nodes it visits and highlights, what it writes out (the op applied,
-the chain-rule terms) and which node texts it changes (``[key, "data" | "grad", text]``); the
-page applies the changes of entries 1..k over the start's texts to show step k; a key is a
-node's (``n7``) or a collapsed layer's output row's (``n7:0``). The backward steps come from
-`microgradx.draw.steps.replay`, over the drawn nodes: a collapsed neuron's or layer's ops are
-visited together, as one step whose terms are its inputs and its parameters, each with the
-upstream grads of the outputs that depend on it and their local derivatives
-(`microgradx.draw.groupsteps`). ``Timeline.steps`` keeps the replayed steps.
+Each entry says which nodes it visits and highlights, what it writes out (the op applied, the
+chain-rule terms) and which node texts it changes (``[key, "data" | "grad", text]``); the page
+applies the changes of entries 1..k over the start's texts to show step k; a key is a node's
+(``n7``) or a layer's output row's (``n7:0``). The backward entries are the engine's own pass,
+recorded (`microgradx.draw.steps.backward_steps`, kept in ``Timeline.steps``): one per drawn op
+output in the order ``backward()`` visits them, a collapsed neuron's or layer's steps together
+as one entry whose terms are its inputs and parameters, with what its ops passed each of them.
+A local derivative is written out by its op's formula (`Op.formula`) and its number.
 """
 
 from __future__ import annotations
@@ -17,35 +17,24 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx import Value
-from microgradx.draw.groups import reading_order
-from microgradx.draw.groupsteps import jacobian, merge
-from microgradx.draw.picture import Node, Picture
-from microgradx.draw.steps import check_order, ones_like, op_outputs_in_order, replay, zero_like
+from microgradx.draw.picture import Node, Picture, formulas, wrap
+from microgradx.draw.scopes import reading_order
+from microgradx.draw.steps import backward_steps, local_derivative
 from microgradx.draw.text import summarize
 
 _TERM_KEYS = ("name", "local", "local_text", "upstream", "product", "product_text", "before", "after")
 _LONGEST_NAME = 28  # an unlabelled node is named by its expression up to this length
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 3}  # Python's, for the symbols of binary operators
-# d out / d input_i of the bundled ops, written with the inputs' names (n) and the output's (out)
-_FORMULAS = {
-    "add": lambda n, out: ["1", "1"],
-    "sub": lambda n, out: ["1", "-1"],
-    "neg": lambda n, out: ["-1"],
-    "mul": lambda n, out: [n[1], n[0]],
-    "div": lambda n, out: [f"1/{n[1]}", f"-{n[0]}/{n[1]}\u00b2"],
-    "pow": lambda n, out: [f"{n[1]}\u00b7{n[0]}^({n[1]}-1)", f"{out}\u00b7ln {n[0]}"],
-    "tanh": lambda n, out: [f"1 - {out}\u00b2"],
-    "relu": lambda n, out: [f"1 if {n[0]} > 0 else 0"],
-    "exp": lambda n, out: [out],
-    "log": lambda n, out: [f"1/{n[0]}"],
-    "sigmoid": lambda n, out: [f"{out}\u00b7(1 - {out})"],
-}
+
+
+def _zero(data: Any) -> Any:
+    """0.0, or zeros shaped like a lane array."""
+    return np.zeros_like(data) if isinstance(data, np.ndarray) else 0.0
 
 
 def _power(op: Any, n: int) -> Optional[str]:
     """The exponent's text of an op of one input shown as a power (``'**2'``: micrograd's ``x ** 2``), else None."""
-    symbol = op.symbol
-    return symbol[2:] if n == 1 and symbol.startswith("**") and len(symbol) > 2 else None
+    return op.symbol[2:] if n == 1 and op.symbol.startswith("**") and len(op.symbol) > 2 else None
 
 
 def _prefix(op: Any, n: int) -> bool:
@@ -64,45 +53,30 @@ def precedence(op: Any, n: int) -> Optional[float]:
 
 def expression(op: Any, names: list[str]) -> str:
     """How the op applied to ``names`` is written: by its symbol, ``a * b``, ``x**2``, ``-a``, ``tanh(d)``."""
-    symbol = op.symbol
     if _prefix(op, len(names)):
-        return f"{symbol}{names[0]}"
+        return f"{op.symbol}{names[0]}"
     if precedence(op, len(names)) is not None:
-        return f"{names[0]}{symbol}" if len(names) == 1 else f"{names[0]} {symbol} {names[1]}"
-    return f"{symbol}({', '.join(names)})"
-
-
-def formulas(op: Any, names: list[str], out: str) -> list[Optional[str]]:
-    """The text of each local derivative d out / d input, where known (the bundled ops, a constant power)."""
-    power = _power(op, len(names))
-    if power is not None:
-        return [f"{power}\u00b7{names[0]}^({power}-1)"]
-    return _FORMULAS.get(op.name, lambda n, out: [None] * len(n))(names, out)
-
-
-def _wrap(name: str) -> str:
-    """``name`` in parentheses when it is more than one word (for d(a * b)/da)."""
-    return f"({name})" if " " in name or "(" in name else name
+        return f"{names[0]}{op.symbol}" if len(names) == 1 else f"{names[0]} {op.symbol} {names[1]}"
+    return f"{op.symbol}({', '.join(names)})"
 
 
 class Timeline:
     """The steps of the explorer page for the nodes ``shown`` of ``picture`` (see the module docstring)."""
 
     def __init__(self, picture: Picture, shown: list[Node], precision: int):
-        self.picture = picture
-        self.precision = precision
+        self.picture, self.precision, self.roots = picture, precision, picture.values
         self.shown = {id(n) for n in shown}
         self._names: dict[int, str] = {}
-        self.roots = [n.value for n in picture.roots]
-        self.entries: list[dict] = []
-        self.initial: dict[str, tuple[str, str]] = {}
+        self._named = 0  # the Values of picture.order before this index are named
+        self.steps = backward_steps(self.roots)
+        self.entries: list[dict] = [{
+            "kind": "start", "phase": "start", "title": "Start: the leaves hold their data",
+            "text": "Inputs and parameters (the leaves) have data; every other node is computed by the forward "
+                    "pass. All grads are 0.", "set": []}]
+        self.initial = {key: (f"data {self.fmt(v.data) if v.op is None else '?'}",
+                              f"grad {self.fmt(None if v.grad is None else _zero(v.data))}")  # None: takes none
+                        for n in shown for key, v in n.slots()}
         self.computed_at: dict[str, int] = {}
-        for n in shown:
-            for key, v in n.slots():
-                data = self.fmt(v.data) if v.op is None else "?"
-                grad = self.fmt(None if v.grad is None else zero_like(v.data))  # grad None: takes no gradient
-                self.initial[key] = (f"data {data}", f"grad {grad}")
-        self._start()
         self.seed = self._forward()
         self._backward()
         self.entries.append({"kind": "done", "phase": "done", "title": "Done: every grad is final",
@@ -115,8 +89,12 @@ class Timeline:
         """A number (or lanes) as the page writes it."""
         return summarize(x, self.precision)
 
+    def local(self, x: Any) -> str:
+        """A local derivative as the page writes it: ``?`` where the upstream grad was 0 (it passed 0)."""
+        return "?" if x is None else self.fmt(x)
+
     def display(self, v: Value) -> Optional[Node]:
-        """The node that draws ``v`` (its neuron's for a member), None for a parameter drawn inside one."""
+        """The node that draws ``v`` (its group's for a member), None for a parameter drawn inside one."""
         return None if id(v) in self.picture.hidden else self.picture.node(v)
 
     def visible(self, node: Optional[Node]) -> bool:
@@ -129,38 +107,37 @@ class Timeline:
         return node.slot(v) if self.visible(node) else None
 
     def name(self, v: Value) -> str:
-        """How the page names ``v``: its label, its neuron, its value for a constant, else the expression
-        that made it from its inputs' names (``a * b + c``) while that is short, else ``node N``."""
-        name = self._names.get(id(v))
-        if name is None:
-            name = self._names[id(v)] = self._name(v)
-        return name
-
-    def _name(self, v: Value) -> str:
-        node = self.display(v)
-        if node is not None and node.port(v) is not None:  # a layer's output: named as its row
-            return node.outputs[node.port(v)][0]
-        if v.label:
-            return str(v.label)
-        if node is not None and node.group is not None and node.value is v:
-            return node.group
-        if v.op is None:
-            return self.fmt(v.data)
-        text = self.made(v)
-        return text if len(text) <= _LONGEST_NAME else f"node {self.picture.index[id(v)]}"
+        """How the page names ``v``: its label (its row's name in a layer), its group's name, its value for a
+        constant, else the expression that made it (``a * b + c``) while that is short, else ``node N``."""
+        if id(v) not in self._names:  # name every Value up to v, inputs first (a long chain needs no recursion)
+            end = self.picture.index[id(v)] + 1
+            for u in self.picture.order[self._named:end]:
+                node = self.display(u)
+                if node is not None and node.port(u) is not None:
+                    name = node.outputs[node.port(u)][0]
+                elif u.label or (node is not None and node.group is not None and node.value is u):
+                    name = str(u.label or node.group)
+                elif u.op is None:
+                    name = self.fmt(u.data)
+                else:
+                    name = self.made(u)
+                    name = name if len(name) <= _LONGEST_NAME else f"node {self.picture.index[id(u)]}"
+                self._names[id(u)] = name
+            self._named = max(self._named, end)
+        return self._names[id(v)]
 
     def made(self, v: Value, numbers: bool = False) -> str:
         """The expression that made the op output ``v`` from its inputs' names (or, with ``numbers``, their
         data), in parentheses where Python's operator precedence needs them: ``(a + b)**2``, ``(-2)**2``."""
         parts = []
-        outer = precedence(v.op, len(v.parents))
-        for i, p in enumerate(v.parents):
+        outer = precedence(v.op, len(v._parents))
+        for i, p in enumerate(v._parents):
             part = self.fmt(p.data) if numbers else self.name(p)
             if numbers:
                 negative = part.startswith("-")  # (-2)**2, -(-2), 2 - (-3); but 2 * -3
                 inner = 0 if negative and ((i == 0 and (outer or 0) > 2) or (i == 1 and v.op.symbol == "-")) else None
             else:
-                inner = None if p.label or p.op is None else precedence(p.op, len(p.parents))
+                inner = None if p.label or p.op is None else precedence(p.op, len(p._parents))
             if outer is not None and inner is not None and (
                     inner < outer or (inner == outer and (i == 1 or outer == 3) and v.op.symbol not in ("+", "*"))):
                 part = f"({part})"
@@ -169,181 +146,124 @@ class Timeline:
 
     def keys(self, node: Node) -> list[str]:
         """The SVG keys of ``node``: its record, and its op's ellipse if it has one."""
-        if node.group is None and node.value.op is not None:
-            return [node.ident, f"{node.ident}_op"]
-        return [node.ident]
+        return [node.ident, f"{node.ident}_op"] if node.group is None and node.value.op is not None else [node.ident]
 
     def input_keys(self, values: list[Value]) -> list[str]:
         """The keys of the drawn nodes of ``values``, each once."""
-        out: list[str] = []
-        for v in values:
-            node = self.display(v)
-            if self.visible(node) and node.ident not in out:
-                out.append(node.ident)
-        return out
+        return list(dict.fromkeys(n.ident for v in values if self.visible(n := self.display(v))))
 
     # -- the entries ---------------------------------------------------------------------------
 
-    def _start(self) -> None:
-        self.entries.append({
-            "kind": "start", "phase": "start", "title": "Start: the leaves hold their data",
-            "text": "Inputs and parameters (the leaves) have data; every other node is computed by the forward "
-                    "pass. All grads are 0.", "set": []})
-
     def _forward(self) -> int:
-        """The forward entries, one per drawn op output (a neuron once); returns the seed entry's index."""
-        ends: dict[int, Node] = {}
-        for v in op_outputs_in_order(self.roots):
-            node = self.display(v)
-            ends.setdefault(id(node), node)
-        nodes = sorted(ends.values(), key=lambda n: self.picture.index[id(n.value)])
-        drawn = [n for n in nodes if self.visible(n)]
+        """The forward entries, one per drawn op output (a group once); returns the seed entry's index."""
+        nodes = {id(n): n for v in self.picture.order if v.op is not None and (n := self.display(v)) is not None}
+        drawn = sorted((n for n in nodes.values() if self.visible(n)), key=lambda n: self.picture.index[id(n.value)])
         for j, node in enumerate(drawn, start=1):
             v = node.value
-            result = self.fmt(v.data)
+            title = f"Forward step {j} of {len(drawn)}: {node.group or self.name(v)}"
             if node.group is None:
-                made = self.made(v)
-                text = f"{self.name(v)} = {self.made(v, numbers=True)} = {result}"
-                if made != self.name(v):
-                    text = f"{self.name(v)} = {made} = {text.split(' = ', 1)[1]}"
-                title = f"Forward step {j} of {len(drawn)}: {self.name(v)}" + (f" = {made}" if made != self.name(v)
-                                                                                else "")
-                inputs = self.input_keys(list(v.parents))
-            elif node.outputs is None:
-                text = (f"{node.group} = its weighted sum: {node.n_ops} op{'s' if node.n_ops != 1 else ''} on its "
-                        f"inputs and {node.n_params} parameters = {result}")
+                made, name = self.made(v), self.name(v)
+                text = " = ".join(dict.fromkeys((name, made))) + f" = {self.made(v, numbers=True)} = {self.fmt(v.data)}"
+                title += f" = {made}" if made != name else ""
+                inputs = self.input_keys(list(v._parents))
             else:
-                acts = sorted({o.op.name for _, o in node.outputs if len(o.parents) == 1})
-                whose = f"its {node.units} neurons' weighted sums" if node.units != 1 else "its neuron's weighted sum"
-                text = (f"{node.group} = {whose} ({node.n_ops} ops on the layer's inputs and "
-                        f"{node.n_params} parameters)" + (f", through {' / '.join(acts)}" if acts else "") + ": "
-                        + ", ".join(f"{name} = {self.fmt(o.data)}" for name, o in node.outputs))
-            if node.group is not None:
-                title = f"Forward step {j} of {len(drawn)}: {node.group}"
+                what = f"its {node.units} neurons" if node.outputs is not None else "its ops"
+                text = (f"{node.group} = {what} ({node.n_ops} ops on its inputs and {node.n_params} parameters): "
+                        + ", ".join(f"{name} = {self.fmt(o.data)}" for name, o in node.outputs or [(node.group, v)]))
                 inputs = [p.ident for p in self.picture.inputs(node) if self.visible(p)]
             self.computed_at[node.ident] = len(self.entries)
             self.entries.append({"kind": "forward", "phase": "forward", "title": title, "text": text,
                                  "visit": self.keys(node), "inputs": inputs,
                                  "set": [[key, "data", f"data {self.fmt(o.data)}"] for key, o in node.slots()]})
-        seed = len(self.entries)
-        if len(self.roots) == 1:
-            r = self.name(self.roots[0])
-            text = f"d{_wrap(r)}/d{_wrap(r)} = 1: the root's grad starts at 1, every other at 0. "
-        else:
-            text = f"Each root ({', '.join(self.name(r) for r in self.roots)}) starts with grad 1, every other at 0. "
+        roots = [r for r in self.roots if self.visible(self.display(r))]
+        r = wrap(self.name(self.roots[0]))
+        seed = (f"d{r}/d{r} = 1: the root's grad starts at 1, every other at 0. " if len(self.roots) == 1 else
+                f"Each root ({', '.join(self.name(r) for r in self.roots)}) starts with grad 1, every other at 0. ")
         self.entries.append({
             "kind": "seed", "phase": "backward", "title": "Backward pass: the seed",
-            "text": text + "Now each node, from the root back, passes upstream grad \u00d7 local derivative to its "
+            "text": seed + "Now each node, from the root back, passes upstream grad \u00d7 local derivative to its "
                            "inputs.",
-            "visit": list(dict.fromkeys(k for r in self.roots if self.visible(self.display(r))
-                                        for k in self.keys(self.display(r)))),
-            "inputs": [],
-            "set": [[self.slot(r), "grad", f"grad {self.fmt(ones_like(r.data))}"] for r in self.roots
-                    if self.slot(r) is not None]})
-        return seed
-
-    def _order(self, ops: list[Value]) -> list[Value]:
-        """Children before parents, a collapsed neuron's ops one after another when that is a valid order."""
-        index = self.picture.index
-        visit = sorted(ops, key=lambda m: (index[id(self.display(m).value)], index[id(m)]), reverse=True)
-        try:
-            check_order(visit, ops)
-        except ValueError:
-            return ops[::-1]
-        return visit
+            "visit": list(dict.fromkeys(k for r in roots for k in self.keys(self.display(r)))), "inputs": [],
+            "set": [[self.slot(r), "grad", f"grad {self.fmt(_zero(r.data) + 1)}"] for r in roots if self.slot(r)]})
+        return len(self.entries) - 1
 
     def _backward(self) -> None:
-        ops = op_outputs_in_order(self.roots)
-        seeds = {id(r): ones_like(r.data) for r in self.roots if r.op is not None}
-        steps, _ = replay(self._order(ops), seeds)
-        runs: list[tuple[Node, list]] = []
-        for step in steps:
-            node = self.display(step.value)
-            if runs and runs[-1][0] is node:
-                runs[-1][1].append(step)
-            else:
-                runs.append((node, [step]))
-        drawn = sum(self.visible(n) for n, _ in runs)
+        upstream = {id(s.value): s.upstream for s in self.steps}
+        runs: dict[int, tuple[Node, list]] = {}  # each drawn node's steps, in the order the pass first visits it
+        for s in self.steps:
+            node = self.display(s.value)
+            runs.setdefault(id(node), (node, []))[1].append(s)
+        drawn, j = sum(self.visible(n) for n, _ in runs.values()), 0
         root = " + ".join(self.name(r) for r in self.roots)
-        self.steps = steps
-        now: dict[int, Any] = dict(seeds)  # every grad as the steps go
-        j = 0
-        for node, run in runs:
-            outputs = node.outputs or [(node.group or self.name(node.value), node.value)]
-            upstreams = [now.get(id(o), zero_like(o.data)) for _, o in outputs]  # what arrived from above
-            passed = ([(t.input, t.after) for t in run[0].terms] if node.group is None
-                      else [(m.value, m.after) for m in merge(run)])
-            for s in run:
-                for t in s.terms:
-                    now[id(t.input)] = t.after
-            changes = [[self.slot(v), "grad", f"grad {self.fmt(after)}"] for v, after in passed
-                       if self.slot(v) is not None]
-            if not self.visible(node):  # not drawn (max_nodes): its grads change with the step before
-                self.entries[-1]["set"].extend(changes)
+        for node, run in runs.values():
+            if not self.visible(node):  # not drawn (max_nodes): the grads it passes change with the step before
+                self.entries[-1]["set"].extend(list({k: [k, "grad", f"grad {self.fmt(t.after)}"] for s in run
+                                                     for t in s.terms if (k := self.slot(t.input))}.values()))
                 continue
+            outputs = node.outputs or [(node.group or self.name(node.value), node.value)]
+            ups = [upstream.get(id(o), _zero(o.data)) for _, o in outputs]  # the grad each output held when visited
+            terms = self._terms(run[0]) if node.group is None else self._group_terms(node, run, ups)
+            changes = list({k: [k, "grad", f"grad {self.fmt(t['after_grad'])}"] for t in terms
+                            if (k := self.slot(t["value"])) is not None}.values())
             j += 1
-            terms = self._terms(node, run) if node.group is None else self._group_terms(node, run, upstreams)
-            v = node.value
-            name = node.group or self.name(v)
-            what = self.made(v) if node.group is None else "its ops"
-            if node.outputs is None:
-                text = f"upstream grad d{_wrap(root)}/d{_wrap(name)} = {self.fmt(upstreams[0])}; the chain rule adds "
-            else:
-                text = (f"upstream grads d{_wrap(root)}/d(each output): "
-                        + ", ".join(f"{n} = {self.fmt(u)}" for (n, _), u in zip(outputs, upstreams))
-                        + "; the chain rule adds, summed over the outputs, ")
+            name = node.group or self.name(node.value)
+            made = self.made(node.value) if node.group is None else name
+            text = (f"upstream grad d{wrap(root)}/d{wrap(name)} = {self.fmt(ups[0])}; the chain rule adds "
+                    if node.outputs is None else f"upstream grads d{wrap(root)}/d(each output): "
+                    + ", ".join(f"{n} = {self.fmt(u)}" for (n, _), u in zip(outputs, ups))
+                    + "; the chain rule adds, summed over the outputs, ")
             self.entries.append({
                 "kind": "backward", "phase": "backward",
-                "title": f"Backward step {j} of {drawn}: {name}" + (f" = {what}" if what not in (name, "its ops")
-                                                                      else ""),
+                "title": f"Backward step {j} of {drawn}: {name}" + (f" = {made}" if made != name else ""),
                 "text": text + "upstream \u00d7 local derivative to each input's grad"
                         + (" (and each parameter's inside it):" if node.group is not None else ":"),
                 "visit": self.keys(node), "inputs": self.input_keys([t["value"] for t in terms]),
-                "terms": [{k: t[k] for k in _TERM_KEYS if k in t} for t in terms],
-                "set": changes})
+                "terms": [{k: t[k] for k in _TERM_KEYS if k in t} for t in terms], "set": changes})
 
-    def _terms(self, node: Node, run: list) -> list[dict]:
-        """The chain-rule terms of one drawn op's step: one per input."""
-        step = run[0]
-        upstream = self.fmt(step.upstream)
+    def _terms(self, step: Any) -> list[dict]:
+        """The chain-rule terms of one drawn op's step: one per input, with its op's formula."""
         v = step.value
-        names = [self.name(p) for p in v.parents]
+        names = [self.name(p) for p in v._parents]
         texts = formulas(v.op, names, self.name(v))
         out = []
         for t in step.terms:
-            formula = texts[t.position] if t.position < len(texts) else None
-            partial = f"\u2202{_wrap(self.name(v))}/\u2202{_wrap(names[t.position])}"
-            local = self.fmt(t.local)
-            out.append({"value": t.input, "name": names[t.position], "upstream": upstream, "local": local,
-                        "local_text": f"{partial} = {formula} = {local}" if formula not in (None, local)
-                        else f"{partial} = {local}",
+            partial, local, formula = f"\u2202{wrap(self.name(v))}/\u2202{wrap(names[t.position])}", self.local(
+                t.local), texts[t.position]
+            out.append({"value": t.input, "after_grad": t.after, "name": names[t.position],
+                        "upstream": self.fmt(step.upstream), "local": local,
+                        "local_text": " = ".join(dict.fromkeys(x for x in (partial, formula, local) if x)),
                         "product": self.fmt(t.product), "before": self.fmt(t.before), "after": self.fmt(t.after)})
         return out
 
-    def _group_terms(self, node: Node, run: list, upstreams: list) -> list[dict]:
-        """The terms of a collapsed neuron's or layer's step: what its ops pass, together, to each input
-        and parameter, with the local derivative of each output that depends on it (`groupsteps`)."""
+    def _group_terms(self, node: Node, run: list, ups: list) -> list[dict]:
+        """A collapsed neuron's or layer's terms: what its ops passed, together, to each input and parameter,
+        with the upstream grad and the local derivative of each output that depends on it."""
+        inst = self.picture.owner[id(node.value)]
+        inside = {id(m) for m in inst.members}
         outputs = node.outputs or [(node.group, node.value)]
-        jac = jacobian(run, [o for _, o in outputs])
+        merged: dict[int, list] = {}  # id(value) -> [value, {output row: product}, before, after]
+        for s in run:
+            for t in s.terms:
+                if id(t.input) not in inside:
+                    m = merged.setdefault(id(t.input), [t.input, {}, t.before, t.after])
+                    m[1][inst.part[id(s.value)]] = m[1].get(inst.part[id(s.value)], 0.0) + t.product
+                    m[3] = t.after
+        pos = reading_order(inside, [o for _, o in outputs])
         out = []
-        hidden, pos = self.picture.hidden, reading_order({id(s.value) for s in run}, [o for _, o in outputs])
-        reached = {id(m.value): [k for k in range(len(outputs)) if id(m.value) in jac[k]] or [0] for m in merge(run)}
-        for m in sorted(merge(run), key=lambda m: (id(m.value) in hidden, reached[id(m.value)][0],
-                                                   pos.get(id(m.value), 0))):  # inputs, then each neuron's params
-            name = self.name(m.value)
-            reach = reached[id(m.value)]
-            ups = [self.fmt(upstreams[k]) for k in reach]
-            locs = [self.fmt(jac[k].get(id(m.value), np.nan)) for k in reach]
-            term = {"value": m.value, "name": name, "product": self.fmt(m.product), "before": self.fmt(m.before),
-                    "after": self.fmt(m.after)}
+        for value, products, before, after in sorted(merged.values(), key=lambda m: (
+                id(m[0]) in self.picture.hidden, min(m[1]), pos.get(id(m[0]), 0))):  # inputs, then parameters
+            name, reach = self.name(value), sorted(products)
+            up = [self.fmt(ups[k]) for k in reach]
+            locs = [self.local(local_derivative(products[k], ups[k])) for k in reach]
+            term = {"value": value, "after_grad": after, "name": name, "product": self.fmt(sum(products.values())),
+                    "before": self.fmt(before), "after": self.fmt(after)}
             if len(reach) == 1:  # one output depends on it: a neuron's input or parameter
-                term.update(upstream=ups[0], local=locs[0],
-                            local_text=f"\u2202({outputs[reach[0]][0]})/\u2202{_wrap(name)} = {locs[0]}")
+                term.update(upstream=up[0], local=locs[0],
+                            local_text=f"\u2202{wrap(outputs[reach[0]][0])}/\u2202{wrap(name)} = {locs[0]}")
             else:  # a layer's input: each neuron's output depends on it
-                term.update(upstream=f"[{', '.join(ups)}]", local=f"[{', '.join(locs)}]",
-                            local_text=f"\u2202(each output of {node.group})/\u2202{_wrap(name)} = "
-                                       f"[{', '.join(locs)}]",
-                            product_text=" + ".join(f"{u} \u00d7 {lo}" for u, lo in zip(ups, locs))
+                term.update(upstream=f"[{', '.join(up)}]", local=f"[{', '.join(locs)}]",
+                            local_text=f"\u2202(each output of {node.group})/\u2202{wrap(name)} = [{', '.join(locs)}]",
+                            product_text=" + ".join(f"{u} \u00d7 {lo}" for u, lo in zip(up, locs))
                             if len(reach) <= 4 else f"\u03a3 of {len(reach)} upstream \u00d7 local")
             out.append(term)
         return out
@@ -352,22 +272,16 @@ class Timeline:
 
     def labels(self) -> dict[str, str]:
         """A name for each drawn op output that has no label (``a * b``, ``node 7``), as the steps call it."""
-        return {node.ident: self.name(node.value) for node in self.picture.shown(None)
-                if id(node) in self.shown and node.group is None and node.value.op is not None
-                and not node.value.label}
+        return {n.ident: self.name(n.value) for n in self.picture.shown(None) if id(n) in self.shown
+                and n.group is None and n.value.op is not None and not n.value.label}
 
     def final(self) -> dict[str, tuple[str, str]]:
         """Each drawn node's data and grad text after the last step (what the page opens with)."""
-        state = {k: list(v) for k, v in self.initial.items()}
-        for entry in self.entries:
-            for key, field, text in entry["set"]:
-                if key in state:
-                    state[key][0 if field == "data" else 1] = text
-        return {k: (d, g) for k, (d, g) in state.items()}
+        return {k: (texts["data"][-1], texts["grad"][-1]) for k, texts in self.alternatives().items()}
 
     def alternatives(self) -> dict[str, dict[str, list[str]]]:
-        """Every text each node's data and grad field shows at some step (to size the fields)."""
-        out: dict[str, dict[str, list[str]]] = {k: {"data": [d], "grad": [g]} for k, (d, g) in self.initial.items()}
+        """Every text each node's data and grad field shows, step by step (to size the fields)."""
+        out = {k: {"data": [d], "grad": [g]} for k, (d, g) in self.initial.items()}
         for entry in self.entries:
             for key, field, text in entry["set"]:
                 if key in out:
@@ -381,3 +295,4 @@ class Timeline:
             entry.setdefault("inputs", [])
         return {"entries": self.entries, "initial": {k: list(v) for k, v in self.initial.items()},
                 "computed_at": self.computed_at, "seed": self.seed, "start": 0}
+

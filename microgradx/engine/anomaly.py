@@ -173,14 +173,17 @@ def _forward_message(op: Any, xs: tuple, out: Any, frames: tuple) -> str:
 # -- backward -------------------------------------------------------------------------------------
 
 
-def checked_visit(v: Any) -> None:
-    """`microgradx.engine.autograd.visit_node` in anomaly mode: every gradient and accumulation checked."""
+def checked_visit(v: Any, grads: Any = None) -> None:
+    """`microgradx.engine.autograd.visit_node` in anomaly mode: every gradient and accumulation checked.
+
+    ``grads``, as for `visit_node`: the node's local gradients when a watching step has them already.
+    """
     op = v.op
     if not _finite(v.grad):
         raise FloatingPointError(f"backward reached op {op.name!r} ({OPS.origin(op)}) with the non-finite gradient "
                                  f"{_show(v.grad, _bad_lane(v.grad))} (the seed passed to backward()?)\n"
                                  + _where_made(v))
-    for i, (p, g) in enumerate(zip(v._parents, local_gradients(v))):
+    for i, (p, g) in enumerate(zip(v._parents, grads or local_gradients(v))):
         if g is None or p.grad is None:  # (grad None: a Value that takes no gradient)
             continue
         if not _finite(g):

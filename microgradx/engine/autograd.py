@@ -66,7 +66,8 @@ def topological_order(root: Any, leaves: bool = True) -> list:
     return order
 
 
-def backward(root: Any, grad: Any = None, retain_graph: bool = True, create_graph: bool = False) -> None:
+def backward(root: Any, grad: Any = None, retain_graph: bool = True, create_graph: bool = False,
+             visit: Any = None) -> None:
     """Add d(root)/d(v) to ``v.grad`` for every Value ``v`` that ``root`` depends on.
 
     ``grad`` seeds d(root)/d(root): 1.0 by default for a float root; a root of several lanes
@@ -75,6 +76,13 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = True, create_grap
     lane shares) is summed over the lanes. With ``create_graph=True`` each op's backward runs
     on Values, so every gradient is a Value whose graph can be back-propagated through again
     (``x.grad.backward()``: the second derivative).
+
+    ``visit`` is this call's visiting hook: the step run for each op output, last made first.
+    By default it is ``OPS.visit`` (anomaly mode's checking step while that is on) or
+    `visit_node`. Whoever watches a backward pass passes a step that calls that default,
+    ``(OPS.visit or visit_node)(v, grads)``, and looks on before and after: the explorer's
+    recorder (`microgradx.draw.steps`) does, so it and anomaly mode can both be on, and a pass
+    in another thread is not watched.
     """
     if root.op is RELEASED:
         raise released(root.data)
@@ -85,7 +93,7 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = True, create_grap
             raise released(v.data)
         v.grad = 0.0  # this call's d(root)/d(v) is gathered afresh
     root.grad = root.grad + (type(root)(seed) if create_graph else seed)  # (create_graph: a Value, a constant)
-    visit = graph_step if create_graph else OPS.visit or visit_node  # (anomaly mode's step while it is on)
+    visit = visit or (graph_step if create_graph else OPS.visit or visit_node)  # (anomaly mode's: while on)
     while nodes:
         v = nodes.pop()  # the last made first; popping lets a released node be freed at once
         visit(v)
@@ -93,9 +101,13 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = True, create_grap
             v._parents, v.op = (), RELEASED
 
 
-def visit_node(v: Any) -> None:
-    """One node's backward step: its op's local gradients, added to its inputs' grads."""
-    for p, g in zip(v._parents, local_gradients(v)):
+def visit_node(v: Any, grads: Any = None) -> None:
+    """One node's backward step: its op's local gradients, added to its inputs' grads.
+
+    ``grads`` are those gradients when a watching step already has them from `local_gradients`
+    (so the op's backward runs once per node); by default they are computed here.
+    """
+    for p, g in zip(v._parents, grads or local_gradients(v)):
         if g is not None and p.grad is not None:  # grad None: a Value that takes no gradient (a model's data)
             p.grad = p.grad + (g if g.__class__ is float else check_gradient(v.op, p.data, g))  # a new sum, not +=
 

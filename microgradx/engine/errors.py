@@ -52,7 +52,8 @@ def as_data(x: Any) -> Any:
 
 
 def check_signatures(op: Any) -> None:
-    """Raise ``TypeError`` when ``op``'s forward, backward or check cannot take the inputs its arity says."""
+    """Raise ``TypeError`` when ``op``'s forward, backward or check cannot take the inputs its arity says,
+    or its ``formula`` is not a str or a tuple of one str per input."""
     counts = (1, 2, 3) if op.arity is None else (op.arity,)
     want = "any number of inputs" if op.arity is None else f"{op.arity} input(s)"
     for field, extra in (("forward", 0), ("backward", 2), ("check", 0)):
@@ -61,6 +62,10 @@ def check_signatures(op: Any) -> None:
             takes = f"grad, out and {want}" if extra else want
             raise TypeError(f"Op {op.name!r}: {field}{_signature(fn)} cannot take {takes} (arity={op.arity}); "
                             f"fix its parameters or the arity")
+    if op.formula is not None and not isinstance(op.formula, str) and not (isinstance(op.formula, tuple) and len(
+            op.formula) == op.arity and all(isinstance(text, str) for text in op.formula)):
+        raise TypeError(f"Op {op.name!r}: formula must be a str (every input's local derivative) or a tuple of one "
+                        f"str per input (arity={op.arity}; a variadic op takes a str), got {op.formula!r}")
 
 
 def _fits(fn: Callable, n: int) -> bool:

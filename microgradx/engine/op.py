@@ -15,7 +15,7 @@ the op table (`microgradx.engine.optable.OPS`), which `Value` reads: ``a + b`` a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import attrs
 
@@ -84,9 +84,15 @@ class Op:
             ``OPS["pow"].with_constant(2)`` applied to ``x``: one node, one input, shown
             ``'**2'``). It must return the same `Op` object for the same ``c`` while that op is
             in use, since the compiler batches nodes by op identity.
+        formula: optional text of the local derivative d(out)/d(input), which the explorer page
+            shows beside its number (`microgradx.draw`): one str for every input (tanh's
+            ``"1 - out**2"``, sum's ``"1"``) or a tuple of one str per input (mul's ``("y",
+            "x")``), written with the names of ``backward``'s parameters for the inputs and
+            ``out`` for the output; the page puts the names of the node's own inputs in their place.
 
     The signatures of ``forward`` (``arity`` inputs) and ``backward`` (``grad, out`` and the
-    inputs) are checked here, so a forgotten ``arity=2`` fails when the Op is made.
+    inputs) are checked here, so a forgotten ``arity=2`` fails when the Op is made, and so is
+    ``formula`` (a str, or a tuple of ``arity`` str).
     """
 
     name: str = attrs.field(validator=_check_name)
@@ -101,6 +107,7 @@ class Op:
     fuse: Optional[Callable[..., Optional[tuple]]] = attrs.field(default=None, validator=_check_callable)
     symbol: str = attrs.field(default=attrs.Factory(lambda self: self.name, takes_self=True), validator=_check_symbol)
     with_constant: Optional[Callable[[Any], Op]] = attrs.field(default=None, validator=_check_callable)
+    formula: Optional[Union[str, tuple[str, ...]]] = None  # (checked with the signatures: it counts the inputs)
 
     def __attrs_post_init__(self) -> None:
         check_signatures(self)

@@ -11,7 +11,8 @@ backward pass with the numbers of that moment. What is drawn:
 * a weight: the example's loss, with the weight a leaf whose grad is d(loss)/d(weight).
 
 The opened neuron (the one a weight leads into) is drawn op by op; every other neuron is one
-node (``neuron L-I``: its weighted sum), so a [8, 8] network stays readable.
+node, collapsed by the name its output carries (``hL-I``, ``out``: its weighted sum and
+activation, its parameters inside), so a [8, 8] network stays readable.
 """
 
 from __future__ import annotations
@@ -73,14 +74,13 @@ def explore_page(network: Network, data: Any, loss: Any, layer: Any, neuron: Any
     else:
         subject = outputs[li - 1][ni - 1]
         kept = range(li)
-    groups = {f"neuron {lj + 1}-{nj + 1}": n.parameters() for lj in kept for nj, n in enumerate(layers[lj].neurons)
-              if (lj + 1, nj + 1) != (li, ni)}
+    others = [v.label for lj in kept for nj, v in enumerate(outputs[lj]) if (lj + 1, nj + 1) != (li, ni)]
     target = _target_text(data, y[k - 1])
     point = ", ".join(f"{n} = {format_number(float(x), 4)}" for n, x in zip(names, X[k - 1]))
     what = f"weight w{li}-{ni}-{wi}" if wi is not None else f"neuron {li}-{ni}"
     of = "the loss" if root == "loss" else "its output"
     title = f"{what}: {of} for {split} example {k} ({point}; {target})"
-    return explorer_html(subject, collapse=groups or None, title=title)
+    return explorer_html(subject, collapse=others or None, title=title)
 
 
 def _target_text(data: Any, target: Any) -> str:

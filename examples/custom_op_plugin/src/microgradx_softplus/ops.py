@@ -28,6 +28,7 @@ softplus = Op(
     forward=lanewise(lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x))),
                      lambda x: np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))),
     backward=lambda g, out, x: (-g * _expm1(-out),),
+    formula="sigmoid(x)",  # d/dx, written with backward's names (x, out): the explorer page shows it
 )
 
 
@@ -50,6 +51,7 @@ def make_leaky_relu(slope: float = 0.01, name: str = "leaky_relu") -> Op:
         forward=lanewise(lambda x: x if x > 0.0 else slope * x,
                          lambda x: np.where(x > 0.0, x, slope * x)),
         backward=lambda g, out, x: (g * _leaky_slope(x, slope),),
+        formula=f"1 if x > 0 else {slope:g}",
     )
 
 
@@ -83,4 +85,5 @@ def _huber_backward(g: Any, out: Any, r: Any, delta: Any) -> tuple:
 
 
 huber = Op(name="huber", arity=2, doc="Huber penalty of a residual r with threshold delta > 0", elementwise=True,
-           forward=_huber_forward, backward=_huber_backward, check=_check_huber)
+           forward=_huber_forward, backward=_huber_backward, check=_check_huber,
+           formula=("clip(r, -delta, delta)", "max(|r| - delta, 0)"))  # one text per input: d/dr, d/ddelta
