@@ -111,13 +111,18 @@ def interleave(rows: Sequence[Timed], rounds: int, clock: Callable[[], float], b
 
     Each row's block is one untimed call (so it runs warm, not after another row trashed the
     caches), then ``block`` timed calls, ``block`` chosen so a block lasts about
-    ``block_seconds`` (1 to 20 calls). Drift in the machine's load hits every row alike;
-    `paired` compares two rows round by round.
+    ``block_seconds`` (1 to 20 calls), from the fastest of a row's second to fourth calls (its
+    first may be a compiled function's recording; one call may be slowed by the machine).
+    Drift in the machine's load hits every row alike; `paired` compares two rows round by round.
     """
     for row in rows:
-        t0 = clock()
         row.fn()
-        row.block = max(1, min(20, int(block_seconds / max(clock() - t0, 1e-9))))
+        once = []
+        for _ in range(3):
+            t0 = clock()
+            row.fn()
+            once.append(clock() - t0)
+        row.block = max(1, min(20, int(block_seconds / max(min(once), 1e-9))))
     for _ in range(rounds):
         for row in rows:
             row.fn()

@@ -36,6 +36,39 @@ def _fuse_adds(v, uses):
     A product that something else uses too is read again by the dot (computing it twice changes
     no gradient).
     """
+    add, t, ws, xs, others = v.op, v, [], [], []
+    while True:  # down the chain's left spine (``((b + p1) + p2) + ...``: how sum() and micrograd build it)
+        a, b = t._parents  # b: the terms right to left
+        op = b.op
+        if op is mul and uses(b):  # a product (uses 0: made before the call, read as it is)
+            w, x = b._parents
+            ws.append(w)
+            xs.append(x)
+        elif op is add and uses(b) == 1:  # an inner add on the right too: a tree of adds, walked in full
+            return _fuse_tree(v, uses)
+        else:
+            others.append(b)
+        if a.op is add and uses(a) == 1:  # an inner add that only this chain uses: its inputs are terms
+            t = a
+        else:
+            break
+    if a.op is mul and uses(a):  # the chain's first term
+        w, x = a._parents
+        ws.append(w)
+        xs.append(x)
+    else:
+        others.append(a)
+    if len(ws) + len(others) < 3:
+        return None
+    if len(ws) >= 2 and len(others) <= 1:
+        ws.reverse()  # left to right
+        xs.reverse()
+        return dot, (*others, *ws, *xs)
+    return _fuse_tree(v, uses)  # an n-ary sum: its terms in order
+
+
+def _fuse_tree(v, uses):
+    """`_fuse_adds` for any tree of adds (not only a chain down its left side)."""
     terms, todo, add = [], [v._parents[1], v._parents[0]], v.op
     while todo:  # the terms left to right
         t = todo.pop()

@@ -273,6 +273,37 @@ def test_random_programs_on_inputs_holding_nan_inf_and_zeros(lanes):
     assert not failures, report(failures)
 
 
+# -- 1 on reused arrays: a function called again and again -------------------------------------------------
+
+#: Calls of a program in `test_random_programs_called_again_and_again`: four at its rows, then three at another
+#: row count (lanes=True) or its rows again (lanes=False: each row count is a recording of its own).
+REPEATS = 4
+
+
+@pytest.mark.parametrize(("lanes", "specials", "monitors"), [
+    pytest.param(True, False, False, id="lanes"), pytest.param(False, False, False, id="scalar"),
+    pytest.param(True, True, False, id="lanes-specials"), pytest.param(False, True, False, id="scalar-specials"),
+    pytest.param(True, False, True, id="lanes-monitors"), pytest.param(False, False, True, id="scalar-monitors"),
+])
+def test_random_programs_called_again_and_again(lanes, specials, monitors):
+    """Contract 1 on the arrays of ended calls: from a recording's third call on, a call reuses an ended call's
+    arrays with every kernel bound to them (`microgradx.compiler.workspace.Workspace`), and its backward passes
+    add into the workspace's own gradient arrays. Each call must still be eager's, outputs and gradients."""
+    failures = []
+    start = {(True, False): 40_000, (False, False): 41_000}.get((lanes, specials), 42_000 + 1000 * lanes)
+    count, bound = (60 if specials or monitors else 150), 0
+    for seed in range(start, start + count):
+        program = make_program(seed, lanes, monitors=monitors, specials=specials)
+        other = batch_sizes(program)[:1] or (program.rows,)
+        calls = [(program.rows, None)] * REPEATS + [(other[0] if lanes else program.rows, None)] * 3
+        problems, compiled = run_program(program, calls)
+        if problems:
+            failures.append((program, problems))
+        bound += any(ws.steps is not None for rec in compiled._recordings.values() for ws in rec.workspaces.spare)
+    assert not failures, report(failures)
+    assert bound >= count // 2, f"only {bound} of {count} programs ran on bound kernels: the test tests too little"
+
+
 # -- 4: a debug list holding intermediate Values changes nothing ---------------------------------------------
 
 

@@ -216,3 +216,43 @@ def test_gradients_go_to_the_store_bound_while_a_backward_waits_for_the_lock(mon
     monkeypatch.setattr(replay, "_GRAD_LOCK", RebindingLock())
     out.backward()
     assert (a.grad, b.grad) == (3.0, 5.0)  # d/da = 1 + 2, d/db = 1 + 4
+
+
+@pytest.mark.parametrize("lanes", [True, False], ids=["lanes", "scalar"])
+def test_values_kept_past_a_recording_hold_plain_numbers_also_when_fn_assigned_one(lanes):
+    """The end of a recording gives every Value it traced its plain data back in one pass; a Value whose data ``fn``
+    assigned keeps what was assigned, and the others still get theirs back."""
+    w = Value(0.5)
+    kept: list = []
+
+    def fn(X):
+        xs = [X[0], X[1]] if lanes else [row[0] for row in X]
+        hs = [(x * w).tanh() for x in xs]
+        kept.extend(hs)
+        if assign:
+            hs[0].data = np.full(3, 7.0) if lanes else 7.0  # (eager code may do this; the recording reads it as is)
+        return ops.sum(*hs).lane_sum()
+
+    for assign in (False, True):
+        kept.clear()
+        X = np.arange(6.0).reshape(3, 2)
+        microgradx.compile(fn, lanes=lanes)(X)
+        assert all(type(v.data) in (float, np.ndarray) for v in kept)
+        if assign:
+            assert np.all(kept[0].data == 7.0)
+        assert np.allclose(kept[-1].data, np.tanh((X[:, 1] if lanes else X[2, 0]) * 0.5))
+
+
+def test_distinct_rows_are_numpys_in_order_of_first_appearance_also_when_hashes_collide(rng):
+    """The dot batching rule finds shared weight and input rows by hashing each row to one integer; rows whose
+    hashes collide are told apart by sorting them, as np.unique(axis=0) does."""
+    from microgradx.compiler.batching import _distinct_rows
+
+    A = rng.integers(0, 5, size=(200, 3))
+    for weights in (None, np.zeros(3, dtype=np.uint64)):  # zeros: every row hashes alike
+        U, inverse = _distinct_rows(A, weights)
+        assert np.array_equal(U[inverse], A)
+        assert len(U) == len(np.unique(A, axis=0))
+        if weights is None:  # in order of first appearance (a layer's neurons stay in order: a view, not a gather)
+            firsts = sorted(np.unique(inverse, return_index=True)[1])
+            assert np.array_equal(U, A[firsts])

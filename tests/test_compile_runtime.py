@@ -24,6 +24,7 @@ from helpers.compiled import REORDERED, check_compiled, run_compiled, run_eager
 import microgradx
 from microgradx import Op, Parameter, Value, hookimpl, ops
 from microgradx.compiler.kernels import ElementwiseKernel, NodeKernel
+from microgradx.compiler.replay import backward_many
 from microgradx.engine.autograd import topological_order
 from microgradx.engine.parameter import BoundParameter, ParameterStore
 from microgradx.engine.value import apply
@@ -141,7 +142,11 @@ def test_a_third_party_batching_rule_is_used(lanes, rng, fresh_registry):
         CountingKernel.calls = 0
         check_compiled(graph("scale"), [rng.normal(size=(4, 2))], weights, lanes, compiled=compiled)
         assert CountingKernel.calls == 1  # every scale node of the replay in one call
+        for _ in range(3):  # on reused arrays: a kernel with no bind() of its own, whose writes are not known
+            check_compiled(graph("scale"), [rng.normal(size=(4, 2))], weights, lanes, compiled=compiled)
         declined = check_compiled(graph("unbatched_scale"), [rng.normal(size=(4, 2))], weights, lanes)
+        for _ in range(3):
+            check_compiled(graph("unbatched_scale"), [rng.normal(size=(4, 2))], weights, lanes, compiled=declined)
         assert {type(k) for k in kernels_for(declined, "unbatched_scale")} == {NodeKernel}  # the rule said None
 
 
@@ -392,6 +397,161 @@ def test_backward_twice_adds_twice_as_eagerly(rng):
     out.backward()
     assert w.grad == pytest.approx(2 * eager["grads"][0][0], rel=1e-12)
     assert run_compiled(microgradx.compile(fn), [x], [w])["data"][0] == pytest.approx(eager["data"][0])
+
+
+# -- a layer's biases in its matrix product ------------------------------------------------------------------
+
+
+def _two_heads(model, head):
+    """The model's output and a second output from its first hidden layer (a backward may seed either)."""
+    def fn(X, y):
+        hidden = xs = model.layers[0](X)
+        for layer in model.layers[1:]:
+            xs = layer(xs)
+        out = (1.0 - y * xs[0]).relu().lane_mean()
+        late = model.parameters()[0] * xs[0]  # a first-layer weight also used last: its gradient is added to
+        return out, ops.lane_sum(ops.sum(late, *[h * w for h, w in zip(hidden, head)]))
+    return fn
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "fine-grained"])
+def test_layers_with_their_biases_in_one_product_equal_eager(fused, rng):
+    """A layer whose parameters live in a store (each neuron's weights, then its bias) and whose inputs are one
+    block is one ``[W | b] @ [X; 1]`` (`AffineDot`); the replays equal eager, recorded or on reused arrays, for
+    either output or both, input gradients or not, new batch sizes, non-finite inputs."""
+    from microgradx.compiler.products import AffineDot
+
+    model = MLP(5, [6, 4, 1], seed=8, fused=fused)
+    params = model.parameters()
+    head = [Parameter(float(w)) for w in rng.normal(size=6)]
+    fn = _two_heads(model, head)
+    closed = params + head
+    with ParameterStore(closed):
+        compiled = microgradx.compile(fn)
+        for i, rows in enumerate([9, 9, 9, 9, 4, 4, 4, 9]):
+            X, y = rng.normal(size=(rows, 5)), np.sign(rng.normal(size=rows))
+            if i == 6:
+                X[1, 2], X[2, 0] = np.inf, np.nan
+            with np.errstate(all="ignore"):
+                check_compiled(fn, [X, y], closed, compiled=compiled, tol=REORDERED, what=f"call {i}")
+                out, side = compiled(X, y)
+                eager_out, eager_side = fn([Value(c) for c in X.T], Value(y))
+                for p in closed:
+                    p.grad = 0.0
+                backward_many([out, side], [1.0, 2.0])  # both seeds, the closed-over Values' gradients only
+                got = [p.grad for p in closed]
+                for p in closed:
+                    p.grad = 0.0
+                (eager_out + eager_side * 2.0).backward()  # one eager pass from both (inf * 0 as one pass has it)
+                np.testing.assert_allclose(got, [p.grad for p in closed], rtol=1e-10, atol=1e-12, err_msg=f"call {i}")
+        (plan,) = plans(compiled)
+        assert sum(isinstance(k, AffineDot) for k in plan.kernels) == 3  # the three layers
+
+
+# -- the arrays of ended calls, reused ------------------------------------------------------------------------
+
+
+def _hinge_step(model):
+    params = model.parameters()
+    return lambda X, y: (1.0 - y * model(X)[0]).relu().lane_mean() + 0.01 * ops.dot(*params, *params)
+
+
+def _eager_step(fn, params, X, y):
+    for p in params:
+        p.grad = 0.0
+    out = fn([Value(c) for c in X.T], Value(y))
+    out.backward()
+    return out.data, np.array([p.grad for p in params])
+
+
+def test_a_function_called_again_and_again_reuses_an_ended_calls_arrays_never_a_live_ones(rng):
+    """From the third call on, a call takes the arrays of an ended call of the same rows, kernels bound to them;
+    the arrays of a call whose output lives are never reused, and its backward stays its own."""
+    model = MLP(4, [5, 1], seed=3)
+    params = model.parameters()
+    fn, compiled = _hinge_step(model), microgradx.compile(_hinge_step(model))
+    batches = [(rng.normal(size=(9, 4)), np.sign(rng.normal(size=9))) for _ in range(6)]
+    for X, y in batches[:2]:
+        compiled(X, y).backward()
+    out = compiled(*batches[2])
+    ws = out._call.ws
+    assert ws.steps is not None  # the second call's arrays, bound
+    del out
+    kept = compiled(*batches[3])
+    assert kept._call.ws is ws  # reused again
+    other = compiled(*batches[4])  # while `kept` lives: other arrays
+    assert other._call.ws is not ws and other._call.env.data[9] is not ws.env.data[9]
+    for out, (X, y) in ((other, batches[4]), (kept, batches[3])):  # backward of the older call last
+        for p in params:
+            p.grad = 0.0
+        out.backward()
+        data, grads = _eager_step(fn, params, X, y)
+        assert out.data == pytest.approx(data, rel=1e-12)
+        np.testing.assert_allclose([p.grad for p in params], grads, rtol=1e-10, atol=1e-14)
+    for p in params:  # backward twice on reused arrays adds twice, as eagerly
+        p.grad = 0.0
+    kept.backward()
+    kept.backward()
+    np.testing.assert_allclose([p.grad for p in params], 2 * _eager_step(fn, params, *batches[3])[1], rtol=1e-10)
+    del kept, other
+    out = compiled(batches[5][0][:4], batches[5][1][:4])  # another number of rows: arrays of its own
+    assert out._call.ws.rows == 4 and out._call.ws.steps is None
+
+
+def test_a_backward_while_another_uses_the_reused_gradient_arrays_takes_its_own(rng):
+    """Two passes at once on one call (threads): the second adds into gradient arrays of its own."""
+    model = MLP(4, [5, 1], seed=4)
+    params = model.parameters()
+    fn, compiled = _hinge_step(model), microgradx.compile(_hinge_step(model))
+    X, y = rng.normal(size=(7, 4)), np.sign(rng.normal(size=7))
+    for _ in range(2):
+        compiled(X, y)
+    out = compiled(X, y)
+    ws = out._call.ws
+    assert ws.steps is not None
+    ws.env.grad[0].fill(np.nan)  # what another pass's half-done gradients could hold
+    with ws.busy:  # another pass holds them
+        for p in params:
+            p.grad = 0.0
+        out.backward()
+    np.testing.assert_allclose([p.grad for p in params], _eager_step(fn, params, X, y)[1], rtol=1e-10, atol=1e-14)
+
+
+STOP_FIRST = Op(name="stop_first", arity=2, elementwise=True, doc="x * y, no gradient for x",
+                forward=lambda x, y: x * y, backward=lambda g, out, x, y: (None, g * x))
+
+
+@pytest.mark.parametrize("lanes", LANE_STYLES)
+def test_an_op_giving_no_gradient_for_an_input_on_reused_arrays(lanes, rng):
+    """An op whose backward gives None for an input: on reused arrays the rows it would have written first read
+    as zero, as eagerly (where nothing is added), never as what an earlier pass left there."""
+    w, v = Value(0.7), Value(-0.4)
+
+    def fn(X):
+        xs = [X[0]] if lanes else [row[0] for row in X]
+        return ops.sum(*[apply(STOP_FIRST, (x * w).tanh(), x * v) + (x * v).tanh() for x in xs]).lane_sum()
+
+    compiled = microgradx.compile(fn, lanes=lanes)
+    for i in range(5):
+        X = rng.normal(size=(6, 1))
+        check_compiled(fn, [X], [w, v], lanes, compiled=compiled, tol=REORDERED, what=f"call {i}")  # input grads
+        eager = run_eager(fn, [X], lanes, [w, v])["grads"][0]
+        w.grad = v.grad = 0.0
+        compiled(X).backward()  # the closed-over Values' gradients only: another pass
+        assert w.grad == 0.0 == eager[0]
+        assert v.grad == pytest.approx(float(eager[1]), rel=1e-10)
+
+
+def test_big_calls_arrays_are_not_kept(rng, monkeypatch):
+    from microgradx.compiler import workspace
+
+    monkeypatch.setattr(workspace, "SPARE_BYTES", 10_000)
+    w = Value(0.5)
+    compiled = microgradx.compile(lambda x: (x * w).tanh().lane_sum())
+    for n in (100, 100, 100, 1000, 1000, 1000):  # 100 rows: kept; 1000 rows: more than 10,000 bytes
+        compiled(rng.normal(size=n)).backward()
+    (recorded,) = compiled._recordings.values()
+    assert [ws.rows for ws in recorded.workspaces.spare] == [100]
 
 
 # -- recordings ----------------------------------------------------------------------------------------------

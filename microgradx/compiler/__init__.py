@@ -4,9 +4,11 @@
 ``trace.py`` traces the data while ``fn`` records (a Python decision on it is refused),
 ``record.py`` reads a graph into a flat program (fusing micrograd's ``b + w1*x1 + ...``
 into ``dot``), ``plan.py`` lays the values out in arrays and groups the nodes,
-``batching.py`` and ``kernels.py`` run each group as one numpy call, ``replay.py`` runs a
-plan forward and backward, ``function.py`` is the compiled function (``check.py`` its
-``check=True``). Parameters kept in one flat array for a training loop are the engine's
+``batching.py`` (the ops' rules), ``kernels.py``, ``products.py`` and ``reductions.py`` run
+each group as one numpy call, reading and writing rows as ``rows.py`` says, ``replay.py``
+runs a plan forward and backward on a call's arrays, which ``workspace.py`` keeps for the
+next call, ``function.py`` is the compiled function (``check.py`` its ``check=True``).
+Parameters kept in one flat array for a training loop are the engine's
 (`microgradx.engine.parameter`): a replay reads them in one slice.
 """
 

@@ -5,7 +5,10 @@ nodes of the op that do not depend on each other, each with ``arity`` inputs, an
 to read their inputs as arrays (`Batch.block`, `Batch.gather`). It returns a kernel (an
 object with ``forward(env)`` and ``backward(env, variant)``) or None to let the compiler
 run the nodes elementwise or one by one. The bundled ``dot`` and ``sum`` carry the rules
-below; a third-party op may carry its own.
+below; a third-party op may carry its own. A kernel may also offer ``bind(env) ->
+microgradx.compiler.rows.Bound`` (the bundled ones do): its work on one call's arrays with
+every view made once, and the gradient rows its backward reads and writes, for the calls of a
+training loop, which reuse their arrays; without it those calls run its two methods.
 
 ``dot``: k neurons that share their inputs are one matrix product ``W @ X + b`` (the
 layer of a lane-mode MLP); k neurons of per-example scalar graphs, which share weights by
@@ -17,46 +20,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import attrs
 import numpy as np
 
-from microgradx.compiler.kernels import Block, Env, Gather
+from microgradx.compiler.products import AffineDot, GenericDot, SharedDot
+from microgradx.compiler.reductions import BlockLogSumExp, BlockSum, LaneReduction
+from microgradx.compiler.rows import Batch
 
-
-@attrs.define(eq=False)
-class Batch:
-    """k nodes of one op with ``arity`` inputs each, as a batching rule sees them."""
-
-    op: Any
-    slots: np.ndarray  # (k, arity) value ids of each node's inputs
-    spaces: list  # the space (lanes, 0 for floats) of each input position
-    out_space: int  # the outputs' space
-    rows: slice  # the outputs' rows in it
-    row_of: np.ndarray  # value id -> row in its space
-    needs: tuple  # per variant: a bool array, value id -> does it need a gradient
-
-    @property
-    def k(self) -> int:
-        """The number of nodes."""
-        return self.slots.shape[0]
-
-    def gather(self, position: int) -> Gather:
-        """The inputs at ``position`` of every node (floats shaped to broadcast against lane outputs)."""
-        return Gather(self.spaces[position], self.row_of[self.slots[:, position]],
-                      column=self.out_space > 0 and self.spaces[position] == 0)
-
-    def block(self, slots: np.ndarray, space: int) -> Block:
-        """A block of value ids (all in ``space``) read as one array."""
-        return Block(space, self.row_of[slots])
-
-    def wants(self, slots: np.ndarray) -> tuple:
-        """Per variant: does any of these values need a gradient."""
-        return tuple(bool(need[slots].any()) for need in self.needs)
-
-    def uniform(self, positions: range) -> Optional[int]:
-        """The one space of the inputs at ``positions``, or None if they differ."""
-        spaces = {self.spaces[p] for p in positions}
-        return spaces.pop() if len(spaces) == 1 else None
+__all__ = ["Batch", "dot_rule", "lane_mean_rule", "lane_sum_rule", "logsumexp_rule", "sum_rule"]
 
 
 def dot_rule(batch: Batch) -> Optional[Any]:
@@ -72,132 +42,36 @@ def dot_rule(batch: Batch) -> Optional[Any]:
     bias = batch.gather(0) if nb else None
     W, X = batch.slots[:, nb:nb + m], batch.slots[:, nb + m:]
     if w_space == 0:
-        Wu, iw = np.unique(W, axis=0, return_inverse=True)
-        Xu, ix = np.unique(X, axis=0, return_inverse=True)
+        Wu, iw = _distinct_rows(W)
+        Xu, ix = _distinct_rows(X)
+        if x_space and len(Xu) == 1 and nb and len(Wu) == batch.k and (iw.ravel() == np.arange(batch.k)).all():
+            affine = AffineDot.of(batch, Wu, Xu[0], x_space)
+            if affine is not None:
+                return affine
         if (x_space == 0 and len(Wu) * len(Xu) <= 4 * batch.k) or (x_space and len(Xu) == 1):
             return SharedDot(batch, bias, Wu, iw.ravel(), Xu, ix.ravel(), x_space)
     return GenericDot(batch, bias, W, X, w_space, x_space)
 
 
-def _dot_upstream(kernel: Any, env: Env, variant: int) -> np.ndarray:
-    """A dot kernel's output gradients, after adding them to the biases: d/db = g."""
-    g = env.grad[kernel.out_space][kernel.rows]
-    if kernel.bias is not None and kernel.wants_b[variant]:
-        kernel.bias.add(env, g)
-    return g
+def _distinct_rows(A: np.ndarray, weights: Optional[np.ndarray] = None) -> tuple:
+    """``(U, inverse)``: the distinct rows of the int array ``A`` in order of first appearance, ``A == U[inverse]``.
 
-
-class SharedDot:
-    """k dot nodes computed from the distinct weight rows Wu and the distinct input rows Xu.
-
-    Node i is ``Wu[iw[i]] . Xu[ix[i]] (+ b_i)``: floats, ``R = Wu @ Xu.T`` picked at
-    (iw, ix) (a column against lane biases, whose outputs are lanes); lanes (one input row
-    shared by all), ``R = Wu @ X`` picked at iw.
+    (What ``np.unique(A, axis=0)`` gives, in another order, without sorting rows: each row is hashed
+    to one integer, the hashes are made unique, and the rows are checked against their group's.)
     """
-
-    def __init__(self, batch: Batch, bias: Optional[Gather], Wu: np.ndarray, iw: np.ndarray, Xu: np.ndarray,
-                 ix: np.ndarray, x_space: int) -> None:
-        self.out_space, self.rows, self.bias, self.x_space = batch.out_space, batch.rows, bias, x_space
-        self.W = batch.block(Wu, 0)
-        self.X = batch.block(Xu, x_space)
-        self.iw, self.ix = iw, ix
-        self.identity = len(Wu) == batch.k and bool((iw == np.arange(batch.k)).all())  # R needs no picking
-        self.unique_pairs = len(np.unique(iw * len(Xu) + ix)) == batch.k
-        self.wants_w, self.wants_x = batch.wants(Wu), batch.wants(Xu)
-        self.wants_b = batch.wants(batch.slots[:, :1]) if bias is not None else None
-
-    def forward(self, env: Env) -> None:
-        """Z = picked(Wu @ X) + b."""
-        W, X = self.W.take(env), self.X.take(env)
-        if self.x_space:
-            R = W @ X[0]  # (u_w, n)
-            Z = R if self.identity else R[self.iw]
-        else:
-            Z = (W @ X.T)[self.iw, self.ix]
-            if self.out_space:  # float products, lane biases: each node's product is added to its own row
-                Z = Z[:, None]
-        if self.bias is not None:
-            Z = Z + self.bias.take(env)
-        env.data[self.out_space][self.rows] = Z
-
-    def backward(self, env: Env, variant: int) -> None:
-        """d/dW = G @ X, d/dX = G.T @ W, d/db = g, with G the output gradients put back in R's shape."""
-        g = _dot_upstream(self, env, variant)
-        W, X = self.W.take(env), self.X.take(env)
-        if self.x_space:
-            if self.identity:
-                G = g
-            else:
-                G = np.zeros((W.shape[0], g.shape[1]))
-                np.add.at(G, self.iw, g)
-            if self.wants_w[variant]:
-                self.W.add(env, G @ X[0].T)
-            if self.wants_x[variant]:
-                self.X.add(env, (W.T @ G)[None])
-            return
-        if self.out_space:  # lane biases made the outputs lanes; the float products take the lanes' total
-            g = g.sum(axis=1)
-        if not (np.isfinite(W).all() and np.isfinite(X).all()):  # G's zeros for the pairs no node multiplies
-            self._pairs_backward(env, variant, W, X, g)          # would meet an inf there: 0 * inf is nan
-            return
-        G = np.zeros((W.shape[0], X.shape[0]))
-        if self.unique_pairs:
-            G[self.iw, self.ix] = g
-        else:
-            np.add.at(G, (self.iw, self.ix), g)
-        if self.wants_w[variant]:
-            self.W.add(env, G @ X)
-        if self.wants_x[variant]:
-            self.X.add(env, G.T @ W)
-
-
-    def _pairs_backward(self, env: Env, variant: int, W: np.ndarray, X: np.ndarray, g: np.ndarray) -> None:
-        """The float products' gradients pair by pair, as each node's own backward gives them."""
-        if self.wants_w[variant]:
-            dW = np.zeros_like(W)
-            np.add.at(dW, self.iw, g[:, None] * X[self.ix])
-            self.W.add(env, dW)
-        if self.wants_x[variant]:
-            dX = np.zeros_like(X)
-            np.add.at(dX, self.ix, g[:, None] * W[self.iw])
-            self.X.add(env, dX)
-
-
-class GenericDot:
-    """k dot nodes with any mix of float and lane weights and inputs: ``sum over j of W[:, j] * X[:, j]``."""
-
-    def __init__(self, batch: Batch, bias: Optional[Gather], W: np.ndarray, X: np.ndarray, w_space: int,
-                 x_space: int) -> None:
-        self.out_space, self.rows, self.bias = batch.out_space, batch.rows, bias
-        self.W, self.X = batch.block(W, w_space), batch.block(X, x_space)
-        self.lanes = batch.out_space
-        self.wants_w, self.wants_x = batch.wants(W), batch.wants(X)
-        self.wants_b = batch.wants(batch.slots[:, :1]) if bias is not None else None
-
-    def _blocks(self, env: Env) -> tuple:
-        W, X = self.W.take(env), self.X.take(env)
-        if self.lanes:  # a float block broadcasts against the lanes
-            W = W if W.ndim == 3 else W[:, :, None]
-            X = X if X.ndim == 3 else X[:, :, None]
-        return W, X
-
-    def forward(self, env: Env) -> None:
-        """Z = sum_j W_j * X_j (+ b)."""
-        W, X = self._blocks(env)
-        Z = (W * X).sum(axis=1)
-        if self.bias is not None:
-            Z = Z + self.bias.take(env)
-        env.data[self.out_space][self.rows] = Z
-
-    def backward(self, env: Env, variant: int) -> None:
-        """d/dW_j = g * X_j and d/dX_j = g * W_j (summed over the lanes for a float), d/db = g."""
-        g = _dot_upstream(self, env, variant)
-        W, X = self._blocks(env)
-        g = g[:, None]
-        if self.wants_w[variant]:
-            self.W.add(env, g * X)
-        if self.wants_x[variant]:
-            self.X.add(env, g * W)
+    if A.shape[0] < 2:
+        return A, np.zeros(A.shape[0], dtype=np.intp)
+    if weights is None:
+        weights = np.random.default_rng(0).integers(1, 2**62, size=A.shape[1], dtype=np.uint64) | np.uint64(1)
+    keys = A.astype(np.uint64) @ weights  # (wraps around: a hash)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    U, inverse = A[first[order]], rank[inverse.ravel()]
+    if not np.array_equal(U[inverse], A):  # two rows with one hash: sort the rows instead
+        U, inverse = np.unique(A, axis=0, return_inverse=True)
+    return U, inverse.ravel()
 
 
 def sum_rule(batch: Batch) -> Optional[Any]:
@@ -208,67 +82,11 @@ def sum_rule(batch: Batch) -> Optional[Any]:
     return BlockSum(batch)
 
 
-class BlockSum:
-    """k sum nodes of m inputs each: one (k, m[, n]) block summed along its m columns."""
-
-    def __init__(self, batch: Batch) -> None:
-        self.out_space, self.rows = batch.out_space, batch.rows
-        self.block = batch.block(batch.slots, batch.out_space)
-        self.wants = batch.wants(batch.slots)
-
-    def forward(self, env: Env) -> None:
-        """Each node's inputs added up."""
-        env.data[self.out_space][self.rows] = self.block.take(env).sum(axis=1)
-
-    def backward(self, env: Env, variant: int) -> None:
-        """Every input of a node gets the node's gradient."""
-        if self.wants[variant]:
-            g = env.grad[self.out_space][self.rows]
-            self.block.add(env, np.broadcast_to(g[:, None], self.block.shape(env.grad[self.out_space])))
-
-
 def logsumexp_rule(batch: Batch) -> Optional[Any]:
     """``logsumexp`` nodes whose inputs all live in the outputs' space: one block, reduced along its columns."""
     if batch.uniform(range(batch.slots.shape[1])) != batch.out_space:
         return None
     return BlockLogSumExp(batch)
-
-
-class BlockLogSumExp:
-    """k logsumexp nodes of m inputs: ``m + log(sum(exp(x - m)))`` along the m columns of one block.
-
-    Where an input is not finite the op's own forward and backward run instead (they define
-    the limits: an infinite input decides the result, NaN gives NaN).
-    """
-
-    def __init__(self, batch: Batch) -> None:
-        self.op, self.out_space, self.rows = batch.op, batch.out_space, batch.rows
-        self.block = batch.block(batch.slots, batch.out_space)
-        self.wants = batch.wants(batch.slots)
-
-    def forward(self, env: Env) -> None:
-        """The k outputs, from the stable form (the largest input subtracted first)."""
-        M = self.block.take(env)
-        top = M.max(axis=1, keepdims=True)
-        if np.isfinite(top).all():
-            out = top[:, 0] + np.log(np.exp(M - top).sum(axis=1))
-        else:
-            out = self.op.forward(*np.moveaxis(M, 1, 0))
-        env.data[self.out_space][self.rows] = out
-
-    def backward(self, env: Env, variant: int) -> None:
-        """Each input's gradient: the output's gradient times its softmax weight."""
-        if not self.wants[variant]:
-            return
-        g = env.grad[self.out_space][self.rows]
-        M = self.block.take(env)
-        top = M.max(axis=1, keepdims=True)
-        if np.isfinite(top).all():
-            e = np.exp(M - top)
-            self.block.add(env, e * (g / e.sum(axis=1))[:, None])
-        else:
-            grads = self.op.backward(g, env.data[self.out_space][self.rows], *np.moveaxis(M, 1, 0))
-            self.block.add(env, np.stack(np.broadcast_arrays(*grads), axis=1))
 
 
 def lane_sum_rule(batch: Batch) -> Optional[Any]:
@@ -285,26 +103,3 @@ def _lane_reduction(batch: Batch, mean: bool) -> Optional[Any]:
     if batch.slots.shape[1] != 1 or not batch.spaces[0] or batch.out_space:
         return None
     return LaneReduction(batch, mean=mean)
-
-
-class LaneReduction:
-    """k lane reductions: the k input rows summed (or averaged) along the lanes into k floats."""
-
-    def __init__(self, batch: Batch, mean: bool) -> None:
-        self.rows, self.mean = batch.rows, mean
-        self.gather = batch.gather(0)
-        self.wants = batch.wants(batch.slots)
-
-    def forward(self, env: Env) -> None:
-        """Each input's lanes added up (or averaged)."""
-        x = self.gather.take(env)
-        env.data[0][self.rows] = x.mean(axis=1) if self.mean else x.sum(axis=1)
-
-    def backward(self, env: Env, variant: int) -> None:
-        """Every lane of an input gets the output's gradient (divided by the lanes for a mean)."""
-        if self.wants[variant]:
-            g = env.grad[0][self.rows]
-            lanes = env.lanes(self.gather.space)  # the lanes of this call, whatever the recording had
-            full = np.empty((len(g), lanes))
-            full[...] = (g / lanes if self.mean else g)[:, None]
-            self.gather.add(env, full)

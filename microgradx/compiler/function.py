@@ -15,7 +15,7 @@ from microgradx.collector import gc_paused
 from microgradx.compiler.check import compare
 from microgradx.compiler.plan import Plan, make_plan
 from microgradx.compiler.record import input_positions, input_values, outputs_of, read_graph
-from microgradx.compiler.replay import Call, ClosedFloats, CompiledValue, forward
+from microgradx.compiler.replay import Call, ClosedFloats, CompiledValue, Workspaces, forward
 from microgradx.compiler.trace import recording
 from microgradx.engine.anomaly import is_anomaly_enabled
 from microgradx.engine.optable import OPS
@@ -30,11 +30,16 @@ CHUNK_BYTES = 32 * 2**20
 
 @attrs.define(eq=False)
 class Recorded:
-    """One recording: its plan, its closed-over floats, and the table ops it was made with (to notice a replacement)."""
+    """One recording: its plan, its closed-over floats, the table ops it was made with (to notice a replacement),
+    and the arrays of its ended calls, kept for reuse (not part of the recording: see `Workspace`)."""
 
     plan: Plan
     closed: ClosedFloats
     table_ops: tuple  # (op name, the op the op table held under it when recording), for the names of the nodes' ops
+    workspaces: Workspaces = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.workspaces = Workspaces(self.plan)
 
     def current(self) -> bool:
         """False when a plugin replaced an op the recording replays (the table holds another under that name)."""
@@ -66,8 +71,10 @@ class CompiledFunction:
         if is_anomaly_enabled():
             return self._eager(args, arrays)
         recorded = self._recording(args, arrays, key, rows, rows)
-        env = forward(recorded.plan, arrays, self.lanes, recorded.closed)
-        call = Call(recorded.plan, env, [None if a is None else a.shape for a in arrays], self.lanes, recorded.closed)
+        workspaces = recorded.workspaces
+        ws = forward(recorded.plan, arrays, self.lanes, recorded.closed, workspaces.take(rows))
+        call = Call(recorded.plan, ws, [None if a is None else a.shape for a in arrays], self.lanes, recorded.closed,
+                    workspaces)
         if self.check:
             self._compare(recorded.plan, call, args, arrays)
         program = recorded.plan.program
@@ -91,15 +98,14 @@ class CompiledFunction:
         plan = recorded.plan
         lane_outputs = all(plan.space_of[v] == plan.rows_space for v in plan.program.outputs)
         if rows is None or plan.rows_space is None or not lane_outputs:
-            env = forward(plan, arrays, self.lanes, recorded.closed)
-            call = Call(plan, env, [], self.lanes, recorded.closed)
+            call = Call(plan, forward(plan, arrays, self.lanes, recorded.closed), [], self.lanes, recorded.closed)
             datas = tuple(call.value(k) for k in range(len(plan.program.outputs)))
         else:
             step = max(256, CHUNK_BYTES // (8 * max(1, plan.sizes[plan.rows_space])))
             datas = tuple(np.empty(rows) for _ in plan.program.outputs)
             for start in range(0, rows, step):
                 part = [None if a is None else a[start:start + step] for a in arrays]
-                env = forward(plan, part, self.lanes, recorded.closed)
+                env = forward(plan, part, self.lanes, recorded.closed).env
                 for out, v in zip(datas, plan.program.outputs):
                     out[start:start + step] = env.data[plan.rows_space][plan.row_of[v]]
         return datas[0] if plan.program.single else datas
@@ -183,19 +189,22 @@ class CompiledFunction:
     def _record(self, args: tuple, arrays: list) -> tuple:
         """Run ``fn`` under a recording and plan it: ``(Recorded, whether it holds for these rows only)``."""
         rows = next((a.shape[0] for a in arrays if a is not None), None) if self.lanes else None
-        with gc_paused(), recording(self.__name__, rows) as rec:  # a big graph is built and read here
-            values = input_values(arrays, self.lanes)
-            rec.trace_inputs(_flat(values))
-            result = self.fn(*[args[i] if a is None else values[i] for i, a in enumerate(arrays)])
-            outputs = outputs_of(result)
-            if outputs is None:
-                raise TypeError(f"compiled {self.__name__}: the function must return a Value or a tuple or "
-                                f"list of Values, got {type(result).__name__}")
-            program = read_graph(*outputs, rec, input_positions(values))
-            del result, outputs  # the eager graph goes: only the program holds what it needs
-        by_rows = rows is not None and (rec.reads_rows or any(
-            kind != "input" and lanes == rows for (kind, *_), lanes in zip(program.leaves, program.lanes)))
-        plan = make_plan(program, [None if a is None else a.shape for a in arrays], self.lanes)
+        with gc_paused():  # a big graph is built, read and freed here (it holds no cycles: the collector would only
+            with recording(self.__name__, rows) as rec:  # scan it, again and again)
+                values = input_values(arrays, self.lanes)
+                rec.trace_inputs(_flat(values))
+                result = self.fn(*[args[i] if a is None else values[i] for i, a in enumerate(arrays)])
+                outputs = outputs_of(result)
+                if outputs is None:
+                    raise TypeError(f"compiled {self.__name__}: the function must return a Value or a tuple or "
+                                    f"list of Values, got {type(result).__name__}")
+                program = read_graph(*outputs, rec, input_positions(values))
+                del result, outputs, values
+            rec.made.clear()  # the eager graph goes (the recording is over): only the program holds what it needs
+            rec.inputs.clear()
+            by_rows = rows is not None and (rec.reads_rows or any(
+                kind != "input" and lanes == rows for (kind, *_), lanes in zip(program.leaves, program.lanes)))
+            plan = make_plan(program, [None if a is None else a.shape for a in arrays], self.lanes)
         program.data = []  # every node's recorded number: as big as the eager graph, and never read again
         # the table's op under each name the nodes' ops have (a constant exponent's op is the table's pow's)
         table_ops = tuple({op.name: dict.get(OPS, op.name) for op in program.made_with

@@ -1,173 +1,22 @@
-"""Kernels: how one batch of nodes runs, forward and backward, on the replay's arrays.
+"""Kernels of ops declared ``elementwise``, and of ops that declare no batching: nodes run together or one by one.
 
-A replay keeps every value of the program in a few arrays, one per *space*: space 0 is
-a 1-D array of all the floats, space n a 2-D array whose rows are the lane values of n
-lanes. A batch of k nodes writes its k outputs to k consecutive rows of its space; its
-inputs are read with a `Gather` per input position, or a `Block` for many positions at
-once, and its gradients go back through the same object, added where they came from.
-Both read a view of the space when the rows form a regular pattern (consecutive rows, one
-row for every node, or a grid such as a layer's weights laid out neuron by neuron), and
-index arrays otherwise.
-
-`ElementwiseKernel` runs an op declared ``elementwise`` on the stacked inputs in one call;
-`NodeKernel` runs any other op node by node, as the eager engine would.
+`ElementwiseKernel` runs k nodes of an op declared ``elementwise`` on the stacked inputs in
+one call; `NodeKernel` runs any other op node by node, as the eager engine would (and the
+nodes of a batch that a backward pass reaches only in part). How they read values and add
+gradients: `microgradx.compiler.rows`; the kernels of ops with a batching rule (a matrix
+product for ``dot``, reductions): `microgradx.compiler.products`, `microgradx.compiler.reductions`.
 """
 
 from __future__ import annotations
 
+from functools import partial
+from itertools import repeat
 from typing import Any, Optional
 
 import numpy as np
 
+from microgradx.compiler.rows import Block, Bound, Env, out_rows, reduce_to
 from microgradx.engine.errors import backward_error, check_gradient, check_output, forward_error, wrong_gradients
-
-
-class Env:
-    """One replay's arrays: ``data[space]`` (every value) and, in backward, ``grad[space]`` (each space, from zeros).
-
-    A space is named by the lanes its values had when recorded; a call may have another number
-    of rows (`lanes` says how many this call has).
-    """
-
-    __slots__ = ("data", "grad")
-
-    def __init__(self, data: dict) -> None:
-        self.data = data
-        self.grad: dict = {}
-
-    def lanes(self, space: int) -> int:
-        """The number of lanes of the values of ``space`` in this call (0 for floats)."""
-        return self.data[space].shape[1] if space else 0
-
-
-def _grid(rows: np.ndarray) -> Optional[tuple]:
-    """``(first, steps)`` when ``rows[i, j, ...] == first + i*steps[0] + j*steps[1] + ...``, else None."""
-    first = int(rows.flat[0])
-    steps = []
-    for axis in range(rows.ndim):
-        n = rows.shape[axis]
-        step = int(np.take(rows, 1, axis=axis).flat[0]) - first if n > 1 else 0
-        steps.append(step)
-    expected = first + sum(np.arange(n).reshape([-1 if a == i else 1 for a in range(rows.ndim)]) * s
-                           for i, (n, s) in enumerate(zip(rows.shape, steps)))
-    if not np.array_equal(expected, rows) or min(steps) < 0:
-        return None
-    return first, tuple(steps)
-
-
-class _Rows:
-    """Some rows of one space, shaped ``rows.shape`` (plus the call's lanes): a strided view where possible."""
-
-    __slots__ = ("space", "rows", "grid", "unique", "lead", "index", "flat")
-
-    def __init__(self, space: int, rows: Any) -> None:
-        self.space, self.rows = space, np.asarray(rows, dtype=np.intp)
-        self.grid = _grid(self.rows)
-        distinct = len(np.unique(self.rows))
-        self.unique = distinct == self.rows.size
-        if self.grid is not None and not self.unique and distinct != 1:
-            self.grid = None  # a grid that reads a row twice (a zero step) is only a view for one row
-        self.lead = self.rows.shape
-        self.index, self.flat = self.rows, 0  # how `view` indexes: rows (0), a slice (1), a slice reshaped (2)
-        if self.grid is not None:
-            first, steps = self.grid
-            size = self.rows.size
-            if self.rows.ndim == 1 and (steps[0] or size == 1):
-                self.index, self.flat = slice(first, first + size * (steps[0] or 1), steps[0] or 1), 1
-            elif self.rows.ndim == 2 and steps[1] == 1 and (steps[0] == self.rows.shape[1] or self.rows.shape[0] == 1):
-                self.index, self.flat = slice(first, first + size), 2  # row-major and consecutive
-
-    def shape(self, array: np.ndarray) -> tuple:
-        """The shape of these rows of ``array``: ``rows.shape``, then the lanes of this call."""
-        return (*self.lead, *array.shape[1:])
-
-    def view(self, array: np.ndarray) -> np.ndarray:
-        """The rows of ``array`` (one space's data or grads, C-contiguous), as a view when they form a grid."""
-        if self.flat == 1 or self.grid is None:
-            return array[self.index]
-        if self.flat == 2:
-            return array[self.index].reshape(self.shape(array))
-        first, steps = self.grid
-        unit = array.strides[0]
-        return np.ndarray(self.shape(array), np.float64, array, first * unit,
-                          (*[s * unit for s in steps], *array.strides[1:]))
-
-    def add(self, grad: np.ndarray, g: np.ndarray) -> None:
-        """``grad[rows] += g``, summing where a row appears more than once."""
-        if self.grid is not None and self.unique:
-            self.view(grad)[...] += g
-        elif self.unique:
-            grad[self.rows] += g
-        else:
-            np.add.at(grad, self.rows, g)
-
-
-class Gather(_Rows):
-    """The inputs at one position of k nodes: shape (k,) for floats or (k, n) for lanes.
-
-    With ``column`` a float gather is shaped (k, 1) so that it broadcasts against lanes. When
-    every node reads the same value it is one row, (1,) or (1, n), broadcast too.
-    """
-
-    __slots__ = ("column",)
-
-    def __init__(self, space: int, rows: Any, column: bool = False) -> None:
-        rows = np.asarray(rows, dtype=np.intp)
-        if len(rows) > 1 and (rows == rows[0]).all():
-            rows = rows[:1]  # every node reads the same value: one row, broadcast
-        super().__init__(space, rows)
-        self.column = column  # (only for floats: a column of floats is (k, 1))
-
-    def take(self, env: Env) -> np.ndarray:
-        """The gathered values (a view where possible)."""
-        x = self.view(env.data[self.space])
-        return x.reshape((len(self.rows), 1)) if self.column else x
-
-    def add(self, env: Env, g: Any) -> None:  # type: ignore[override]
-        """Add the gradient ``g`` (any shape that broadcasts to, or reduces to, what `take` gave)."""
-        grad = env.grad[self.space]
-        if self.column:
-            if g.__class__ is np.ndarray and g.ndim == 2 and g.shape[0] == self.lead[0]:
-                g = g.sum(axis=1)  # a float input of lane nodes: its gradient is the lanes' total
-            else:
-                g = reduce_to(g, (len(self.rows), 1)).reshape(self.lead)
-        else:
-            g = reduce_to(g, self.shape(grad))
-        super().add(grad, g)
-
-
-class Block(_Rows):
-    """A (k, c) matrix of rows of one space (a row per node, a column per input position).
-
-    ``take`` gives (k, c) for floats or (k, c, n) for lanes; ``add`` adds a gradient of that
-    shape (or one that reduces to it) back.
-    """
-
-    __slots__ = ()
-
-    def take(self, env: Env) -> np.ndarray:
-        """The block's values, shaped (k, c) or (k, c, n)."""
-        return self.view(env.data[self.space])
-
-    def add(self, env: Env, g: Any) -> None:  # type: ignore[override]
-        """Add the gradient ``g``."""
-        grad = env.grad[self.space]
-        super().add(grad, reduce_to(g, self.shape(grad)))
-
-
-def reduce_to(g: Any, shape: tuple) -> np.ndarray:
-    """``g`` summed over the axes it was broadcast along, to ``shape`` (lane gradients of a float summed)."""
-    if g.__class__ is np.ndarray and g.shape == shape:
-        return g
-    g = np.asarray(g, dtype=np.float64)
-    if g.ndim < len(shape):
-        g = np.broadcast_to(g, np.broadcast_shapes(g.shape, shape))
-    while g.ndim > len(shape):
-        g = g.sum(axis=-1)
-    axes = tuple(i for i, (have, want) in enumerate(zip(g.shape, shape)) if want == 1 and have != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    return g if g.shape == shape else np.broadcast_to(g, shape)
 
 
 class ElementwiseKernel:
@@ -196,10 +45,14 @@ class ElementwiseKernel:
                 op.check(*xs)
             out = op.forward(*xs)
         except Exception as exc:
-            self._node_error(xs)  # the error the eager node would raise, its lane counted in its own lanes
-            error = forward_error(op, xs, exc)
-            raise error from (None if error is exc else exc)
+            self._fail(xs, exc)
         env.data[self.out_space][self.rows] = out
+
+    def _fail(self, xs: list, exc: Exception) -> None:
+        """Raise the error of a failed stacked forward as the eager node would, its lane counted in its own lanes."""
+        self._node_error(xs)
+        error = forward_error(self.op, xs, exc)
+        raise error from (None if error is exc else exc)
 
     def _node_error(self, xs: list) -> None:
         """After the stacked call failed: run the nodes one by one and raise the first one's error, as eager does."""
@@ -236,6 +89,61 @@ class ElementwiseKernel:
             if gi is not None and want[variant]:
                 gather.add(env, gi)
 
+    def bind(self, env: Env) -> Bound:
+        """This kernel on ``env``'s arrays (see `Bound`)."""
+        op, kernel, block = self.op, self, self.block
+        op_forward, op_backward, check = op.forward, op.backward, op.check
+        out, g_out = env.data[self.out_space][self.rows], env.grad[self.out_space][self.rows]
+        if block is None:
+            if all(g.is_view() for g in self.gathers):
+                inputs = repeat([g.take(env) for g in self.gathers]).__next__
+            else:
+                takers = [g.taker(env) for g in self.gathers]
+                inputs = lambda: [take() for take in takers]
+            targets = [g.target(env.grad[g.space]) for g in self.gathers]
+            steps = [(g.adder(t), t, want) for g, t, want in zip(self.gathers, targets, self.wants)]
+            arity = len(self.gathers)
+            writes = lambda variant: [t for t, want in zip(targets, self.wants) if want[variant]]
+        else:
+            if block.is_view():
+                inputs = repeat(list(np.moveaxis(block.take(env), 1, 0))).__next__
+            else:
+                inputs = partial(self._inputs, env)
+            target = block.target(env.grad[block.space])
+            add_block, arity = block.adder(target), block.rows.shape[1]
+            writes = lambda variant: [target]
+
+        def forward() -> None:
+            xs = inputs()
+            try:
+                if check is not None:
+                    check(*xs)
+                y = op_forward(*xs)
+            except Exception as exc:
+                kernel._fail(xs, exc)
+            out[...] = y
+
+        def backward(variant: int) -> None:
+            xs = inputs()
+            try:
+                grads = op_backward(g_out, out, *xs)
+            except Exception as exc:
+                raise backward_error(op, exc) from exc
+            if grads.__class__ is not tuple or len(grads) != arity:
+                raise wrong_gradients(op, grads, arity)
+            if block is not None:
+                shape = xs[0].shape
+                add_block(np.stack([reduce_to(0.0 if gi is None else gi, shape) for gi in grads], axis=1))
+                return
+            for (add, target, want), gi in zip(steps, grads):
+                if want[variant]:
+                    if gi is not None:
+                        add(gi)
+                    elif target.assigning:  # (the pass counted on this write: nothing added here before)
+                        target.put(0.0)
+
+        return Bound(forward, backward, out_rows(self.out_space, self.rows), writes)
+
 
 class NodeKernel:
     """Nodes run one at a time exactly as the eager engine runs them: an op that declares no batching,
@@ -261,6 +169,15 @@ class NodeKernel:
                 error = forward_error(op, xs, exc)
                 raise error from (None if error is exc else exc)
             out[row] = y if y.__class__ is float else check_output(op, y, xs)
+
+    def bind(self, env: Env) -> Bound:
+        """This kernel on ``env``'s arrays: its methods, and the rows its backward reads and adds to."""
+        def writes(variant: int) -> list:
+            return [(s, np.array([r])) for node, wants in zip(self.nodes, self.wants)
+                    for (s, r), want in zip(node, wants) if want[variant]]
+
+        return Bound(partial(self.forward, env), partial(self.backward, env),
+                     [(self.out_space, np.array(self.out_rows))], writes)
 
     def backward(self, env: Env, variant: int) -> None:
         """Each node's op backward, its gradients added to its inputs' rows."""

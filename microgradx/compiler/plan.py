@@ -25,9 +25,9 @@ from typing import Any, Optional
 import attrs
 import numpy as np
 
-from microgradx.compiler.batching import Batch
-from microgradx.compiler.kernels import Block, ElementwiseKernel, Gather, NodeKernel
+from microgradx.compiler.kernels import ElementwiseKernel, NodeKernel
 from microgradx.compiler.record import Program
+from microgradx.compiler.rows import Batch, Block, Gather
 from microgradx.engine.parameter import ParameterStore
 
 #: Gradient variants: 0 for the closed-over Values only, 1 for those and the inputs.
@@ -49,12 +49,19 @@ class Plan:
     closed_lanes: list  # (space, row, Value) for closed-over lane Values
     closed_nodes: list  # (space, row, Value) for closed-over Values made by an op before the call
     constants: dict  # space -> (first row, the constants' data as one array)
+    ones: list  # (space, row) of the rows of ones after blocks of values read whole (see _shared_blocks)
     kernels: list  # in order: each group after the groups it depends on
     wanted: list  # per kernel: per variant, does it need a backward at all
     members: list  # per kernel: the value ids of its nodes
     reach: list  # per value: bit k set when output k depends on it
     needs: list  # per variant: a bool array, value id -> does it need a gradient
     _partial: dict = attrs.field(factory=dict)  # seeded outputs (bits) -> kernels for a backward from them
+    output_at: list = attrs.field(init=False)  # per output: (space, row), as ints
+    closed_read: list = attrs.field(init=False)  # closed_lanes, then closed_nodes
+
+    def __attrs_post_init__(self) -> None:
+        self.output_at = [(int(self.space_of[v]), int(self.row_of[v])) for v in self.program.outputs]
+        self.closed_read = self.closed_lanes + self.closed_nodes
 
     @property
     def all_outputs(self) -> int:
@@ -106,9 +113,36 @@ def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
         sizes[space] += count
         return first
 
+    # depth, and which values need a gradient (per variant); Python lists: this loop visits every node
+    depth = [0] * n_values
+    need_params = [leaf[0] == "closed" for leaf in program.leaves] + [False] * len(program.ops)
+    need_inputs = [leaf[0] != "const" for leaf in program.leaves] + [False] * len(program.ops)
+    lane_list = program.lanes
+    groups: dict = defaultdict(list)
+    for i, (op, ins) in enumerate(zip(program.ops, program.inputs)):  # (C loops over the inputs: a dot has many)
+        v = n_leaves + i
+        depth[v] = d = 1 + max(map(depth.__getitem__, ins))
+        need_params[v] = any(map(need_params.__getitem__, ins))
+        need_inputs[v] = any(map(need_inputs.__getitem__, ins))
+        groups[(d, id(op), len(ins), lane_list[v], tuple(map(lane_list.__getitem__, ins)))].append(v)
+    needs = [np.array(need_params, dtype=bool), np.array(need_inputs, dtype=bool)]
+    reach = [0] * n_values  # which outputs each value feeds: a backward pass visits only what its seeds reach
+    for k, o in enumerate(program.outputs):
+        reach[o] |= 1 << k
+    if len(set(program.outputs)) == 1:  # the program is the graph below its outputs: one output reaches every value
+        reach = [reach[program.outputs[0]]] * n_values
+    else:
+        for i in range(len(program.ops) - 1, -1, -1):
+            bits = reach[n_leaves + i]
+            if bits:
+                for j in program.inputs[i]:
+                    reach[j] |= bits
+    ones_after = _shared_blocks(program, groups, args, lanes_mode)
+    ones: list = []  # (space, row) of the rows of ones that follow those blocks
+
     input_rows: list = []
     rows_space = None
-    for shape in args:  # each argument's values in consecutive rows, in the order fn saw them
+    for arg, shape in enumerate(args):  # each argument's values in consecutive rows, in the order fn saw them
         if shape is None:
             input_rows.append(None)
             continue
@@ -118,6 +152,8 @@ def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
         else:
             space, count = 0, int(np.prod(shape))
         input_rows.append((space, take_rows(space, count), count))
+        if ("argument", arg) in ones_after:
+            ones.append((space, take_rows(space, 1)))
     closed_float, closed_lanes, closed_nodes, consts = [], [], [], defaultdict(list)
     for v, leaf in enumerate(program.leaves):
         if leaf[0] == "input":
@@ -144,28 +180,6 @@ def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
             row_of[v] = first + k
         constants[space] = (first, np.array([data for _, data in items], dtype=np.float64))
 
-    # depth, and which values need a gradient (per variant); Python lists: this loop visits every node
-    depth = [0] * n_values
-    need_params = [leaf[0] == "closed" for leaf in program.leaves] + [False] * len(program.ops)
-    need_inputs = [leaf[0] != "const" for leaf in program.leaves] + [False] * len(program.ops)
-    lane_list = program.lanes
-    groups: dict = defaultdict(list)
-    for i, (op, ins) in enumerate(zip(program.ops, program.inputs)):
-        v = n_leaves + i
-        depth[v] = d = 1 + max([depth[j] for j in ins])
-        need_params[v] = any([need_params[j] for j in ins])
-        need_inputs[v] = any([need_inputs[j] for j in ins])
-        groups[(d, id(op), len(ins), lane_list[v], tuple([lane_list[j] for j in ins]))].append(v)
-    needs = [np.array(need_params, dtype=bool), np.array(need_inputs, dtype=bool)]
-    reach = [0] * n_values  # which outputs each value feeds: a backward pass visits only what its seeds reach
-    for k, o in enumerate(program.outputs):
-        reach[o] |= 1 << k
-    for i in range(len(program.ops) - 1, -1, -1):
-        bits = reach[n_leaves + i]
-        if bits:
-            for j in program.inputs[i]:
-                reach[j] |= bits
-
     kernels, wanted, members_of = [], [], []
     for key in sorted(groups, key=lambda k: k[0]):
         members = groups[key]
@@ -174,17 +188,53 @@ def make_plan(program: Program, args: list, lanes_mode: bool) -> Plan:
         first = take_rows(space, len(members))
         ids = np.array(members, dtype=np.intp)
         row_of[ids] = np.arange(first, first + len(members))
-        kernels.append(_kernel(program, op, ids, space, first, row_of, lanes, needs))
+        if ("group", key) in ones_after:
+            ones.append((space, take_rows(space, 1)))
+        kernels.append(_kernel(program, op, ids, space, first, row_of, lanes, needs, frozenset(ones)))
         wanted.append(tuple(bool(need[ids].any()) for need in needs))
         members_of.append(members)
     return Plan(program=program, sizes=dict(sizes), rows_space=rows_space, row_of=row_of, space_of=space_of,
                 input_rows=input_rows, closed_float=[value for _, value in closed_float],
                 closed_float_first=closed_first, closed_lanes=closed_lanes, closed_nodes=closed_nodes,
-                constants=constants, kernels=kernels, wanted=wanted, members=members_of, reach=reach, needs=needs)
+                constants=constants, ones=ones, kernels=kernels, wanted=wanted, members=members_of, reach=reach,
+                needs=needs)
+
+
+def _shared_blocks(program: Program, groups: dict, args: list, lanes_mode: bool) -> set:
+    """The blocks of lane values that a later group reads whole, in order, at its last input positions, in
+    every node (a layer's inputs, which all its neurons read): ``("group", key)`` for a group's outputs,
+    ``("argument", index)`` for an array argument's columns. Each gets a row of ones after it, so that a
+    kernel may fold a constant term per node into its matrix product (`Batch.ones`: a layer's biases).
+    """
+    if not lanes_mode:
+        return set()
+    n_leaves, lane_list = program.n_leaves, program.lanes
+    blocks = {tuple(members): ("group", key) for key, members in groups.items() if key[3] and len(members) > 1}
+    columns: dict = defaultdict(dict)
+    for v, leaf in enumerate(program.leaves):
+        if leaf[0] == "input" and args[leaf[1]] is not None and len(args[leaf[1]]) == 2:
+            columns[leaf[1]][leaf[2]] = v
+    for arg, cols in columns.items():
+        if len(cols) == args[arg][1] > 1:
+            blocks[tuple(cols[k] for k in range(len(cols)))] = ("argument", arg)
+    found = set()
+    for key, members in groups.items():
+        space, arity = key[3], key[2]
+        if not space or arity < 2:
+            continue
+        first = program.inputs[members[0] - n_leaves]
+        others = [program.inputs[v - n_leaves] for v in members[1:]]
+        p = arity
+        while p > 0 and lane_list[first[p - 1]] == space and all(ins[p - 1] == first[p - 1] for ins in others):
+            p -= 1
+        block = blocks.get(tuple(first[p:])) if arity - p > 1 else None
+        if block is not None:
+            found.add(block)
+    return found
 
 
 def _kernel(program: Program, op: Any, members: np.ndarray, space: int, first: int, row_of: np.ndarray,
-            lanes: np.ndarray, needs: list) -> Any:
+            lanes: np.ndarray, needs: list, ones: frozenset = frozenset()) -> Any:
     """The kernel of one group: the op's batching rule, one elementwise call, or node by node."""
     n_leaves = program.n_leaves
     slots = np.array([program.inputs[v - n_leaves] for v in members], dtype=np.intp)
@@ -192,7 +242,7 @@ def _kernel(program: Program, op: Any, members: np.ndarray, space: int, first: i
     rows = slice(first, first + len(members))
     if op.batch is not None:
         kernel = op.batch(Batch(op=op, slots=slots, spaces=spaces, out_space=space, rows=rows, row_of=row_of,
-                                needs=tuple(needs)))
+                                needs=tuple(needs), ones=ones))
         if kernel is not None:
             return kernel
     if op.elementwise:

@@ -16,16 +16,19 @@ rounding), the same gradients, in one node the batcher can turn into a matrix pr
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
-from itertools import chain
+from itertools import chain, filterfalse, repeat
+from operator import attrgetter
 from typing import Any, Optional
 
 import attrs
 import numpy as np
 
-from microgradx.compiler.trace import Recording
+from microgradx.compiler.trace import Recording, _item
 from microgradx.engine.value import Value
+
+_parents = attrgetter("_parents")
 
 
 @attrs.define(eq=False)
@@ -61,8 +64,9 @@ def count_uses(outputs: list, rec: Recording) -> Callable[[Any], int]:
     that dropped work changes nothing.
     """
     made, ends = rec.made, set(outputs)
-    counts = Counter(chain.from_iterable([v._parents for v in made]))  # (C loops: a recording has many nodes)
-    if set(made).difference(counts, ends):  # a node made but used by nothing: dropped work
+    counts = Counter(chain.from_iterable(map(_parents, made)))  # (C loops: a recording has many nodes)
+    unused = len(made) - sum(map(counts.__contains__, made))  # made nodes nothing made uses
+    if unused > sum(1 for o in ends if o not in counts and o.op is not None and rec.owns(o)):  # dropped work
         counts, stack = Counter(), [o for o in ends if o.op is not None and rec.owns(o)]
         seen = set(stack)
         while stack:
@@ -72,7 +76,9 @@ def count_uses(outputs: list, rec: Recording) -> Callable[[Any], int]:
                     seen.add(p)
                     stack.append(p)
     counts.update(outputs)
-    return defaultdict(int, zip(made, map(counts.__getitem__, made))).__getitem__  # (C calls: see above)
+    for v in set(counts).difference(made):  # the leaves and the nodes made before the call: 0
+        counts[v] = 0
+    return counts.__getitem__  # (a Counter gives 0 for a Value it does not hold)
 
 
 def read_graph(outputs: list, single: bool, rec: Recording, positions: dict) -> Program:
@@ -81,13 +87,14 @@ def read_graph(outputs: list, single: bool, rec: Recording, positions: dict) -> 
     ``positions`` maps id(input Value) to (argument index, position in the argument).
     """
     uses = count_uses(outputs, rec)
-    ids: dict = {}  # id(Value) -> -(leaf index + 1) for a leaf, node index for an op node
+    ids: dict = {}  # Value -> -(leaf index + 1) for a leaf, node index for an op node (a Value hashes by identity)
     leaves: list = []
     leaf_lanes: list = []
     node_ops: list = []
     node_inputs: list = []
     node_data: list = []
     made_with: dict = {}
+    seen = ids.__contains__
 
     def leaf(v: Any) -> tuple:
         where = positions.get(id(v))
@@ -99,35 +106,35 @@ def read_graph(outputs: list, single: bool, rec: Recording, positions: dict) -> 
 
     def lanes(v: Any) -> int:
         data = v.data
-        return _lanes(data.value if rec.owns(v) else data)  # (not the traced .size: that marks a row count read)
+        return _lanes(_item(data, 0) if rec.owns(v) else data)  # (not the traced .size: that marks a row count read)
 
     stack: list = [(v, None) for v in reversed(outputs)]
     while stack:
         v, node = stack.pop()
         if node is not None:  # second visit: every input has an id
-            ids[id(v)] = len(node_ops)
+            ids[v] = len(node_ops)
             node_ops.append(node[0])
-            node_inputs.append([ids[id(p)] for p in node[1]])
-            node_data.append(v.data.value)
-        elif id(v) not in ids:
+            node_inputs.append(list(map(ids.__getitem__, node[1])))  # (C loops: a dot has many inputs)
+            node_data.append(_item(v.data, 0))
+        elif v not in ids:
             op = v.op
             if op is None or not rec.owns(v):  # a leaf, or a node made before the call: read as it stands
                 leaves.append(leaf(v))
                 leaf_lanes.append(lanes(v))
-                ids[id(v)] = -len(leaves)
+                ids[v] = -len(leaves)
                 continue
             op = _plain(op)
             made_with[id(op)] = op
             node = op.fuse(v, uses) if op.fuse is not None else None
             node = (op, v._parents) if node is None else node
             stack.append((v, node))
-            stack.extend([(p, None) for p in reversed(node[1]) if id(p) not in ids])
+            stack.extend(zip(filterfalse(seen, reversed(node[1])), repeat(None)))
     n = len(leaves)
-    return Program(leaves=leaves, ops=node_ops,
-                   inputs=[tuple([i + n if i >= 0 else -i - 1 for i in ins]) for ins in node_inputs],  # leaves first
+    renumber = list(range(n, n + len(node_ops))) + list(range(n - 1, -1, -1))  # leaves first: renumber[i], i < 0 too
+    at = renumber.__getitem__
+    return Program(leaves=leaves, ops=node_ops, inputs=[tuple(map(at, ins)) for ins in node_inputs],
                    lanes=leaf_lanes + [_lanes(d) for d in node_data],
-                   data=node_data, outputs=tuple(i + n if i >= 0 else -i - 1 for i in [ids[id(v)] for v in outputs]),
-                   single=single,
+                   data=node_data, outputs=tuple(at(ids[v]) for v in outputs), single=single,
                    made_with=list(made_with.values()))
 
 

@@ -11,12 +11,14 @@ A replay never changes a Value's class.
 from __future__ import annotations
 
 import threading
+from operator import attrgetter
 from typing import Any, Optional
 
 import numpy as np
 
-from microgradx.compiler.kernels import Env
 from microgradx.compiler.plan import INPUTS, PARAMS, Plan
+from microgradx.compiler.rows import Env
+from microgradx.compiler.workspace import Workspace, Workspaces
 from microgradx.engine.autograd import backward
 from microgradx.engine.errors import check_seed
 from microgradx.engine.op import VARIADIC, Op
@@ -24,6 +26,7 @@ from microgradx.engine.parameter import StoreLookup
 from microgradx.engine.value import Value
 
 _GRAD_LOCK = threading.Lock()  # gradients of shared parameters are added by one replay at a time
+_data = attrgetter("data")
 
 
 class ClosedFloats:
@@ -40,7 +43,7 @@ class ClosedFloats:
             store, index = where
             return store.data[index]
         try:
-            return np.fromiter([v.data for v in self.values], dtype=np.float64, count=len(self.values))
+            return np.fromiter(map(_data, self.values), dtype=np.float64, count=len(self.values))  # (a C loop)
         except (TypeError, ValueError):
             bad = next(v for v in self.values if not isinstance(v.data, float))
             raise TypeError(f"a Value the compiled function closes over held a float when recorded and now holds "
@@ -59,22 +62,24 @@ class ClosedFloats:
                         v.grad = v.grad + gi
 
 
-def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats) -> Env:
-    """Run ``plan`` on the argument arrays (None for the other arguments): every value, in its rows."""
-    rows = next((a.shape[0] for a in arrays if a is not None), None) if lanes_mode else None
-    width = lambda s: rows if s == plan.rows_space else s  # the rows space holds this call's rows
-    data = {s: (np.empty((n, width(s))) if s else np.empty(n)) for s, n in plan.sizes.items()}
-    for a, spec in zip(arrays, plan.input_rows):
-        if spec is not None:
-            space, first, count = spec
-            if lanes_mode:
-                data[space][first:first + count] = a.T if a.ndim == 2 else a
-            else:
-                data[0][first:first + count] = a.ravel()
-    if plan.closed_float:
-        first = plan.closed_float_first
-        data[0][first:first + len(plan.closed_float)] = closed.read()
-    for space, row, value in plan.closed_lanes + plan.closed_nodes:
+def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats,
+            ws: Optional[Workspace] = None) -> Workspace:
+    """Run ``plan`` on the argument arrays (None for the other arguments): every value, in its rows.
+
+    ``ws``: the arrays to use (new ones if None).
+    """
+    if ws is None:
+        ws = Workspace(plan, next((a.shape[0] for a in arrays if a is not None), None) if lanes_mode else None)
+    data = ws.env.data
+    for k, rows in ws.inputs:
+        a = arrays[k]
+        if not lanes_mode:
+            rows[...] = a.ravel()
+        else:
+            rows[...] = a.T if a.ndim == 2 else a
+    if ws.closed is not None:
+        ws.closed[...] = closed.read()
+    for space, row, value in plan.closed_read:
         if space and (not isinstance(value.data, np.ndarray) or value.data.shape != (space,)):
             raise ValueError(f"a lane Value the compiled function closes over had {space} lanes when recorded, "
                              f"now {value!r}; record again with a new compile()")
@@ -82,12 +87,14 @@ def forward(plan: Plan, arrays: list, lanes_mode: bool, closed: ClosedFloats) ->
             raise TypeError(f"a Value the compiled function closes over held a float when recorded and now holds "
                             f"lanes ({value!r}); record again with a new compile()")
         data[space][row] = value.data
-    for space, (first, values) in plan.constants.items():
-        data[space][first:first + len(values)] = values
-    env = Env(data)
-    for kernel in plan.kernels:
-        kernel.forward(env)
-    return env
+    if ws.steps is not None:
+        for step in ws.steps:
+            step()
+    else:
+        env = ws.env
+        for kernel in plan.kernels:
+            kernel.forward(env)
+    return ws
 
 
 def _through_their_graphs(pairs: list) -> None:
@@ -103,14 +110,28 @@ def _through_their_graphs(pairs: list) -> None:
 
 
 class Call:
-    """One call of a compiled function: its arrays, kept for the backward pass (see `CompiledValue`)."""
+    """One call of a compiled function: its arrays, kept for the backward pass (see `CompiledValue`).
 
-    def __init__(self, plan: Plan, env: Env, shapes: list, lanes_mode: bool, closed: ClosedFloats) -> None:
-        self.plan, self.env, self.shapes, self.lanes_mode, self.closed = plan, env, shapes, lanes_mode, closed
+    When the call ends (its outputs are gone) its arrays go back to ``workspaces`` for reuse.
+    """
+
+    def __init__(self, plan: Plan, ws: Workspace, shapes: list, lanes_mode: bool, closed: ClosedFloats,
+                 workspaces: Optional[Workspaces] = None) -> None:
+        self.plan, self.ws, self.shapes, self.lanes_mode, self.closed = plan, ws, shapes, lanes_mode, closed
+        self.env = ws.env
+        self._workspaces = workspaces
+
+    def __del__(self) -> None:
+        if self._workspaces is not None:
+            try:
+                self._workspaces.give_back(self.ws)
+            except Exception:  # (at interpreter exit, say: the arrays are simply freed)
+                pass
 
     def value(self, k: int) -> Any:
         """The data of output ``k``: a float, or a copy of its lanes."""
-        return self.data_of(self.plan.program.outputs[k])
+        space, row = self.plan.output_at[k]
+        return self.env.data[space][row].copy() if space else float(self.env.data[0][row])
 
     def data_of(self, v: int) -> Any:
         """The data of value ``v`` of the program: a float, or a copy of its lanes."""
@@ -122,20 +143,39 @@ class Call:
 
         Returns the inputs' gradients when asked (else None).
         """
-        plan, env = self.plan, Env(self.env.data)  # this pass's gradients: two passes never share them
+        ws = self.ws
         self._check_unchanged()
+        own = ws.steps is not None and ws.busy.acquire(blocking=False)  # the workspace's bound gradient arrays
+        try:
+            return self._backward(seeds, inputs, own)
+        finally:
+            if own:
+                ws.busy.release()
+
+    def _backward(self, seeds: list, inputs: bool, own: bool) -> Optional[list]:
+        plan, ws = self.plan, self.ws
         variant = INPUTS if inputs else PARAMS
-        env.grad = {s: np.zeros(d.shape) for s, d in env.data.items()}
         seeded = 0
+        for k, _ in seeds:
+            seeded |= 1 << k
+        if own:
+            env, work = ws.env, ws.backward_pass(seeded, variant)
+            for fill in work.zero:
+                fill(0.0)
+        else:  # this pass's gradients: two passes never share them
+            env = Env(ws.env.data)
+            env.grad = {s: np.zeros(d.shape) for s, d in env.data.items()}
         for k, grad in seeds:
-            v = plan.program.outputs[k]
-            space, row = int(plan.space_of[v]), int(plan.row_of[v])
+            space, row = plan.output_at[k]
             seed = check_seed(env.data[space][row] if space else float(env.data[0][row]), grad)
             env.grad[space][row] += seed
-            seeded |= 1 << k
-        for kernel, wanted in plan.backward_kernels(seeded):
-            if wanted[variant]:
-                kernel.backward(env, variant)
+        if own:
+            for step in work.steps:
+                step(variant)
+        else:
+            for kernel, wanted in plan.backward_kernels(seeded):
+                if wanted[variant]:
+                    kernel.backward(env, variant)
         if plan.closed_float:
             first = plan.closed_float_first
             self.closed.add_grads(env.grad[0][first:first + len(plan.closed_float)])
@@ -162,7 +202,7 @@ class Call:
             if not (was == now).all() and not np.array_equal(was, now, equal_nan=True):  # (the quick test first)
                 k = int(np.argmax(~((was == now) | (np.isnan(was) & np.isnan(now)))))
                 changed = (plan.closed_float[k], float(was[k]))
-        for s, r, value in plan.closed_lanes + plan.closed_nodes:
+        for s, r, value in plan.closed_read:
             if changed is None and not np.array_equal(data[s][r] if s else float(data[0][r]), value.data,
                                                       equal_nan=True):
                 changed = (value, data[s][r] if s else float(data[0][r]))

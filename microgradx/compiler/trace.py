@@ -26,14 +26,18 @@ import linecache
 import os
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import repeat
+from operator import attrgetter
 from threading import get_ident
 from typing import Any, NoReturn, Optional
 
 import numpy as np
 
 from microgradx.engine.optable import OPS
+from microgradx.engine.value import Value
 
 __all__ = ["Recording", "TracedDataError", "TracedFloat", "TracedLanes", "is_traced", "recording"]
 
@@ -73,10 +77,14 @@ class Recording:
     def finish(self) -> None:
         """The recording is over: every Value it traced holds its plain data again."""
         self.active = False
-        for v in self.inputs + self.made:
-            data = v.data
-            if type(data) in _TRACED and _item(data, 1) is self:
-                v.data = _item(data, 0)
+        values = self.inputs + self.made
+        try:  # (one C loop: a recording has many nodes) each still holds the traced data it was given
+            deque(map(_set_data, values, map(_item, map(_data, values), repeat(0))), maxlen=0)
+        except TypeError:  # one holds something else (fn assigned its data): look at each
+            for v in values:
+                data = v.data
+                if type(data) in _TRACED and _item(data, 1) is self:
+                    v.data = _item(data, 0)
 
 
 # -- the traced stand-ins ------------------------------------------------------------------------
@@ -228,6 +236,8 @@ def _refusing(kind: str, how: str) -> Any:
 
 
 _item = tuple.__getitem__  # (the plain tuple's own: _Traced refuses indexing)
+_data = attrgetter("data")
+_set_data = Value.data.__set__  # (the slot's own setter: the Values a recording traces are plain Values)
 for _name, _symbol in (("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("eq", "=="), ("ne", "!=")):
     setattr(_Traced, f"__{_name}__", _refusing("compare", _symbol))
 for _name, _symbol in (("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/"), ("floordiv", "//"),
@@ -299,12 +309,18 @@ class Tracer:
     def enter(self, args: tuple, inputs: tuple) -> list:
         """The inputs' plain data for the op; numbers apply wrapped become the recording's constants."""
         rec = self.recordings.get(get_ident())
-        xs = [v.data for v in inputs]
         if rec is None:
-            return xs
+            return [v.data for v in inputs]
         if args != inputs:  # numbers apply made leaves of (a tuple compares its items by identity first)
             rec.constants.update((id(v), v) for arg, v in zip(args, inputs) if arg is not v)
-        return [_item(x, 0) if type(x) in _TRACED else x for x in xs]
+        if len(inputs) == 2:  # (most ops: unrolled, as this runs for every node)
+            x, y = inputs[0].data, inputs[1].data
+            return [_item(x, 0) if type(x) in _TRACED else x, _item(y, 0) if type(y) in _TRACED else y]
+        xs = []
+        for v in inputs:  # (a loop, not a comprehension: cheaper for one or a few inputs)
+            x = v.data
+            xs.append(_item(x, 0) if type(x) in _TRACED else x)
+        return xs
 
     def leave(self, out: Any) -> Any:
         """Trace the data of the op output ``out`` (in the recording thread)."""
