@@ -28,7 +28,7 @@ from microgradx.registry.core import get_registry
 from microgradx.sklearn.params import batch_size_for, checked, optimizer_and_schedule
 from microgradx.sklearn.resume import restore, resume_state
 from microgradx.train import History, Trainer, parse_component
-from microgradx.train.steps import make_steps
+from microgradx.train.steps import compiled_forward
 
 
 class _Data:
@@ -336,13 +336,13 @@ class BaseMLP(BaseEstimator):
         X = np.asarray(validate_data(self, X, reset=False, dtype=np.float64), dtype=np.float64)
         trainer = getattr(self, "_trainer", None)
         if trainer is not None and trainer.model is self.model_:
-            outputs = trainer.outputs(X)  # the trainer's compiled forward
+            outputs = [o.data for o in trainer.outputs(X)]  # the trainer's compiled forward
         else:  # unpickled (no trainer yet): a compiled forward of its own, the same numbers
             forward = getattr(self, "_forward", None)
             if forward is None or forward[0] is not self.model_:
-                forward = self._forward = (self.model_, make_steps(self.model_, None, [], "lanes"))
-            outputs = forward[1].outputs(X)
-        return np.column_stack([np.asarray(o.data, dtype=np.float64) for o in outputs])
+                forward = self._forward = (self.model_, compiled_forward(self.model_))
+            outputs = forward[1].forward(X)
+        return np.column_stack([np.atleast_1d(np.asarray(o, dtype=np.float64)) for o in outputs])
 
     # -- pickling (joblib's process pool ships estimators this way) -------------------------------
 
