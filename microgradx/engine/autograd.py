@@ -115,15 +115,16 @@ def visit_node(v: Any, grads: Any = None) -> None:
             p.grad = p.grad + (g if g.__class__ is float else check_gradient(v.op, p.data, g))  # a new sum, not +=
 
 
-def graph_step(v: Any) -> None:
+def graph_step(v: Any, grads: Any = None) -> None:
     """`visit_node` on Values (``create_graph=True``): each local gradient is a Value, a node of the graph.
 
     A node no gradient reached (its grad still the number 0.0: only an input without a gradient,
     such as the lanes ``lane_fill`` copies, led to it) passes nothing on, as PyTorch's graph does.
+    ``grads``: as `visit_node` takes them.
     """
     if v.grad.__class__ is float:
         return
-    for p, g in zip(v._parents, local_gradients(v, graph=True)):
+    for p, g in zip(v._parents, grads or local_gradients(v, graph=True)):
         if g is not None and p.grad is not None:
             g = graph_gradient(v.op, p, g)
             p.grad = g if is_zero(p.grad) else p.grad + g  # (0.0 + g would be a node of the graph)
