@@ -62,7 +62,7 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
     which says how to make it differentiable. The edge cases stay first-order.
     """
     __tracebackhide__ = True
-    if order not in (1, 2) or isinstance(order, bool):
+    if isinstance(order, bool) or not isinstance(order, int) or order not in (1, 2):
         raise ValueError(f"check_op: order must be 1 (gradients) or 2 (second derivatives too), got {order!r}")
     op = _resolve(op)
     if edge_cases is None:
