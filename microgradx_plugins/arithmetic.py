@@ -156,7 +156,7 @@ def _pow_backward(g, out, x, y):
 
 def _dx_on_values(g, x, y):
     if y.__class__ is float:  # a constant exponent (x ** 2): x ** (y - 1), another constant power
-        return g * 0.0 if y == 0.0 else g * y * apply(_constant_power(y - 1.0, checked=False), x)
+        return g * 0.0 if y == 0.0 else g * y * apply(_unchecked_power(y - 1.0), x)
     # where x == y == 0 the base is taken as 1, so that y * x**(y-1) is 0 (the float path's), not 0 * inf
     both_zero = 1.0 - (abs(x) + abs(y)).sign()
     return g * y * apply(_unchecked_pow, x + both_zero, y - 1.0)
@@ -190,25 +190,28 @@ def pow_constant(c: float) -> Op:
     gradient is computed for it. The same ``c`` gives the same op while any node or recording
     uses it (the compiler batches nodes by op), so ``x ** 2`` and ``y ** 2`` share one.
     """
-    return _constant_power(c, checked=True)
-
-
-def _constant_power(c: float, checked: bool) -> Op:
-    """`pow_constant`; with ``checked=False`` the op without the domain check, for pow's derivative on Values."""
     c = int(c) if isinstance(c, numbers.Integral) else float(c)  # shown as micrograd shows it: **2, **0.5
     symbol = f"**{c}"
-    key = symbol if checked else f"{symbol} unchecked"
-    op = _pow_constants.get(key)
-    if op is None:
-        with _pow_constants_lock:  # one op per exponent, even when two threads ask at once
-            op = _pow_constants.get(key)
-            if op is None:
-                e = float(c)
-                op = _pow_constants[key] = Op(
-                    name="pow", symbol=symbol, elementwise=True, doc=f"x {symbol} (a constant exponent)",
-                    forward=lambda x: _pow(x, e),
-                    backward=lambda g, out, x: (_dx(g, x, e),), formula=_power_formula(c),
-                    check=(lambda x: _check_pow(x, e)) if checked else None)
+    return _pow_constants.get(symbol) or _new_power(c, symbol, symbol, checked=True)
+
+
+def _unchecked_power(c: float) -> Op:
+    """`pow_constant` without the domain check: the powers inside pow's derivative on Values."""
+    symbol = f"**{c}"
+    key = f"{symbol} unchecked"
+    return _pow_constants.get(key) or _new_power(c, symbol, key, checked=False)
+
+
+def _new_power(c: float, symbol: str, key: str, checked: bool) -> Op:
+    with _pow_constants_lock:  # one op per exponent, even when two threads ask at once
+        op = _pow_constants.get(key)
+        if op is None:
+            e = float(c)
+            op = _pow_constants[key] = Op(
+                name="pow", symbol=symbol, elementwise=True, doc=f"x {symbol} (a constant exponent)",
+                forward=lambda x: _pow(x, e),
+                backward=lambda g, out, x: (_dx(g, x, e),), formula=_power_formula(c),
+                check=(lambda x: _check_pow(x, e)) if checked else None)
     return op
 
 
