@@ -70,7 +70,7 @@ def _dot_backward(g, out, *args):
         if g.__class__ is not _ndarray or g.shape != X.shape[1:]:
             g = np.broadcast_to(g, X.shape[1:])
         return (*head, *(X @ g).tolist(), *np.outer(w, g))  # d/dw_i = sum of g * x_i; d/dx_i = g * w_i
-    if is_value(g) and g.is_lanes:  # create_graph=True in lane mode: see _graph_weights
+    if g.__class__ is not float and is_value(g) and g.is_lanes:  # create_graph=True on lanes: see _graph_weights
         return (*head, *_graph_weights(g, ws, xs), *[w * g for w in ws])
     return (*head, *[g * x for x in xs], *[g * w for w in ws])
 
