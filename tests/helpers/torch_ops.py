@@ -29,6 +29,7 @@ TORCH = {
     "step": lambda t, x: (x > 0).to(x.dtype),  # (no gradient in PyTorch either)
     "lane_sum": lambda t, x: x.sum(),
     "lane_mean": lambda t, x: x.mean(),
+    "lane_dot": lambda t, a, b: (a * b).sum(),
     "lane_fill": lambda t, g, x: g.expand(t.broadcast_shapes(g.shape, x.shape)),  # (x gives only the lanes)
     "dot": _torch_dot,
     "sum": lambda t, *xs: sum(xs[1:], xs[0]),
