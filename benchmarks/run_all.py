@@ -72,6 +72,30 @@ def run_bench(script: str, args: list[str], json_path: str) -> tuple[dict, float
         return json.load(f), seconds
 
 
+def summarise(results: dict[str, Any], seconds: dict[str, float], quick: bool, total: float) -> dict[str, Any]:
+    """Print the summary of the benchmarks' ``--json`` results: their tables, then every target.
+
+    Returns what ``--json`` writes: the versions and the machine, the results, the seconds each
+    benchmark took, and the targets (each named ``[benchmark] what``).
+    """
+    print("\n" + "=" * 100)
+    info = common.print_header("Summary" + (" (--quick: a smoke run on subsets, not figures for the record)"
+                                            if quick else ""))
+    targets = []
+    for name, res in results.items():
+        for t in res.get("tables", []):
+            print(f"[{name}] {t['title']}")
+            common.print_table(t["headers"], t["rows"], t.get("align"))
+        if res.get("skipped"):
+            print(f"[{name}] skipped: {res['skipped']}\n")
+        targets += [dict(t, what=f"[{name}] {t['what']}") for t in res.get("targets", [])]
+    common.print_targets(targets)
+    missed = sum(t["verdict"] != "met" for t in targets)
+    print(f"targets: {len(targets) - missed} met, {missed} missed")
+    print("run time: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + f"; total {total:.0f} s")
+    return {**info, "results": results, "seconds": seconds, "targets": targets}
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Run every benchmark, then print the summary (exit status 0; a benchmark that fails stops the run)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -94,25 +118,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             flags = extra + (["--quick"] if args.quick else []) + (["--cpu-time"] if cpu and args.cpu_time else [])
             results[name], seconds[name] = run_bench(script, flags, os.path.join(tmp, f"{name}.json"))
 
-    print("\n" + "=" * 100)
-    info = common.print_header("Summary" + (" (--quick: a smoke run on subsets, not figures for the record)"
-                                            if args.quick else ""))
-    targets = []
-    for name, res in results.items():
-        for t in res.get("tables", []):
-            print(f"[{name}] {t['title']}")
-            common.print_table(t["headers"], t["rows"], t.get("align"))
-        if res.get("skipped"):
-            print(f"[{name}] skipped: {res['skipped']}\n")
-        targets += [dict(t, what=f"[{name}] {t['what']}") for t in res.get("targets", [])]
-    common.print_targets(targets)
-    missed = sum(t["verdict"] != "met" for t in targets)
-    total = time.perf_counter() - started
-    print(f"targets: {len(targets) - missed} met, {missed} missed")
-    print("run time: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + f"; total {total:.0f} s")
+    doc = summarise(results, seconds, args.quick, time.perf_counter() - started)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({**info, "results": results, "seconds": seconds, "targets": targets}, f, indent=2)
+            json.dump(doc, f, indent=2)
     return 0
 
 
