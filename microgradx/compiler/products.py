@@ -16,6 +16,24 @@ import numpy as np
 from microgradx.compiler.rows import Batch, Block, Bound, Env, Gather, out_rows
 
 
+def pair_by_pair(P: np.ndarray, Q: np.ndarray, ip: np.ndarray, iq: np.ndarray, g: np.ndarray,
+                 add_p: Any, add_q: Any) -> None:
+    """The gradients of the row products ``P[ip] * Q[iq]`` (output gradients ``g``), one pair at a time.
+
+    A matrix product of the whole blocks would also multiply rows no node pairs, and there a
+    zero meeting an inf makes NaN that eager never computes. ``add_p``/``add_q``: where the
+    gradient goes, or False for an input that wants none.
+    """
+    if add_p:
+        dP = np.zeros_like(P)
+        np.add.at(dP, ip, g[:, None] * Q[iq])
+        add_p(dP)
+    if add_q:
+        dQ = np.zeros_like(Q)
+        np.add.at(dQ, iq, g[:, None] * P[ip])
+        add_q(dQ)
+
+
 class AffineDot:
     """k dot nodes ``b_i + W_i . X`` of a layer laid out for one matrix product with the bias in it.
 
@@ -241,14 +259,7 @@ class SharedDot:
                          add_x: Any) -> None:
         """`backward` of float products, with the gradients' adders bound (see `bind`)."""
         if not (np.isfinite(W).all() and np.isfinite(X).all()):  # see backward: 0 * inf
-            if self.wants_w[variant]:
-                dW = np.zeros_like(W)
-                np.add.at(dW, self.iw, g[:, None] * X[self.ix])
-                add_w(dW)
-            if self.wants_x[variant]:
-                dX = np.zeros_like(X)
-                np.add.at(dX, self.ix, g[:, None] * W[self.iw])
-                add_x(dX)
+            pair_by_pair(W, X, self.iw, self.ix, g, self.wants_w[variant] and add_w, self.wants_x[variant] and add_x)
             return
         G = np.zeros((W.shape[0], X.shape[0]))
         if self.unique_pairs:
@@ -378,14 +389,8 @@ class LaneProducts:
 
     def _grads(self, variant: int, A: np.ndarray, B: np.ndarray, g: np.ndarray, add_a: Any, add_b: Any) -> None:
         if not self.full and not (np.isfinite(A).all() and np.isfinite(B).all()):  # M's zeros meet an inf: NaN
-            if self.wants_a[variant]:  # where eager gives only each node's own products: pair by pair
-                dA = np.zeros_like(A)
-                np.add.at(dA, self.ia, g[:, None] * B[self.ib])
-                add_a(dA)
-            if self.wants_b[variant]:
-                dB = np.zeros_like(B)
-                np.add.at(dB, self.ib, g[:, None] * A[self.ia])
-                add_b(dB)
+            # where eager gives only each node's own products
+            pair_by_pair(A, B, self.ia, self.ib, g, self.wants_a[variant] and add_a, self.wants_b[variant] and add_b)
             return
         M = self._M(g)
         if self.wants_a[variant]:
