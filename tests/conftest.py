@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.browser import ARGS, CHROMIUM
 from helpers.plugin_env import PLUGIN_VARIABLES, build_sites
 
 import microgradx
@@ -78,3 +79,14 @@ def plugin_sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     that holds it; put the ones a test wants on ``PYTHONPATH`` of a subprocess.
     """
     return build_sites(tmp_path_factory.mktemp("plugin-dists"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the test module (Debian's, through Playwright: see `helpers.browser`)."""
+    from playwright.sync_api import sync_playwright  # (only where a test module asks for a browser)
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()

@@ -7,39 +7,19 @@ what to install. One browser serves the whole module.
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from pathlib import Path
 
 import pytest
+from helpers.browser import NEEDS_A_BROWSER
 
 from microgradx import topological_order
 from microgradx.cli.graph import evaluate
 from microgradx.draw import backward_steps, build_model_graph, explore, summarize
 from microgradx.draw.picture import Picture
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
 PRECISION = 5  # explore()'s default
 
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: install Debian's package (apt-get install chromium); "
-                                                ".ci/run does"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason='Playwright for Python is not installed: pip install -e ".[test]"'),
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium for the module (the system's, never a downloaded build)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+pytestmark = NEEDS_A_BROWSER
 
 
 class Page:

@@ -11,7 +11,6 @@ the test's temporary folder, and to docs/ when ``MICROGRADX_SCREENSHOTS=docs`` i
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import time
@@ -20,21 +19,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+from helpers.browser import NEEDS_A_BROWSER
 
 from microgradx.draw import summarize
 from microgradx.playground import PlaygroundServer
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: install Debian's package (apt-get install chromium); "
-                                                ".ci/run does"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason='Playwright for Python is not installed: pip install -e ".[test]"'),
-]
+pytestmark = NEEDS_A_BROWSER
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +34,6 @@ def server():
     pytest.importorskip("sklearn")
     with PlaygroundServer() as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium for the module (the system's, never a downloaded build)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 class Tab:
