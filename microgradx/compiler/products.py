@@ -164,30 +164,8 @@ class SharedDot:
             return
         if self.out_space:  # lane biases made the outputs lanes; the float products take the lanes' total
             g = g.sum(axis=1)
-        if not (np.isfinite(W).all() and np.isfinite(X).all()):  # G's zeros for the pairs no node multiplies
-            self._pairs_backward(env, variant, W, X, g)          # would meet an inf there: 0 * inf is nan
-            return
-        G = np.zeros((W.shape[0], X.shape[0]))
-        if self.unique_pairs:
-            G[self.iw, self.ix] = g
-        else:
-            np.add.at(G, (self.iw, self.ix), g)
-        if self.wants_w[variant]:
-            self.W.add(env, G @ X)
-        if self.wants_x[variant]:
-            self.X.add(env, G.T @ W)
+        self._floats_backward(variant, W, X, g, lambda dW: self.W.add(env, dW), lambda dX: self.X.add(env, dX))
 
-
-    def _pairs_backward(self, env: Env, variant: int, W: np.ndarray, X: np.ndarray, g: np.ndarray) -> None:
-        """The float products' gradients pair by pair, as each node's own backward gives them."""
-        if self.wants_w[variant]:
-            dW = np.zeros_like(W)
-            np.add.at(dW, self.iw, g[:, None] * X[self.ix])
-            self.W.add(env, dW)
-        if self.wants_x[variant]:
-            dX = np.zeros_like(X)
-            np.add.at(dX, self.ix, g[:, None] * W[self.iw])
-            self.X.add(env, dX)
 
     def bind(self, env: Env) -> Bound:
         """This kernel on ``env``'s arrays: the product written into the outputs' rows, the bias added there; in a
@@ -257,8 +235,8 @@ class SharedDot:
 
     def _floats_backward(self, variant: int, W: np.ndarray, X: np.ndarray, g: np.ndarray, add_w: Any,
                          add_x: Any) -> None:
-        """`backward` of float products, with the gradients' adders bound (see `bind`)."""
-        if not (np.isfinite(W).all() and np.isfinite(X).all()):  # see backward: 0 * inf
+        """The float products' gradients, given to ``add_w`` and ``add_x``: d/dW = G @ X, d/dX = G.T @ W."""
+        if not (np.isfinite(W).all() and np.isfinite(X).all()):  # G's zeros where no node pairs rows: 0 * inf
             pair_by_pair(W, X, self.iw, self.ix, g, self.wants_w[variant] and add_w, self.wants_x[variant] and add_x)
             return
         G = np.zeros((W.shape[0], X.shape[0]))
