@@ -23,7 +23,10 @@ from pathlib import Path
 
 import pytest
 from conftest import REQUIRE_TORCH
-from helpers.plugin_env import CLI, last_json, pip_install_to, run, run_cli, run_python, subprocess_env
+from helpers.plugin_env import CLI, last_json, pip_install_to, run, run_cli, run_python, split_site, subprocess_env
+from helpers.shared import made_once
+
+pytestmark = pytest.mark.pip  # the plugin pip-installed, or (the last tests) checked without it
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = ROOT / "examples" / "custom_op_plugin"
@@ -72,25 +75,28 @@ def _plugin_version() -> str:
 
 @pytest.fixture(scope="session")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """``{"softplus": SITE, "wrong_count": SITE, "src": DIR}``: both distributions installed (in parallel) once.
+    """``{"softplus": SITE, "wrong_count": SITE, "src": DIR}``: both distributions pip-installed once per test run.
 
     The example plugin is copied to ``DIR`` first, so that the build never writes into the
-    repository; its own tests run from that copy.
+    repository; its own tests run from that copy. One pytest-xdist worker installs them, for
+    all (`helpers.shared.made_once`); a test must not change them.
     """
-    work = tmp_path_factory.mktemp("custom-plugin")
-    src = work / "custom_op_plugin"
-    shutil.copytree(PLUGIN_DIR, src, ignore=shutil.ignore_patterns(
-        "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache"))
-    bad = work / "wrong_count"
-    bad.mkdir()
-    (bad / "pyproject.toml").write_text(WRONG_COUNT_PYPROJECT)
-    (bad / "mgxt_wrong_count.py").write_text(WRONG_COUNT_MODULE)
-    procs = {"softplus": (src, work / "site-softplus"), "wrong_count": (bad, work / "site-wrong-count")}
-    running = {name: pip_install_to(s, site) for name, (s, site) in procs.items()}
-    for name, proc in running.items():
+    def install(work: Path) -> dict[str, str]:
+        src = work / "custom_op_plugin"
+        shutil.copytree(PLUGIN_DIR, src, ignore=shutil.ignore_patterns(
+            "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache"))
+        bad = work / "wrong_count"
+        bad.mkdir()
+        (bad / "pyproject.toml").write_text(WRONG_COUNT_PYPROJECT)
+        (bad / "mgxt_wrong_count.py").write_text(WRONG_COUNT_MODULE)
+        proc = pip_install_to([src, bad], work / "site-both")  # one pip run, then a folder for each
         out, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, f"pip could not install {name} (exit {proc.returncode}):\n{out}"
-    return {name: site for name, (_, site) in procs.items()} | {"src": src}
+        assert proc.returncode == 0, f"pip could not install the plugins (exit {proc.returncode}):\n{out}"
+        return {"softplus": str(split_site(work / "site-both", DIST, work / "site-softplus")),
+                "wrong_count": str(split_site(work / "site-both", "mgx-wrong-count", work / "site-wrong-count")),
+                "src": str(src)}
+
+    return {name: Path(path) for name, path in made_once(tmp_path_factory, "custom-plugin", install).items()}
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ def _run(cmd: list, cwd: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.pip
 def test_the_generated_distribution_installs_and_its_tests_pass(tmp_path):
     made = run_cli("new-plugin", "mgx-swish", cwd=tmp_path)
     assert made.returncode == 0, made.stdout + made.stderr

@@ -187,6 +187,7 @@ def test_the_training_pictures_are_real_pngs(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.notebook
 def test_the_notebook_command_writes_the_executed_notebook(tmp_path):
     missing = [m for m in ("nbclient", "ipykernel") if importlib.util.find_spec(m) is None]
     if missing or not (BIN / "jupyter").exists():
