@@ -19,7 +19,9 @@ benchmark's table of medians and ratios, and every target with its value and ver
 7. ``bench_data.py``: a million-row CSV read, ``train --data`` and ``predict`` against pandas and
    scikit-learn (time and peak memory);
 8. ``bench_predict.py``: ``predict`` on row counts 1..199 and on 400,000 rows against scikit-learn's
-   MLP, and ``microgradx predict``'s peak memory on a million-row CSV.
+   MLP, and ``microgradx predict``'s peak memory on a million-row CSV;
+9. ``bench_hvp.py``: a Hessian-vector product of the breast-cancer MLP's loss, compiled and eager,
+   against PyTorch's double backward.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ BENCHMARKS = {  # name -> (script, extra arguments, takes --cpu-time)
     "example": ("bench_example.py", [], False),
     "data": ("bench_data.py", [], False),
     "predict": ("bench_predict.py", [], False),
+    "hvp": ("bench_hvp.py", [], True),
 }
 
 

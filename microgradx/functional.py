@@ -24,7 +24,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from microgradx.engine.autograd import topological_order
+from microgradx.engine.autograd import backward, graph_step, local_gradients, topological_order, visit_node
+from microgradx.engine.optable import OPS
 from microgradx.engine.value import Value
 
 __all__ = ["gradients", "grad", "hessian", "hvp"]
@@ -40,7 +41,9 @@ def gradients(output: Value, inputs: Sequence[Value], create_graph: bool = False
     own derivative when the lanes do not mix, and works inside a compiled function). With
     ``create_graph=True`` each gradient is a Value whose graph can be differentiated again;
     otherwise a float or a lane array. An input that ``output`` does not depend on gets 0.0.
-    ``torch.autograd.grad``'s semantics.
+    ``torch.autograd.grad``'s semantics: the engine's backward pass visits only the nodes that
+    lead to an input and writes no other leaf's ``.grad`` (so parameters a `ParameterStore`
+    holds may be in the graph, when they are not among ``inputs``).
 
         >>> x = Value(3.0)
         >>> y = x * x * x
@@ -56,15 +59,27 @@ def gradients(output: Value, inputs: Sequence[Value], create_graph: bool = False
     if isinstance(output.data, np.ndarray) and grad_output is None:
         raise ValueError(f"gradients: output holds {output.data.size} lanes, not one number; give grad_output= "
                          f"(1.0 gives each lane's own derivative) or reduce it first")
-    nodes = list(dict.fromkeys([*topological_order(output), *inputs]))
-    kept = [v.grad for v in nodes]
+    order = topological_order(output)
+    leads = {id(v) for v in inputs}  # the nodes a path to an input leaves from: only they take a gradient
+    for v in order:  # (inputs before the nodes made from them)
+        if any(id(p) in leads for p in v._parents):
+            leads.add(id(v))
+    touched = list(dict.fromkeys([*(v for v in order if v.op is not None), *inputs]))  # (other leaves: untouched)
+    kept = [v.grad for v in touched]
+    step = graph_step if create_graph else (OPS.visit or visit_node)
+
+    def visit(v: Value) -> None:  # the engine's own step, given only the gradients that lead to an input
+        if id(v) in leads and not (create_graph and v.grad.__class__ is float):
+            grads = local_gradients(v, graph=create_graph)
+            step(v, tuple(g if id(p) in leads else None for p, g in zip(v._parents, grads)))
+
     try:
-        for v in nodes:
+        for v in inputs:
             v.grad = 0.0  # (a lane Value's 0.0 takes its lanes' gradient: the engine adds lanes to it)
-        output.backward(grad_output, create_graph=create_graph)
+        backward(output, grad_output, create_graph=create_graph, visit=visit)
         return [v.grad for v in inputs]
     finally:
-        for v, g in zip(nodes, kept):
+        for v, g in zip(touched, kept):
             v.grad = g
 
 

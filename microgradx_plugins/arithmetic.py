@@ -16,10 +16,12 @@ import operator
 import threading
 import weakref
 
+import attrs
 import numpy as np
 
 from microgradx import Op, hookimpl
 from microgradx.engine.lanes import first_offender, is_lanes, is_value
+from microgradx.engine.value import apply
 from microgradx_plugins.fused import dot, sum_op
 
 _ndarray = np.ndarray
@@ -156,7 +158,7 @@ def _pow(x, y):
 def _dx(g, x, y):
     # d/dx = y x**(y-1), taken as 0 where y == 0 (x**0 is constant; the formula gives 0 * inf at x == 0)
     if is_value(x) or is_value(y):  # a backward on Values (create_graph=True): pow again, differentiable
-        return g * 0.0 if y.__class__ is float and y == 0.0 else g * y * x ** (y - 1)
+        return _dx_on_values(g, x, y)
     if x.__class__ is _ndarray or y.__class__ is _ndarray:
         with np.errstate(invalid="ignore"):  # 0 * inf is nan, silently, as on the float path
             dx = g * y * _pow(x, y - 1)
@@ -174,11 +176,31 @@ def _dx(g, x, y):
 def _pow_backward(g, out, x, y):
     # d/dy = x**y log(x), taken as 0 where x <= 0 as PyTorch does (log(x) is undefined there; x**y
     # was then 0, 1/0 or an integer power)
-    if is_value(x):  # a backward on Values: differentiable (for a Value exponent the base must be positive)
-        return _dx(g, x, y), g * out * x.log()
+    if is_value(x):  # a backward on Values (create_graph=True): the same numbers, as ops
+        return _dx_on_values(g, x, y), _dy_on_values(g, x, y)
     if x.__class__ is _ndarray or y.__class__ is _ndarray:
         return _dx(g, x, y), np.where(x > 0.0, g * out * np.log(np.where(x > 0.0, x, 1.0)), 0.0)
     return _dx(g, x, y), (g * out * math.log(x) if x > 0.0 else 0.0)
+
+
+# pow's derivative on Values (create_graph=True): the float path's numbers at every point, made of
+# ops so it can be differentiated again. Its powers are taken without pow's domain check: 0 to a
+# negative power is inf there, as the float path gives (sqrt's slope at 0), not an error.
+
+def _dx_on_values(g, x, y):
+    if y.__class__ is float:  # a constant exponent (x ** 2): x ** (y - 1), another constant power
+        return g * 0.0 if y == 0.0 else g * y * apply(_unchecked_power(y - 1.0), x)
+    # where x == y == 0 the base is taken as 1, so that y * x**(y-1) is 0 (the float path's), not 0 * inf
+    both_zero = 1.0 - (abs(x) + abs(y)).sign()
+    return g * y * apply(_unchecked_pow, x + both_zero, y - 1.0)
+
+
+def _dy_on_values(g, x, y):
+    # x**y log(x) where x > 0, else 0: of x where x > 0 and of 1 elsewhere (1**y log(1) is 0, even where
+    # x**y overflowed), so that its derivative in x is 0 there too (the op step has no derivative)
+    positive = x.step()
+    base = x * positive + (1.0 - positive)
+    return g * apply(_unchecked_pow, base, y) * base.log()
 
 
 # -- x ** c for a number c: micrograd's '**2', one node whose exponent is a constant -----------------
@@ -203,23 +225,35 @@ def pow_constant(c: float) -> Op:
     """
     c = int(c) if isinstance(c, numbers.Integral) else float(c)  # shown as micrograd shows it: **2, **0.5
     symbol = f"**{c}"
-    op = _pow_constants.get(symbol)
-    if op is None:
-        with _pow_constants_lock:  # one op per exponent, even when two threads ask at once
-            op = _pow_constants.get(symbol)
-            if op is None:
-                e = float(c)
-                op = _pow_constants[symbol] = Op(
-                    name="pow", symbol=symbol, elementwise=True, doc=f"x {symbol} (a constant exponent)",
-                    forward=lambda x: _pow(x, e),
-                    backward=lambda g, out, x: (_dx(g, x, e),), formula=_power_formula(c),
-                    check=lambda x: _check_pow(x, e))
+    return _pow_constants.get(symbol) or _new_power(c, symbol, symbol, checked=True)
+
+
+def _unchecked_power(c: float) -> Op:
+    """`pow_constant` without the domain check: the powers inside pow's derivative on Values."""
+    symbol = f"**{c}"
+    key = f"{symbol} unchecked"
+    return _pow_constants.get(key) or _new_power(c, symbol, key, checked=False)
+
+
+def _new_power(c: float, symbol: str, key: str, checked: bool) -> Op:
+    with _pow_constants_lock:  # one op per exponent, even when two threads ask at once
+        op = _pow_constants.get(key)
+        if op is None:
+            e = float(c)
+            op = _pow_constants[key] = Op(
+                name="pow", symbol=symbol, elementwise=True, doc=f"x {symbol} (a constant exponent)",
+                forward=lambda x: _pow(x, e),
+                backward=lambda g, out, x: (_dx(g, x, e),), formula=_power_formula(c),
+                check=(lambda x: _check_pow(x, e)) if checked else None)
     return op
 
 
 pow = Op(name="pow", arity=2, elementwise=True, symbol="**", doc="x ** y (x ** 2, a number exponent: one node, **2)",
          forward=_pow, backward=_pow_backward, check=_check_pow, with_constant=pow_constant,
          formula=("y*x**(y - 1)", "out*log(x)"))
+
+#: pow without its domain check: the powers inside pow's derivative on Values (see `_dx_on_values`)
+_unchecked_pow = attrs.evolve(pow, check=None, with_constant=None)
 
 
 @hookimpl

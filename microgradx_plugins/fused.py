@@ -20,7 +20,9 @@ import numpy as np
 from microgradx import Op, hookimpl
 from microgradx.compiler.batching import dot_rule, logsumexp_rule, sum_rule
 from microgradx.engine.lanes import is_value
+from microgradx.engine.value import apply
 from microgradx_plugins.activations import sigmoid_of
+from microgradx_plugins.reductions import lane_dot
 
 _ndarray = np.ndarray
 
@@ -68,7 +70,20 @@ def _dot_backward(g, out, *args):
         if g.__class__ is not _ndarray or g.shape != X.shape[1:]:
             g = np.broadcast_to(g, X.shape[1:])
         return (*head, *(X @ g).tolist(), *np.outer(w, g))  # d/dw_i = sum of g * x_i; d/dx_i = g * w_i
+    if g.__class__ is not float and is_value(g) and g.is_lanes:  # create_graph=True on lanes: see _graph_weights
+        return (*head, *_graph_weights(g, ws, xs), *[w * g for w in ws])
     return (*head, *[g * x for x in xs], *[g * w for w in ws])
+
+
+def _graph_weights(g, ws, xs):
+    """The weights' gradients as Values when ``g`` is lanes: ``lane_dot(g, x_i)`` for a float weight.
+
+    It is the lanes' total of ``g * x_i``, which the engine would take for a float weight
+    anyway, in one node instead of two; the compiler runs a layer's worth of them as one
+    matrix product (`lane_dot`'s batching rule), and the inputs' gradients, written ``w_i * g``
+    (weights first), add up across a layer's neurons into a ``dot`` it runs as one too.
+    """
+    return [g * x if w.is_lanes else apply(lane_dot, g, x) for w, x in zip(ws, xs)]
 
 
 dot = Op(name="dot", arity=None, batch=dot_rule,

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from microgradx import Op, hookimpl
-from microgradx.compiler.batching import lane_mean_rule, lane_sum_rule
+from microgradx.compiler.batching import lane_dot_rule, lane_mean_rule, lane_sum_rule
+from microgradx.engine.errors import lane_count
 from microgradx.engine.lanes import is_lanes, is_value
 from microgradx.engine.value import apply
 
@@ -42,6 +43,28 @@ lane_mean = Op(name="lane_mean", doc="mean of the lanes, a float", reduces_lanes
                backward=lambda g, out, x: (lane_fill_of(g, x, mean=True),), formula="1/n (each of the n lanes)")
 
 
+def _lane_dot(a, b):
+    if a.__class__ is np.ndarray or b.__class__ is np.ndarray:
+        return float((a * b).sum())  # (lane_sum(a * b)'s numbers exactly: the same products, the same pairwise sum)
+    return a * b
+
+
+def _lanes_like(grad, x):
+    """``grad`` for the input ``x``: one number spread over the lanes of a lane ``x`` (a float input's lane
+    gradient is left to the engine, which sums it)."""
+    if is_value(grad):
+        return apply(lane_fill, grad, x) if not grad.is_lanes and is_value(x) and x.is_lanes else grad
+    return np.full_like(x, grad) if x.__class__ is np.ndarray and grad.__class__ is not np.ndarray else grad
+
+
+lane_dot = Op(name="lane_dot", arity=2, reduces_lanes=True, batch=lane_dot_rule,
+              doc="sum of the lanes of a * b, a float: the inner product of two lane Values (lane_sum(a * b) in one)",
+              check=lambda a, b: lane_count(lane_dot, (a, b)) and None,  # lanes of different lengths: say so
+              forward=_lane_dot,
+              backward=lambda g, out, a, b: (_lanes_like(g * b, a), _lanes_like(g * a, b)),
+              formula=("b (each lane)", "a (each lane)"))
+
+
 def lane_fill_of(g, x, mean=False):
     """``g`` in every lane of ``x`` (``g / n`` with ``mean``): numbers for numbers, the op ``lane_fill`` for Values.
 
@@ -61,6 +84,6 @@ def lane_fill_of(g, x, mean=False):
 
 @hookimpl
 def microgradx_register_ops(register):
-    """Register lane_sum, lane_mean and their derivative lane_fill."""
-    for op in (lane_sum, lane_mean, lane_fill):
+    """Register lane_sum, lane_mean, their derivative lane_fill, and lane_dot."""
+    for op in (lane_sum, lane_mean, lane_fill, lane_dot):
         register(op)

@@ -339,3 +339,39 @@ def test_anomaly_mode_checks_a_watched_pass():
     with microgradx.detect_anomaly(), pytest.raises(FloatingPointError, match="op 'mul'"):
         autograd.backward(y, grad=1e300, visit=watching)
     assert watched == ["add", "mul"]  # the watcher saw both steps; the checking step under it raised
+
+
+def test_create_graph_adds_no_node_for_a_gradient_that_starts_at_zero():
+    """The graph of x.grad for x**3 is the seed times pow's derivative, (1 * 3) * x**2: no 0 + ... nodes.
+
+    Each would be a node of every gradient graph (one per parameter), replayed by compiled steps for nothing.
+    """
+    x = Value(3.0)
+    y = x ** 3
+    y.backward(create_graph=True)
+    assert [v._op for v in topological_order(x.grad) if v.op is not None] == ["**2.0", "*", "*"]
+    assert x.grad.data == 27.0 and y.grad.data == 1.0
+    g = x.grad
+    x.grad = 0.0
+    g.backward()
+    assert x.grad == 18.0  # 6x
+    w = Value(2.0)
+    w.grad = 1.5  # a leaf that holds a gradient adds the new one to it
+    (w * w).backward(create_graph=True)
+    assert w.grad._op == "+" and w.grad.data == 1.5 + 4.0
+
+
+def test_a_parameter_in_a_store_refuses_a_gradient_graph_rather_than_dropping_it():
+    """The store's array holds numbers: a Value there would keep its number and silently lose its graph."""
+    from microgradx import Parameter, ParameterStore, gradients
+
+    w = Parameter(3.0, label="w")
+    with ParameterStore([w]):
+        with pytest.raises(TypeError, match=r"label='w'.*held by a ParameterStore.*cannot take a gradient graph"):
+            (w ** 3).backward(create_graph=True)
+        with pytest.raises(TypeError, match="held by a ParameterStore"):
+            gradients(w ** 3, [w], create_graph=True)
+        (w ** 3).backward()  # numbers are fine
+        assert w.grad == 27.0
+    (g,) = gradients(w ** 3, [w], create_graph=True)  # outside the block: a graph
+    assert isinstance(g, Value) and gradients(g, [w]) == [18.0]

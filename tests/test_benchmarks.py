@@ -38,7 +38,8 @@ def test_run_all_quick_prints_its_tables(torch, tmp_path):
     assert len(RATIO.findall(summary)) > 40, summary
 
     data = json.loads(results.read_text())
-    assert set(data["results"]) == {"epoch", "scalar", "nodes", "memory", "sklearn", "example", "data", "predict"}
+    assert set(data["results"]) == {"epoch", "scalar", "nodes", "memory", "sklearn", "example", "data", "predict",
+                                    "hvp"}
     for name, res in data["results"].items():
         assert res["tables"], f"{name} printed no table"
         for table in res["tables"]:
@@ -50,7 +51,8 @@ def test_run_all_quick_prints_its_tables(torch, tmp_path):
               "scalar compiled epoch vs PyTorch", "eager node time vs micrograd", "eager node memory",
               "scalar-mode epoch peak memory", "fit time vs scikit-learn", "test score", "CSV read time vs pandas",
               "CSV read peak memory vs pandas", "predict row counts 1..199 vs scikit-learn",
-              "rows, time vs scikit-learn", "rows, extra memory vs scikit-learn")
+              "rows, time vs scikit-learn", "rows, extra memory vs scikit-learn",
+              "compiled HVP vs PyTorch's double backward")
     for what in wanted:
         assert any(what in t["what"] for t in targets), f"no target {what!r} in {[t['what'] for t in targets]}"
 

@@ -213,6 +213,36 @@ def test_a_physics_informed_loss_compiled_equals_eager_at_any_batch_size():
     assert compiled.recordings == 1
 
 
+def test_gradients_touch_only_their_inputs_so_a_pinn_trains_under_a_parameter_store():
+    """d u/d x leaves the parameters' .grad alone (torch.autograd.grad's way): a ParameterStore may hold them."""
+    model = DenseMLP(1, [8, 1], activation="tanh", seed=2)
+    params = model.parameters()
+    residual = _pinn_residual(model)
+    xs = np.linspace(0.0, 6.0, 12)
+    want = residual(Value(xs))
+    want.backward()
+    eager = [p.grad for p in params]
+    for p in params:
+        p.grad = 0.0
+    compiled = microgradx.compile(residual)
+    with microgradx.ParameterStore(params):
+        got = compiled(xs)
+        got.backward()
+        stored = [p.grad for p in params]
+    assert got.data == pytest.approx(want.data, rel=1e-12)
+    assert np.allclose(stored, eager, rtol=1e-10, atol=1e-14)
+
+
+def test_a_gradient_graph_for_a_stored_parameter_is_refused_naming_it():
+    w = microgradx.Parameter(3.0)
+    with microgradx.ParameterStore([w]):
+        with pytest.raises(TypeError, match=r"held by a ParameterStore.*cannot take a gradient graph"):
+            gradients(w**3, [w], create_graph=True)
+        assert w.grad == 0.0  # nothing half-changed
+    (g,) = gradients(w**3, [w], create_graph=True)
+    assert g.data == 27.0
+
+
 def test_a_compiled_gradient_of_a_gradient_reads_a_decision_as_an_error():
     """The contract holds inside: a Python decision on a gradient's data while recording is refused."""
 

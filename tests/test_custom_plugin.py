@@ -191,7 +191,7 @@ def _guide_examples() -> list[str]:
 
 def test_the_guides_python_examples_run_with_the_plugin_installed(site):
     examples = _guide_examples()
-    assert len(examples) == 3  # install and use, run-time registration, types
+    assert len(examples) == 4  # install and use, a differentiable backward, run-time registration, types
     code = textwrap.dedent("""
         import json, sys
         results = []
@@ -204,7 +204,8 @@ def test_the_guides_python_examples_run_with_the_plugin_installed(site):
     """)
     proc = run([sys.executable, "-c", code, json.dumps(examples)], [site])
     got = last_json(proc)
-    assert "history" in got["names"][0] and "CubePlugin" in got["names"][1] and got["typed"] is True
+    assert "history" in got["names"][0] and "CubePlugin" in got["names"][2] and got["typed"] is True
+    assert {"softsign", "g", "h"} <= set(got["names"][1]) and "0.4444 -0.5926\n" in proc.stdout  # what it says
 
 
 @pytest.mark.torch  # also part of CI's PyTorch run, where its PyTorch comparisons must run too

@@ -337,3 +337,30 @@ def test_the_readmes_gradients_of_gradients_example_gives_what_its_comments_say(
     assert grad(grad(lambda x: x**3))(2.0) == 12.0
     assert hessian(rosenbrock, [1.0, 1.0]).tolist() == [[802.0, -400.0], [-400.0, 200.0]]
     assert hvp(rosenbrock, [1.0, 1.0], [1.0, 0.0]).tolist() == [802.0, -400.0]
+
+
+# -- the picture of section 9, "The gradient is a graph too" ------------------------------------------
+
+
+def _gradient_picture_module():
+    spec = importlib.util.spec_from_file_location("make_gradient_picture", ROOT / "docs" / "make_gradient_picture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_gradient_graph_picture_is_what_the_code_draws_now(doc, builtin_ops_only):
+    """docs/gradient-graph.svg is to_svg of x.grad for x**3 (after create_graph) as the engine builds it today."""
+    import xml.etree.ElementTree as ET
+
+    assert "](gradient-graph.svg)" in doc
+    picture = ROOT / "docs" / "gradient-graph.svg"
+    module = _gradient_picture_module()
+    assert picture.read_text(encoding="utf-8") == module.picture(), \
+        "docs/gradient-graph.svg is not what the code draws now: run python docs/make_gradient_picture.py"
+    texts = [t.strip() for t in ET.parse(picture).getroot().itertext() if t.strip()]
+    for shown in ("x", "data 4", "grad 24", "y'", "data 48", "grad 1", "**2.0", "dy/dy", "data 16", "grad 3"):
+        assert shown in texts, (shown, texts)
+    dy = module.gradient_graph()
+    ops_in_graph = [v._op for v in microgradx.topological_order(dy) if v.op is not None]
+    assert sorted(ops_in_graph) == ["*", "*", "**2.0"]  # the seed times 3 times x**2: no 0 + ... nodes

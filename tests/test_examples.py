@@ -105,3 +105,91 @@ def test_moons_example_without_matplotlib_trains_and_says_what_to_install(tmp_pa
 def test_moons_example_reaches_100_percent_for_other_seeds_too(seed, capsys):
     result = load_example("moons").main(["--seed", str(seed), "--out", ""])
     assert result["accuracy"] == 1.0 and result["plot"] is None
+
+
+# -- derivatives of derivatives (issue 23): a physics-informed network and Newton's method ----------
+
+
+def test_pinn_compiled_loss_and_gradients_are_the_eager_ones():
+    """The loss with u' and u'' inside, compiled (three backward passes recorded), equals eager's, gradients too."""
+    import microgradx
+    from microgradx import Value
+
+    pinn = load_example("pinn")
+    model = pinn.make_model(seed=3)
+    params = model.parameters()
+    points = np.linspace(0.0, 2 * np.pi, 17)
+    eager = pinn.physics_loss(model, Value(points))
+    model.zero_grad()
+    eager.backward()
+    eager_grads = [p.grad for p in params]
+    compiled = microgradx.compile(lambda x: pinn.physics_loss(model, x))
+    for _ in range(2):  # the recording's call, then a replay
+        model.zero_grad()
+        out = compiled(points)
+        out.backward()
+        assert out.data == pytest.approx(eager.data, rel=1e-12)
+        np.testing.assert_allclose([p.grad for p in params], eager_grads, rtol=1e-9, atol=1e-12)
+    assert compiled.recordings == 1
+    assert eager.data > 0.1 and max(abs(g) for g in eager_grads) > 1e-3  # (an untrained network: far from sin x)
+
+
+def test_pinn_example_compiled_trains_as_eager_does(capsys):
+    pinn = load_example("pinn")
+    compiled = pinn.main(["--steps", "15", "--points", "16", "--every", "5"])
+    eager = pinn.main(["--steps", "15", "--points", "16", "--every", "5", "--eager"])
+    assert compiled["loss"] == pytest.approx(eager["loss"], rel=1e-9)
+    assert compiled["max_error"] == pytest.approx(eager["max_error"], rel=1e-9)
+    out = capsys.readouterr().out
+    assert "step    10  loss " in out and "(compiled)" in out and "(eager)" in out
+
+
+def test_pinn_example_learns_sin_from_the_equation_alone():
+    """A short run: the loss falls by a large factor and u is already within 0.05 of sin x on all of [0, 2pi]."""
+    result = load_example("pinn").main(["--steps", "500", "--every", "100"])
+    assert result["loss"] < result["first_loss"] / 1000
+    assert result["max_error"] < 0.05
+
+
+def test_pinn_example_runs_as_a_script_and_refuses_bad_settings(tmp_path):
+    out = run_example("pinn", "--steps", "3", "--every", "1", cwd=tmp_path)
+    assert re.search(r"largest error against sin x on 1001 points of \[0, 2pi\]: \S+ after 3 steps", out), out
+    assert len(re.findall(r"^step +\d+ +loss", out, re.M)) == 3
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "pinn.py"), "--points", "0"], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2 and "--points must be at least 1, got 0" in proc.stderr
+
+
+def test_newton_example_reaches_scipys_minimum_with_exact_hessians(capsys):
+    from scipy.optimize import rosen_hess
+
+    newton = load_example("newton")
+    for dims in (2, 4):
+        result = newton.main(["--dims", str(dims)])
+        np.testing.assert_allclose(result["x"], np.ones(dims), atol=1e-9)
+        assert result["f"] < 1e-18 and result["gradient_norm"] < 1e-10
+        assert result["steps"] <= 30  # Newton's quadratic convergence (SciPy's Newton-CG takes 50-90)
+        assert result["scipy"]["distance"] < 1e-6
+        x0 = np.resize([-1.2, 1.0], dims)
+        np.testing.assert_allclose(result["hessian0"], rosen_hess(x0), rtol=1e-12)
+    out = capsys.readouterr().out
+    assert "step  10  f " in out and "scipy.optimize.minimize (Newton-CG" in out
+
+
+def test_newton_hessian_is_differentiated_not_hand_written():
+    """microgradx.hessian of the example's function at points away from the start, against SciPy's formula."""
+    from scipy.optimize import rosen_hess
+
+    from microgradx import hessian
+
+    newton = load_example("newton")
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.normal(size=3)
+        np.testing.assert_allclose(hessian(newton.rosenbrock, x), rosen_hess(x), rtol=1e-12, atol=1e-12)
+
+
+def test_newton_example_refuses_bad_settings(tmp_path):
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "newton.py"), "--dims", "1"], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2 and "--dims must be at least 2" in proc.stderr

@@ -277,3 +277,34 @@ def test_the_lectures_neuron_opens_at_the_start_fitted_to_the_window_with_every_
     page.key("f")
     assert float(page.page.get_attribute("body", "data-zoom")) == pytest.approx(zoom, rel=1e-3)
     page.assert_offline_and_clean()
+
+
+def test_the_page_of_a_gradient_steps_through_the_gradients_own_graph(browser, tmp_path):
+    """docs/engine.md, section 9: x.grad after y.backward(create_graph=True) is a graph; its page steps its backward."""
+    from microgradx import Value
+
+    x = Value(4.0, label="x")
+    y = x ** 3
+    y.backward(create_graph=True)
+    dy = x.grad
+    dy.label = "y'"
+    page = Page(browser, explore(dy, tmp_path / "grad.html"))
+    picture = Picture([dy], None)
+    root, xk = picture.node(dy).ident, picture.node(x).ident
+    assert page.field(root, "data") == "data ?" and page.field(xk, "data") == "data 4"
+    for k in range(1, 4):  # forward: x**2.0 = 16, 1 * 3 = 3, y' = 48
+        page.key("ArrowRight")
+        assert page.page.text_content("#mgx-title").startswith(f"Forward step {k} of 3")
+    assert page.field(root, "data") == "data 48"
+    page.key("ArrowRight")  # the seed
+    assert page.field(root, "grad") == "grad 1" and page.field(xk, "grad") == "grad 0"
+    for k in range(1, 4):
+        page.key("ArrowRight")
+        assert page.page.text_content("#mgx-title").startswith(f"Backward step {k} of 3")
+        assert page.field(xk, "grad") == ("grad 24" if k == 3 else "grad 0")  # d y'/dx = 6x, at the last step
+    rows = page.page.eval_on_selector_all("#mgx-terms tr.term", "rows => rows.map(r => r.innerText)")
+    assert len(rows) == 1 and "2.0*x = 8" in rows[0] and "3 \u00d7 8" in rows[0] and "0 \u2192 24" in rows[0], rows
+    (square,) = [v for v in topological_order(dy) if v._op == "**2.0"]
+    assert picture.node(square).ident in page.marked("visited") and page.marked("input") == [xk]
+    assert isinstance(x.grad, Value) and x.grad is dy  # the page ran that backward from zero and put x.grad back
+    page.assert_offline_and_clean()

@@ -234,6 +234,19 @@ def test_play_trains_in_a_thread_until_pause_and_step_trains_one_epoch(run):
     assert run.frame()["rate"] > 0
 
 
+def test_a_playing_run_closes_and_reports_at_once_not_when_it_would_idle():
+    """close() and latest() wait for the epoch in progress, not for the training thread to let go (30 s idle)."""
+    r = Run(Settings(speed=None), DATASETS)
+    r.control("play")
+    wait_for(lambda: r.epoch >= 5)
+    start = time.perf_counter()
+    assert np.isfinite(r.latest()["train_loss"])
+    r.close()
+    assert time.perf_counter() - start < 5.0  # one epoch is milliseconds; before, this took the 30 s IDLE_PAUSE
+    r._thread.join(timeout=5.0)
+    assert not r._thread.is_alive() and r.state == "paused"
+
+
 def test_the_speed_setting_caps_the_epochs_per_second(run):
     run.apply({"speed": "20"})
     run.control("play")

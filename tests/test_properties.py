@@ -20,6 +20,7 @@ import operator
 
 import numpy as np
 import pytest
+from helpers.torch_ops import TORCH as TORCH_OPS_ALL
 from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 
@@ -166,33 +167,9 @@ def test_random_graphs_match_finite_differences(focus, data):
 # -- PyTorch ----------------------------------------------------------------------------------------------
 
 
-def _torch_dot(t, *xs):
-    nb, k = len(xs) & 1, len(xs) >> 1
-    out = xs[0] if nb else t.zeros((), dtype=t.float64)
-    for w, x in zip(xs[nb:nb + k], xs[nb + k:]):
-        out = out + w * x
-    return out
-
-
-#: PyTorch's version of each bundled op (used only while the registered op is the bundled one).
-TORCH = {
-    "add": lambda t, a, b: a + b,
-    "sub": lambda t, a, b: a - b,
-    "neg": lambda t, a: -a,
-    "mul": lambda t, a, b: a * b,
-    "div": lambda t, a, b: a / b,
-    "pow": lambda t, a, b: t.pow(a, b),
-    "tanh": lambda t, a: t.tanh(a),
-    "relu": lambda t, a: t.relu(a),
-    "exp": lambda t, a: t.exp(a),
-    "log": lambda t, a: t.log(a),
-    "sigmoid": lambda t, a: t.sigmoid(a),
-    "lane_sum": lambda t, a: a.sum(),
-    "lane_mean": lambda t, a: a.mean(),
-    "sum": lambda t, *xs: functools.reduce(operator.add, xs),
-    "dot": _torch_dot,
-    "logsumexp": lambda t, *xs: t.logsumexp(t.stack(t.broadcast_tensors(*xs)), dim=0),
-}
+#: The bundled ops whose PyTorch version the random graphs use (used only while the registered op is the bundled one).
+TORCH = {name: TORCH_OPS_ALL[name] for name in ("add", "sub", "neg", "mul", "div", "pow", "tanh", "relu", "exp", "log",
+                                                "sigmoid", "lane_sum", "lane_mean", "sum", "dot", "logsumexp")}
 TORCH_OPS = sorted(n for n in ALL_OPS if n in TORCH and _registered()[n].plugin.builtin)
 
 

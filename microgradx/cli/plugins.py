@@ -152,7 +152,7 @@ def _op_origin(name: str) -> str:
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    """Run `check_op` on the named (or every) registered op; exit 1 when any fails."""
+    """Run `check_op` on the named (or every) registered op (``--order 2``: second derivatives too); 1 on a failure."""
     from microgradx.testing.checks import GradcheckError, check_op
 
     registry = get_registry()  # in strict mode a broken plugin stops here, before any op is checked
@@ -160,7 +160,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     failed = 0
     for name in names:
         try:
-            result = check_op(name, seed=args.seed)
+            result = check_op(name, seed=args.seed, order=args.order)
         except (GradcheckError, PluginError) as exc:
             failed += 1
             print(f"FAIL  {name}{_op_origin(name)}: {exc}")
@@ -168,7 +168,8 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
             failed += 1
             print(f"FAIL  {name}{_op_origin(name)}: {type(exc).__name__}: {exc}")
         else:
-            print(f"ok    {name}  (scalar and lane mode, max abs error {result.max_error:.1e})")
+            what = "scalar and lane mode" + (", second derivatives too" if args.order == 2 else "")
+            print(f"ok    {name}  ({what}, max abs error {result.max_error:.1e})")
     print(f"{len(names) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
@@ -190,4 +191,7 @@ def add_plugin_commands(sub: Any) -> None:
     p = sub.add_parser("gradcheck", help="check registered ops against central finite differences")
     p.add_argument("ops", nargs="*", metavar="OP", help="op names (default: every registered op)")
     p.add_argument("--seed", type=int, default=0, help="seed for the random test points")
+    p.add_argument("--order", type=int, choices=(1, 2), default=1,
+                   help="2: check the second derivatives too (backward(create_graph=True), in scalar and lane "
+                        "mode, against central differences of the first derivative)")
     p.set_defaults(func=cmd_gradcheck)

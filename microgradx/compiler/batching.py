@@ -22,11 +22,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from microgradx.compiler.products import AffineDot, GenericDot, SharedDot
+from microgradx.compiler.products import AffineDot, GenericDot, LaneProducts, SharedDot
 from microgradx.compiler.reductions import BlockLogSumExp, BlockSum, LaneReduction
 from microgradx.compiler.rows import Batch
 
-__all__ = ["Batch", "dot_rule", "lane_mean_rule", "lane_sum_rule", "logsumexp_rule", "sum_rule"]
+__all__ = ["Batch", "dot_rule", "lane_dot_rule", "lane_mean_rule", "lane_sum_rule", "logsumexp_rule", "sum_rule"]
 
 
 def dot_rule(batch: Batch) -> Optional[Any]:
@@ -97,6 +97,15 @@ def lane_sum_rule(batch: Batch) -> Optional[Any]:
 def lane_mean_rule(batch: Batch) -> Optional[Any]:
     """Lane-mean nodes of lane inputs: one row-wise mean of their rows (see `LaneReduction`)."""
     return _lane_reduction(batch, mean=True)
+
+
+def lane_dot_rule(batch: Batch) -> Optional[Any]:
+    """Inner products of two lane values of one space (floats out): one product of the distinct rows
+    (see `LaneProducts`)."""
+    spaces = batch.spaces
+    if batch.slots.shape[1] != 2 or batch.out_space or not spaces[0] or spaces[0] != spaces[1]:
+        return None
+    return LaneProducts(batch)
 
 
 def _lane_reduction(batch: Batch, mean: bool) -> Optional[Any]:

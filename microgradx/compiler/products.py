@@ -336,3 +336,102 @@ class GenericDot:
             return [t for t, want in ((tb, wants_b), (tw, wants_w), (tx, wants_x)) if t is not None and want[variant]]
 
         return Bound(forward, backward, out_rows(self.out_space, self.rows), writes)
+
+
+class LaneProducts:
+    """k inner products of lane values ``sum over lanes of a_i * b_i`` (floats out): one ``A @ B.T``, picked.
+
+    A and B are the distinct rows read at each position (node i reads ``A[ia[i]]`` and
+    ``B[ib[i]]``), so a layer's weight gradients in a differentiated graph, ``sum(g_j * x_i)``
+    for every neuron j and input i, are one (neurons x inputs) product forward, and backward
+    ``dA = M @ B``, ``dB = M.T @ A`` with M the output gradients put back in R's shape.
+    """
+
+    def __init__(self, batch: Batch) -> None:
+        self.rows, self.space = batch.rows, batch.spaces[0]
+        au, ia = np.unique(batch.slots[:, 0], return_inverse=True)
+        bu, ib = np.unique(batch.slots[:, 1], return_inverse=True)
+        self.A, self.B = Gather(self.space, batch.row_of[au]), Gather(self.space, batch.row_of[bu])
+        self.shape = (len(au), len(bu))
+        self.pick = ia.ravel() * len(bu) + ib.ravel()  # node i's place in R, flattened
+        self.unique_pairs = len(np.unique(self.pick)) == batch.k
+        self.full = self.unique_pairs and batch.k == len(au) * len(bu)  # every pair is a node: M has no zeros
+        self.identity = self.full and bool((self.pick == np.arange(batch.k)).all())  # R is the outputs' rows
+        self.ia, self.ib = ia.ravel(), ib.ravel()
+        self.wants_a, self.wants_b = batch.wants(au), batch.wants(bu)
+
+    def _M(self, g: np.ndarray) -> np.ndarray:
+        """The output gradients in R's shape (zeros where no node multiplies the pair)."""
+        if self.identity:
+            return g.reshape(self.shape)
+        M = np.zeros(self.shape)
+        if self.unique_pairs:
+            M.flat[self.pick] = g
+        else:
+            np.add.at(M.reshape(-1), self.pick, g)
+        return M
+
+    def forward(self, env: Env) -> None:
+        """Z = (A @ B.T) at each node's pair."""
+        R = self.A.take(env) @ self.B.take(env).T
+        env.data[0][self.rows] = R.reshape(-1) if self.identity else R.reshape(-1)[self.pick]
+
+    def _grads(self, variant: int, A: np.ndarray, B: np.ndarray, g: np.ndarray, add_a: Any, add_b: Any) -> None:
+        if not self.full and not (np.isfinite(A).all() and np.isfinite(B).all()):  # M's zeros meet an inf: NaN
+            if self.wants_a[variant]:  # where eager gives only each node's own products: pair by pair
+                dA = np.zeros_like(A)
+                np.add.at(dA, self.ia, g[:, None] * B[self.ib])
+                add_a(dA)
+            if self.wants_b[variant]:
+                dB = np.zeros_like(B)
+                np.add.at(dB, self.ib, g[:, None] * A[self.ia])
+                add_b(dB)
+            return
+        M = self._M(g)
+        if self.wants_a[variant]:
+            add_a(M @ B)
+        if self.wants_b[variant]:
+            add_b(M.T @ A)
+
+    def backward(self, env: Env, variant: int) -> None:
+        """dA = M @ B, dB = M.T @ A."""
+        self._grads(variant, self.A.take(env), self.B.take(env), env.grad[0][self.rows],
+                    lambda d: self.A.add(env, d), lambda d: self.B.add(env, d))
+
+    def bind(self, env: Env) -> Bound:
+        """This kernel on ``env``'s arrays; products written straight into gradient rows nothing reached before."""
+        take_a, take_b = self.A.taker(env), self.B.taker(env)
+        ta, tb = self.A.target(env.grad[self.space]), self.B.target(env.grad[self.space])
+        add_a, add_b = self.A.adder(ta), self.B.adder(tb)
+        Z, g_out = env.data[0][self.rows], env.grad[0][self.rows]
+        identity, pick, kernel, wants_a, wants_b = self.identity, self.pick, self, self.wants_a, self.wants_b
+        R_out = Z.reshape(self.shape) if identity else None
+        fast = self.full  # (no inf check needed: see _grads)
+
+        def forward() -> None:
+            if identity:
+                np.matmul(take_a(), take_b().T, out=R_out)
+            else:
+                Z[...] = (take_a() @ take_b().T).reshape(-1).take(pick)
+
+        def backward(variant: int) -> None:
+            A, B = take_a(), take_b()
+            if not fast:
+                kernel._grads(variant, A, B, g_out, add_a, add_b)
+                return
+            M = kernel._M(g_out)
+            if wants_a[variant]:
+                if ta.assigning and ta.view is not None:
+                    np.matmul(M, B, out=ta.view)
+                else:
+                    add_a(M @ B)
+            if wants_b[variant]:
+                if tb.assigning and tb.view is not None:
+                    np.matmul(M.T, A, out=tb.view)
+                else:
+                    add_b(M.T @ A)
+
+        def writes(variant: int) -> list:
+            return [t for t, want in ((ta, wants_a), (tb, wants_b)) if want[variant]]
+
+        return Bound(forward, backward, out_rows(0, self.rows), writes)

@@ -252,10 +252,15 @@ class HeaderMismatch(CSVError):
 
     def __init__(self, path: PathLike, row: int, missing: list, extra: list):
         self.missing, self.extra = missing, extra
-        parts = []
-        if missing:
-            parts.append(f"no column {names(missing)}" if len(missing) == 1 else f"no columns {names(missing)}")
-        if extra:
-            parts.append(f"column {names(extra)} is not a feature of the model" if len(extra) == 1 else
-                         f"columns {names(extra)} are not features of the model")
-        super().__init__(path, "; ".join(parts), row=row)
+        super().__init__(path, header_problems(missing, extra), row=row)
+
+
+def header_problems(missing: list, extra: list) -> str:
+    """What is wrong with a header, in words: the columns it lacks, and those no model feature is."""
+    parts = []
+    if missing:
+        parts.append(f"no column {names(missing)}" if len(missing) == 1 else f"no columns {names(missing)}")
+    if extra:
+        parts.append(f"column {names(extra)} is not a feature of the model" if len(extra) == 1 else
+                     f"columns {names(extra)} are not features of the model")
+    return "; ".join(parts)

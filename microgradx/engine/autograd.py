@@ -94,7 +94,8 @@ def backward(root: Any, grad: Any = None, retain_graph: bool = True, create_grap
         if v.op is RELEASED:  # stop before any gradient moves
             raise released(v.data)
         v.grad = 0.0  # this call's d(root)/d(v) is gathered afresh
-    root.grad = root.grad + (type(root)(seed) if create_graph else seed)  # (create_graph: a Value, a constant)
+    seed = type(root)(seed) if create_graph else seed  # (create_graph: a Value, a constant of the new graph)
+    root.grad = seed if create_graph and is_zero(root.grad) else root.grad + seed  # (no node 0 + seed)
     visit = visit or (graph_step if create_graph else OPS.visit or visit_node)  # (anomaly mode's: while on)
     while nodes:
         v = nodes.pop()  # the last made first; popping lets a released node be freed at once
@@ -114,17 +115,19 @@ def visit_node(v: Any, grads: Any = None) -> None:
             p.grad = p.grad + (g if g.__class__ is float else check_gradient(v.op, p.data, g))  # a new sum, not +=
 
 
-def graph_step(v: Any) -> None:
+def graph_step(v: Any, grads: Any = None) -> None:
     """`visit_node` on Values (``create_graph=True``): each local gradient is a Value, a node of the graph.
 
     A node no gradient reached (its grad still the number 0.0: only an input without a gradient,
     such as the lanes ``lane_fill`` copies, led to it) passes nothing on, as PyTorch's graph does.
+    ``grads``: as `visit_node` takes them.
     """
     if v.grad.__class__ is float:
         return
-    for p, g in zip(v._parents, local_gradients(v, graph=True)):
+    for p, g in zip(v._parents, grads or local_gradients(v, graph=True)):
         if g is not None and p.grad is not None:
-            p.grad = p.grad + graph_gradient(v.op, p, g)
+            g = graph_gradient(v.op, p, g)
+            p.grad = g if is_zero(p.grad) else p.grad + g  # (0.0 + g would be a node of the graph)
 
 
 def local_gradients(v: Any, graph: bool = False) -> tuple:
@@ -140,6 +143,11 @@ def local_gradients(v: Any, graph: bool = False) -> tuple:
     if grads.__class__ is not tuple or len(grads) != len(parents):
         raise wrong_gradients(op, grads, len(parents))
     return grads
+
+
+def is_zero(grad: Any) -> bool:
+    """Whether ``grad`` is the number 0 (with ``create_graph``, a gradient arriving there is taken as it is)."""
+    return grad.__class__ is float and not grad
 
 
 def zero_grad(values: Iterable[Any]) -> None:

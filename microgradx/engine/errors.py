@@ -184,16 +184,25 @@ def check_seed(data: Any, grad: Any, create_graph: bool = False) -> Any:
 
 _DIFFERENTIATING = threading.local()  # .op: the op whose backward runs on Values in this thread (create_graph)
 
+#: What a backward must be to run on Values, and where the docs say how (the messages of a backward for numbers only).
+ON_VALUES = ("with create_graph=True a backward runs on Values (grad, out, the inputs), so it must be written with "
+             "operators and ops (g * x.exp(), not np.exp(x) or math.exp(x)) to be differentiated again; see "
+             "docs/plugins.md, 'A backward that is differentiable' (without create_graph it runs on numbers)")
+
 
 def backward_on_values(op: Any, v: Any, inputs: tuple) -> Any:
     """``op.backward`` on Values (``create_graph=True``): the gradient, the output, the inputs are Values.
 
     A float taken out of a Value meanwhile (``math.cos(x)``, ``float(x)``) would be a constant
-    of the new graph, silently wrong when differentiated again: `one_number` refuses it.
+    of the new graph, silently wrong when differentiated again: `one_number` refuses it. A
+    ``TypeError`` from a backward written for numbers only (numpy on a Value, a comparison)
+    says how to make it differentiable (`ON_VALUES`).
     """
     _DIFFERENTIATING.op = op
     try:
         return op.backward(v.grad, v, *inputs)
+    except TypeError as exc:  # a backward for numbers only: numpy on a Value, a comparison, float()
+        raise TypeError(f"{exc}; {ON_VALUES}") from exc
     finally:
         _DIFFERENTIATING.op = None
 
@@ -201,10 +210,7 @@ def backward_on_values(op: Any, v: Any, inputs: tuple) -> Any:
 def graph_gradient(op: Any, p: Any, g: Any) -> Any:
     """A gradient from a backward on Values, as the input ``p`` takes it: a Value (a lane one summed for a float)."""
     if not hasattr(g, "_parents"):
-        raise backward_error(op, TypeError(
-            f"with create_graph=True its backward returned {describe(g)}, not a Value: the second derivative "
-            f"needs a backward written with operators and ops (g * out, not numpy or math on the data); see "
-            f"docs/plugins.md, 'A backward that is differentiable'"))
+        raise backward_error(op, TypeError(f"its backward returned {describe(g)}, not a Value; {ON_VALUES}"))
     if isinstance(g.data, np.ndarray) and not isinstance(p.data, np.ndarray):  # a parameter every lane shares
         total = next((o.name for o in OPS.values() if o.sums_lanes), None)
         if total is None:
@@ -216,11 +222,9 @@ def graph_gradient(op: Any, p: Any, g: Any) -> Any:
 
 def one_number(v: Any) -> float:
     """``v.item()``: the data of ``v`` as a float (one lane at most); refused inside a backward on Values."""
-    op = getattr(_DIFFERENTIATING, "op", None)
-    if op is not None:
-        raise TypeError(f"backward of op {op.name!r} {OPS.origin(op)} took a float out of a Value (float(), "
-                        f"math.*) while create_graph=True: that number would be a constant of the gradient's "
-                        f"graph; write the backward with operators and ops (v.tanh(), not math.tanh(v))")
+    if getattr(_DIFFERENTIATING, "op", None) is not None:  # (the backward's error names the op)
+        raise TypeError("it took a float out of a Value (float(), math.*), which would be a constant of the "
+                        "gradient's graph: its derivative would be silently wrong")
     data = v.data
     if isinstance(data, np.ndarray) and data.size != 1:
         raise ValueError(f"item() needs one number, not {data.size} lanes (use lane_mean() or lane_sum())")

@@ -43,7 +43,9 @@ class Op:
             so the same code serves both. Must not modify its inputs.
         backward: ``backward(grad, out, *xs) -> tuple``: one entry per input,
             ``grad * d(out)/d(x_i)``, or ``None`` for an input that takes no gradient.
-            ``grad`` and ``out`` are the output's gradient and value.
+            ``grad`` and ``out`` are the output's gradient and value. Under
+            ``backward(create_graph=True)`` all of them are Values: written with operators and
+            ops, one backward serves floats, lanes and Values, and is differentiable again.
         arity: the number of inputs, or ``None`` (`VARIADIC`) for one or more.
         check: optional domain check, ``check(*xs)``, raising an error that names the op and
             the offending value before ``forward`` runs.

@@ -85,6 +85,10 @@ class BoundParameter(Parameter):
         if g is None:  # the store's float64 array would hold nan, and every gradient would be added to it
             raise TypeError(f"{self!r} is held by a ParameterStore, whose array of gradients holds numbers: it "
                             f"cannot take grad None (no gradient) until the store is released")
+        if isinstance(g, Value):  # (the array would keep its number and silently drop its graph)
+            raise TypeError(f"{self!r} is held by a ParameterStore, whose array of gradients holds numbers: it cannot "
+                            f"take a gradient graph (backward(create_graph=True) or microgradx.gradients(..., "
+                            f"create_graph=True) reaching it); do that outside the store's block")
         self._store.grad[self._index] = g
 
 

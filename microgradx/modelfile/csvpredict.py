@@ -15,7 +15,7 @@ from typing import IO, Any, Optional
 
 import numpy as np
 
-from microgradx.datasets.csvfile import CSVError, PathLike, names
+from microgradx.datasets.csvfile import CSVError, PathLike, header_problems, names
 from microgradx.datasets.csvread import iter_columns, read_header
 from microgradx.datasets.encoding import ColumnsSource
 from microgradx.modelfile.schema import probabilities
@@ -53,16 +53,11 @@ def column_kinds(predictor: Any, path: PathLike, ids: Sequence[str] = (), target
             raise CSVError(path, f"no column named {name!r} to ignore; the columns are {names(header)}", row=row)
     extra = [n for n in header if n not in kinds and n != schema.target and n not in ignore]
     if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"no column {names(missing)}" if len(missing) == 1 else f"no columns {names(missing)}")
-        if extra:
-            parts.append(f"column {names(extra)} is not a feature of the model" if len(extra) == 1 else
-                         f"columns {names(extra)} are not features of the model")
         also = f", and optionally the target {schema.target!r}" if schema.target else ""
         hint = "; --id COLUMN copies a column to the predictions, --ignore COLUMN leaves it out" if extra else ""
-        raise CSVError(path, f"the header does not match the model's {len(wanted)} features: {'; '.join(parts)} "
-                             f"(the model takes {names(wanted, 4)}{also}{hint})", row=row)
+        raise CSVError(path, f"the header does not match the model's {len(wanted)} features: "
+                             f"{header_problems(missing, extra)} (the model takes {names(wanted, 4)}{also}{hint})",
+                       row=row)
     allowed = [schema.target] if schema.target and schema.target in header else []
     return kinds, allowed + [n for n in ignore if n not in kinds]
 

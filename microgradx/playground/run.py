@@ -188,7 +188,7 @@ class Run:
 
     def close(self) -> None:
         """Stop the training thread (if any) for good, and end the Trainer's session."""
-        with self.lock:
+        with self.turn():  # ahead of the next epoch: a playing run's thread would keep the lock otherwise
             self.closed = True
             self.state = "paused"
             self.model.close()
@@ -305,7 +305,7 @@ class Run:
 
     def latest(self) -> dict:
         """The last recorded metrics (nan where there is none, e.g. accuracy in regression)."""
-        with self.lock:
+        with self.turn():
             return {k: v[-1] for k, v in self.history.items()}
 
     def weights_snapshot(self) -> tuple:

@@ -62,6 +62,10 @@ def microgradx_register_ops(register: Register) -> None:
     `microgradx.compiler.batching`), ``fuse`` (a rewrite of a chain of nodes); ``symbol`` is how
     pictures and micrograd's ``v._op`` show it, and ``with_constant`` gives the op with its last
     input fixed to a number (``x ** 2``). The compiler knows no op by name.
+
+    An op's ``backward`` also runs on Values, under ``backward(create_graph=True)`` (second
+    derivatives): written with operators and ops it serves floats, lanes and Values alike (see
+    "A backward that is differentiable" in docs/plugins.md); ``check_op(op, order=2)`` checks it.
     """
 
 

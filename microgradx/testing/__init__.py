@@ -1,7 +1,8 @@
-"""Testing helpers for plugin authors: `gradcheck`, `check_op`, `check_loss`, `check_optimizer`.
+"""Testing helpers for plugin authors: `gradcheck`, `gradgradcheck`, `check_op`, `check_loss`, `check_optimizer`.
 
     def test_my_op(check_op):
         check_op("softsign")        # finite differences, scalar and lane mode, edge cases
+        check_op("softsign", order=2)   # and its second derivatives (backward(create_graph=True))
 
     def test_my_loss(check_loss):
         check_loss("huber_regression", settings={"delta": 0.5})
@@ -15,10 +16,10 @@ the ``pytest11`` entry point, so a plugin's tests need no conftest. Every check 
 problem, with the checker's own frames hidden from pytest's traceback.
 """
 
-from microgradx.testing.checks import GradcheckResult, Mismatch, check_op, gradcheck
+from microgradx.testing.checks import GradcheckResult, Mismatch, check_op, gradcheck, gradgradcheck
 from microgradx.testing.contracts import OptimizerCheckResult, check_loss, check_optimizer
 from microgradx.testing.errors import ContractError, GradcheckError
 from microgradx.testing.points import edge_grid, sample_points
 
 __all__ = ["ContractError", "GradcheckError", "GradcheckResult", "Mismatch", "OptimizerCheckResult", "check_loss",
-           "check_op", "check_optimizer", "edge_grid", "gradcheck", "sample_points"]
+           "check_op", "check_optimizer", "edge_grid", "gradcheck", "gradgradcheck", "sample_points"]

@@ -1,4 +1,4 @@
-"""Checks for op authors: finite-difference gradients (`gradcheck`) and the op contract (`check_op`).
+"""Checks for op authors: finite-difference gradients (`gradcheck`, `gradgradcheck`) and the op contract (`check_op`).
 
 Use them as functions, or through the pytest plugin that microgradx installs (its
 fixtures ``gradcheck`` and ``check_op`` are available in any test suite)::
@@ -21,12 +21,12 @@ import numpy as np
 from microgradx.engine.op import Op
 from microgradx.engine.value import Value, apply
 from microgradx.registry.core import get_registry
-from microgradx.testing.differences import GradcheckResult, Mismatch, gradcheck
+from microgradx.testing.differences import GradcheckResult, Mismatch, gradcheck, gradgradcheck
 from microgradx.testing.edges import check_edges
 from microgradx.testing.errors import GradcheckError
 from microgradx.testing.points import sample_points
 
-__all__ = ["GradcheckError", "GradcheckResult", "Mismatch", "check_op", "gradcheck", "sample_points"]
+__all__ = ["GradcheckError", "GradcheckResult", "Mismatch", "check_op", "gradcheck", "gradgradcheck", "sample_points"]
 
 
 def _resolve(op: Any) -> Op:
@@ -36,7 +36,8 @@ def _resolve(op: Any) -> Op:
 
 
 def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed: int = 0, eps: float = 1e-6,
-             atol: float = 1e-5, rtol: float = 1e-4, edge_cases: Optional[bool] = None) -> GradcheckResult:
+             atol: float = 1e-5, rtol: float = 1e-4, edge_cases: Optional[bool] = None,
+             order: int = 1) -> GradcheckResult:
     """Check that an op (an `Op` or a registered name) keeps the op contract.
 
     * arity: forward takes ``op.arity`` inputs (1, 2 and 3 for a variadic op);
@@ -52,8 +53,17 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
     ``points`` is a list of input lists (numbers or lane arrays); by default random
     points from `sample_points`. ``edge_cases`` defaults to True without ``points`` and to
     False with them. Raises `GradcheckError` naming the op and the problem.
+
+    ``order=2`` also checks the second derivatives at the same points, in both modes
+    (`gradgradcheck`): the backward runs on Values (``backward(create_graph=True)``), its
+    gradients must equal those on numbers, and their own gradients (d2/dx_i dx_j, mixed
+    partials included) must match central differences of the first derivative. A backward
+    that cannot run on Values (numpy or ``math`` on its inputs) fails with the engine's message,
+    which says how to make it differentiable. The edge cases stay first-order.
     """
     __tracebackhide__ = True
+    if isinstance(order, bool) or not isinstance(order, int) or order not in (1, 2):
+        raise ValueError(f"check_op: order must be 1 (gradients) or 2 (second derivatives too), got {order!r}")
     op = _resolve(op)
     if edge_cases is None:
         edge_cases = points is None
@@ -81,10 +91,30 @@ def check_op(op: Any, points: Optional[Sequence[Sequence[Any]]] = None, *, seed:
                     mode = "lane" if inputs is lanes else "scalar"
                     raise fail(f"{mode}-mode {exc} at {_fmt(inputs)}") from None
                 worst = max(worst, result.max_error)
+                if order == 2:
+                    worst = max(worst, _check_second(fn, inputs, "lane" if inputs is lanes else "scalar", fail,
+                                                     eps=eps, atol=atol, rtol=rtol))
     if edge_cases:
         for arity in arities:  # errors at large magnitudes are large in absolute terms: not in max_error
             check_edges(op, arity, fail, atol, rtol)
     return GradcheckResult(ok=True, max_error=worst)
+
+
+def _check_second(fn: Callable[..., Value], inputs: list, mode: str, fail: Callable[[str], GradcheckError],
+                  **tolerances: float) -> float:
+    """`gradgradcheck` of ``fn`` at ``inputs``, its failures as the op's; the largest error."""
+    __tracebackhide__ = True
+    try:
+        result = gradgradcheck(fn, inputs, raise_on_failure=False, **tolerances)
+    except GradcheckError as exc:
+        raise fail(f"{mode}-mode at {_fmt(inputs)}: {exc.args[0].removeprefix('gradgradcheck: ')}") from None
+    except Exception as exc:  # the backward on Values failed: the engine's message names the op and the fix
+        raise fail(f"{mode}-mode second derivatives at {_fmt(inputs)}: backward(create_graph=True) raised "
+                   f"{type(exc).__name__}: {exc}") from exc
+    if not result.ok:
+        raise fail(f"{mode}-mode second derivatives (backward(create_graph=True)) differ from central differences "
+                   f"of the first derivative at {_fmt(inputs)}:\n  " + "\n  ".join(map(str, result.mismatches)))
+    return result.max_error
 
 
 def _check_shapes(op: Op, lanes: list[np.ndarray], fail: Callable[[str], GradcheckError]) -> None:

@@ -3,7 +3,7 @@
 Installed with microgradx, so any test suite can write::
 
     def test_softplus(check_op, gradcheck):
-        check_op("softplus")
+        check_op("softplus", order=2)      # order=2: its second derivatives too
         gradcheck(lambda x: x.softplus() * x, [0.3])
 
     def test_huber(check_loss):
@@ -27,6 +27,14 @@ import pytest
 def gradcheck() -> Callable[..., Any]:
     """`microgradx.testing.gradcheck`: compare backward() with central finite differences."""
     from microgradx.testing.checks import gradcheck as fn
+
+    return fn
+
+
+@pytest.fixture
+def gradgradcheck() -> Callable[..., Any]:
+    """`microgradx.testing.gradgradcheck`: second derivatives (create_graph=True) against central differences."""
+    from microgradx.testing.checks import gradgradcheck as fn
 
     return fn
 

@@ -1,5 +1,6 @@
 """The plugin's components against microgradx's contracts, with its pytest fixtures ``check_op``,
-``gradcheck``, ``check_loss`` and ``check_optimizer`` (installed with microgradx, no import needed)."""
+``gradcheck``, ``gradgradcheck``, ``check_loss`` and ``check_optimizer`` (installed with microgradx, no
+import needed)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from microgradx import ops
 
 @pytest.mark.parametrize("name", ["softplus", "leaky_relu", "huber"])
 def test_ops_keep_the_op_contract(check_op, name):
-    result = check_op(name)
+    result = check_op(name, order=2)  # order=2: their second derivatives too (backward(create_graph=True))
     assert result.ok
 
 
@@ -18,6 +19,12 @@ def test_ops_keep_the_op_contract(check_op, name):
 def test_softplus_gradient_matches_finite_differences(gradcheck, x):
     assert gradcheck(lambda v: v.softplus() * v, [x]).ok
     assert gradcheck(lambda v: ops.softplus(v).tanh(), [np.array([x, -x, x / 2])]).ok
+
+
+@pytest.mark.parametrize("x", [-30.0, -3.0, -0.1, 0.1, 3.0, 30.0])
+def test_second_derivatives_of_compositions(gradgradcheck, x):
+    assert gradgradcheck(lambda v: v.softplus() * v.leaky_relu(), [x]).ok
+    assert gradgradcheck(lambda r, d: ops.huber(r * d, d), [np.array([x, -x, x / 20]), 0.7]).ok
 
 
 @pytest.mark.parametrize("name, settings, outputs", [

@@ -111,6 +111,36 @@ def test_leaky_relu_slope_is_validated(slope):
         make_leaky_relu(slope)
 
 
+def _second_derivatives(fn, xs):
+    """(first derivatives, [d/dx_j of each first derivative's lanes added up]) by backward(create_graph=True)."""
+    vs = [Value(x) for x in xs]
+    firsts = microgradx.gradients(fn(*vs).lane_sum(), vs, create_graph=True)
+    seconds = [microgradx.gradients(g.lane_sum() if g.is_lanes else g, vs) for g in firsts]
+    return [g.data for g in firsts], seconds
+
+
+def test_second_derivatives_match_pytorch():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional: pip install torch)")
+    F = torch.nn.functional
+    r = np.array([-40.0, -2.5, -1.3, -0.4, 0.0, 0.3, 1.7, 35.0])  # (softplus far out; |r| == delta; 0)
+    cases = [  # ours, PyTorch's, the inputs
+        (lambda x: x.softplus(), lambda x: torch.logaddexp(torch.zeros_like(x), x), [r]),
+        (lambda x: x.leaky_relu(), lambda x: F.leaky_relu(x, negative_slope=LEAKY_SLOPE), [r]),
+        (lambda x, d: ops.huber(x, d),  # (PyTorch's huber_loss takes delta as a number: its definition here)
+         lambda x, d: torch.where(x.abs() <= d, 0.5 * x * x, d * (x.abs() - 0.5 * d)), [r, 1.3]),
+    ]
+    for ours, theirs, xs in cases:
+        firsts, seconds = _second_derivatives(ours, xs)
+        ts = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in xs]
+        want = torch.autograd.grad(theirs(*ts).sum(), ts, create_graph=True)
+        for got, w in zip(firsts, want, strict=True):
+            np.testing.assert_allclose(got, w.detach().numpy(), rtol=1e-12, atol=1e-300)
+        for row, w in zip(seconds, want, strict=True):
+            want_row = torch.autograd.grad(w.sum(), ts, retain_graph=True, allow_unused=True, materialize_grads=True)
+            for got, ww in zip(row, want_row, strict=True):  # (sigmoid's out * (1 - out): 1 - out is >= 1e-16)
+                np.testing.assert_allclose(got, ww.numpy(force=True), rtol=1e-12, atol=1e-16)
+
+
 def test_huber_op_rejects_a_non_positive_delta():
     with pytest.raises(ValueError, match=r"op 'huber': delta must be positive, got -1.0"):
         ops.huber(Value(0.5), -1.0)

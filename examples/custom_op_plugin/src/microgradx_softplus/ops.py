@@ -1,8 +1,10 @@
 """The plugin's ops: softplus, leaky_relu (slope fixed when registered) and huber.
 
 Each op is a forward and its derivative side by side, written so that the same code
-serves a plain float (scalar mode) and a 1-D numpy array of lanes (a batch).
-`microgradx.engine.lanes.lanewise` picks ``math`` for a float and numpy for lanes.
+serves a plain float (scalar mode), a 1-D numpy array of lanes (a batch) and, for the
+derivative, a Value (``backward(create_graph=True)``, so that it can be differentiated
+again). `microgradx.engine.lanes.lanewise` picks ``math`` for a float, numpy for lanes and,
+given the name of a registered op that computes the same function, that op for a Value.
 """
 
 from __future__ import annotations
@@ -17,17 +19,18 @@ from microgradx.engine.lanes import first_offender, is_lanes, lanewise
 # -- softplus(x) = log(1 + e**x) -------------------------------------------------------------
 # Written as max(x, 0) + log1p(e**-|x|): e**-|x| is at most 1, so nothing overflows for
 # large |x| (softplus(1000) is 1000.0, softplus(-1000) is 0.0), and log1p keeps full
-# precision where e**-|x| is tiny. Its derivative is sigmoid(x), and from the output,
-# sigmoid(x) = 1 - e**-softplus(x) = -expm1(-out): accurate at both ends.
+# precision where e**-|x| is tiny. Its derivative is sigmoid(x) = 1 - e**-softplus(x) =
+# -expm1(-softplus(x)), accurate at both ends; on a Value it is the bundled op sigmoid.
 
-_expm1 = lanewise(math.expm1, np.expm1)
+_softplus = lanewise(lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x))),
+                     lambda x: np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x))))
+_sigmoid = lanewise(lambda x: -math.expm1(-_softplus(x)), lambda x: -np.expm1(-_softplus(x)), "sigmoid")
 softplus = Op(
     name="softplus",
     doc="log(1 + e ** x), computed without overflow for large |x|",
     elementwise=True,  # forward and backward work element by element on arrays of any shape
-    forward=lanewise(lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x))),
-                     lambda x: np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))),
-    backward=lambda g, out, x: (-g * _expm1(-out),),
+    forward=_softplus,
+    backward=lambda g, out, x: (g * _sigmoid(x),),  # on floats, lanes and Values: differentiable
     formula="sigmoid(x)",  # d/dx, written with backward's names (x, out): the explorer page shows it
 )
 
@@ -55,8 +58,13 @@ def make_leaky_relu(slope: float = 0.01, name: str = "leaky_relu") -> Op:
     )
 
 
+# 1 where x > 0, else 0, of a float, lanes or (the bundled op step, whose derivative is 0) a Value
+_step = lanewise(lambda x: 1.0 if x > 0.0 else 0.0, lambda x: (x > 0.0).astype(np.float64), "step")
+
+
 def _leaky_slope(x: Any, slope: float) -> Any:
-    return np.where(x > 0.0, 1.0, slope) if is_lanes(x) else (1.0 if x > 0.0 else slope)
+    step = _step(x)
+    return step + slope * (1.0 - step)  # 1 or slope, exactly
 
 
 # -- huber(r, delta): 0.5 r**2 where |r| <= delta, else delta * (|r| - delta / 2) ------------
@@ -70,6 +78,11 @@ def _check_huber(r: Any, delta: Any) -> None:
         raise ValueError(f"op 'huber': delta must be positive, got {first_offender(delta, bad)}")
 
 
+# max(x, 0) and the sign of x, of a float, lanes or (the bundled ops relu and sign) a Value
+_relu = lanewise(lambda x: x if x > 0.0 else 0.0, lambda x: np.maximum(x, 0.0), "relu")
+_sign = lanewise(lambda x: 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0 * x), np.sign, "sign")
+
+
 def _huber_forward(r: Any, delta: Any) -> Any:
     if is_lanes(r) or is_lanes(delta):
         a = np.abs(r)
@@ -79,9 +92,8 @@ def _huber_forward(r: Any, delta: Any) -> Any:
 
 
 def _huber_backward(g: Any, out: Any, r: Any, delta: Any) -> tuple:
-    if is_lanes(r) or is_lanes(delta):
-        return g * np.clip(r, -delta, delta), g * np.maximum(np.abs(r) - delta, 0.0)
-    return g * max(-delta, min(r, delta)), g * max(abs(r) - delta, 0.0)
+    excess = _relu(abs(r) - delta)  # max(|r| - delta, 0); clip(r, -delta, delta) = r - sign(r) * excess
+    return g * (r - _sign(r) * excess), g * excess
 
 
 huber = Op(name="huber", arity=2, doc="Huber penalty of a residual r with threshold delta > 0", elementwise=True,
