@@ -10,13 +10,19 @@ the console script in a subprocess switches to it by changing one name::
 What a subprocess would see, it sees: the environment (microgradx's plugin variables unset, then
 ``env``), the working folder ``cwd``, empty standard input, a registry discovered afresh (and
 forgotten afterwards), ``sys.argv``, Python's default warning filters with each warning written
-to stderr as the interpreter writes it (or ``PYTHONWARNINGS=default``'s, as `helpers.plugin_env.run_cli` gives its subprocesses),
-an exit code from ``main``'s return or ``SystemExit`` (argparse's usage errors: 2) and, for an
+to stderr as the interpreter writes it (or ``PYTHONWARNINGS=default``'s, as `helpers.plugin_env.run_cli`
+gives its subprocesses), an exit code from ``main``'s return or ``SystemExit`` (argparse's usage errors: 2) and, for an
 uncaught exception, its traceback on stderr and exit code 1. Neither stream is a terminal.
+
+`run_script` does the same for ``python FILE ARGS`` (an example script run as ``__main__``).
 
 It costs no interpreter start-up and no imports, which is most of a short command's time. What
 needs a real process (the installed console script itself, a terminal, signals, plugins that
-are only on a subprocess's ``PYTHONPATH``) stays with `helpers.plugin_env.run_cli`.
+are only on a subprocess's ``PYTHONPATH``, a fresh interpreter's imports or memory) stays with
+`helpers.plugin_env.run_cli` or `subprocess`.
+
+Unlike a process, the test's interpreter keeps the modules a run imported: a test that has the
+command import a module of its own (``-p mgx_try``) forgets it afterwards itself.
 """
 
 from __future__ import annotations
@@ -24,17 +30,17 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import runpy
 import subprocess
 import sys
 import traceback
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Optional
 
-from helpers.plugin_env import PLUGIN_VARIABLES
-
 import microgradx
+from helpers.plugin_env import PLUGIN_VARIABLES
 from microgradx.cli import main
 
 #: Python's warning filters when no -W option or PYTHONWARNINGS is given (see the `warnings` docs)
@@ -81,16 +87,12 @@ def _warnings_to(stream: io.StringIO, action: Optional[str]) -> Iterator[None]:
         yield
 
 
-def run_main(*args: str, env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None,
-             warning_action: Optional[str] = "default") -> subprocess.CompletedProcess:
-    """``microgradx ARGS`` run in this process (see the module docstring); its exit code and output.
-
-    ``warning_action`` is as ``PYTHONWARNINGS`` would be: ``"default"`` as `helpers.plugin_env.run_cli`
-    sets it, None for Python's own filters (a subprocess started without the variable).
-    """
+def _run(argv: list[str], call: Callable[[], object], env: Optional[Mapping[str, str]], cwd: Optional[Path],
+         warning_action: Optional[str]) -> subprocess.CompletedProcess:
+    """``call()`` as the process ``argv`` would run it (see the module docstring)."""
     out, err = io.StringIO(), io.StringIO()
     saved_argv, saved_cwd = sys.argv, os.getcwd()
-    sys.argv = ["microgradx", *args]
+    sys.argv = list(argv)
     try:
         with _environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
                 _no_stdin(), _warnings_to(err, warning_action):
@@ -98,7 +100,7 @@ def run_main(*args: str, env: Optional[Mapping[str, str]] = None, cwd: Optional[
                 os.chdir(cwd)
             microgradx.reset_registry()  # discovered afresh under this environment, as a new process would
             try:
-                code = main(list(args))
+                code = call()
             except SystemExit as exc:
                 code = exc.code
                 if code is not None and not isinstance(code, int):
@@ -111,4 +113,25 @@ def run_main(*args: str, env: Optional[Mapping[str, str]] = None, cwd: Optional[
         sys.argv = saved_argv
         os.chdir(saved_cwd)
         microgradx.reset_registry()
-    return subprocess.CompletedProcess(["microgradx", *args], code or 0, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(argv, code if isinstance(code, int) else 0, out.getvalue(), err.getvalue())
+
+
+def run_main(*args: str, env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None,
+             warning_action: Optional[str] = "default") -> subprocess.CompletedProcess:
+    """``microgradx ARGS`` run in this process (see the module docstring); its exit code and output.
+
+    ``warning_action`` is as ``PYTHONWARNINGS`` would be: ``"default"`` as `helpers.plugin_env.run_cli`
+    sets it, None for Python's own filters (a subprocess started without the variable).
+    """
+    return _run(["microgradx", *args], lambda: main(list(args)), env, cwd, warning_action)
+
+
+def run_script(path: Path, *args: str, env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None,
+               warning_action: Optional[str] = None) -> subprocess.CompletedProcess:
+    """``python PATH ARGS`` run in this process as ``__main__`` (`runpy.run_path`); its exit code and output.
+
+    As `run_main`, but ``warning_action`` defaults to None: Python's own filters, as a plain
+    ``subprocess.run([sys.executable, PATH])`` has them. A script's ``sys.exit(n)`` is its exit code.
+    """
+    return _run([str(path), *args], lambda: runpy.run_path(str(path), run_name="__main__") and None, env, cwd,
+                warning_action)
