@@ -14,7 +14,12 @@ to stderr as the interpreter writes it (or ``PYTHONWARNINGS=default``'s, as `hel
 gives its subprocesses), an exit code from ``main``'s return or ``SystemExit`` (argparse's usage errors: 2) and, for an
 uncaught exception, its traceback on stderr and exit code 1. Neither stream is a terminal.
 
-`run_script` does the same for ``python FILE ARGS`` (an example script run as ``__main__``).
+`run_script` does the same for ``python FILE ARGS`` (an example script run as ``__main__``), and
+`run_code` for ``python -c CODE``. ``sites`` (all three) are as ``PYTHONPATH`` is to
+`helpers.plugin_env.run_cli`: folders put first on ``sys.path`` for the run, where pip-installed
+plugins are found through their real entry points, in that order; afterwards they leave
+``sys.path`` and every module imported from them is forgotten. `probe_here` is
+`helpers.plugin_env.probe` in this process.
 
 It costs no interpreter start-up and no imports, which is most of a short command's time. What
 needs a real process (the installed console script itself, a terminal, signals, plugins that
@@ -28,6 +33,7 @@ command import a module of its own (``-p mgx_try``) forgets it afterwards itself
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 import runpy
@@ -35,12 +41,12 @@ import subprocess
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Optional
 
 import microgradx
-from helpers.plugin_env import PLUGIN_VARIABLES
+from helpers.plugin_env import PLUGIN_VARIABLES, last_json, probe_code
 from microgradx.cli import main
 
 #: Python's warning filters when no -W option or PYTHONWARNINGS is given (see the `warnings` docs)
@@ -87,14 +93,35 @@ def _warnings_to(stream: io.StringIO, action: Optional[str]) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _on_path(sites: Iterable[Path]) -> Iterator[None]:
+    """``sites`` first on ``sys.path`` (in order, as on ``PYTHONPATH``); then gone, and what was imported from them."""
+    folders = [os.path.abspath(site) for site in sites]
+    if not folders:
+        yield
+        return
+    sys.path[:0] = folders
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        for folder in folders:
+            sys.path.remove(folder)
+        for name, module in list(sys.modules.items()):
+            where = getattr(module, "__file__", None) or ""
+            if any(where.startswith(folder + os.sep) for folder in folders):
+                del sys.modules[name]
+        importlib.invalidate_caches()
+
+
 def _run(argv: list[str], call: Callable[[], object], env: Optional[Mapping[str, str]], cwd: Optional[Path],
-         warning_action: Optional[str]) -> subprocess.CompletedProcess:
+         warning_action: Optional[str], sites: Iterable[Path] = ()) -> subprocess.CompletedProcess:
     """``call()`` as the process ``argv`` would run it (see the module docstring)."""
     out, err = io.StringIO(), io.StringIO()
     saved_argv, saved_cwd = sys.argv, os.getcwd()
     sys.argv = list(argv)
     try:
-        with _environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+        with _environment(env), _on_path(sites), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
                 _no_stdin(), _warnings_to(err, warning_action):
             if cwd is not None:
                 os.chdir(cwd)
@@ -117,21 +144,40 @@ def _run(argv: list[str], call: Callable[[], object], env: Optional[Mapping[str,
 
 
 def run_main(*args: str, env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None,
-             warning_action: Optional[str] = "default") -> subprocess.CompletedProcess:
+             warning_action: Optional[str] = "default", sites: Iterable[Path] = ()) -> subprocess.CompletedProcess:
     """``microgradx ARGS`` run in this process (see the module docstring); its exit code and output.
 
     ``warning_action`` is as ``PYTHONWARNINGS`` would be: ``"default"`` as `helpers.plugin_env.run_cli`
     sets it, None for Python's own filters (a subprocess started without the variable).
     """
-    return _run(["microgradx", *args], lambda: main(list(args)), env, cwd, warning_action)
+    return _run(["microgradx", *args], lambda: main(list(args)), env, cwd, warning_action, sites)
+
+
+def run_code(code: str, env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None,
+             warning_action: Optional[str] = "default", sites: Iterable[Path] = ()) -> subprocess.CompletedProcess:
+    """``python -c CODE`` run in this process, in a namespace of its own named ``__main__``; its exit code and output.
+
+    ``warning_action`` as for `run_main` (``"default"``: as `helpers.plugin_env.run_python` sets it).
+    """
+    return _run(["-c"], lambda: exec(compile(code, "<string>", "exec"), {"__name__": "__main__"}), env, cwd,
+                warning_action, sites)
+
+
+def probe_here(body: str, sites: Iterable[Path] = (), env: Optional[Mapping[str, str]] = None) -> dict:
+    """`helpers.plugin_env.probe` run in this process (`run_code`): ``body``'s ``out`` dict.
+
+    The plugin registry is discovered afresh for it, under ``env`` and with ``sites`` on the path,
+    as a new interpreter discovers it on first use.
+    """
+    return last_json(run_code(probe_code(body), env=env, sites=sites))
 
 
 def run_script(path: Path, *args: str, env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None,
-               warning_action: Optional[str] = None) -> subprocess.CompletedProcess:
+               warning_action: Optional[str] = None, sites: Iterable[Path] = ()) -> subprocess.CompletedProcess:
     """``python PATH ARGS`` run in this process as ``__main__`` (`runpy.run_path`); its exit code and output.
 
     As `run_main`, but ``warning_action`` defaults to None: Python's own filters, as a plain
     ``subprocess.run([sys.executable, PATH])`` has them. A script's ``sys.exit(n)`` is its exit code.
     """
     return _run([str(path), *args], lambda: runpy.run_path(str(path), run_name="__main__") and None, env, cwd,
-                warning_action)
+                warning_action, sites)

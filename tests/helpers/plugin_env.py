@@ -179,10 +179,16 @@ def attempt(fn):
 
 out = {{}}
 {body}
+_recorder.__exit__(None, None, None)
 out["warnings"] = [[w.category.__name__, str(w.message)] for w in _caught]
 out["causes"] = [type(w.message.__cause__).__name__ if w.message.__cause__ is not None else None for w in _caught]
 print(json.dumps(out))
 '''
+
+
+def probe_code(body: str) -> str:
+    """The program `probe` runs for ``body``."""
+    return _PROBE.format(body=textwrap.dedent(body))
 
 
 def probe(body: str, sites: Iterable[Path] = (), env: Optional[Mapping[str, str]] = None) -> dict:
@@ -192,4 +198,4 @@ def probe(body: str, sites: Iterable[Path] = (), env: Optional[Mapping[str, str]
     JSON-able results; ``out["warnings"]`` gets every warning raised, as [category, message], and
     ``out["causes"]`` the type name of each warning's ``__cause__`` (or None).
     """
-    return last_json(run_python(_PROBE.format(body=textwrap.dedent(body)), sites, env))
+    return last_json(run_python(probe_code(body), sites, env))
