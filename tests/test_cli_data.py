@@ -245,5 +245,10 @@ def test_a_real_terminal_shows_a_progress_bar_per_batch_and_quiet_shows_none():
     shown = _on_a_terminal("train", "--epochs", "3")
     assert "45/45" in shown and "100%" in shown and "step/s" in shown  # 15 batches of 32 per epoch, 3 epochs
     assert "loss " in shown and "epoch 3/3" in shown
-    quiet = _on_a_terminal("train", "--epochs", "3", "--quiet")
-    assert "step/s" not in quiet and "%|" not in quiet and "test accuracy" in quiet
+    # --quiet, on streams that say they are a terminal (in-process: the bar is decided by isatty())
+    loud = run_main("train", "--epochs", "1", terminal=True)
+    assert loud.returncode == 0 and "step/s" in loud.stderr  # this fake terminal does get the bar
+    quiet = run_main("train", "--epochs", "3", "--quiet", terminal=True)
+    assert quiet.returncode == 0
+    shown = quiet.stdout + quiet.stderr
+    assert "step/s" not in shown and "%|" not in shown and "test accuracy" in shown

@@ -12,14 +12,17 @@ What a subprocess would see, it sees: the environment (microgradx's plugin varia
 forgotten afterwards), ``sys.argv``, Python's default warning filters with each warning written
 to stderr as the interpreter writes it (or ``PYTHONWARNINGS=default``'s, as `helpers.plugin_env.run_cli`
 gives its subprocesses), an exit code from ``main``'s return or ``SystemExit`` (argparse's usage errors: 2) and, for an
-uncaught exception, its traceback on stderr and exit code 1. Neither stream is a terminal.
+uncaught exception, its traceback on stderr and exit code 1. Neither stream is a terminal
+(unless ``terminal=True``, below).
 
 `run_script` does the same for ``python FILE ARGS`` (an example script run as ``__main__``), and
 `run_code` for ``python -c CODE``. ``sites`` (all three) are as ``PYTHONPATH`` is to
 `helpers.plugin_env.run_cli`: folders put first on ``sys.path`` for the run, where pip-installed
 plugins are found through their real entry points, in that order; afterwards they leave
 ``sys.path`` and every module imported from them is forgotten. `probe_here` is
-`helpers.plugin_env.probe` in this process.
+`helpers.plugin_env.probe` in this process. ``terminal=True`` makes both output streams say they
+are a terminal (``isatty()``; no file descriptor, so the size is ``COLUMNS``/``LINES`` or 80 x 24),
+for a command that decides on that (the progress bar); a real terminal needs a pty and a process.
 
 It costs no interpreter start-up and no imports, which is most of a short command's time. What
 needs a real process (the installed console script itself, a terminal, signals, plugins that
@@ -93,6 +96,13 @@ def _warnings_to(stream: io.StringIO, action: Optional[str]) -> Iterator[None]:
         yield
 
 
+class _Terminal(io.StringIO):
+    """An output stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 @contextlib.contextmanager
 def _on_path(sites: Iterable[Path]) -> Iterator[None]:
     """``sites`` first on ``sys.path`` (in order, as on ``PYTHONPATH``); then gone, and what was imported from them."""
@@ -115,9 +125,10 @@ def _on_path(sites: Iterable[Path]) -> Iterator[None]:
 
 
 def _run(argv: list[str], call: Callable[[], object], env: Optional[Mapping[str, str]], cwd: Optional[Path],
-         warning_action: Optional[str], sites: Iterable[Path] = ()) -> subprocess.CompletedProcess:
+         warning_action: Optional[str], sites: Iterable[Path] = (), terminal: bool = False
+         ) -> subprocess.CompletedProcess:
     """``call()`` as the process ``argv`` would run it (see the module docstring)."""
-    out, err = io.StringIO(), io.StringIO()
+    out, err = (_Terminal(), _Terminal()) if terminal else (io.StringIO(), io.StringIO())
     saved_argv, saved_cwd = sys.argv, os.getcwd()
     sys.argv = list(argv)
     try:
@@ -144,13 +155,14 @@ def _run(argv: list[str], call: Callable[[], object], env: Optional[Mapping[str,
 
 
 def run_main(*args: str, env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None,
-             warning_action: Optional[str] = "default", sites: Iterable[Path] = ()) -> subprocess.CompletedProcess:
+             warning_action: Optional[str] = "default", sites: Iterable[Path] = (), terminal: bool = False
+             ) -> subprocess.CompletedProcess:
     """``microgradx ARGS`` run in this process (see the module docstring); its exit code and output.
 
     ``warning_action`` is as ``PYTHONWARNINGS`` would be: ``"default"`` as `helpers.plugin_env.run_cli`
     sets it, None for Python's own filters (a subprocess started without the variable).
     """
-    return _run(["microgradx", *args], lambda: main(list(args)), env, cwd, warning_action, sites)
+    return _run(["microgradx", *args], lambda: main(list(args)), env, cwd, warning_action, sites, terminal)
 
 
 def run_code(code: str, env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None,
