@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from helpers.browser import ARGS, CHROMIUM
 from helpers.plugin_env import PLUGIN_VARIABLES, build_sites
+from helpers.shared import made_once
 
 import microgradx
 
@@ -37,16 +38,33 @@ def builtin_ops_only(fresh_registry, monkeypatch: pytest.MonkeyPatch):
     return fresh_registry
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which runs the suite on every core
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadgroup`` (pyproject.toml's addopts) keeps each module of `ONE_WORKER_MODULES` on one worker."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from helpers.scheduling import OneWorkerModules  # (imports pytest-xdist, only when it runs the suite)
+
+    return OneWorkerModules(config, log)
+
+
 #: Set by the second run of `.ci/run` (PyTorch installed): a PyTorch comparison that cannot run fails.
 REQUIRE_TORCH = os.environ.get("MICROGRADX_REQUIRE_TORCH", "") not in ("", "0")
 TORCH_MISSING = "PyTorch is not installed (optional, never a dependency: pip install torch==2.13.0 to compare with it)"
 
 
 def pytest_collection_modifyitems(items: list) -> None:
-    """Mark every test that uses the `torch` fixture ``torch``, so ``pytest -m torch`` runs exactly those."""
+    """Mark every test that uses the `torch` fixture ``torch`` and every one that uses `plugin_sites` ``pip``.
+
+    So ``pytest -m torch`` runs exactly the PyTorch comparisons, and ``pytest -m "not pip"`` leaves
+    out every test that needs pip to install something (and the install itself).
+    """
     for item in items:
-        if "torch" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "torch" in fixtures:
             item.add_marker(pytest.mark.torch)
+        if "plugin_sites" in fixtures:
+            item.add_marker(pytest.mark.pip)
 
 
 @pytest.fixture(scope="session")
@@ -73,12 +91,15 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(scope="session")
 def plugin_sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every throwaway plugin distribution of ``tests/helpers/dists``, pip-installed once per session.
+    """Every throwaway plugin distribution of ``tests/helpers/dists``, pip-installed once per test run.
 
     Maps a folder name (``softsign``, ``broken_import`` ...) to the ``--target`` directory
-    that holds it; put the ones a test wants on ``PYTHONPATH`` of a subprocess.
+    that holds it; put the ones a test wants on ``PYTHONPATH`` of a subprocess. Built by one
+    pytest-xdist worker and shared by all (`helpers.shared.made_once`); a test must not change them.
     """
-    return build_sites(tmp_path_factory.mktemp("plugin-dists"))
+    built = made_once(tmp_path_factory, "plugin-dists", lambda folder: {
+        name: str(site) for name, site in build_sites(folder).items()})
+    return {name: Path(site) for name, site in built.items()}
 
 
 @pytest.fixture(scope="module")

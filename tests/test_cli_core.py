@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from helpers.cli import run_main
 from helpers.plugin_env import CLI, run_cli
 
 import microgradx
@@ -29,7 +30,7 @@ def test_console_script_is_installed_next_to_the_interpreter():
 
 
 def test_plugins_lists_builtins_with_their_ops():
-    proc = run_cli("plugins", env=NO_AUTOLOAD)
+    proc = run_main("plugins", env=NO_AUTOLOAD)
     assert proc.returncode == 0, proc.stderr
     assert f"arithmetic  (built-in {microgradx.__version__})" in proc.stdout
     assert "ops: add, sub, neg, mul, div, pow" in proc.stdout
@@ -38,7 +39,7 @@ def test_plugins_lists_builtins_with_their_ops():
 
 
 def test_plugins_json():
-    proc = run_cli("plugins", "--json", env=NO_AUTOLOAD)
+    proc = run_main("plugins", "--json", env=NO_AUTOLOAD)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert isinstance(report, list) and report
@@ -54,38 +55,38 @@ def test_plugins_json():
 
 
 def test_gradcheck_all_ops_pass():
-    proc = run_cli("gradcheck", env=NO_AUTOLOAD)
+    proc = run_main("gradcheck", env=NO_AUTOLOAD)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = _result_lines(proc.stdout)
     assert set(BUNDLED_OPS) <= set(results)
     assert set(results.values()) == {"ok"}
     assert f"{len(results)} passed, 0 failed" in proc.stdout
-    report = json.loads(run_cli("plugins", "--json", env=NO_AUTOLOAD).stdout)
+    report = json.loads(run_main("plugins", "--json", env=NO_AUTOLOAD).stdout)
     assert results.keys() == {op for p in report for op in p["components"].get("ops", [])}  # every op, once
 
 
 def test_gradcheck_named_ops():
-    proc = run_cli("gradcheck", "tanh", "exp", "--seed", "3", env=NO_AUTOLOAD)
+    proc = run_main("gradcheck", "tanh", "exp", "--seed", "3", env=NO_AUTOLOAD)
     assert proc.returncode == 0, proc.stdout
     assert _result_lines(proc.stdout) == {"tanh": "ok", "exp": "ok"}
     assert "2 passed, 0 failed" in proc.stdout
 
 
 def test_gradcheck_unknown_op_fails():
-    proc = run_cli("gradcheck", "tanh", "no_such_op", env=NO_AUTOLOAD)
+    proc = run_main("gradcheck", "tanh", "no_such_op", env=NO_AUTOLOAD)
     assert proc.returncode != 0
     assert _result_lines(proc.stdout) == {"tanh": "ok", "no_such_op": "FAIL"}
     assert "no op named 'no_such_op'" in proc.stdout
 
 
 def test_missing_subcommand_is_a_usage_error():
-    proc = run_cli()
+    proc = run_main()
     assert proc.returncode == 2 and "usage" in proc.stderr
 
 
 def test_gradcheck_catches_a_broken_entry_point_op(plugin_sites):
     sites = [plugin_sites["badgrad"], plugin_sites["softsign"]]
-    proc = run_cli("gradcheck", sites=sites)
+    proc = run_main("gradcheck", sites=sites)  # the pip-installed plugins on sys.path, in this process
     assert proc.returncode == 1, proc.stdout
     results = _result_lines(proc.stdout)
     assert results.pop("badsquare") == "FAIL"
@@ -95,7 +96,7 @@ def test_gradcheck_catches_a_broken_entry_point_op(plugin_sites):
     assert "badsquare" in failure and "input 0" in failure and "analytic" in failure and "numeric" in failure
     assert f"{len(results)} passed, 1 failed" in proc.stdout
 
-    proc = run_cli("gradcheck", "softsign", "tanh", sites=sites)  # the broken op is not named: all pass
+    proc = run_main("gradcheck", "softsign", "tanh", sites=sites)  # the broken op is not named: all pass
     assert proc.returncode == 0 and _result_lines(proc.stdout) == {"softsign": "ok", "tanh": "ok"}
 
 

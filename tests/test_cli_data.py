@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import run_main
 from helpers.files import write_csv
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 
@@ -65,8 +66,8 @@ def test_every_way_of_naming_a_file_trains_on_it(data_dir, capsys, monkeypatch):
 
 def test_train_save_predict_and_evaluate_a_classifier_from_csv(data_dir, tmp_path):
     model = tmp_path / "bc.json"
-    proc = subprocess.run([str(SCRIPT), "train", "--data", str(data_dir / "bc.csv"), "--epochs", "20", "--quiet",
-                           "--save", str(model)], capture_output=True, text=True, timeout=300)
+    proc = run_main("train", "--data", str(data_dir / "bc.csv"), "--epochs", "20", "--quiet", "--save", str(model),
+                    warning_action=None)
     assert proc.returncode == 0, proc.stderr
     assert "target 'diagnosis' (binary)" in proc.stdout and "test accuracy" in proc.stdout
     schema = modelfile.read(model).schema
@@ -85,8 +86,7 @@ def test_train_save_predict_and_evaluate_a_classifier_from_csv(data_dir, tmp_pat
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert [("benign", "malignant")[i] for i in proba.argmax(axis=1)] == predicted
 
-    proc = subprocess.run([str(SCRIPT), "evaluate", str(model), "--data", str(data_dir / "bc.csv"), "--json"],
-                          capture_output=True, text=True, timeout=300)
+    proc = run_main("evaluate", str(model), "--data", str(data_dir / "bc.csv"), "--json", warning_action=None)
     assert proc.returncode == 0, proc.stderr
     scored = json.loads(proc.stdout)
     assert scored["n"] == 569 and scored["accuracy"] == pytest.approx(np.mean(np.array(predicted) == truth))
@@ -210,8 +210,7 @@ def test_a_version_1_model_file_evaluates_but_cannot_predict_from_raw_data(tmp_p
 
 
 def test_a_diverging_run_warns_naming_the_learning_rate_and_exits_3():
-    proc = subprocess.run([str(SCRIPT), "train", "--lr", "100", "--epochs", "5", "--quiet"], capture_output=True,
-                          text=True, timeout=300)
+    proc = run_main("train", "--lr", "100", "--epochs", "5", "--quiet", warning_action=None)
     assert proc.returncode == 3
     warning, note = proc.stderr.strip().splitlines()
     assert warning.startswith("microgradx train: warning: the training loss grew from ")
@@ -221,7 +220,7 @@ def test_a_diverging_run_warns_naming_the_learning_rate_and_exits_3():
 
 
 def _on_a_terminal(*args: str) -> str:
-    """Run the console script with its output on a pseudo-terminal; return what it wrote."""
+    """Run the console script in a subprocess with its output on a pseudo-terminal; return what it wrote."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))  # 30 rows, 120 columns
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
@@ -246,5 +245,10 @@ def test_a_real_terminal_shows_a_progress_bar_per_batch_and_quiet_shows_none():
     shown = _on_a_terminal("train", "--epochs", "3")
     assert "45/45" in shown and "100%" in shown and "step/s" in shown  # 15 batches of 32 per epoch, 3 epochs
     assert "loss " in shown and "epoch 3/3" in shown
-    quiet = _on_a_terminal("train", "--epochs", "3", "--quiet")
-    assert "step/s" not in quiet and "%|" not in quiet and "test accuracy" in quiet
+    # --quiet, on streams that say they are a terminal (in-process: the bar is decided by isatty())
+    loud = run_main("train", "--epochs", "1", terminal=True)
+    assert loud.returncode == 0 and "step/s" in loud.stderr  # this fake terminal does get the bar
+    quiet = run_main("train", "--epochs", "3", "--quiet", terminal=True)
+    assert quiet.returncode == 0
+    shown = quiet.stdout + quiet.stderr
+    assert "step/s" not in shown and "%|" not in shown and "test accuracy" in shown

@@ -1,4 +1,5 @@
-"""`microgradx train` and `microgradx evaluate`, end to end through the console script (and in-process)."""
+"""`microgradx train` and `microgradx evaluate`, end to end: in-process through `main` (`helpers.cli.run_main`),
+and through the installed console script where the process itself is what is tested."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import run_main
 
 from microgradx import modelfile
 from microgradx.cli import main
@@ -19,6 +21,7 @@ SCRIPT = Path(sys.executable).parent / "microgradx"
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The installed console script in a subprocess (for the smoke tests of the script itself)."""
     return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
@@ -40,8 +43,9 @@ def one_line_error(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.console
 def test_train_with_no_arguments_trains_breast_cancer_to_97_percent():
-    proc = run("train")
+    proc = run("train")  # the README's first command, through the installed console script
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "breast_cancer: 455 train / 114 test examples, 30 features, 2 classes" in out
@@ -57,11 +61,11 @@ def test_train_with_no_arguments_trains_breast_cancer_to_97_percent():
 
 
 def test_train_save_plot_callbacks_then_evaluate(tmp_path):
-    proc = run("train", "--dataset", "iris", "--hidden", "16,16", "--activation", "tanh", "--optimizer", "adam",
-               "--lr", "0.01", "--schedule", "linear", "--epochs", "30", "--batch-size", "16", "--seed", "1",
-               "--save", "model.json", "--plot", "curves.png",
-               "--callbacks", "early_stopping:patience=100,checkpoint:path=best.npz,log:path=log.csv",
-               "--json", "--quiet", cwd=tmp_path)
+    proc = run_main("train", "--dataset", "iris", "--hidden", "16,16", "--activation", "tanh", "--optimizer", "adam",
+                    "--lr", "0.01", "--schedule", "linear", "--epochs", "30", "--batch-size", "16", "--seed", "1",
+                    "--save", "model.json", "--plot", "curves.png",
+                    "--callbacks", "early_stopping:patience=100,checkpoint:path=best.npz,log:path=log.csv",
+                    "--json", "--quiet", cwd=tmp_path, warning_action=None)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # --quiet: no progress display
     result = json.loads(proc.stdout)
@@ -75,7 +79,7 @@ def test_train_save_plot_callbacks_then_evaluate(tmp_path):
     best = modelfile.read(tmp_path / "best.npz")
     assert best.meta["epoch"] == 1 + int(np.argmin(result["history"]["test_loss"]))
 
-    proc = run("evaluate", "model.json", "--json", cwd=tmp_path)
+    proc = run_main("evaluate", "model.json", "--json", cwd=tmp_path, warning_action=None)
     assert proc.returncode == 0, proc.stderr
     evaluated = json.loads(proc.stdout)
     assert evaluated["dataset"] == "iris" and evaluated["seed"] == 1  # from the model file
@@ -83,17 +87,19 @@ def test_train_save_plot_callbacks_then_evaluate(tmp_path):
     assert evaluated["train_accuracy"] == result["train_accuracy"]
     assert evaluated["test_loss"] == pytest.approx(result["test_loss"], rel=1e-9)
 
-    proc = run("evaluate", "model.json", "--dataset", "iris", "--seed", "1", cwd=tmp_path)
+    proc = run_main("evaluate", "model.json", "--dataset", "iris", "--seed", "1", cwd=tmp_path,
+                    warning_action=None)
     assert proc.returncode == 0
     assert f"test accuracy {100 * result['test_accuracy']:.1f}%" in proc.stdout
 
 
+@pytest.mark.console
 def test_bad_options_through_the_console_script_exit_2_with_one_line():
-    proc = run("train", "--loss", "focal")
+    proc = run("train", "--loss", "focal")  # the script's exit status and stderr, as a shell sees them
     assert proc.returncode == 2
     line = one_line_error(proc.stderr)
     assert line.startswith("microgradx train: error:") and "'focal'" in line and "bce, hinge, mse, softmax_ce" in line
-    proc = run("train", "--epochs", "many")
+    proc = run_main("train", "--epochs", "many", warning_action=None)
     assert proc.returncode == 2
     assert "argument --epochs: invalid int value: 'many'" in one_line_error(proc.stderr)
 

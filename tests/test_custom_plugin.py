@@ -2,8 +2,9 @@
 
 The distribution ``microgradx-softplus`` is pip-installed once per session into a temp
 ``--target`` directory (offline: no index, no build isolation, no dependencies), and every
-check runs in a subprocess with that directory on ``PYTHONPATH``, so the shared test
-environment never sees the plugin. "Uninstalling" is running without it, or deleting it.
+check of it runs in a subprocess with that directory on ``PYTHONPATH``, so the shared test
+environment never sees the plugin. "Uninstalling" is running without it, or deleting it: those
+checks run in this process (`helpers.cli`), where the plugin never was.
 
 Also here: a plugin whose op's backward returns the wrong number of gradients (the other
 broken-plugin cases of issue 4 are in test_plugins.py).
@@ -23,7 +24,11 @@ from pathlib import Path
 
 import pytest
 from conftest import REQUIRE_TORCH
-from helpers.plugin_env import CLI, last_json, pip_install_to, run, run_cli, run_python, subprocess_env
+from helpers.cli import run_code, run_main
+from helpers.plugin_env import last_json, pip_install_to, run, run_cli, run_python, split_site, subprocess_env
+from helpers.shared import made_once
+
+pytestmark = pytest.mark.pip  # the plugin pip-installed, or (the last tests) checked without it
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = ROOT / "examples" / "custom_op_plugin"
@@ -72,25 +77,28 @@ def _plugin_version() -> str:
 
 @pytest.fixture(scope="session")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """``{"softplus": SITE, "wrong_count": SITE, "src": DIR}``: both distributions installed (in parallel) once.
+    """``{"softplus": SITE, "wrong_count": SITE, "src": DIR}``: both distributions pip-installed once per test run.
 
     The example plugin is copied to ``DIR`` first, so that the build never writes into the
-    repository; its own tests run from that copy.
+    repository; its own tests run from that copy. One pytest-xdist worker installs them, for
+    all (`helpers.shared.made_once`); a test must not change them.
     """
-    work = tmp_path_factory.mktemp("custom-plugin")
-    src = work / "custom_op_plugin"
-    shutil.copytree(PLUGIN_DIR, src, ignore=shutil.ignore_patterns(
-        "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache"))
-    bad = work / "wrong_count"
-    bad.mkdir()
-    (bad / "pyproject.toml").write_text(WRONG_COUNT_PYPROJECT)
-    (bad / "mgxt_wrong_count.py").write_text(WRONG_COUNT_MODULE)
-    procs = {"softplus": (src, work / "site-softplus"), "wrong_count": (bad, work / "site-wrong-count")}
-    running = {name: pip_install_to(s, site) for name, (s, site) in procs.items()}
-    for name, proc in running.items():
+    def install(work: Path) -> dict[str, str]:
+        src = work / "custom_op_plugin"
+        shutil.copytree(PLUGIN_DIR, src, ignore=shutil.ignore_patterns(
+            "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache"))
+        bad = work / "wrong_count"
+        bad.mkdir()
+        (bad / "pyproject.toml").write_text(WRONG_COUNT_PYPROJECT)
+        (bad / "mgxt_wrong_count.py").write_text(WRONG_COUNT_MODULE)
+        proc = pip_install_to([src, bad], work / "site-both")  # one pip run, then a folder for each
         out, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, f"pip could not install {name} (exit {proc.returncode}):\n{out}"
-    return {name: site for name, (_, site) in procs.items()} | {"src": src}
+        assert proc.returncode == 0, f"pip could not install the plugins (exit {proc.returncode}):\n{out}"
+        return {"softplus": str(split_site(work / "site-both", DIST, work / "site-softplus")),
+                "wrong_count": str(split_site(work / "site-both", "mgx-wrong-count", work / "site-wrong-count")),
+                "src": str(src)}
+
+    return {name: Path(path) for name, path in made_once(tmp_path_factory, "custom-plugin", install).items()}
 
 
 @pytest.fixture(scope="session")
@@ -224,7 +232,8 @@ def test_the_plugins_own_test_suite_passes(sites):
 
 
 def _gone_and_rest_works(site_dirs: list[Path], gradcheck_all: bool = True) -> None:
-    report = _report(site_dirs)
+    """In this process, with ``site_dirs`` (none, or deleted ones) first on ``sys.path``: no trace of the plugin."""
+    report = {p["name"]: p for p in json.loads(_ok(run_main("plugins", "--json", sites=site_dirs)))}
     assert ENTRY_POINT not in report and "microgradx_softplus" not in json.dumps(report)
     code = textwrap.dedent("""
         import json
@@ -240,18 +249,18 @@ def _gone_and_rest_works(site_dirs: list[Path], gradcheck_all: bool = True) -> N
         names = {kind: get_registry().names(kind) for kind in get_registry().tables}
         print(json.dumps({"error": error, "names": names, "tanh": out.data}))
     """)
-    got = last_json(run_python(code, sites=site_dirs))
+    got = last_json(run_code(code, sites=site_dirs))
     assert got["error"] is not None and "softplus" in got["error"]
     for kind, names in COMPONENTS.items():
         assert not names & set(got["names"][kind]), kind
     assert {"add", "mul", "tanh", "relu", "sigmoid"} <= set(got["names"]["ops"])
     assert {"bce", "mse"} <= set(got["names"]["losses"]) and "MLP" in got["names"]["layers"]
     assert got["tanh"] == pytest.approx(0.999998336943944)
-    missing = run_cli("gradcheck", "softplus", sites=site_dirs)
+    missing = run_main("gradcheck", "softplus", sites=site_dirs)
     assert missing.returncode == 1 and "no op named 'softplus' is registered" in missing.stdout
     if not gradcheck_all:
         return
-    everything = run_cli("gradcheck", sites=site_dirs)
+    everything = run_main("gradcheck", sites=site_dirs)
     assert everything.returncode == 0 and " 0 failed" in everything.stdout, everything.stdout
 
 
@@ -260,14 +269,12 @@ def test_without_the_install_the_names_are_gone_and_everything_else_works():
     commands = {name: ["train", option, name, "--epochs", "1", "--quiet"] for option, name in
                 (("--activation", "softplus"), ("--loss", "huber"), ("--optimizer", "rmsprop"))}
     commands["default"] = ["train", "--epochs", "3", "--quiet", "--json"]
-    running = {name: subprocess.Popen([str(CLI), *args], env=subprocess_env(), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True) for name, args in commands.items()}
-    done = {name: (proc.communicate(timeout=120), proc.returncode) for name, proc in running.items()}
+    done = {name: run_main(*args) for name, args in commands.items()}
     for name, kind in (("softplus", "ops"), ("huber", "losses"), ("rmsprop", "optimizers")):
-        (_, err), code = done[name]
+        err, code = done[name].stderr, done[name].returncode
         assert code != 0 and f"named '{name}' is registered" in err, err
         assert f"registered {kind}: " in err and "Traceback" not in err
-    (out, err), code = done["default"]
+    out, err, code = done["default"].stdout, done["default"].stderr, done["default"].returncode
     assert code == 0, out + err
     result = json.loads(out)
     assert result["test_accuracy"] >= 0.9  # the bundled components still train

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from helpers.plugin_env import make_layered_venv
 
+pytestmark = pytest.mark.pip
+
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = ROOT / "examples" / "custom_op_plugin"
 DIST = "microgradx-softplus"

@@ -12,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 import pytest
+from helpers.cli import run_script
 
 from microgradx.train import Trainer
 
@@ -26,8 +27,16 @@ def load_example(name: str):
 
 
 def run_example(name: str, *args: str, cwd: Path, env: Optional[dict] = None) -> str:
-    proc = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env=env)
+    """``python examples/NAME.py ARGS`` in ``cwd``: its output (the test fails if it exits nonzero).
+
+    In this process as ``__main__`` (`helpers.cli.run_script`); with ``env`` (a whole environment,
+    say one where matplotlib cannot be imported) in a fresh interpreter.
+    """
+    if env is None:
+        proc = run_script(EXAMPLES / f"{name}.py", *args, cwd=cwd)
+    else:
+        proc = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py"), *args], capture_output=True, text=True,
+                              timeout=300, cwd=cwd, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -155,8 +164,7 @@ def test_pinn_example_runs_as_a_script_and_refuses_bad_settings(tmp_path):
     out = run_example("pinn", "--steps", "3", "--every", "1", cwd=tmp_path)
     assert re.search(r"largest error against sin x on 1001 points of \[0, 2pi\]: \S+ after 3 steps", out), out
     assert len(re.findall(r"^step +\d+ +loss", out, re.M)) == 3
-    proc = subprocess.run([sys.executable, str(EXAMPLES / "pinn.py"), "--points", "0"], capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
+    proc = run_script(EXAMPLES / "pinn.py", "--points", "0", cwd=tmp_path)
     assert proc.returncode == 2 and "--points must be at least 1, got 0" in proc.stderr
 
 
@@ -190,6 +198,5 @@ def test_newton_hessian_is_differentiated_not_hand_written():
 
 
 def test_newton_example_refuses_bad_settings(tmp_path):
-    proc = subprocess.run([sys.executable, str(EXAMPLES / "newton.py"), "--dims", "1"], capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
+    proc = run_script(EXAMPLES / "newton.py", "--dims", "1", cwd=tmp_path)
     assert proc.returncode == 2 and "--dims must be at least 2" in proc.stderr

@@ -58,6 +58,10 @@ FULL_DEMO = os.environ.get("MICROGRADX_FULL_DEMO", "") not in ("", "0")
 DEMO_STEPS = 100 if FULL_DEMO else 10
 HAS_DOT = shutil.which("dot") is not None
 
+# (the notebooks run once, in the module fixture `runs`: pytest-xdist keeps the module on one worker,
+# see tests/helpers/scheduling.py)
+pytestmark = pytest.mark.notebook
+
 
 def _has_torch() -> bool:
     try:

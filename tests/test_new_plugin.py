@@ -12,7 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers.plugin_env import make_layered_venv, run_cli, subprocess_env
+from helpers.cli import run_main
+from helpers.plugin_env import make_layered_venv, subprocess_env
 
 import microgradx
 from microgradx.cli import main
@@ -25,8 +26,9 @@ def _run(cmd: list, cwd: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.pip
 def test_the_generated_distribution_installs_and_its_tests_pass(tmp_path):
-    made = run_cli("new-plugin", "mgx-swish", cwd=tmp_path)
+    made = run_main("new-plugin", "mgx-swish", cwd=tmp_path)
     assert made.returncode == 0, made.stdout + made.stderr
     root = tmp_path / "mgx-swish"
     assert made.stdout.startswith("wrote mgx-swish/ (distribution mgx-swish, package mgx_swish, op swish)")
@@ -39,10 +41,10 @@ def test_the_generated_distribution_installs_and_its_tests_pass(tmp_path):
     assert f'dependencies = ["microgradx>={microgradx.__version__},<0.' in pyproject
 
     # before packaging: -p with the source folder on the path, as the README says
-    tried = run_cli("-p", "mgx_swish.plugin", "plugins", "--json", cwd=root)  # src/ is not on the path yet
+    tried = run_main("-p", "mgx_swish.plugin", "plugins", "--json", cwd=root)  # src/ is not on the path yet
     error = {p["name"]: p for p in json.loads(tried.stdout)}["mgx_swish.plugin"]["error"]
     assert error == "failed to import 'mgx_swish.plugin': ModuleNotFoundError: No module named 'mgx_swish'"
-    tried = _run([made.args[0], "-p", "mgx_swish.plugin", "plugins", "--check"], root, PYTHONPATH=str(root / "src"))
+    tried = run_main("-p", "mgx_swish.plugin", "plugins", "--check", cwd=root, sites=[root / "src"])
     assert tried.returncode == 0 and "mgx_swish.plugin  (-p module)" in tried.stdout, tried.stdout + tried.stderr
 
     python = make_layered_venv(tmp_path / "env")

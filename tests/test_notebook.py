@@ -149,6 +149,7 @@ def _step_lines(root) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.notebook
 @pytest.mark.parametrize("graphviz", ["installed", "missing"])
 def test_the_notebook_runs_headless_and_reaches_97_percent(graphviz, tmp_path, monkeypatch):
     missing = _missing(NOTEBOOK_EXTRAS)

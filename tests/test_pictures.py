@@ -2,7 +2,8 @@
 
 The guide is a newcomer's path from install to a labelled graph of tanh(a*b + c) with
 its gradients, the training pictures and the executed notebook; these tests follow it
-in a temporary folder with the console script and interpreter of this environment.
+in a temporary folder with the commands of this environment (``microgradx`` and ``python``
+run in this process, see `run`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import run_main, run_script
 
 from microgradx import Value
 from microgradx.draw import GraphvizNotFoundWarning, find_dot, format_number
@@ -45,17 +47,25 @@ def commands(prefix: str) -> list[str]:
 def run(command: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run one of the guide's commands in ``cwd`` with this environment's programs.
 
-    ``microgradx``/``jupyter`` are the console scripts beside ``sys.executable``, ``python``
-    is ``sys.executable``, and a file under ``examples/`` is copied into ``cwd`` first (so
-    whatever the command writes beside it stays in ``cwd``).
+    ``microgradx ...`` and ``python FILE ...`` run in this process (`helpers.cli.run_main`,
+    `helpers.cli.run_script`: the command's code, without an interpreter's start-up; the console
+    script itself is tested by tests/test_cli_core.py); ``jupyter``, and any command given an
+    ``env``, runs in a subprocess: the console script beside ``sys.executable``, or
+    ``sys.executable`` for ``python``. A file under ``examples/`` is copied into ``cwd``
+    first (so whatever the command writes beside it stays in ``cwd``).
     """
     argv = shlex.split(command)
-    program = {"python": sys.executable}.get(argv[0]) or str(BIN / argv[0])
     for arg in argv[1:]:
         if arg.startswith("examples/"):
             (cwd / arg).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(ROOT / arg, cwd / arg)
-    return subprocess.run([program, *argv[1:]], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
+    if argv[0] == "microgradx" and env is None:
+        return run_main(*argv[1:], cwd=cwd, warning_action=None)
+    if argv[0] == "python" and env is None:
+        return run_script(cwd / argv[1], *argv[2:], cwd=cwd)
+    program = {"python": sys.executable}.get(argv[0]) or str(BIN / argv[0])
+    return subprocess.run([program, *argv[1:]], capture_output=True, text=True, timeout=300, cwd=cwd,
+                          env=env)
 
 
 def output_file(command: str) -> str:
@@ -187,6 +197,7 @@ def test_the_training_pictures_are_real_pngs(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.notebook
 def test_the_notebook_command_writes_the_executed_notebook(tmp_path):
     missing = [m for m in ("nbclient", "ipykernel") if importlib.util.find_spec(m) is None]
     if missing or not (BIN / "jupyter").exists():

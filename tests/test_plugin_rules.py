@@ -5,6 +5,12 @@ mgx-softsign's ``softsign``; mul_plus replaces the built-in ``mul`` with
 ``x * y + 1``; mul_twice replaces it too; fake_builtins registers ``tanh``, ``mul`` and ``adam``
 without ``replace=True`` (and ``fine_op``); deep_error fails in a helper module while importing;
 unmarked has hook functions without ``@hookimpl``.
+
+Each check runs in this process (`helpers.cli.probe_here`, `helpers.cli.run_main`) with the
+distributions' folders first on ``sys.path``, as they would be on a new interpreter's
+``PYTHONPATH``: their real entry points are found in the order given, and a fresh registry is
+discovered for each. tests/test_plugins.py and tests/test_custom_plugin.py check the same
+discovery in new processes.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers.plugin_env import DISTS, probe, run_cli
+from helpers.cli import probe_here, run_main
+from helpers.plugin_env import DISTS
 
 
 def _sites(plugin_sites, *names):
@@ -25,7 +32,7 @@ def _where(name):
 
 
 def _report(plugin_sites, *names, env=None):
-    proc = run_cli("plugins", "--json", sites=_sites(plugin_sites, *names), env=env)
+    proc = run_main("plugins", "--json", sites=_sites(plugin_sites, *names), env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {p["name"]: p for p in json.loads(proc.stdout)}, proc
 
@@ -34,7 +41,7 @@ def _report(plugin_sites, *names, env=None):
 
 
 def test_replacing_mul_changes_the_operator_warns_once_and_is_shown(plugin_sites):
-    out = probe("""
+    out = probe_here("""
         out["star"] = (Value(2.0) * Value(3.0)).data
         out["again"] = (Value(1.0) * 1.0).data
         out["add"] = (Value(2.0) + Value(3.0)).data
@@ -52,17 +59,17 @@ def test_replacing_mul_changes_the_operator_warns_once_and_is_shown(plugin_sites
     assert report["arithmetic"]["replaced_by"] == {"ops": {"mul": "mul_plus"}}
     assert [n for p in report.values() for n in p["components"].get("ops", [])].count("mul") == 1
 
-    text = run_cli("plugins", sites=_sites(plugin_sites, "mul_plus"))
+    text = run_main("plugins", sites=_sites(plugin_sites, "mul_plus"))
     assert "    replaces: op mul of arithmetic" in text.stdout
     assert "    replaced: op mul by mul_plus" in text.stdout
     assert "ops: add, sub, neg, div, pow" in text.stdout
-    check = run_cli("plugins", "--check", sites=_sites(plugin_sites, "mul_plus"))
+    check = run_main("plugins", "--check", sites=_sites(plugin_sites, "mul_plus"))
     assert check.returncode == 0, check.stdout  # a deliberate replacement is not a problem
     assert "plugins check ok" in check.stdout
 
 
 def test_replace_true_replaces_a_builtin_deliberately(plugin_sites):
-    out = probe("""
+    out = probe_here("""
         out["relu"] = Value(np.array([-2.0, 3.0])).relu().data.tolist()
         out["function"] = ops.relu(Value(-1.0)).data
         v = Value(-1.0)
@@ -84,7 +91,7 @@ def test_replace_true_replaces_a_builtin_deliberately(plugin_sites):
                          ids=["replacer-first", "replacer-last"])
 def test_replace_true_wins_whatever_the_load_order(plugin_sites, order):
     """mgx-leaky replaces mgx-softsign's op; entry points load in sys.path order, which users don't control."""
-    out = probe("""
+    out = probe_here("""
         from microgradx.cli.plugins import plugins_report
         out["order"] = [p["name"] for p in plugins_report() if not p["builtin"]]
         out["softsign"] = attempt(lambda: Value(2.0).softsign().data)
@@ -102,7 +109,7 @@ def test_replace_true_wins_whatever_the_load_order(plugin_sites, order):
 
 @pytest.mark.parametrize("order", [("mul_plus", "mul_twice"), ("mul_twice", "mul_plus")], ids=["ab", "ba"])
 def test_two_replacers_of_one_name_are_an_error_naming_both_whatever_the_order(plugin_sites, order):
-    out = probe("""
+    out = probe_here("""
         out["star"] = attempt(lambda: (Value(2.0) * Value(3.0)).data)
         out["add"] = (Value(1.0) + 2.0).data
     """, _sites(plugin_sites, *order))
@@ -114,10 +121,10 @@ def test_two_replacers_of_one_name_are_an_error_naming_both_whatever_the_order(p
     (warning,) = [m for c, m in out["warnings"] if c == "PluginWarning"]
     assert all(_where(n) in warning for n in order) and "every other name still works" in warning
 
-    strict = probe('out["star"] = attempt(lambda: (Value(2.0) * 3.0).data)', _sites(plugin_sites, *order),
+    strict = probe_here('out["star"] = attempt(lambda: (Value(2.0) * 3.0).data)', _sites(plugin_sites, *order),
                    env={"MICROGRADX_STRICT_PLUGINS": "1"})
     assert strict["star"]["error"] == "PluginLoadError"
-    check = run_cli("plugins", "--check", sites=_sites(plugin_sites, *order))
+    check = run_main("plugins", "--check", sites=_sites(plugin_sites, *order))
     assert check.returncode == 1 and "CLASH op mul" in check.stdout
 
 
@@ -125,7 +132,7 @@ def test_two_replacers_of_one_name_are_an_error_naming_both_whatever_the_order(p
 
 
 def test_a_clash_with_a_builtin_skips_the_third_party_component_and_the_builtin_works(plugin_sites):
-    out = probe("""
+    out = probe_here("""
         import math
         out["tanh"] = Value(0.5).tanh().data == math.tanh(0.5)
         out["mul"] = (Value(2.0) * 3.0).data
@@ -147,7 +154,7 @@ def test_a_clash_with_a_builtin_skips_the_third_party_component_and_the_builtin_
     assert entry["components"] == {"ops": ["fine_op"]} and entry["error"] is None
     assert set(entry["skipped"]["ops"]) == {"tanh", "mul"} and set(entry["skipped"]["optimizers"]) == {"adam"}
     assert "tanh" in report["activations"]["components"]["ops"]
-    check = run_cli("plugins", "--check", sites=_sites(plugin_sites, "fake_builtins", "softsign"))
+    check = run_main("plugins", "--check", sites=_sites(plugin_sites, "fake_builtins", "softsign"))
     assert check.returncode == 1
     assert "plugins check FAILED" in check.stdout and "SKIPPED op tanh" in check.stdout
     assert check.stdout.count(f"of {_where('fake_builtins')} was skipped") == 3
@@ -164,7 +171,7 @@ def test_a_clash_with_a_builtin_skips_the_third_party_component_and_the_builtin_
     ("0", False),
 ])
 def test_strict_mode_can_name_the_plugins_it_applies_to(plugin_sites, strict, raises):
-    out = probe('out["softsign"] = attempt(lambda: Value(1.0).softsign().data)',
+    out = probe_here('out["softsign"] = attempt(lambda: Value(1.0).softsign().data)',
                 _sites(plugin_sites, "softsign", "broken_import"), env={"MICROGRADX_STRICT_PLUGINS": strict})
     if raises:
         assert out["softsign"]["error"] == "PluginLoadError" and _where("broken_import") in out["softsign"]["message"]
@@ -176,13 +183,13 @@ def test_strict_mode_can_name_the_plugins_it_applies_to(plugin_sites, strict, ra
 
 def test_an_import_error_deep_in_a_helper_keeps_its_cause_file_and_line(plugin_sites):
     sites = _sites(plugin_sites, "deep_error")
-    out = probe('out["tanh"] = Value(0.0).tanh().data', sites)
+    out = probe_here('out["tanh"] = Value(0.0).tanh().data', sites)
     (message,) = [m for _, m in out["warnings"]]
     assert out["causes"] == ["ValueError"]  # the warning instance keeps the original exception
     assert "failed to import 'mgxt_deep.plugin': ValueError: math domain error (raised at " in message
     assert "mgxt_deep/helpers.py:8, in scale)" in message
 
-    strict = probe("""
+    strict = probe_here("""
         import traceback
         from microgradx import PluginLoadError
         try:
@@ -195,10 +202,10 @@ def test_an_import_error_deep_in_a_helper_keeps_its_cause_file_and_line(plugin_s
     assert strict["cause"] == "ValueError" and strict["plugins"] == ["deep_error"]
     assert "SCALE = scale(-1.0)" in strict["text"] and "return math.log(x)" in strict["text"]
 
-    plain = run_cli("plugins", sites=sites)
+    plain = run_main("plugins", sites=sites)
     assert plain.returncode == 0 and "SKIPPED: failed to import" in plain.stdout
     assert "run `microgradx plugins --traceback`" in plain.stdout and "Traceback" not in plain.stdout
-    full = run_cli("plugins", "--traceback", sites=sites)
+    full = run_main("plugins", "--traceback", sites=sites)
     assert full.returncode == 0
     assert "Traceback (most recent call last)" in full.stdout
     assert 'mgxt_deep/helpers.py", line 11, in <module>' in full.stdout and "SCALE = scale(-1.0)" in full.stdout
@@ -209,14 +216,14 @@ def test_an_import_error_deep_in_a_helper_keeps_its_cause_file_and_line(plugin_s
 def test_plugins_lists_what_loaded_and_what_failed_in_strict_mode(plugin_sites):
     sites = _sites(plugin_sites, "softsign", "broken_import")
     env = {"MICROGRADX_STRICT_PLUGINS": "1"}
-    listing = run_cli("plugins", sites=sites, env=env)
+    listing = run_main("plugins", sites=sites, env=env)
     assert listing.returncode == 1  # strict: a problem with a strict plugin fails
     assert "softsign  (mgx-softsign 1.2.3)" in listing.stdout and "ops: softsign" in listing.stdout
     assert "broken_import  (mgx-broken-import 0.1.0)" in listing.stdout and "SKIPPED" in listing.stdout
     assert "strict mode" in listing.stderr
-    other = run_cli("plugins", sites=sites, env={"MICROGRADX_STRICT_PLUGINS": "mgx-softsign"})
+    other = run_main("plugins", sites=sites, env={"MICROGRADX_STRICT_PLUGINS": "mgx-softsign"})
     assert other.returncode == 0, other.stderr  # the broken plugin is not one of the strict ones
-    command = run_cli("gradcheck", "tanh", sites=sites, env=env)
+    command = run_main("gradcheck", "tanh", sites=sites, env=env)
     assert command.returncode == 2 and command.stdout == ""
     (line,) = command.stderr.strip().splitlines()
     assert line.startswith("microgradx gradcheck: error: ") and _where("broken_import") in line
@@ -226,7 +233,7 @@ def test_plugins_lists_what_loaded_and_what_failed_in_strict_mode(plugin_sites):
 
 
 def test_hook_functions_without_hookimpl_warn_naming_them(plugin_sites):
-    out = probe('out["op"] = attempt(lambda: Value(1.0).unmarked_op().data)', _sites(plugin_sites, "unmarked"))
+    out = probe_here('out["op"] = attempt(lambda: Value(1.0).unmarked_op().data)', _sites(plugin_sites, "unmarked"))
     assert out["op"]["error"] == "AttributeError"
     (message,) = [m for _, m in out["warnings"]]
     assert message.startswith(f"{_where('unmarked')}: function(s) microgradx_register_losess (did you mean "
@@ -235,7 +242,7 @@ def test_hook_functions_without_hookimpl_warn_naming_them(plugin_sites):
     assert "it registers nothing" in message
     report, _ = _report(plugin_sites, "unmarked")
     assert report["unmarked"]["unmarked"][1] == "microgradx_register_ops"
-    assert run_cli("plugins", "--check", sites=_sites(plugin_sites, "unmarked")).returncode == 1
+    assert run_main("plugins", "--check", sites=_sites(plugin_sites, "unmarked")).returncode == 1
 
 
 @pytest.mark.parametrize("names, status", [
@@ -247,10 +254,10 @@ def test_hook_functions_without_hookimpl_warn_naming_them(plugin_sites):
     (("dup_one", "dup_two"), 1),
 ], ids=["good", "import", "bad-arg", "misspelled", "hook-raises", "clash"])
 def test_check_exits_nonzero_when_any_plugin_failed_was_skipped_or_clashed(plugin_sites, names, status):
-    proc = run_cli("plugins", "--check", sites=_sites(plugin_sites, *names))
+    proc = run_main("plugins", "--check", sites=_sites(plugin_sites, *names))
     assert proc.returncode == status, proc.stdout + proc.stderr
     last = [line for line in proc.stdout.splitlines() if line.startswith("plugins check")]
     assert last and ("ok" in last[0]) == (status == 0)
-    as_json = run_cli("plugins", "--check", "--json", sites=_sites(plugin_sites, *names))
+    as_json = run_main("plugins", "--check", "--json", sites=_sites(plugin_sites, *names))
     assert as_json.returncode == status
     json.loads(as_json.stdout)  # the verdict goes to stderr: stdout stays JSON

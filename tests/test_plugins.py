@@ -1,4 +1,9 @@
-"""Plugins: real entry points installed by pip (checked in subprocesses) and run-time registration.
+"""Plugins: real entry points installed by pip and run-time registration.
+
+The first two tests find the installed plugins in a new process (the console script, and a
+fresh interpreter that has imported no plugin before its first use); the others run in this
+process with the distributions' folders first on ``sys.path`` for one run (`helpers.cli`), where
+their real entry points are discovered afresh and their modules forgotten afterwards.
 
 The throwaway distributions live in ``tests/helpers/dists/`` (see `helpers.plugin_env`):
 softsign (a good op), broken_import, bad_arg, misspelled, hook_raises, dup_one/dup_two (both
@@ -16,6 +21,7 @@ import types
 import numpy as np
 import pluggy
 import pytest
+from helpers.cli import probe_here, run_main
 from helpers.plugin_env import DISTS, probe, run_cli
 
 import microgradx
@@ -81,7 +87,7 @@ def test_installed_op_works_without_importing_the_plugin(plugin_sites):
 
 def test_broken_plugins_warn_naming_plugin_and_distribution_and_the_rest_works(plugin_sites):
     names = ("softsign", *BROKEN, "dup_one", "dup_two")
-    out = probe("""
+    out = probe_here("""
         out["tanh"] = Value(0.5).tanh().data
         out["add"] = (Value(1.0) + 2.0).data
         out["softsign"] = attempt(lambda: Value(1.0).softsign().data)
@@ -118,7 +124,7 @@ def test_broken_plugins_warn_naming_plugin_and_distribution_and_the_rest_works(p
 
 
 def test_misspelled_hook_warning_suggests_the_real_name(plugin_sites):
-    out = probe("Value(1.0).tanh()", _sites(plugin_sites, "misspelled"))
+    out = probe_here("Value(1.0).tanh()", _sites(plugin_sites, "misspelled"))
     (msg,) = [m for _, m in out["warnings"]]
     assert "microgradx_register_opz (did you mean microgradx_register_ops?)" in msg
     known = msg.split("known hooks:", 1)[1]
@@ -127,7 +133,7 @@ def test_misspelled_hook_warning_suggests_the_real_name(plugin_sites):
 
 
 def test_cli_lists_a_skipped_plugin_with_its_error(plugin_sites):
-    proc = run_cli("plugins", sites=_sites(plugin_sites, "broken_import", "softsign"))
+    proc = run_main("plugins", sites=_sites(plugin_sites, "broken_import", "softsign"))
     assert proc.returncode == 0
     assert "broken_import  (mgx-broken-import 0.1.0)" in proc.stdout
     assert "SKIPPED" in proc.stdout and "explodes at import" in proc.stdout
@@ -144,7 +150,7 @@ def test_cli_lists_a_skipped_plugin_with_its_error(plugin_sites):
 ], ids=["import", "bad-arg", "misspelled", "hook-raises", "duplicate"])
 def test_strict_mode_raises(plugin_sites, names):
     """MICROGRADX_STRICT_PLUGINS=1: the problem is a PluginLoadError naming the plugin(s), not a warning."""
-    out = probe("""
+    out = probe_here("""
         out["first"] = attempt(lambda: (Value(1.0) + 1.0).data)
         out["again"] = attempt(lambda: Value(1.0).tanh().data)
     """, _sites(plugin_sites, "softsign", *names), env={"MICROGRADX_STRICT_PLUGINS": "1"})
@@ -155,7 +161,7 @@ def test_strict_mode_raises(plugin_sites, names):
 
 
 def test_disable_autoload_loads_only_the_builtins(plugin_sites):
-    out = probe("""
+    out = probe_here("""
         from microgradx.cli.plugins import plugins_report
         out["plugins"] = [(p["name"], p["builtin"]) for p in plugins_report()]
         out["softsign"] = attempt(lambda: Value(1.0).softsign().data)
@@ -187,7 +193,7 @@ def test_the_plugin_flags_read_on_and_off_alike(monkeypatch, raw, on):
     (" softsign , dup_two ", {"softsign", "dup_two"}),
 ])
 def test_microgradx_plugins_selects(plugin_sites, selection, loaded):
-    out = probe("""
+    out = probe_here("""
         from microgradx.cli.plugins import plugins_report
         out["plugins"] = [p["name"] for p in plugins_report() if not p["builtin"]]
         out["imported"] = sorted(m for m in sys.modules if m.startswith("mgxt_"))

@@ -7,19 +7,16 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import run_main
 from helpers.files import write_csv
 
 from microgradx import modelfile
 from microgradx.cli import main
 from microgradx.datasets import CSVError, from_csv, read_csv
-
-SCRIPT = Path(sys.executable).parent / "microgradx"
 
 
 def rows_of(text: str) -> list:
@@ -255,30 +252,25 @@ def test_evaluate_refuses_changed_or_missing_data_and_reads_paths_from_the_model
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(shop, work / "shop.csv")
-    proc = subprocess.run([str(SCRIPT), "train", "--data", "shop.csv", "--ignore", "id", "--impute", "mean",
-                           "--epochs", "5", "--quiet", "--json", "--save", "models/m.json"], cwd=work,
-                          capture_output=True, text=True, timeout=300)
+    train = ("train", "--data", "shop.csv", "--ignore", "id", "--impute", "mean", "--epochs", "5", "--quiet", "--json",
+             "--save", "models/m.json")
+    proc = run_main(*train, cwd=work, warning_action=None)
     assert proc.returncode == 2 and "directory" in proc.stderr  # models/ does not exist: nothing trained
     (work / "models").mkdir()
-    proc = subprocess.run([str(SCRIPT), "train", "--data", "shop.csv", "--ignore", "id", "--impute", "mean",
-                           "--epochs", "5", "--quiet", "--json", "--save", "models/m.json"], cwd=work,
-                          capture_output=True, text=True, timeout=300)
+    proc = run_main(*train, cwd=work, warning_action=None)
     assert proc.returncode == 0, proc.stderr
     trained = json.loads(proc.stdout)
     meta = modelfile.read(work / "models" / "m.json").meta
     assert meta["dataset_options"]["path"] == "../shop.csv" and meta["data_fingerprint"]["size"] == shop.stat().st_size
-    elsewhere = subprocess.run([str(SCRIPT), "evaluate", str(work / "models" / "m.json"), "--json"], cwd=tmp_path,
-                               capture_output=True, text=True, timeout=300)
+    elsewhere = run_main("evaluate", str(work / "models" / "m.json"), "--json", cwd=tmp_path, warning_action=None)
     assert elsewhere.returncode == 0, elsewhere.stderr  # from another folder: the same file, the same split
     assert json.loads(elsewhere.stdout)["test_accuracy"] == trained["test_accuracy"]
     with open(work / "shop.csv", "a", encoding="utf-8") as f:
         f.write("".join(f"x{i},red,0.5,0.1,001\n" for i in range(100)))
-    proc = subprocess.run([str(SCRIPT), "evaluate", str(work / "models" / "m.json")], capture_output=True,
-                          text=True, timeout=300)
+    proc = run_main("evaluate", str(work / "models" / "m.json"), warning_action=None)
     assert proc.returncode == 2 and "shop.csv has changed since the model was trained" in one_line(proc.stderr)
     (work / "shop.csv").unlink()
-    proc = subprocess.run([str(SCRIPT), "evaluate", str(work / "models" / "m.json")], capture_output=True,
-                          text=True, timeout=300)
+    proc = run_main("evaluate", str(work / "models" / "m.json"), warning_action=None)
     assert proc.returncode == 2 and "shop.csv is missing" in one_line(proc.stderr)
 
 

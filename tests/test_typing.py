@@ -20,6 +20,8 @@ from helpers.plugin_env import pip_install_to
 ROOT = Path(__file__).resolve().parents[1]
 TYPING = Path(__file__).parent / "typed"
 
+pytestmark = [pytest.mark.typing, pytest.mark.pip]
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -1,11 +1,11 @@
 """Real entry-point plugins for the tests: throwaway distributions installed by pip into temp dirs.
 
 Each folder of ``tests/helpers/dists/`` is a tiny distribution (pyproject + one module) with a
-``[project.entry-points.microgradx]`` entry. `build_sites` copies each to a temp dir and installs
-it with ``pip install --no-deps --no-build-isolation --no-index --target SITE`` (offline, one site
-directory per distribution, all pip runs in parallel). Tests then run Python or the ``microgradx``
-console script in a subprocess whose ``PYTHONPATH`` holds the sites they want, so the test
-environment itself never sees these plugins.
+``[project.entry-points.microgradx]`` entry. `build_sites` copies them to a temp dir and installs
+them with one ``pip install --no-deps --no-build-isolation --no-index --target ALL`` (offline),
+then moves each distribution's files, as its ``RECORD`` lists them, into a site directory of its
+own. Tests then run Python or the ``microgradx`` console script in a subprocess whose
+``PYTHONPATH`` holds the sites they want, so the test environment itself never sees these plugins.
 """
 
 from __future__ import annotations
@@ -54,31 +54,49 @@ class BuildError(RuntimeError):
     """pip could not build or install one of the throwaway distributions."""
 
 
-def pip_install_to(src: Path, site: Path) -> subprocess.Popen:
-    """Start installing the distribution in folder ``src`` into the directory ``site``, offline (see above).
+def pip_install_to(src: Path | Iterable[Path], site: Path) -> subprocess.Popen:
+    """Start installing the distribution in folder ``src`` (or each of several) into the directory ``site``.
 
-    Returns the running pip, its output (stdout and stderr together) as text on ``stdout``.
+    Offline (see above). Returns the running pip, its output (stdout and stderr together) as text on ``stdout``.
     """
+    sources = [src] if isinstance(src, (str, Path)) else list(src)
     cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-           "--no-cache-dir", "--disable-pip-version-check", "--no-input", "-q", "--target", str(site), str(src)]
+           "--no-cache-dir", "--disable-pip-version-check", "--no-input", "-q", "--target", str(site),
+           *map(str, sources)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def split_site(site: Path, dist: str, into: Path) -> Path:
+    """Move the files of the distribution ``dist`` that pip installed into ``site`` to the folder ``into``.
+
+    The files are those its ``RECORD`` lists (paths relative to ``site``, so the record stays
+    true in the new place), with their folders and compiled ``__pycache__`` files.
+    """
+    (info,) = site.glob(f"{dist.replace('-', '_')}-*.dist-info")
+    for line in (info / "RECORD").read_text(encoding="utf-8").splitlines():
+        relative = Path(line.rsplit(",", 2)[0])
+        if not (site / relative).exists():  # a compiled file named in the record that is already moved
+            continue
+        (into / relative).parent.mkdir(parents=True, exist_ok=True)
+        (site / relative).rename(into / relative)
+    return into
+
+
 def build_sites(workdir: Path, names: Iterable[str] = DISTS) -> dict[str, Path]:
-    """Install each named distribution into ``workdir/site-NAME``; return name -> site dir."""
-    procs = {}
+    """Install each named distribution into a site directory ``workdir/site-NAME`` of its own; return name -> site.
+
+    One pip run installs them all (pip's start-up and setuptools' build hooks cost most of
+    the time, not the few files), then `split_site` gives each its own folder.
+    """
+    names = list(names)
     for name in names:
-        src = workdir / "src" / name
-        shutil.copytree(DISTS_DIR / name, src)
-        site = workdir / f"site-{name}"
-        procs[name] = (site, pip_install_to(src, site))
-    sites = {}
-    for name, (site, proc) in procs.items():
-        out, _ = proc.communicate(timeout=300)
-        if proc.returncode != 0:
-            raise BuildError(f"pip could not install the test distribution {name!r} (exit {proc.returncode}):\n{out}")
-        sites[name] = site
-    return sites
+        shutil.copytree(DISTS_DIR / name, workdir / "src" / name)
+    together = workdir / "site-all"
+    proc = pip_install_to([workdir / "src" / name for name in names], together)
+    out, _ = proc.communicate(timeout=300)
+    if proc.returncode != 0:
+        raise BuildError(f"pip could not install the test distributions {names} (exit {proc.returncode}):\n{out}")
+    return {name: split_site(together, DISTS[name][0], workdir / f"site-{name}") for name in names}
 
 
 def make_layered_venv(root: Path) -> Path:
@@ -161,10 +179,16 @@ def attempt(fn):
 
 out = {{}}
 {body}
+_recorder.__exit__(None, None, None)
 out["warnings"] = [[w.category.__name__, str(w.message)] for w in _caught]
 out["causes"] = [type(w.message.__cause__).__name__ if w.message.__cause__ is not None else None for w in _caught]
 print(json.dumps(out))
 '''
+
+
+def probe_code(body: str) -> str:
+    """The program `probe` runs for ``body``."""
+    return _PROBE.format(body=textwrap.dedent(body))
 
 
 def probe(body: str, sites: Iterable[Path] = (), env: Optional[Mapping[str, str]] = None) -> dict:
@@ -174,4 +198,4 @@ def probe(body: str, sites: Iterable[Path] = (), env: Optional[Mapping[str, str]
     JSON-able results; ``out["warnings"]`` gets every warning raised, as [category, message], and
     ``out["causes"]`` the type name of each warning's ``__cause__`` (or None).
     """
-    return last_json(run_python(_PROBE.format(body=textwrap.dedent(body)), sites, env))
+    return last_json(run_python(probe_code(body), sites, env))
