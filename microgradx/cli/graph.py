@@ -365,7 +365,7 @@ class _Evaluator:
 
     def visit(self, node: ast.AST, depth: int) -> Value:
         if depth > MAX_DEPTH:
-            raise ExpressionError(f"the expression {self.text[:60]!r} is nested more than {MAX_DEPTH} levels deep")
+            raise ExpressionError(f"the expression {_start(self.text)} is nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, ast.Constant):
             return self.constant(node)
         if isinstance(node, ast.Name):
