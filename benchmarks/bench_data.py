@@ -128,8 +128,8 @@ def measured(argv: list, cwd: str) -> tuple[float, float, str]:
 def main_run(args: argparse.Namespace) -> dict:
     info = common.print_header("A million rows: CSV read, train --data, predict vs pandas (+ scikit-learn)",
                                ("numpy", "microgradx", "pandas", "pyarrow", "scikit-learn"))
-    rows = 20_000 if args.quick else args.rows
-    rounds = 1 if args.quick else args.rounds
+    rows = args.rows or (20_000 if args.quick else 1_000_000)
+    rounds = args.rounds or (1 if args.quick else 3)
     py = sys.executable
     cli = [py, "-m", "microgradx"]
     tables, targets = [], []
@@ -197,8 +197,10 @@ def main_run(args: argparse.Namespace) -> dict:
 
 def main(argv: Any = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the CSV file (default 1,000,000)")
-    parser.add_argument("--rounds", type=int, default=3, help="fresh-process reads per reader (default 3)")
+    parser.add_argument("--rows", type=int, default=None,
+                        help="rows of the CSV file (default 1,000,000; --quick 20,000)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="fresh-process reads per reader (default 3; --quick 1)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 20,000 rows, one round")
     parser.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
     return common.run_and_save(parser, main_run, argv)

@@ -30,6 +30,11 @@ RATIO = re.compile(r"\d[\d,]*\.?\d*x\b")  # a ratio cell: 0.66x, 1,589.60x, 30x
 sys.path.insert(0, str(BENCHMARKS_DIR))  # (the scripts import their neighbours `common` and `peers` by name)
 run_all = importlib.import_module("run_all")
 
+#: smaller than --quick where a script allows it: the shape of the output is the same
+SMALLER = {"epoch": ["--rounds", "1", "--micrograd-examples", "3"],
+           "scalar": ["--examples", "10", "--rounds", "1", "--micrograd-examples", "2"],
+           "nodes": ["--ops", "300"], "memory": ["--micrograd-examples", "3", "--scalar-examples", "5"],
+           "data": ["--rows", "4000"], "predict": ["--rounds", "1"], "hvp": ["--rounds", "1"]}
 #: each benchmark's targets, as the summary names them
 WANTED = {
     "epoch": ("compiled, fused epoch vs PyTorch", "compiled, fine-grained epoch vs PyTorch",
@@ -64,7 +69,7 @@ def quick_results(torch, tmp_path_factory) -> dict[str, tuple[dict, str]]:
         path = folder / f"{name}.json"
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            code = module.main([*extra, "--quick", "--json", str(path)])
+            code = module.main([*extra, "--quick", *SMALLER.get(name, []), "--json", str(path)])
         assert code == 0, f"benchmarks/{script} --quick exited {code}:\n{out.getvalue()[-4000:]}"
         done[name] = json.loads(path.read_text(encoding="utf-8")), out.getvalue()
     return done
