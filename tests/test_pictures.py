@@ -3,13 +3,12 @@
 The guide is a newcomer's path from install to a labelled graph of tanh(a*b + c) with
 its gradients, the training pictures and the executed notebook; these tests follow it
 in a temporary folder with the commands of this environment (``microgradx`` and ``python``
-run in this process, see `run`).
+run in this process, see `run`; its ``jupyter execute`` command is run by tests/test_notebook.py,
+which checks the notebook it writes).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import shlex
 import shutil
@@ -194,26 +193,3 @@ def test_the_training_pictures_are_real_pngs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "training accuracy 100%" in proc.stdout
     assert_png(tmp_path / output_file(moons))
-
-
-@pytest.mark.slow
-@pytest.mark.notebook
-def test_the_notebook_command_writes_the_executed_notebook(tmp_path):
-    missing = [m for m in ("nbclient", "ipykernel") if importlib.util.find_spec(m) is None]
-    if missing or not (BIN / "jupyter").exists():
-        pytest.skip(f"`jupyter execute` needs {', '.join(missing) or 'the jupyter command'}: "
-                    f'pip install -e ".[test]" (or: pip install nbclient ipykernel)')
-    (command,) = commands("jupyter execute")
-    for name in ("tmp", "jupyter-runtime", "ipython"):
-        (tmp_path / name).mkdir()
-    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
-           "IPYTHONDIR": str(tmp_path / "ipython")}
-    proc = run(command, tmp_path, env)
-    assert proc.returncode == 0, proc.stderr
-    written = tmp_path / "examples" / f"{output_file(command)}.ipynb"  # beside the notebook, as the guide says
-    assert f"examples/{written.name}" in DOC.read_text(encoding="utf-8")
-    import nbformat
-
-    nb = nbformat.read(written, as_version=4)
-    last = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    assert float(re.search(r"test_accuracy = (\d\.\d+)", last).group(1)) >= 0.97
