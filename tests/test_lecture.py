@@ -16,7 +16,7 @@ their MIT licences). Each runs twice in this process, cell by cell (`helpers.not
   runs them with micrograd 0.1.0, ours with ``micrograd.engine``/``micrograd.nn`` swapped for
   microgradx. demo.ipynb prints the same loss and accuracy at every step (to 1e-9), and its
   decision-boundary cell runs. Its training cell takes 100 steps of about 1 s each in
-  micrograd (0.6 s in microgradx) here, so the suite runs its first 10 (the learning-rate
+  micrograd (0.6 s in microgradx) here, so the suite runs its first 5 (the learning-rate
   schedule unchanged); ``MICROGRADX_FULL_DEMO=1`` runs all 100 (CI does). Every step is also
   checked against the loss and accuracy the published notebook printed.
 
@@ -55,7 +55,7 @@ TRACE = HERE / "trace_graph.ipynb"
 NN = ("Neuron", "Layer", "MLP")
 LECTURE_REL, MICROGRAD_REL = 1e-12, 1e-9
 FULL_DEMO = os.environ.get("MICROGRADX_FULL_DEMO", "") not in ("", "0")
-DEMO_STEPS = 100 if FULL_DEMO else 10
+DEMO_STEPS = 100 if FULL_DEMO else 5
 HAS_DOT = shutil.which("dot") is not None
 
 # (the notebooks run once, in the module fixture `runs`: pytest-xdist keeps the module on one worker,
