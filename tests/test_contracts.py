@@ -7,6 +7,7 @@ import pytest
 
 from microgradx import Value, ops
 from microgradx.testing import ContractError, GradcheckError, check_loss, check_optimizer
+from microgradx.train import FastPathWarning
 
 # -- losses ---------------------------------------------------------------------------------------
 
@@ -94,8 +95,10 @@ def test_check_loss_passes_the_bundled_losses(name):
 
 
 def test_check_loss_passes_a_correct_class_and_instance_and_several_outputs():
-    assert check_loss(MeanSquares).ok
-    assert check_loss(MeanSquares(l2=0.5)).ok
+    with pytest.warns(FastPathWarning, match="lacks encode_targets, build, per_example, penalised"):
+        assert check_loss(MeanSquares).ok  # (correct, but the Trainer's compiled path needs more: it says so)
+    with pytest.warns(FastPathWarning):
+        assert check_loss(MeanSquares(l2=0.5)).ok
     assert check_loss("mse", n_outputs=2).ok
 
 

@@ -13,7 +13,7 @@ import pytest
 import microgradx
 from microgradx import UnknownComponentError, get_registry, hookimpl
 from microgradx.datasets import Dataset
-from microgradx.train import DivergenceWarning, History, Trainer
+from microgradx.train import DivergenceWarning, FastPathWarning, History, Trainer
 
 reg = get_registry
 
@@ -96,7 +96,8 @@ def test_an_unregistered_loss_object_works_like_a_registered_one():
         def predict(self, outputs):
             return bce.predict(outputs)
 
-    mine = Trainer(dataset=blobs(), loss=MyLoss(), optimizer="sgd", lr=0.025, epochs=3)
+    with pytest.warns(FastPathWarning, match="MyLoss lacks encode_targets, build"):  # the slow path, said once
+        mine = Trainer(dataset=blobs(), loss=MyLoss(), optimizer="sgd", lr=0.025, epochs=3)
     ref = Trainer(dataset=blobs(), loss="bce", optimizer="sgd", lr=0.05, epochs=3)
     h1, h2 = mine.fit(), ref.fit()
     np.testing.assert_allclose(h1.loss, 2 * np.array(h2.loss), rtol=1e-10)  # same steps: 2x loss, half the lr
@@ -229,7 +230,8 @@ def test_a_diverging_loss_stops_with_a_clear_error():
         def __call__(self, outputs, targets, params=None):
             return bce(outputs, targets) * math.inf
 
-    with pytest.raises(FloatingPointError, match=r"the loss became (nan|inf) at epoch 1, step 1; try a smaller"):
+    with pytest.raises(FloatingPointError, match=r"the loss became (nan|inf) at epoch 1, step 1; try a smaller"), \
+            pytest.warns(FastPathWarning):
         Trainer(dataset=blobs(), loss=Exploding(), epochs=2).fit()
 
 
