@@ -92,6 +92,41 @@ def test_quoted_line_breaks_far_into_a_file_are_read_right(tmp_path):
     assert data.fingerprint["size"] == path.stat().st_size
 
 
+def test_a_quoted_header_keeps_the_fast_split_and_quoted_line_breaks_in_the_data_are_still_read_right(
+        tmp_path, monkeypatch):
+    """pyarrow and R quote the header's names; those quotes quote no data, so the file is read once, split
+    fast. A quote in the data rows (in the first block, or far into the file) still allows line breaks."""
+    import microgradx.datasets.csvread as csvread
+
+    splits = []
+    real = csvread._read_all
+    monkeypatch.setattr(csvread, "_read_all", lambda *a: splits.append(a[-1]) or real(*a))
+    header = '\n\n"x","y","label"\r\n'  # (blank lines before it, a Windows line end)
+    path = tmp_path / "h.csv"
+    path.write_text(header + "".join(f"{i},{i % 5},{'a' if i % 2 else 'b'}\r\n" for i in range(2000)),
+                    encoding="utf-8")
+    data = read_csv(path)
+    assert splits == [False] and data.columns.n_rows == 2000 and data.classes == ("a", "b")
+    splits.clear()
+    path.write_text(header + '1,2,"a\nb"\r\n3,4,c\r\n', encoding="utf-8")
+    assert read_csv(path).classes == ("a\nb", "c") and splits == [True]
+    splits.clear()
+    rows = [[str(i), str(i % 7), "a" if i % 2 else "b"] for i in range(120_000)] + [["1", "1", "p\nq"]]
+    late = write_csv(tmp_path / "late.csv", ["x", "y", "label"], rows)
+    late.write_bytes(b'"x","y","label"' + late.read_bytes()[len(b"x,y,label"):])
+    data = read_csv(late)
+    assert splits == [False, True] and data.columns.n_rows == 120_001 and data.classes == ("a", "b", "p\nq")
+
+
+@pytest.mark.parametrize(("start", "lines", "expected"), [
+    (b'"a","b"\n1,2\n', 1, 8), (b'\n"a","b"\r\n1,2\r\n', 2, 10), (b'"a","b"\r1,2\r', 1, 0),
+    (b'"a","b"', 1, 0), (b"a,b\n", 0, 0)])
+def test_where_the_data_starts_is_certain_or_zero(start, lines, expected):
+    from microgradx.datasets.csvread import after_header
+
+    assert after_header(start, lines) == expected
+
+
 def test_a_large_file_shows_progress_on_a_terminal_only_after_a_second(tmp_path, monkeypatch):
     import microgradx.datasets.csvread as csvread
 

@@ -121,13 +121,14 @@ class Scanned:
 
 class Scan:
     """The file read once more beside pyarrow, in a thread: its size and SHA-256 (what a model file records),
-    whether it holds a double quote anywhere, and the bytes so far for the progress bar. pyarrow reads the
-    path itself, so no Python call stands in its way; hashing releases the GIL."""
+    whether it holds a double quote after byte ``data_start`` (the header's end), and the bytes so far for
+    the progress bar. pyarrow reads the path itself, so no Python call stands in its way; hashing releases
+    the GIL."""
 
-    def __init__(self, path: Path, bar: Any):
+    def __init__(self, path: Path, bar: Any, data_start: int = 0):
         import threading
 
-        self.path, self.bar, self.halt = path, bar, threading.Event()
+        self.path, self.bar, self.halt, self.data_start = path, bar, threading.Event(), data_start
         self.digest, self.size, self.quoted, self.error = hashlib.sha256(), 0, False, None
         self.thread = threading.Thread(target=self._run, name="microgradx-read-fingerprint", daemon=True)
 
@@ -139,9 +140,10 @@ class Scan:
         try:
             with open(self.path, "rb") as f:
                 while not self.halt.is_set() and (block := f.read(BLOCK)):
+                    start, self.size = self.size, self.size + len(block)
                     self.digest.update(block)
-                    self.size += len(block)
-                    self.quoted = self.quoted or b'"' in block
+                    if not self.quoted:  # (the header's quotes, before data_start, quote no data)
+                        self.quoted = b'"' in (block[self.data_start - start:] if start < self.data_start else block)
                     if self.bar is not None:
                         self.bar.update(len(block))
         except OSError as exc:
