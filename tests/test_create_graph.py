@@ -38,6 +38,7 @@ def test_a_gradient_is_a_value_whose_backward_gives_the_second_derivative():
     assert isinstance(x.grad, float)  # without the flag, numbers
 
 
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")  # PyTorch's, on itself
 def test_gradients_accumulate_as_pytorchs_do(torch):
     """Two create_graph passes add up; a backward through x.grad adds into x.grad itself, as in PyTorch."""
     x = Value(0.7)
