@@ -8,6 +8,7 @@ import attrs
 import numpy as np
 from attrs.validators import in_, min_len
 
+from microgradx.registry.components import named_with_options
 from microgradx.registry.core import get_registry
 from microgradx.validators import must_be, satisfies
 
@@ -140,7 +141,6 @@ def load(name: str, **settings: Any) -> Dataset:
 
     ``name`` may carry settings: ``load("csv:path=bc.csv:target=diagnosis")``.
     """
-    from microgradx.registry.components import named_with_options
 
     registry = get_registry()
     name, settings = named_with_options(registry, "datasets", name, settings)

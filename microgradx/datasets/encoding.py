@@ -19,7 +19,8 @@ import attrs
 import numpy as np
 from attrs.validators import in_
 
-from microgradx.datasets.csvfile import CSVError, names
+from microgradx.datasets.csvcheck import Problems
+from microgradx.datasets.csvfile import CSVError, missing_mask, names, to_numpy
 from microgradx.validators import must_be
 
 KINDS = ("number", "category")
@@ -102,8 +103,6 @@ def fit_inputs(columns: Any, features: Sequence[str], rows: np.ndarray, impute: 
     """
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    from microgradx.datasets.csvfile import missing_mask
 
     if impute is not None and impute not in IMPUTE:
         raise ValueError(f"impute must be one of {', '.join(IMPUTE)} or None, got {impute!r}")
@@ -243,8 +242,6 @@ class ColumnsSource:
     """
 
     def __init__(self, columns: Any, handle_unknown: Optional[str] = None):
-        from microgradx.datasets.csvcheck import Problems
-
         if handle_unknown is not None and handle_unknown not in UNKNOWN:
             raise ValueError(f"handle_unknown must be 'error' or 'ignore', got {handle_unknown!r}")
         self.columns, self.n_rows, self.first_row = columns, columns.n_rows, columns.first_row
@@ -259,8 +256,6 @@ class ColumnsSource:
         """Each cell's index among ``categories`` (-1 if none), and which cells are missing."""
         import pyarrow as pa
         import pyarrow.compute as pc
-
-        from microgradx.datasets.csvfile import missing_mask, to_numpy
 
         if name in self.columns.numbers:  # numeric categories (saved from scikit-learn), read as numbers
             values = self.columns.numbers[name]

@@ -16,6 +16,7 @@ import numpy as np
 
 from microgradx.datasets.core import Dataset
 from microgradx.datasets.csvfile import CSVError
+from microgradx.datasets.tabular import features_matrix, read_csv
 
 
 def check_split_settings(name: str, seed: Any, test_size: Any, standardize: Any) -> None:
@@ -108,7 +109,6 @@ def from_csv(path: Union[str, os.PathLike], target: Optional[str] = None, task: 
     ``load("csv", path="bc.csv")``, ``Trainer(dataset="csv:path=bc.csv")``, ``microgradx train
     --data bc.csv``. A problem with the file is a `CSVError` naming the file, row and column.
     """
-    from microgradx.datasets.tabular import features_matrix, read_csv
 
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise ValueError(f"dataset 'csv': path must name a CSV file, got {path!r}")

@@ -33,7 +33,7 @@ from microgradx.datasets.csvfile import (
     text_to_numbers,
 )
 from microgradx.datasets.csvread import read_columns, read_header
-from microgradx.datasets.encoding import IMPUTE, encode, fit_inputs
+from microgradx.datasets.encoding import IMPUTE, ColumnsSource, encode, fit_inputs
 
 #: How class labels are read: as text (each label exactly as written) or as numbers (equal numbers merge).
 LABELS = ("text", "numeric")
@@ -207,7 +207,6 @@ def features_matrix(data: CSVData, train_rows: np.ndarray, impute: Optional[str]
 
     Without categories or imputation, X is the reader's own array of numbers (no copy).
     """
-    from microgradx.datasets.encoding import ColumnsSource
 
     columns = data.columns
     inputs = fit_inputs(columns, data.feature_names, train_rows, impute=impute)

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from microgradx import Value
+from microgradx import Value, get_registry
 
 
 def build_model_graph(
@@ -21,7 +21,6 @@ def build_model_graph(
     their scopes, ``L1.n0``); unlabelled parameters get ``p0``, ``p1`` ... and unlabelled outputs
     ``out`` (``out0``, ``out1`` ... for several). Returns ``(model, outputs, {input name: Value})``.
     """
-    from microgradx import get_registry
 
     cls = get_registry().get("layers", kind)
     options = {"seed": seed, "fused": False, **({} if activation is None else {"activation": activation})}

@@ -15,7 +15,7 @@ from typing import IO, Any, Optional
 
 import numpy as np
 
-from microgradx.datasets.csvfile import CSVError, PathLike, header_problems, names
+from microgradx.datasets.csvfile import CSVError, PathLike, header_problems, names, safe_text, safe_texts
 from microgradx.datasets.csvread import iter_columns, read_header
 from microgradx.datasets.encoding import ColumnsSource
 from microgradx.modelfile.schema import probabilities
@@ -81,8 +81,6 @@ def predict_chunks(predictor: Any, path: PathLike, proba: bool = False, ids: Seq
     leading ``'`` (`microgradx.datasets.csvfile.safe_texts`); False keeps them as they are.
     """
     import pyarrow as pa
-
-    from microgradx.datasets.csvfile import safe_text, safe_texts
 
     if proba:
         predictor._require_proba()

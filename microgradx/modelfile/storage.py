@@ -13,7 +13,7 @@ import numpy as np
 from microgradx.atomicfile import write_atomically
 from microgradx.modelfile import checks
 from microgradx.modelfile.checks import MAX_PARAMETERS, ModelFileError, json_type, short
-from microgradx.modelfile.jsonread import MAX_HEADER_BYTES
+from microgradx.modelfile.jsonread import MAX_HEADER_BYTES, parse_bounded, read_json_bounded
 
 NPZ_MEMBERS = {"header.npy", "weights.npy"}
 
@@ -36,7 +36,6 @@ def read_json(path: Path) -> tuple[Any, Any]:
     Read in bounded memory (`microgradx.modelfile.jsonread`): a hostile file is refused before it
     costs more than a few times the header budget and the weights it holds.
     """
-    from microgradx.modelfile.jsonread import read_json_bounded
 
     document, streamed = read_json_bounded(path)
     if not isinstance(document, dict):
@@ -78,7 +77,6 @@ def read_npz(path: Path) -> tuple[Any, Any]:
     if header_array.dtype.kind != "U" or header_array.shape != ():
         raise ModelFileError(path, f"header.npy must hold one string, found dtype {header_array.dtype} "
                                    f"shape {header_array.shape}")
-    from microgradx.modelfile.jsonread import parse_bounded
 
     try:
         text = str(header_array).encode("utf-8")

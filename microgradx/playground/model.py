@@ -15,7 +15,7 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx.compiler import compile
-from microgradx.datasets import Dataset
+from microgradx.datasets import Dataset, load
 from microgradx.engine.value import Value
 from microgradx.playground.frames import GRID, as_bytes, plane
 from microgradx.playground.network import Network
@@ -36,7 +36,6 @@ def playground_datasets() -> tuple:
     Each candidate is asked for 20 points once (a dataset that only reads a file refuses
     ``n_samples`` before reading anything).
     """
-    from microgradx.datasets import load
 
     offered = []
     for name, component in get_registry().tables["datasets"].items():
@@ -52,7 +51,6 @@ def playground_datasets() -> tuple:
 
 def load_dataset(settings: Settings, csv_path: Optional[str], csv_name: str = "the CSV file") -> Dataset:
     """The dataset the settings name, split with their seed and test share, checked to be 2-D."""
-    from microgradx.datasets import load
 
     if settings.dataset == CSV:
         if csv_path is None:

@@ -24,6 +24,7 @@ from microgradx.playground.model import CSV, load_dataset, playground_datasets
 from microgradx.playground.run import Run
 from microgradx.playground.settings import LABELS, MAX_LAYERS, MAX_NEURONS, Settings, parse_partial, unary_ops
 from microgradx.registry.core import get_registry
+from microgradx.train import DivergenceWarning
 
 #: Files the server sends: URL path -> (file in microgradx/playground/static, content type).
 STATIC = {
@@ -86,7 +87,6 @@ class PlaygroundServer:
 
     def serve_forever(self) -> None:
         """Answer requests until `close` (from another thread) or Ctrl-C (``KeyboardInterrupt`` propagates)."""
-        from microgradx.train import DivergenceWarning
 
         self._serving = True
         with warnings.catch_warnings():

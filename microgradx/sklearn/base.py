@@ -27,7 +27,7 @@ from microgradx.engine.parameter import StoreLookup
 from microgradx.registry.core import get_registry
 from microgradx.sklearn.params import batch_size_for, checked, optimizer_and_schedule
 from microgradx.sklearn.resume import restore, resume_state
-from microgradx.train import History, Trainer, parse_component
+from microgradx.train import History, Trainer, component_name, parse_component
 from microgradx.train.steps import compiled_forward
 
 
@@ -183,8 +183,6 @@ class BaseMLP(BaseEstimator):
         return None
 
     def _initialize(self, p: dict, n_features: int, n_outputs: int, seed: int, loss: Any) -> None:
-        from microgradx.train import component_name
-
         recipe = {"layer": self.layer, "nin": int(n_features), "nouts": [*p["hidden"], n_outputs],
                   "activation": p["activation"], "seed": seed}
         self.model_ = build_model(recipe)
@@ -330,7 +328,6 @@ class BaseMLP(BaseEstimator):
     def _outputs(self, X: Any) -> np.ndarray:
         """The model's raw outputs for ``X`` as an (n, k) float array."""
         from sklearn.utils.validation import validate_data
-
 
         check_is_fitted(self, "model_")
         X = np.asarray(validate_data(self, X, reset=False, dtype=np.float64), dtype=np.float64)

@@ -26,6 +26,8 @@ import numpy as np
 
 from microgradx import modelfile
 from microgradx.modelfile import ModelFileError, Schema
+from microgradx.sklearn.estimators import MLPClassifier, MLPRegressor
+from microgradx.sklearn.pipelines import InputEncoder, schema_inputs
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -33,8 +35,6 @@ _PLAIN = (str, int, float, bool, type(None))
 def _parts(estimator: Any) -> tuple[list, Any]:
     """``(the steps before the estimator, the microgradx estimator)`` of an estimator or a pipeline."""
     from sklearn.pipeline import Pipeline
-
-    from microgradx.sklearn.estimators import MLPClassifier, MLPRegressor
 
     steps: list = []
     if isinstance(estimator, Pipeline):
@@ -68,7 +68,6 @@ def save(estimator: Any, path: Any) -> Path:
 
     A step that a model file cannot hold is a TypeError naming it and the steps it can.
     """
-    from microgradx.sklearn.pipelines import schema_inputs
 
     steps, est = _parts(estimator)
     names = _raw_names(steps, est)
@@ -92,8 +91,6 @@ def load(path: Any) -> Any:
     has a standardisation only, behind an `~microgradx.sklearn.pipelines.InputEncoder` when it has more."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
-    from microgradx.sklearn.estimators import MLPClassifier, MLPRegressor
 
     mf = modelfile.read(path)
     kind = mf.meta.get("estimator")
@@ -128,8 +125,6 @@ def load(path: Any) -> Any:
     else:
         est._y_ndim = int(mf.meta.get("y_ndim", 1))
     if mf.schema.inputs:
-        from microgradx.sklearn.pipelines import InputEncoder
-
         return make_pipeline(InputEncoder(mf.schema), est)
     if not mf.schema.standardized:
         return est

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from microgradx.registry.components import build_component, named_with_options
 from microgradx.registry.core import get_registry
 
 #: scikit-learn's activation names -> microgradx op names (None: identity).
@@ -139,7 +140,6 @@ def batch_size_for(p: dict, n: int) -> int:
 
 def optimizer_and_schedule(est: Any, p: dict, params: list) -> tuple[Any, Optional[Any]]:
     """The optimizer and the schedule (None: the loop sets the rate) for ``solver`` and ``learning_rate``."""
-    from microgradx.registry.components import build_component, named_with_options
 
     registry = get_registry()
     name, options = named_with_options(registry, "optimizers", p["solver"], p["optimizer_options"])

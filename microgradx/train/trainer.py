@@ -37,6 +37,7 @@ from typing import Any, Optional
 import numpy as np
 
 from microgradx.engine import anomaly
+from microgradx.modelfile import Schema
 from microgradx.registry.components import build_component, component_name, named_with_options
 from microgradx.registry.core import get_registry
 from microgradx.registry.discovery import PluginInfo, add_plugin
@@ -392,7 +393,6 @@ class Trainer:
 
     def model_schema(self) -> Any:
         """What a model file needs to predict from raw data (`microgradx.modelfile.Schema`)."""
-        from microgradx.modelfile import Schema
 
         return Schema.from_dataset(self.dataset, loss=component_name("losses", self.loss))
 
